@@ -4,11 +4,44 @@
 // the key-derived chunker gear table and Argon2id password stretching.
 //
 // It depends only on the standard library, x/crypto and zeebo/blake3.
+//
+// # Format
+//
+// Every byte this package puts on disk is part of the repository format
+// (docs/FORMAT.md, "Keys, KDF and encryption"):
+//
+//   - Hash(x)   = BLAKE3-256(x), unkeyed.
+//   - subkey(p) = HKDF-SHA256(ikm = master, salt = none, info = p), 32 bytes,
+//     with p one of the Purpose* constants below.
+//   - BlobID(x) = BLAKE3-256 keyed with subkey(PurposeBlobID), over x.
+//   - GearTable = the first 2048 bytes of the BLAKE3 XOF keyed with
+//     subkey(PurposeChunkerGear) over the empty input, read as 256
+//     little-endian uint64.
+//   - Seal      = nonce(24, random) ‖ XChaCha20-Poly1305 ciphertext ‖ tag(16),
+//     under subkey(PurposeData) for repository data.
+//
+// # Concurrency
+//
+// Key, the AEAD it returns and all package-level functions are safe for
+// concurrent use.
 package crypto
 
 import (
 	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/zeebo/blake3"
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/hkdf"
 )
 
 // IDSize is the size of every identifier in a repository.
@@ -26,67 +59,253 @@ const TagSize = 16
 // Overhead is the number of bytes Seal adds to a plaintext (nonce + tag).
 const Overhead = NonceSize + TagSize
 
+// HKDF info strings of the subkeys derived from the master key.
+//
+// NB: these are on-disk constants of format v1. They must never change:
+// changing one makes every existing repository unreadable (data subkey),
+// breaks deduplication against it (blob-ID subkey) or moves every chunk
+// boundary (gear subkey). A new purpose gets a new string.
+const (
+	PurposeData        = "immich-vault v1 data"
+	PurposeBlobID      = "immich-vault v1 blob-id"
+	PurposeChunkerGear = "immich-vault v1 chunker-gear"
+)
+
+// GearTableBytes is the number of XOF bytes the gear table is read from.
+const GearTableBytes = 256 * 8
+
+// maxSealedLen bounds what Open hands to chacha20poly1305, which panics on
+// ciphertexts above 2^38+64 bytes; such input can only be hostile.
+const maxSealedLen = NonceSize + (1 << 38) + 64
+
 // ErrAuth is returned by Open when the ciphertext, nonce or associated data
 // does not authenticate (wrong key, tampering, truncation).
 var ErrAuth = errors.New("crypto: authentication failed")
+
+// ErrKDFParams is returned (wrapped) for Argon2id parameters out of bounds.
+var ErrKDFParams = errors.New("crypto: invalid kdf parameters")
 
 // ID identifies a blob (keyed BLAKE3 of its plaintext) or a repository file
 // (unkeyed BLAKE3 of its stored bytes).
 type ID [IDSize]byte
 
 // String returns the lower-case hex form (64 characters).
-func (id ID) String() string { panic("TODO") }
+func (id ID) String() string { return hex.EncodeToString(id[:]) }
 
 // Short returns the first 8 hex characters.
-func (id ID) Short() string { panic("TODO") }
+func (id ID) Short() string { return hex.EncodeToString(id[:4]) }
 
 // IsNull reports whether id is all zeros.
 func (id ID) IsNull() bool { return id == ID{} }
 
-// ParseID parses a 64-character hex string.
-func ParseID(s string) (ID, error) { panic("TODO") }
+// MarshalText encodes id as 64 lower-case hex characters (so IDs are hex
+// strings in JSON, not arrays of numbers).
+func (id ID) MarshalText() ([]byte, error) {
+	out := make([]byte, 2*IDSize)
+	hex.Encode(out, id[:])
+	return out, nil
+}
+
+// UnmarshalText is the inverse of MarshalText; it accepts what ParseID accepts.
+func (id *ID) UnmarshalText(b []byte) error {
+	v, err := ParseID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// ParseID parses a 64-character hex string (either case).
+func ParseID(s string) (ID, error) {
+	var id ID
+	if len(s) != 2*IDSize {
+		return id, fmt.Errorf("crypto: parse id %q: want %d hex characters, got %d", truncate(s), 2*IDSize, len(s))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return ID{}, fmt.Errorf("crypto: parse id %q: %w", truncate(s), err)
+	}
+	return id, nil
+}
+
+// truncate keeps error messages about hostile input short.
+func truncate(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}
 
 // Hash returns the unkeyed BLAKE3-256 of data. It names repository files by
 // their stored (encrypted) bytes, so it reveals nothing about plaintext.
-func Hash(data []byte) ID { panic("TODO") }
+func Hash(data []byte) ID { return blake3.Sum256(data) }
 
 // Key is an unlocked repository master key with its derived subkeys.
 // It is safe for concurrent use.
-type Key struct{}
+type Key struct {
+	master  [KeySize]byte
+	blobKey [KeySize]byte
+	aead    cipher.AEAD
+	gear    *[256]uint64
+	// hashers holds *blake3.Hasher keyed with blobKey: a hasher is ~8.5 KiB,
+	// and BlobID runs for every chunk on every core.
+	hashers sync.Pool
+}
 
 // NewRandomKey returns a key with a fresh random master secret.
-func NewRandomKey() (*Key, error) { panic("TODO") }
+func NewRandomKey() (*Key, error) {
+	var m [KeySize]byte
+	if _, err := rand.Read(m[:]); err != nil {
+		return nil, fmt.Errorf("crypto: random master key: %w", err)
+	}
+	return KeyFromMaster(m[:])
+}
 
-// KeyFromMaster rebuilds a Key from its KeySize-byte master secret.
-func KeyFromMaster(master []byte) (*Key, error) { panic("TODO") }
+// KeyFromMaster rebuilds a Key from its KeySize-byte master secret. master
+// is copied; the caller may wipe it afterwards.
+func KeyFromMaster(master []byte) (*Key, error) {
+	if len(master) != KeySize {
+		return nil, fmt.Errorf("crypto: master key must be %d bytes, got %d", KeySize, len(master))
+	}
+	k := &Key{}
+	copy(k.master[:], master)
+
+	dataKey := DeriveKey(master, PurposeData, KeySize)
+	a, err := NewAEAD(dataKey)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: data key: %w", err)
+	}
+	k.aead = a
+
+	k.setBlobIDKey(DeriveKey(master, PurposeBlobID, KeySize))
+
+	k.gear = gearTable(DeriveKey(master, PurposeChunkerGear, KeySize))
+	return k, nil
+}
+
+// setBlobIDKey installs the keyed-BLAKE3 key used by BlobID.
+func (k *Key) setBlobIDKey(key []byte) {
+	copy(k.blobKey[:], key)
+	blobKey := k.blobKey
+	k.hashers.New = func() any {
+		h, err := blake3.NewKeyed(blobKey[:])
+		if err != nil { // only on a key length other than 32
+			panic("crypto: blake3 keyed hasher: " + err.Error())
+		}
+		return h
+	}
+}
+
+// gearTable expands gearKey into the chunker gear table: the keyed BLAKE3
+// XOF of the empty input, 2048 bytes read as 256 little-endian uint64.
+func gearTable(gearKey []byte) *[256]uint64 {
+	h, err := blake3.NewKeyed(gearKey)
+	if err != nil {
+		panic("crypto: blake3 keyed hasher: " + err.Error())
+	}
+	var raw [GearTableBytes]byte
+	if _, err := io.ReadFull(h.Digest(), raw[:]); err != nil {
+		panic("crypto: blake3 xof: " + err.Error()) // Digest.Read never fails
+	}
+	var t [256]uint64
+	for i := range t {
+		t[i] = binary.LittleEndian.Uint64(raw[8*i:])
+	}
+	return &t
+}
 
 // Master returns a copy of the master secret (only key files store it, encrypted).
-func (k *Key) Master() []byte { panic("TODO") }
+func (k *Key) Master() []byte { return slices.Clone(k.master[:]) }
 
 // AEAD returns the XChaCha20-Poly1305 AEAD keyed with the "data" subkey.
-func (k *Key) AEAD() cipher.AEAD { panic("TODO") }
+// It is shared and safe for concurrent use.
+func (k *Key) AEAD() cipher.AEAD { return k.aead }
 
 // BlobID returns the keyed BLAKE3-256 of plaintext under the "blob-id" subkey.
-func (k *Key) BlobID(plaintext []byte) ID { panic("TODO") }
+// It does not allocate and is safe for concurrent use.
+func (k *Key) BlobID(plaintext []byte) ID {
+	h := k.hashers.Get().(*blake3.Hasher)
+	h.Reset()
+	_, _ = h.Write(plaintext)
+	var id ID
+	h.Sum(id[:0])
+	k.hashers.Put(h)
+	return id
+}
 
 // GearTable returns the chunker's 256-entry gear table derived from the
-// "chunker-gear" subkey (BLAKE3 XOF, little-endian uint64s).
-func (k *Key) GearTable() *[256]uint64 { panic("TODO") }
+// "chunker-gear" subkey (BLAKE3 XOF, little-endian uint64s). It is computed
+// once per Key; the returned table is shared and must not be modified
+// (chunker.New copies it).
+func (k *Key) GearTable() *[256]uint64 { return k.gear }
 
 // DeriveKey derives an n-byte subkey from master with HKDF-SHA256 using
-// purpose as the info string and no salt.
-func DeriveKey(master []byte, purpose string, n int) []byte { panic("TODO") }
+// purpose as the info string and no salt. n must be at most 255*32; larger
+// values are a programming error and panic.
+func DeriveKey(master []byte, purpose string, n int) []byte {
+	if n < 0 || n > 255*sha256.Size {
+		panic(fmt.Sprintf("crypto: DeriveKey: invalid length %d", n))
+	}
+	out := make([]byte, n)
+	r := hkdf.New(sha256.New, master, nil, []byte(purpose))
+	if _, err := io.ReadFull(r, out); err != nil {
+		panic("crypto: hkdf: " + err.Error()) // unreachable for n <= 255*32
+	}
+	return out
+}
 
 // NewAEAD returns XChaCha20-Poly1305 keyed with key (KeySize bytes).
-func NewAEAD(key []byte) (cipher.AEAD, error) { panic("TODO") }
+func NewAEAD(key []byte) (cipher.AEAD, error) {
+	a, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("crypto: new aead: %w", err)
+	}
+	return a, nil
+}
+
+func checkAEAD(a cipher.AEAD) {
+	if a.NonceSize() != NonceSize || a.Overhead() != TagSize {
+		panic(fmt.Sprintf("crypto: AEAD with nonce size %d and overhead %d, want %d and %d",
+			a.NonceSize(), a.Overhead(), NonceSize, TagSize))
+	}
+}
 
 // Seal appends nonce ‖ ciphertext ‖ tag of plaintext to dst, with a fresh
 // random nonce and ad as associated data. dst and plaintext must not overlap.
-func Seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte { panic("TODO") }
+// a must be an XChaCha20-Poly1305 AEAD (24-byte nonce, 16-byte tag); anything
+// else is a programming error and panics.
+func Seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {
+	checkAEAD(a)
+	n := len(dst)
+	dst = slices.Grow(dst, Overhead+len(plaintext))
+	dst = dst[:n+NonceSize]
+	nonce := dst[n:]
+	if _, err := rand.Read(nonce); err != nil {
+		// crypto/rand.Read never returns an error since Go 1.24.
+		panic("crypto: random nonce: " + err.Error())
+	}
+	return a.Seal(dst, nonce, plaintext, ad)
+}
 
 // Open authenticates and decrypts nonce ‖ ciphertext ‖ tag, appending the
-// plaintext to dst. Returns ErrAuth (wrapped) on any failure, never panics.
-func Open(a cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) { panic("TODO") }
+// plaintext to dst. Returns ErrAuth (wrapped) on any failure, never panics on
+// hostile input. dst must not overlap sealed (and a must be an
+// XChaCha20-Poly1305 AEAD, as for Seal). On error the returned slice is nil
+// and the contents of dst's spare capacity are unspecified.
+func Open(a cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) {
+	checkAEAD(a)
+	if len(sealed) < Overhead {
+		return nil, fmt.Errorf("open: sealed data too short (%d bytes, need at least %d): %w", len(sealed), Overhead, ErrAuth)
+	}
+	if len(sealed) > maxSealedLen {
+		return nil, fmt.Errorf("open: sealed data too large (%d bytes): %w", len(sealed), ErrAuth)
+	}
+	out, err := a.Open(dst, sealed[:NonceSize], sealed[NonceSize:], ad)
+	if err != nil {
+		return nil, fmt.Errorf("open %d bytes: %w", len(sealed), ErrAuth)
+	}
+	return out, nil
+}
 
 // KDFParams are Argon2id parameters, recorded in every key file.
 type KDFParams struct {
@@ -95,12 +314,49 @@ type KDFParams struct {
 	Threads   uint8  `json:"p"`
 }
 
-// DefaultKDFParams returns the parameters used by init and key add.
-func DefaultKDFParams() KDFParams { panic("TODO") }
+// Bounds enforced by KDFParams.Validate.
+const (
+	MinKDFTime      = 1
+	MaxKDFTime      = 16
+	MinKDFMemoryKiB = 8 * 1024    // 8 MiB
+	MaxKDFMemoryKiB = 1024 * 1024 // 1 GiB
+	MinKDFThreads   = 1
+	MaxKDFThreads   = 16
+	// MinSaltSize is the smallest salt DeriveKEK accepts.
+	MinSaltSize = 16
+)
+
+// DefaultKDFParams returns the parameters used by init and key add:
+// Argon2id t=3, m=64 MiB, p=2 (RFC 9106's second recommended option, with
+// two lanes so that small NAS boxes are not oversubscribed; the lane count
+// does not change the memory-hardness).
+func DefaultKDFParams() KDFParams {
+	return KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 2}
+}
 
 // Validate rejects parameters outside sane bounds (hostile key files must not
-// make us allocate terabytes or loop forever).
-func (p KDFParams) Validate() error { panic("TODO") }
+// make us allocate terabytes or loop forever): Time 1..16, MemoryKiB
+// 8192..1048576 (8 MiB..1 GiB), Threads 1..16.
+func (p KDFParams) Validate() error {
+	switch {
+	case p.Time < MinKDFTime || p.Time > MaxKDFTime:
+		return fmt.Errorf("time %d not in [%d, %d]: %w", p.Time, MinKDFTime, MaxKDFTime, ErrKDFParams)
+	case p.MemoryKiB < MinKDFMemoryKiB || p.MemoryKiB > MaxKDFMemoryKiB:
+		return fmt.Errorf("memory %d KiB not in [%d, %d]: %w", p.MemoryKiB, MinKDFMemoryKiB, MaxKDFMemoryKiB, ErrKDFParams)
+	case p.Threads < MinKDFThreads || p.Threads > MaxKDFThreads:
+		return fmt.Errorf("threads %d not in [%d, %d]: %w", p.Threads, MinKDFThreads, MaxKDFThreads, ErrKDFParams)
+	}
+	return nil
+}
 
 // DeriveKEK stretches password with Argon2id into a KeySize-byte key-encryption key.
-func DeriveKEK(password, salt []byte, p KDFParams) ([]byte, error) { panic("TODO") }
+// p must pass Validate and salt must be at least MinSaltSize bytes.
+func DeriveKEK(password, salt []byte, p KDFParams) ([]byte, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("derive kek: %w", err)
+	}
+	if len(salt) < MinSaltSize {
+		return nil, fmt.Errorf("derive kek: salt is %d bytes, need at least %d: %w", len(salt), MinSaltSize, ErrKDFParams)
+	}
+	return argon2.IDKey(password, salt, p.Time, p.MemoryKiB, p.Threads, KeySize), nil
+}
