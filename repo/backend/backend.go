@@ -6,7 +6,9 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 )
 
 // FileType is the kind of a repository file; it selects the directory/prefix.
@@ -116,4 +118,95 @@ func LoadAll(ctx context.Context, be Backend, h Handle) ([]byte, error) {
 		return err
 	})
 	return buf, err
+}
+
+// Fixed file names of the two singleton file types. On-disk names are frozen.
+const (
+	MarkerName = "immich-vault" // name of the MarkerFile, whatever Handle.Name says
+	ConfigName = "config"       // name of the ConfigFile, whatever Handle.Name says
+)
+
+// ErrInvalidHandle: the handle has an unknown type or a name that cannot be
+// stored safely (empty, contains a path separator, starts with a dot, ...).
+var ErrInvalidHandle = errors.New("backend: invalid handle")
+
+// FileTypes lists every file type, in layout order.
+var FileTypes = []FileType{MarkerFile, ConfigFile, KeyFile, PackFile, IndexFile, SnapshotFile, LockFile}
+
+// IsSingleton reports whether t has exactly one file whose name is fixed
+// (MarkerFile, ConfigFile); Handle.Name is ignored for such types.
+func (t FileType) IsSingleton() bool { return t == MarkerFile || t == ConfigFile }
+
+func (t FileType) valid() bool {
+	switch t {
+	case MarkerFile, ConfigFile, KeyFile, PackFile, IndexFile, SnapshotFile, LockFile:
+		return true
+	}
+	return false
+}
+
+// Canonical returns h with the fixed name filled in for singleton types
+// (MarkerFile, ConfigFile) and h unchanged otherwise.
+func (h Handle) Canonical() Handle {
+	switch h.Type {
+	case MarkerFile:
+		h.Name = MarkerName
+	case ConfigFile:
+		h.Name = ConfigName
+	}
+	return h
+}
+
+// Validate checks that h can be stored by every backend. Rules (shared by all
+// implementations so that they accept exactly the same handles):
+//   - the type is one of the FileType constants;
+//   - for singleton types the name is ignored;
+//   - otherwise the name is 1..255 bytes, contains no '/', '\\' or NUL, and
+//     does not start with '.' (reserved for ".tmp-" files and "."/"..");
+//   - a PackFile name starts with two lowercase hex digits (its directory).
+//
+// Errors wrap ErrInvalidHandle.
+func (h Handle) Validate() error {
+	if !h.Type.valid() {
+		return fmt.Errorf("%w: unknown file type %q", ErrInvalidHandle, string(h.Type))
+	}
+	if h.Type.IsSingleton() {
+		return nil
+	}
+	n := h.Name
+	switch {
+	case n == "":
+		return fmt.Errorf("%w: empty %s name", ErrInvalidHandle, h.Type)
+	case len(n) > 255:
+		return fmt.Errorf("%w: %s name longer than 255 bytes", ErrInvalidHandle, h.Type)
+	case n[0] == '.':
+		return fmt.Errorf("%w: name %q starts with a dot", ErrInvalidHandle, n)
+	case strings.ContainsAny(n, "/\\\x00"):
+		return fmt.Errorf("%w: name %q contains a path separator or NUL", ErrInvalidHandle, n)
+	}
+	if h.Type == PackFile && (len(n) < 2 || !isLowerHex(n[0]) || !isLowerHex(n[1])) {
+		return fmt.Errorf("%w: pack name %q must start with two lowercase hex digits", ErrInvalidHandle, n)
+	}
+	return nil
+}
+
+func isLowerHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' }
+
+// CheckRange validates a Load range against a file of the given size and
+// returns the number of bytes to deliver. A negative offset or length is a
+// plain error; a range that ends past size wraps io.ErrUnexpectedEOF.
+func CheckRange(size int64, length int, offset int64) (int64, error) {
+	if offset < 0 || length < 0 {
+		return 0, fmt.Errorf("invalid range offset %d length %d", offset, length)
+	}
+	if offset > size {
+		return 0, fmt.Errorf("offset %d past end of %d-byte file: %w", offset, size, io.ErrUnexpectedEOF)
+	}
+	if length == 0 {
+		return size - offset, nil
+	}
+	if int64(length) > size-offset {
+		return 0, fmt.Errorf("range [%d, %d) past end of %d-byte file: %w", offset, offset+int64(length), size, io.ErrUnexpectedEOF)
+	}
+	return int64(length), nil
 }
