@@ -13,12 +13,11 @@ import (
 	"testing"
 
 	"github.com/immich-vault/immich-vault/crypto"
-	"golang.org/x/crypto/chacha20poly1305"
 )
 
 func newAEAD(t testing.TB) cipher.AEAD {
 	t.Helper()
-	key := make([]byte, chacha20poly1305.KeySize)
+	key := make([]byte, crypto.KeySize)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +26,7 @@ func newAEAD(t testing.TB) cipher.AEAD {
 
 func fixedAEAD(t testing.TB, key []byte) cipher.AEAD {
 	t.Helper()
-	a, err := chacha20poly1305.NewX(key)
+	a, err := crypto.NewAEAD(key)
 	if err != nil {
 		t.Fatal(err)
 	}
