@@ -1,0 +1,834 @@
+package repo
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/immich-vault/immich-vault/chunker"
+	"github.com/immich-vault/immich-vault/pack"
+)
+
+// Stream is a virtual file whose content comes from a reader (stdin, a
+// database dump). Streams are stored before any file is read.
+type Stream struct {
+	// Path of the file inside the snapshot, absolute ("/immich/db.sql").
+	Path string
+	// Reader supplies the content.
+	Reader io.Reader
+	// Profile names the chunker profile ("" = ProfileSmall: dumps change in
+	// place and dedup better with small chunks).
+	Profile string
+	// Done is called after Reader hit EOF; an error fails the backup before
+	// any snapshot is written (e.g. the dump command exited non-zero).
+	Done func() error
+	// Mode of the virtual file (0 = 0600).
+	Mode os.FileMode
+}
+
+// BackupOptions describe one backup.
+type BackupOptions struct {
+	Paths         []string // absolute or relative paths to back up
+	Streams       []Stream
+	Tags          []string
+	Host          string
+	Exclude       *Filter
+	ExcludeCaches bool
+	OneFileSystem bool
+	Parent        *Snapshot // previous snapshot for change detection; may be nil
+	Metadata      map[string]json.RawMessage
+	Time          time.Time // zero: now
+	// Warn receives non-fatal problems (unreadable files...). It may be
+	// called from several goroutines at once.
+	Warn func(path string, err error)
+	// Progress, if non-nil, is updated while the backup runs.
+	Progress *Progress
+	// FileWorkers read files concurrently (0: 2×GOMAXPROCS, at least 4).
+	FileWorkers int
+	// BlobWorkers hash, compress and encrypt (0: GOMAXPROCS).
+	BlobWorkers int
+	// ProgramVersion is recorded in the snapshot.
+	ProgramVersion string
+}
+
+// Progress counters, updated atomically during a backup or restore.
+type Progress struct {
+	Files  atomic.Int64
+	Dirs   atomic.Int64
+	Bytes  atomic.Int64 // bytes of files processed (read or recognised unchanged)
+	Read   atomic.Int64 // bytes actually read
+	Errors atomic.Int64
+}
+
+// SourceError is a problem with the backup source (not the repository).
+type SourceError struct {
+	Path string
+	Err  error
+}
+
+func (e *SourceError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
+type nodeResult struct {
+	node *Node // nil: skipped
+	err  error // fatal (repository) error
+}
+
+type future chan nodeResult
+
+func done(n *Node, err error) future {
+	f := make(future, 1)
+	f <- nodeResult{n, err}
+	return f
+}
+
+type fileJob struct {
+	path   string
+	node   *Node
+	parent *Node
+	out    future
+}
+
+type blobJob struct {
+	data []byte
+	buf  *[]byte
+	dst  *ID
+	wg   *sync.WaitGroup
+	errp *firstErr
+}
+
+type firstErr struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstErr) set(err error) {
+	f.mu.Lock()
+	if f.err == nil {
+		f.err = err
+	}
+	f.mu.Unlock()
+}
+
+func (f *firstErr) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+type archiver struct {
+	r     *Repository
+	up    *Uploader
+	opts  *BackupOptions
+	prog  *Progress
+	files chan fileJob
+	blobs chan blobJob
+	sum   struct {
+		filesNew, filesChanged, filesUnmodified, dirs, errors, bytesRead, bytesProcessed atomic.Int64
+	}
+	names nameCache
+}
+
+// Backup stores the given paths and streams as a new snapshot. It returns
+// the snapshot (also when it is partial: check Snapshot.Partial).
+func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot, error) {
+	start := time.Now()
+	if opts.Time.IsZero() {
+		opts.Time = start
+	}
+	if opts.Progress == nil {
+		opts.Progress = &Progress{}
+	}
+	if opts.Host == "" {
+		opts.Host, _ = os.Hostname()
+	}
+	if opts.BlobWorkers <= 0 {
+		opts.BlobWorkers = runtime.GOMAXPROCS(0)
+	}
+	if opts.FileWorkers <= 0 {
+		opts.FileWorkers = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	root, paths, err := buildPathTrie(opts.Paths, opts.Streams)
+	if err != nil {
+		return nil, err
+	}
+	a := &archiver{r: r, opts: &opts, prog: opts.Progress}
+	var rootID ID
+	err = r.WithUploader(ctx, func(ctx context.Context, up *Uploader) error {
+		a.up = up
+		g, ctx := errgroup.WithContext(ctx)
+		a.blobs = make(chan blobJob, opts.BlobWorkers)
+		a.files = make(chan fileJob)
+		for range opts.BlobWorkers {
+			g.Go(func() error { return a.blobWorker(ctx) })
+		}
+		var fileWG sync.WaitGroup
+		for range opts.FileWorkers {
+			fileWG.Add(1)
+			g.Go(func() error { defer fileWG.Done(); return a.fileWorker(ctx) })
+		}
+		g.Go(func() error {
+			defer func() {
+				close(a.files)
+				fileWG.Wait()
+				close(a.blobs)
+			}()
+			// Streams first (the database before the files it describes).
+			for i := range opts.Streams {
+				if err := a.saveStream(ctx, &opts.Streams[i], root); err != nil {
+					return err
+				}
+			}
+			var parentRoot *Tree
+			if opts.Parent != nil {
+				if t, err := r.LoadTree(ctx, opts.Parent.Tree); err == nil {
+					parentRoot = t
+				} else {
+					a.warn("parent snapshot", err)
+				}
+			}
+			tree, err := a.saveTrie(ctx, root, "/", parentRoot)
+			if err != nil {
+				return err
+			}
+			id, err := up.SaveTree(ctx, tree)
+			rootID = id
+			return err
+		})
+		return g.Wait()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sn := &Snapshot{
+		Time:           opts.Time,
+		Host:           opts.Host,
+		Tags:           opts.Tags,
+		Paths:          paths,
+		Tree:           rootID,
+		UID:            uint32(os.Getuid()),
+		GID:            uint32(os.Getgid()),
+		Metadata:       opts.Metadata,
+		ProgramVersion: opts.ProgramVersion,
+	}
+	if u, err := user.Current(); err == nil {
+		sn.Username = u.Username
+	}
+	if opts.Parent != nil {
+		pid := opts.Parent.ID()
+		sn.Parent = &pid
+	}
+	sn.Partial = a.sum.errors.Load() > 0
+	sn.Summary = &Summary{
+		Start:           start,
+		End:             time.Now(),
+		FilesNew:        a.sum.filesNew.Load(),
+		FilesChanged:    a.sum.filesChanged.Load(),
+		FilesUnmodified: a.sum.filesUnmodified.Load(),
+		Dirs:            a.sum.dirs.Load(),
+		Errors:          a.sum.errors.Load(),
+		BytesProcessed:  a.sum.bytesProcessed.Load(),
+		BytesRead:       a.sum.bytesRead.Load(),
+		DataBlobs:       a.up.Stats.Blobs.Load(),
+		DataAdded:       a.up.Stats.RawBytes.Load(),
+		DataAddedPacked: a.up.Stats.StoredBytes.Load(),
+	}
+	if _, err := r.SaveSnapshot(ctx, sn); err != nil {
+		return nil, err
+	}
+	return sn, nil
+}
+
+func (a *archiver) warn(path string, err error) {
+	a.sum.errors.Add(1)
+	a.prog.Errors.Add(1)
+	if a.opts.Warn != nil {
+		a.opts.Warn(path, err)
+	}
+}
+
+// pathTrie holds the backup targets and streams by path component.
+type pathTrie struct {
+	children map[string]*pathTrie
+	target   bool  // back up this path recursively from disk
+	stream   *Node // a stored stream (set by saveStream)
+	isStream bool
+}
+
+func (t *pathTrie) child(name string) *pathTrie {
+	if t.children == nil {
+		t.children = map[string]*pathTrie{}
+	}
+	c := t.children[name]
+	if c == nil {
+		c = &pathTrie{}
+		t.children[name] = c
+	}
+	return c
+}
+
+func splitAbs(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+func buildPathTrie(paths []string, streams []Stream) (*pathTrie, []string, error) {
+	root := &pathTrie{}
+	var out []string
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("path %s: %w", p, err)
+		}
+		abs = filepath.Clean(abs)
+		t := root
+		for _, c := range splitAbs(abs) {
+			t = t.child(c)
+		}
+		t.target = true
+		out = append(out, abs)
+	}
+	for _, s := range streams {
+		if !strings.HasPrefix(s.Path, "/") || filepath.Clean(s.Path) != s.Path || s.Path == "/" {
+			return nil, nil, fmt.Errorf("stream path %q must be absolute and clean", s.Path)
+		}
+		t := root
+		for _, c := range splitAbs(s.Path) {
+			if t.target {
+				return nil, nil, fmt.Errorf("stream path %q lies inside backup path", s.Path)
+			}
+			t = t.child(c)
+		}
+		if t.target || t.isStream || len(t.children) > 0 {
+			return nil, nil, fmt.Errorf("stream path %q collides with another path", s.Path)
+		}
+		t.isStream = true
+		out = append(out, s.Path)
+	}
+	if len(out) == 0 {
+		return nil, nil, errors.New("nothing to back up: no paths and no streams")
+	}
+	sort.Strings(out)
+	return root, out, nil
+}
+
+func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) error {
+	t := root
+	for _, c := range splitAbs(s.Path) {
+		t = t.child(c)
+	}
+	profile := s.Profile
+	if profile == "" {
+		profile = ProfileSmall
+	}
+	mode := s.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	now := a.opts.Time
+	n := &Node{Type: NodeFile, Mode: uint32(mode.Perm()), UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
+	n.SetName(filepath.Base(s.Path))
+	ids, size, err := a.chunkStream(ctx, s.Reader, profile, s.Path)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", s.Path, err)
+	}
+	if s.Done != nil {
+		if err := s.Done(); err != nil {
+			return fmt.Errorf("stream %s: %w", s.Path, err)
+		}
+	}
+	n.Content, n.Size = ids, uint64(size)
+	a.sum.filesNew.Add(1)
+	a.sum.bytesProcessed.Add(size)
+	a.prog.Files.Add(1)
+	t.stream = n
+	return nil
+}
+
+var readBufPool sync.Map // profile max → *sync.Pool of *[]byte
+
+func bufPool(size int) *sync.Pool {
+	if p, ok := readBufPool.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := readBufPool.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, size); return &b }})
+	return p.(*sync.Pool)
+}
+
+// chunkStream splits rd into chunks and saves them through the blob workers.
+// Read errors are returned as *SourceError; repository errors as they are.
+func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path string) ([]ID, int64, error) {
+	c, profile, err := a.r.chunkerFor(profile)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer a.r.putChunker(profile, c)
+	params := a.r.cfg.Chunker.Profiles[profile]
+	rbp := bufPool(2 * params.Max)
+	rbuf := rbp.Get().(*[]byte)
+	defer rbp.Put(rbuf)
+	cr := chunker.NewReader(rd, c, *rbuf)
+	cbp := bufPool(params.Max)
+
+	var (
+		wg    sync.WaitGroup
+		ferr  firstErr
+		ids   []*ID
+		total int64
+	)
+	for {
+		buf := cbp.Get().(*[]byte)
+		chunk, err := cr.Next((*buf)[:0])
+		if err == io.EOF {
+			cbp.Put(buf)
+			break
+		}
+		if err != nil {
+			cbp.Put(buf)
+			wg.Wait()
+			return nil, total, &SourceError{Path: path, Err: err}
+		}
+		total += int64(len(chunk))
+		a.sum.bytesRead.Add(int64(len(chunk)))
+		a.prog.Read.Add(int64(len(chunk)))
+		a.prog.Bytes.Add(int64(len(chunk)))
+		dst := new(ID)
+		ids = append(ids, dst)
+		wg.Add(1)
+		select {
+		case a.blobs <- blobJob{data: chunk, buf: buf, dst: dst, wg: &wg, errp: &ferr}:
+		case <-ctx.Done():
+			wg.Done()
+			wg.Wait()
+			return nil, total, ctx.Err()
+		}
+		if err := ferr.get(); err != nil {
+			break
+		}
+	}
+	wg.Wait()
+	if err := ferr.get(); err != nil {
+		return nil, total, err
+	}
+	out := make([]ID, len(ids))
+	for i, p := range ids {
+		out[i] = *p
+	}
+	return out, total, nil
+}
+
+func (a *archiver) blobWorker(ctx context.Context) error {
+	for j := range a.blobs {
+		if j.errp.get() == nil {
+			id := a.r.key.BlobID(j.data)
+			*j.dst = id
+			if _, err := a.up.SaveBlobWithID(ctx, pack.DataBlob, id, j.data); err != nil {
+				j.errp.set(err)
+			}
+		}
+		*j.buf = j.data[:0]
+		bufPool(cap(*j.buf)).Put(j.buf)
+		j.wg.Done()
+	}
+	return nil
+}
+
+// saveTrie builds the tree for a trie level whose on-disk path is dir.
+func (a *archiver) saveTrie(ctx context.Context, t *pathTrie, dir string, parent *Tree) (*Tree, error) {
+	names := make([]string, 0, len(t.children))
+	for n := range t.children {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	futs := make([]future, 0, len(names))
+	for _, name := range names {
+		c := t.children[name]
+		p := filepath.Join(dir, name)
+		var pn *Node
+		if parent != nil {
+			pn = parent.Find(name)
+		}
+		switch {
+		case c.isStream:
+			futs = append(futs, done(c.stream, nil))
+		case c.target:
+			fi, err := os.Lstat(p)
+			if err != nil {
+				a.warn(p, err)
+				continue
+			}
+			futs = append(futs, a.saveEntry(ctx, p, fi, pn, 0))
+		default:
+			// An intermediate directory: metadata from disk when it exists.
+			n := a.virtualDir(p, name)
+			var sub *Tree
+			if pn != nil && pn.Type == NodeDir && pn.Subtree != nil {
+				sub, _ = a.r.LoadTree(ctx, *pn.Subtree)
+			}
+			tree, err := a.saveTrie(ctx, c, p, sub)
+			if err != nil {
+				return nil, err
+			}
+			id, err := a.up.SaveTree(ctx, tree)
+			if err != nil {
+				return nil, err
+			}
+			n.Subtree = &id
+			futs = append(futs, done(n, nil))
+		}
+	}
+	return a.collect(ctx, futs)
+}
+
+func (a *archiver) virtualDir(p, name string) *Node {
+	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+		return a.nodeFromInfo(name, p, fi)
+	}
+	now := a.opts.Time
+	n := &Node{Type: NodeDir, Mode: 0o755, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
+	n.SetName(name)
+	return n
+}
+
+func (a *archiver) collect(ctx context.Context, futs []future) (*Tree, error) {
+	tree := &Tree{Nodes: make([]*Node, 0, len(futs))}
+	for _, f := range futs {
+		select {
+		case res := <-f:
+			if res.err != nil {
+				return nil, res.err
+			}
+			if res.node != nil {
+				tree.Nodes = append(tree.Nodes, res.node)
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return tree, nil
+}
+
+// saveEntry returns a future for the node of path p (already lstat'ed).
+func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, parent *Node, rootDev uint64) future {
+	n := a.nodeFromInfo(filepath.Base(p), p, fi)
+	switch n.Type {
+	case NodeFile:
+		f := make(future, 1)
+		select {
+		case a.files <- fileJob{path: p, node: n, parent: parent, out: f}:
+			return f
+		case <-ctx.Done():
+			return done(nil, ctx.Err())
+		}
+	case NodeDir:
+		return a.saveDir(ctx, p, n, parent, rootDev)
+	case NodeSymlink:
+		target, err := os.Readlink(p)
+		if err != nil {
+			a.warn(p, err)
+			return done(nil, nil)
+		}
+		n.SetTarget(target)
+	}
+	a.prog.Files.Add(1)
+	return done(n, nil)
+}
+
+const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
+
+func isCacheDir(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, "CACHEDIR.TAG"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, len(cacheDirTagSignature))
+	if _, err := io.ReadFull(f, buf); err != nil {
+		return false
+	}
+	return string(buf) == cacheDirTagSignature
+}
+
+func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node, rootDev uint64) future {
+	a.sum.dirs.Add(1)
+	a.prog.Dirs.Add(1)
+	if rootDev == 0 {
+		rootDev = n.Device
+	}
+	var parentTree *Tree
+	if parent != nil && parent.Type == NodeDir && parent.Subtree != nil {
+		parentTree, _ = a.r.LoadTree(ctx, *parent.Subtree)
+	}
+	var futs []future
+	names, err := readDirNames(p)
+	if err != nil {
+		a.warn(p, err)
+	}
+	if a.opts.OneFileSystem && n.Device != rootDev {
+		names = nil // a mount point: keep the directory, not its contents
+	}
+	for _, name := range names {
+		cp := filepath.Join(p, name)
+		if a.opts.Exclude.Match(cp) {
+			continue
+		}
+		fi, err := os.Lstat(cp)
+		if err != nil {
+			a.warn(cp, err)
+			continue
+		}
+		if fi.IsDir() && a.opts.ExcludeCaches && isCacheDir(cp) {
+			continue
+		}
+		var pn *Node
+		if parentTree != nil {
+			pn = parentTree.Find(name)
+		}
+		futs = append(futs, a.saveEntry(ctx, cp, fi, pn, rootDev))
+	}
+	out := make(future, 1)
+	go func() {
+		tree, err := a.collect(ctx, futs)
+		if err != nil {
+			out <- nodeResult{nil, err}
+			return
+		}
+		id, err := a.up.SaveTree(ctx, tree)
+		if err != nil {
+			out <- nodeResult{nil, err}
+			return
+		}
+		n.Subtree = &id
+		out <- nodeResult{n, nil}
+	}()
+	return out
+}
+
+func readDirNames(p string) ([]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	sort.Strings(names)
+	return names, err
+}
+
+func (a *archiver) fileWorker(ctx context.Context) error {
+	for j := range a.files {
+		n, err := a.saveFile(ctx, j)
+		var se *SourceError
+		if errors.As(err, &se) {
+			a.warn(se.Path, se.Err)
+			n, err = nil, nil
+		}
+		j.out <- nodeResult{n, err}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileCacheKey identifies a file's content independent of its path, so
+// moved files are recognised: device, inode, size and mtime (ctime changes
+// on rename and is therefore checked only for files at an unchanged path).
+func fileCacheKey(n *Node) []byte {
+	k := make([]byte, 0, 3+32)
+	k = append(k, "fc1"...)
+	k = binary.LittleEndian.AppendUint64(k, n.Device)
+	k = binary.LittleEndian.AppendUint64(k, n.Inode)
+	k = binary.LittleEndian.AppendUint64(k, n.Size)
+	k = binary.LittleEndian.AppendUint64(k, uint64(n.ModTime.UnixNano()))
+	return k
+}
+
+func (a *archiver) contentPresent(ctx context.Context, ids []ID) bool {
+	for _, id := range ids {
+		ok, err := a.r.cache.Has(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
+		if err != nil || !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// unchanged returns the content of a file that need not be read: the
+// parent snapshot has it at the same path with the same device, inode, size,
+// mtime and ctime, or (for a path new since the parent) the file cache knows
+// its device, inode, size and mtime — a moved file.
+func (a *archiver) unchanged(ctx context.Context, n, parent *Node) ([]ID, bool) {
+	if parent != nil {
+		if parent.Type == NodeFile && parent.Inode == n.Inode && parent.Size == n.Size &&
+			parent.ModTime.Equal(n.ModTime) && parent.ChangeTime.Equal(n.ChangeTime) && parent.Device == n.Device &&
+			(len(parent.Content) > 0) == (n.Size > 0) && a.contentPresent(ctx, parent.Content) {
+			return parent.Content, true
+		}
+		return nil, false
+	}
+	v, ok, err := a.r.cache.GetMeta(fileCacheKey(n))
+	if err != nil || !ok || len(v)%32 != 0 {
+		return nil, false
+	}
+	ids := make([]ID, len(v)/32)
+	for i := range ids {
+		copy(ids[i][:], v[i*32:])
+	}
+	if (len(ids) > 0) != (n.Size > 0) || !a.contentPresent(ctx, ids) {
+		return nil, false
+	}
+	return ids, true
+}
+
+func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
+	n := j.node
+	if ids, ok := a.unchanged(ctx, n, j.parent); ok {
+		n.Content = ids
+		a.sum.filesUnmodified.Add(1)
+		a.sum.bytesProcessed.Add(int64(n.Size))
+		a.prog.Files.Add(1)
+		a.prog.Bytes.Add(int64(n.Size))
+		return n, nil
+	}
+	f, err := openNoAtime(j.path)
+	if err != nil {
+		return nil, &SourceError{Path: j.path, Err: err}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, &SourceError{Path: j.path, Err: err}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &SourceError{Path: j.path, Err: errors.New("file was replaced by a non-regular file while reading")}
+	}
+	ids, size, err := a.chunkStream(ctx, f, ProfileData, j.path)
+	if err != nil {
+		return nil, err
+	}
+	if fi2, err := f.Stat(); err == nil && (fi2.Size() != size || !fi2.ModTime().Equal(fi.ModTime())) {
+		if a.opts.Warn != nil {
+			a.opts.Warn(j.path, errors.New("file changed while it was read; the snapshot holds the bytes read"))
+		}
+	} else if size == fi.Size() {
+		// Only a file that did not change while read feeds the file cache.
+		v := make([]byte, 0, 32*len(ids))
+		for _, id := range ids {
+			v = append(v, id[:]...)
+		}
+		_ = a.r.cache.PutMeta(fileCacheKey(n), v)
+	}
+	n.Content, n.Size = ids, uint64(size)
+	if j.parent != nil {
+		a.sum.filesChanged.Add(1)
+	} else {
+		a.sum.filesNew.Add(1)
+	}
+	a.sum.bytesProcessed.Add(size)
+	a.prog.Files.Add(1)
+	return n, nil
+}
+
+func openNoAtime(p string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NOATIME, 0)
+	if errors.Is(err, syscall.EPERM) {
+		f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	}
+	return f, err
+}
+
+// nodeFromInfo fills a node's metadata from lstat results.
+func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *Node {
+	n := &Node{ModTime: fi.ModTime()}
+	n.SetName(name)
+	m := fi.Mode()
+	n.Mode = uint32(m & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky))
+	switch {
+	case m.IsRegular():
+		n.Type = NodeFile
+		n.Size = uint64(fi.Size())
+	case m.IsDir():
+		n.Type = NodeDir
+	case m&os.ModeSymlink != 0:
+		n.Type = NodeSymlink
+	case m&os.ModeCharDevice != 0:
+		n.Type = NodeCharDev
+	case m&os.ModeDevice != 0:
+		n.Type = NodeDev
+	case m&os.ModeNamedPipe != 0:
+		n.Type = NodeFifo
+	case m&os.ModeSocket != 0:
+		n.Type = NodeSocket
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		n.UID, n.GID = st.Uid, st.Gid
+		n.Inode, n.Device, n.Links = st.Ino, uint64(st.Dev), uint64(st.Nlink)
+		n.Rdev = uint64(st.Rdev)
+		n.ChangeTime = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec))
+		n.User, n.Group = a.names.user(st.Uid), a.names.group(st.Gid)
+	}
+	if n.Type != NodeDev && n.Type != NodeCharDev {
+		n.Rdev = 0
+	}
+	return n
+}
+
+type nameCache struct {
+	mu     sync.Mutex
+	users  map[uint32]string
+	groups map[uint32]string
+}
+
+func (c *nameCache) user(id uint32) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.users == nil {
+		c.users = map[uint32]string{}
+	}
+	if s, ok := c.users[id]; ok {
+		return s
+	}
+	s := ""
+	if u, err := user.LookupId(strconv.Itoa(int(id))); err == nil {
+		s = u.Username
+	}
+	c.users[id] = s
+	return s
+}
+
+func (c *nameCache) group(id uint32) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.groups == nil {
+		c.groups = map[uint32]string{}
+	}
+	if s, ok := c.groups[id]; ok {
+		return s
+	}
+	s := ""
+	if g, err := user.LookupGroupId(strconv.Itoa(int(id))); err == nil {
+		s = g.Name
+	}
+	c.groups[id] = s
+	return s
+}

@@ -1,0 +1,107 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/immich-vault/immich-vault/index"
+	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo/backend"
+)
+
+// BlobError reports a blob that could not be loaded or verified.
+type BlobError struct {
+	Handle pack.BlobHandle
+	Pack   ID
+	Err    error
+}
+
+func (e *BlobError) Error() string {
+	return fmt.Sprintf("%s blob %s in pack %s: %v", e.Handle.Type, e.Handle.ID, e.Pack.Short(), e.Err)
+}
+func (e *BlobError) Unwrap() error { return e.Err }
+
+// loadBlobAt fetches one sealed blob by range and decodes it.
+func (r *Repository) loadBlobAt(ctx context.Context, h pack.BlobHandle, loc index.Location, buf []byte) ([]byte, error) {
+	sealed := make([]byte, loc.Length)
+	err := r.be.Load(ctx, backend.Handle{Type: backend.PackFile, Name: loc.Pack.String()}, int(loc.Length), int64(loc.Offset),
+		func(rd io.Reader) error {
+			_, err := io.ReadFull(rd, sealed)
+			return err
+		})
+	if err != nil {
+		return nil, &BlobError{Handle: h, Pack: loc.Pack, Err: err}
+	}
+	return r.decodeBlob(loc.Entry(h), loc.Pack, sealed, buf)
+}
+
+// decodeBlob authenticates, decompresses and verifies a sealed blob. The
+// result is appended to buf[:0].
+func (r *Repository) decodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]byte, error) {
+	payload, err := pack.OpenBlob(r.key.AEAD(), nil, e, sealed)
+	if err != nil {
+		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: err}
+	}
+	var plain []byte
+	switch e.Compression {
+	case pack.CompressionNone:
+		plain = append(buf[:0], payload...)
+	case pack.CompressionZstd:
+		plain, err = r.dec.DecodeAll(payload, buf[:0])
+		if err != nil {
+			return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)}
+		}
+	default:
+		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("compression %d: %w", e.Compression, ErrCorrupt)}
+	}
+	if len(plain) != int(e.RawLength) {
+		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("length %d, index says %d: %w", len(plain), e.RawLength, ErrCorrupt)}
+	}
+	if got := r.key.BlobID(plain); got != e.ID {
+		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("content hashes to %s: %w", got.Short(), ErrCorrupt)}
+	}
+	return plain, nil
+}
+
+// compressible decides whether a data blob is worth compressing: media is
+// already compressed, so a sample from the middle is tried first.
+func (r *Repository) compressible(data []byte) bool {
+	const sample = 16 << 10
+	if len(data) < 4*sample {
+		return true
+	}
+	mid := len(data)/2 - sample/2
+	out := r.enc.EncodeAll(data[mid:mid+sample], make([]byte, 0, sample))
+	return len(out) < sample*95/100
+}
+
+// compress returns the payload to seal and its compression. dst is scratch
+// space that may be returned.
+func (r *Repository) compress(t pack.BlobType, data, dst []byte) ([]byte, pack.Compression) {
+	if len(data) < 64 {
+		return data, pack.CompressionNone
+	}
+	if t == pack.DataBlob && !r.compressible(data) {
+		return data, pack.CompressionNone
+	}
+	out := r.enc.EncodeAll(data, dst[:0])
+	if len(out) >= len(data)*97/100 {
+		return data, pack.CompressionNone
+	}
+	return out, pack.CompressionZstd
+}
+
+// isZero reports whether b is all zero bytes.
+func isZero(b []byte) bool {
+	var zero [4096]byte
+	for len(b) > 0 {
+		n := min(len(b), len(zero))
+		if !bytes.Equal(b[:n], zero[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}

@@ -1,0 +1,547 @@
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/immich-vault/immich-vault/chunker"
+	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/index"
+	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo/backend"
+)
+
+// ID is a blob or file identifier.
+type ID = crypto.ID
+
+// Options configure Open and Init. The zero value means defaults.
+type Options struct {
+	// CacheDir holds the local Badger caches, one subdirectory per repository
+	// ID. Empty: the user cache directory (os.UserCacheDir()/immich-vault).
+	CacheDir string
+	// NoCache uses a temporary cache removed on Close.
+	NoCache bool
+	// KDF parameters for new key files (zero: crypto.DefaultKDFParams()).
+	KDF crypto.KDFParams
+	// PackSize for Init (zero: DefaultPackSize).
+	PackSize int
+	// ChunkerProfiles for Init (nil: DefaultChunkerProfiles()).
+	ChunkerProfiles map[string]chunker.Params
+	// Warn receives non-fatal problems (e.g. falling back to a temporary cache).
+	Warn func(msg string)
+}
+
+// Repository is an open repository. Safe for concurrent use.
+type Repository struct {
+	be      backend.Backend
+	key     *crypto.Key
+	keyName string
+	cfg     Config
+	cache   *index.Cache
+	tmpDir  string // temporary cache dir to remove on Close, if any
+	opts    Options
+
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+
+	gear     *[256]uint64
+	chunkMu  sync.Mutex
+	chunkers map[string][]*chunker.Chunker
+}
+
+// Backend returns the underlying backend.
+func (r *Repository) Backend() backend.Backend { return r.be }
+
+// Config returns the repository configuration.
+func (r *Repository) Config() Config { return r.cfg }
+
+// KeyName returns the name of the key file used to open the repository.
+func (r *Repository) KeyName() string { return r.keyName }
+
+// Cache returns the local index cache.
+func (r *Repository) Cache() *index.Cache { return r.cache }
+
+// Key returns the unlocked master key.
+func (r *Repository) Key() *crypto.Key { return r.key }
+
+func (o *Options) kdf() crypto.KDFParams {
+	if o.KDF == (crypto.KDFParams{}) {
+		return crypto.DefaultKDFParams()
+	}
+	return o.KDF
+}
+
+func (o *Options) warn(format string, args ...any) {
+	if o.Warn != nil {
+		o.Warn(fmt.Sprintf(format, args...))
+	}
+}
+
+// Init creates a new repository in be, protected by password.
+func Init(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
+	if _, err := be.Stat(ctx, backend.Handle{Type: backend.MarkerFile, Name: markerFormatName}); err == nil {
+		return nil, ErrRepositoryExists
+	} else if !errors.Is(err, backend.ErrNotFound) {
+		return nil, fmt.Errorf("stat marker: %w", err)
+	}
+	if err := be.Create(ctx); err != nil {
+		return nil, fmt.Errorf("create repository: %w", err)
+	}
+	key, err := crypto.NewRandomKey()
+	if err != nil {
+		return nil, err
+	}
+	var rid [32]byte
+	if _, err := rand.Read(rid[:]); err != nil {
+		return nil, err
+	}
+	cfg := Config{
+		Version:     NewestVersion,
+		ID:          hex.EncodeToString(rid[:]),
+		Created:     time.Now().UTC(),
+		Chunker:     ChunkerConfig{Algorithm: chunkerAlgorithm, Profiles: opts.ChunkerProfiles},
+		Compression: compressionAlgo,
+		Encryption:  encryptionAlgo,
+		BlobID:      blobIDAlgo,
+		FileID:      fileIDAlgo,
+		PackSize:    opts.PackSize,
+	}
+	if cfg.Chunker.Profiles == nil {
+		cfg.Chunker.Profiles = DefaultChunkerProfiles()
+	}
+	if cfg.PackSize == 0 {
+		cfg.PackSize = DefaultPackSize
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Repository{be: be, key: key, cfg: cfg, opts: opts}
+	if err := r.initCodecs(); err != nil {
+		return nil, err
+	}
+	// Write order: key file, config, and the marker last: a repository
+	// without a marker is not a repository, so an interrupted init leaves
+	// nothing that looks usable.
+	name, err := r.saveKeyFile(ctx, key, password, opts.kdf())
+	if err != nil {
+		return nil, err
+	}
+	r.keyName = name
+	cb, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.saveSealed(ctx, backend.Handle{Type: backend.ConfigFile, Name: "config"}, cb, false); err != nil {
+		return nil, fmt.Errorf("save config: %w", err)
+	}
+	if err := be.Save(ctx, backend.Handle{Type: backend.MarkerFile, Name: markerFormatName},
+		backend.NewByteReader(encodeMarker(NewestVersion))); err != nil {
+		return nil, fmt.Errorf("save marker: %w", err)
+	}
+	if err := r.openCache(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// CheckMarker reads the plaintext marker: ErrNoRepository when missing,
+// ErrUnsupportedVersion for unknown versions. It needs no password.
+func CheckMarker(ctx context.Context, be backend.Backend) (Marker, error) {
+	b, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.MarkerFile, Name: markerFormatName})
+	if errors.Is(err, backend.ErrNotFound) {
+		return Marker{}, fmt.Errorf("%s: %w", be.Location(), ErrNoRepository)
+	}
+	if err != nil {
+		return Marker{}, fmt.Errorf("read marker: %w", err)
+	}
+	return decodeMarker(b)
+}
+
+// Open opens the repository in be with password.
+func Open(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
+	if _, err := CheckMarker(ctx, be); err != nil {
+		return nil, err
+	}
+	key, name, err := findKey(ctx, be, password)
+	if err != nil {
+		return nil, err
+	}
+	return openWithKey(ctx, be, key, name, opts)
+}
+
+func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options) (*Repository, error) {
+	r := &Repository{be: be, key: key, keyName: keyName, opts: opts}
+	if err := r.initCodecs(); err != nil {
+		return nil, err
+	}
+	cb, err := r.loadSealed(ctx, backend.Handle{Type: backend.ConfigFile, Name: "config"})
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	if err := json.Unmarshal(cb, &r.cfg); err != nil {
+		return nil, fmt.Errorf("decode config: %v: %w", err, ErrCorrupt)
+	}
+	if err := r.cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := r.openCache(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// findKey tries every key file with password.
+func findKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.Key, string, error) {
+	var names []string
+	err := be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list keys: %w", err)
+	}
+	var firstErr error
+	for _, name := range names {
+		b, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+		if err != nil {
+			return nil, "", fmt.Errorf("load key %s: %w", name, err)
+		}
+		kf, err := decodeKeyFile(b)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("key %s: %w", shortName(name), err)
+			}
+			continue
+		}
+		k, err := kf.open(password)
+		if err == nil {
+			return k, name, nil
+		}
+		if !errors.Is(err, ErrWrongPassword) && firstErr == nil {
+			firstErr = fmt.Errorf("key %s: %w", shortName(name), err)
+		}
+	}
+	if firstErr != nil && errors.Is(firstErr, ErrUnsupportedVersion) {
+		return nil, "", firstErr
+	}
+	return nil, "", ErrWrongPassword
+}
+
+func shortName(n string) string {
+	if len(n) > 8 {
+		return n[:8]
+	}
+	return n
+}
+
+func (r *Repository) saveKeyFile(ctx context.Context, key *crypto.Key, password []byte, p crypto.KDFParams) (string, error) {
+	salt := make([]byte, 32)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	kek, err := crypto.DeriveKEK(password, salt, p)
+	if err != nil {
+		return "", err
+	}
+	a, err := crypto.NewAEAD(kek)
+	if err != nil {
+		return "", err
+	}
+	kf := KeyFile{
+		Version:   keyFileVersion,
+		Created:   time.Now().UTC(),
+		KDF:       kdfAlgo,
+		KDFParams: p,
+		Salt:      salt,
+		Data:      crypto.Seal(a, nil, key.Master(), []byte(keyFileAD)),
+	}
+	kf.Hostname, _ = os.Hostname()
+	if u, err := user.Current(); err == nil {
+		kf.Username = u.Username
+	}
+	b, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	name := crypto.Hash(b).String()
+	if err := r.be.Save(ctx, backend.Handle{Type: backend.KeyFile, Name: name}, backend.NewByteReader(b)); err != nil {
+		return "", fmt.Errorf("save key file: %w", err)
+	}
+	return name, nil
+}
+
+func (r *Repository) initCodecs() error {
+	var err error
+	r.enc, err = zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithEncoderCRC(false),
+		zstd.WithWindowSize(1<<20),
+		zstd.WithLowerEncoderMem(true))
+	if err != nil {
+		return err
+	}
+	r.dec, err = zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(256<<20),
+		zstd.IgnoreChecksum(true))
+	if err != nil {
+		return err
+	}
+	r.gear = r.key.GearTable()
+	r.chunkers = map[string][]*chunker.Chunker{}
+	return nil
+}
+
+// Close releases the cache and codecs.
+func (r *Repository) Close() error {
+	var err error
+	if r.cache != nil {
+		err = r.cache.Close()
+	}
+	if r.tmpDir != "" {
+		os.RemoveAll(r.tmpDir)
+	}
+	if r.dec != nil {
+		r.dec.Close()
+	}
+	return err
+}
+
+// saveSealed encrypts plaintext as a repository file. The name of index,
+// snapshot and lock files is the hash of the stored bytes; h.Name is used
+// as given for config. It returns the stored name via h for hashed types.
+func (r *Repository) sealFile(t backend.FileType, plaintext []byte, compress bool) []byte {
+	var env []byte
+	if compress {
+		env = append([]byte{envelopeZstd}, r.enc.EncodeAll(plaintext, nil)...)
+	} else {
+		env = append([]byte{envelopeRaw}, plaintext...)
+	}
+	return crypto.Seal(r.key.AEAD(), nil, env, fileAD(t))
+}
+
+func (r *Repository) saveSealed(ctx context.Context, h backend.Handle, plaintext []byte, compress bool) error {
+	return r.be.Save(ctx, h, backend.NewByteReader(r.sealFile(h.Type, plaintext, compress)))
+}
+
+// saveHashed stores plaintext sealed under the hash of the stored bytes.
+func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plaintext []byte) (ID, error) {
+	sealed := r.sealFile(t, plaintext, true)
+	id := crypto.Hash(sealed)
+	if err := r.be.Save(ctx, backend.Handle{Type: t, Name: id.String()}, backend.NewByteReader(sealed)); err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+// maxSealedFile bounds the decompressed size of config/index/snapshot files.
+const maxSealedFile = 1 << 30
+
+func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, error) {
+	env, err := crypto.Open(r.key.AEAD(), nil, sealed, fileAD(t))
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
+	}
+	if len(env) < 1 {
+		return nil, fmt.Errorf("empty envelope: %w", ErrCorrupt)
+	}
+	switch env[0] {
+	case envelopeRaw:
+		return env[1:], nil
+	case envelopeZstd:
+		out, err := r.dec.DecodeAll(env[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)
+		}
+		if len(out) > maxSealedFile {
+			return nil, fmt.Errorf("file too large: %w", ErrCorrupt)
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("unknown envelope encoding %d: %w", env[0], ErrCorrupt)
+	}
+}
+
+func (r *Repository) loadSealed(ctx context.Context, h backend.Handle) ([]byte, error) {
+	b, err := backend.LoadAll(ctx, r.be, h)
+	if err != nil {
+		return nil, err
+	}
+	if h.Type != backend.ConfigFile {
+		if id, perr := crypto.ParseID(h.Name); perr == nil && crypto.Hash(b) != id {
+			return nil, fmt.Errorf("%v: content does not match its name: %w", h, ErrCorrupt)
+		}
+	}
+	return r.openSealed(h.Type, b)
+}
+
+// cacheRoot returns the directory holding per-repository caches.
+func (o *Options) cacheRoot() (string, error) {
+	if o.CacheDir != "" {
+		return o.CacheDir, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory (set --cache-dir): %w", err)
+	}
+	return filepath.Join(d, "immich-vault"), nil
+}
+
+func (r *Repository) openCache(ctx context.Context) error {
+	var dir string
+	if !r.opts.NoCache {
+		root, err := r.opts.cacheRoot()
+		if err != nil {
+			return err
+		}
+		dir = filepath.Join(root, r.cfg.ID, "index")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			r.opts.warn("cannot create cache directory %s (%v): using a temporary cache", dir, err)
+			dir = ""
+		}
+	}
+	if dir != "" {
+		c, err := index.OpenCache(dir, nil)
+		if err == nil {
+			r.cache = c
+		} else if errors.Is(err, index.ErrCacheLocked) {
+			r.opts.warn("cache %s is in use by another process: using a temporary cache", dir)
+		} else {
+			r.opts.warn("cannot open cache %s (%v): using a temporary cache", dir, err)
+		}
+	}
+	if r.cache == nil {
+		tmp, err := os.MkdirTemp("", "immich-vault-cache-")
+		if err != nil {
+			return err
+		}
+		c, err := index.OpenCache(tmp, nil)
+		if err != nil {
+			os.RemoveAll(tmp)
+			return fmt.Errorf("open temporary cache: %w", err)
+		}
+		r.cache, r.tmpDir = c, tmp
+	}
+	return r.SyncIndex(ctx)
+}
+
+// SyncIndex merges index files not yet in the cache. If the cache knows an
+// index file that is gone from the repository (prune replaced it), the
+// cache is rebuilt from scratch.
+func (r *Repository) SyncIndex(ctx context.Context) error {
+	present := map[ID]bool{}
+	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
+		id, err := crypto.ParseID(fi.Name)
+		if err != nil {
+			return nil // not ours
+		}
+		present[id] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list index files: %w", err)
+	}
+	known, err := r.cache.IndexFiles()
+	if err != nil {
+		return err
+	}
+	for _, id := range known {
+		if !present[id] {
+			if err := r.cache.Reset(); err != nil {
+				return fmt.Errorf("reset cache: %w", err)
+			}
+			break
+		}
+	}
+	for id := range present {
+		ok, err := r.cache.HasIndexFile(id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		f, err := r.LoadIndexFile(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := r.cache.MergeIndexFile(ctx, id, f); err != nil {
+			return fmt.Errorf("merge index %s: %w", id.Short(), err)
+		}
+	}
+	return nil
+}
+
+// LoadIndexFile loads and decodes one index file.
+func (r *Repository) LoadIndexFile(ctx context.Context, id ID) (*index.File, error) {
+	b, err := r.loadSealed(ctx, backend.Handle{Type: backend.IndexFile, Name: id.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load index %s: %w", id.Short(), err)
+	}
+	f, err := index.DecodeFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("decode index %s: %w", id.Short(), err)
+	}
+	return f, nil
+}
+
+// SaveIndexFile encodes, seals and stores an index file.
+func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (ID, error) {
+	id, err := r.saveHashed(ctx, backend.IndexFile, index.EncodeFile(f))
+	if err != nil {
+		return id, fmt.Errorf("save index: %w", err)
+	}
+	return id, nil
+}
+
+// chunkerFor returns a chunker for profile (falling back to "data"); give it
+// back with putChunker.
+func (r *Repository) chunkerFor(profile string) (*chunker.Chunker, string, error) {
+	p, ok := r.cfg.Chunker.Profiles[profile]
+	if !ok {
+		profile = ProfileData
+		p = r.cfg.Chunker.Profiles[profile]
+	}
+	r.chunkMu.Lock()
+	if l := r.chunkers[profile]; len(l) > 0 {
+		c := l[len(l)-1]
+		r.chunkers[profile] = l[:len(l)-1]
+		r.chunkMu.Unlock()
+		c.Reset()
+		return c, profile, nil
+	}
+	r.chunkMu.Unlock()
+	c, err := chunker.New(p, r.gear)
+	return c, profile, err
+}
+
+func (r *Repository) putChunker(profile string, c *chunker.Chunker) {
+	r.chunkMu.Lock()
+	r.chunkers[profile] = append(r.chunkers[profile], c)
+	r.chunkMu.Unlock()
+}
+
+// LoadBlob returns the plaintext of blob h, verified against its ID.
+func (r *Repository) LoadBlob(ctx context.Context, h pack.BlobHandle, buf []byte) ([]byte, error) {
+	loc, ok, err := r.cache.Lookup(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s blob %s: %w", h.Type, h.ID.Short(), ErrBlobNotFound)
+	}
+	return r.loadBlobAt(ctx, h, loc, buf)
+}
