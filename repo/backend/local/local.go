@@ -201,6 +201,11 @@ func (l *Local) save(ctx context.Context, h backend.Handle, rd backend.RewindRea
 	h = h.Canonical()
 	target := l.path(h)
 	dir := filepath.Dir(target)
+	// Cheap early refusal (the rename below is what enforces it): do not
+	// write a whole pack only to find the name taken.
+	if _, err := os.Lstat(target); err == nil {
+		return backend.ErrExists
+	}
 	f, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return mapErr(err)
