@@ -350,3 +350,38 @@ func BenchmarkLoad(b *testing.B) {
 		}
 	}
 }
+
+// TestMoveNoReplace checks the rename step itself (Save's early existence
+// check would otherwise hide it): it never replaces an existing target.
+func TestMoveNoReplace(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) {
+			dir := t.TempDir()
+			l := &Local{dir: dir, noRenameat2: fallback}
+			tmp, target := filepath.Join(dir, ".tmp-1"), filepath.Join(dir, "target")
+			for _, f := range []struct{ p, s string }{{tmp, "new"}, {target, "old"}} {
+				if err := os.WriteFile(f.p, []byte(f.s), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.moveNoReplace(tmp, target); !errors.Is(err, fs.ErrExist) {
+				t.Fatalf("moveNoReplace over existing: %v, want ErrExist", err)
+			}
+			if b, _ := os.ReadFile(target); string(b) != "old" {
+				t.Fatalf("target replaced: %q", b)
+			}
+			if err := os.Remove(target); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.moveNoReplace(tmp, target); err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(target); string(b) != "new" {
+				t.Fatalf("target = %q, want new", b)
+			}
+			if _, err := os.Stat(tmp); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("temp file still there: %v", err)
+			}
+		})
+	}
+}
