@@ -1,0 +1,324 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo/backend"
+)
+
+// CheckOptions select how deep check goes.
+type CheckOptions struct {
+	ReadData bool // decrypt and verify every blob of every pack
+	// Progress receives one call per pack checked (may be concurrent).
+	Progress func(done, total int)
+}
+
+// DamagedBlob is a blob that is missing or fails verification.
+type DamagedBlob struct {
+	Handle pack.BlobHandle `json:"-"`
+	ID     string          `json:"id"`
+	Type   string          `json:"type"`
+	Pack   string          `json:"pack,omitempty"`
+	Reason string          `json:"reason"`
+}
+
+// AffectedFile is a file (or directory) of a snapshot that uses a damaged blob.
+type AffectedFile struct {
+	Snapshot string `json:"snapshot"`
+	Path     string `json:"path"`
+	Blob     string `json:"blob"`
+}
+
+// CheckResult lists every problem found. Problems is empty for a healthy repository.
+type CheckResult struct {
+	Packs      int            `json:"packs"`
+	Blobs      int            `json:"blobs"`
+	Snapshots  int            `json:"snapshots"`
+	Problems   []string       `json:"problems"`
+	Damaged    []DamagedBlob  `json:"damaged_blobs"`
+	Affected   []AffectedFile `json:"affected_files"`
+	Unindexed  []string       `json:"unindexed_packs"`
+	ReadData   bool           `json:"read_data"`
+	damagedSet map[pack.BlobHandle]bool
+}
+
+// OK reports whether no problem was found.
+func (c *CheckResult) OK() bool { return len(c.Problems) == 0 && len(c.Damaged) == 0 }
+
+// packReaderAt reads a pack through the backend.
+type packReaderAt struct {
+	ctx context.Context
+	be  backend.Backend
+	h   backend.Handle
+}
+
+func (p *packReaderAt) ReadAt(b []byte, off int64) (int, error) {
+	err := p.be.Load(p.ctx, p.h, len(b), off, func(rd io.Reader) error {
+		_, err := io.ReadFull(rd, b)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// Check verifies the repository: every index file decodes, every indexed
+// pack exists and its header matches the index, every snapshot's trees load
+// and every blob they reference is indexed; with ReadData every blob of
+// every pack is decrypted and verified. Damaged blobs are traced to the
+// snapshots and files that use them.
+func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
+	res := &CheckResult{ReadData: opts.ReadData, damagedSet: map[pack.BlobHandle]bool{}}
+	var mu sync.Mutex
+	problem := func(format string, args ...any) {
+		mu.Lock()
+		res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	damage := func(h pack.BlobHandle, packID ID, reason string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if res.damagedSet[h] {
+			return
+		}
+		res.damagedSet[h] = true
+		d := DamagedBlob{Handle: h, ID: h.ID.String(), Type: h.Type.String(), Reason: reason}
+		if !packID.IsNull() {
+			d.Pack = packID.String()
+		}
+		res.Damaged = append(res.Damaged, d)
+	}
+
+	// 1. Packs in the backend.
+	sizes := map[ID]int64{}
+	err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
+		id, err := crypto.ParseID(fi.Name)
+		if err != nil {
+			problem("data/%s: not a pack file name", fi.Name)
+			return nil
+		}
+		sizes[id] = fi.Size
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	// 2. Index files.
+	indexed := map[ID][]pack.Entry{}
+	var idxIDs []ID
+	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
+		if id, err := crypto.ParseID(fi.Name); err == nil {
+			idxIDs = append(idxIDs, id)
+		} else {
+			problem("index/%s: not an index file name", fi.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list index: %w", err)
+	}
+	for _, id := range idxIDs {
+		f, err := r.LoadIndexFile(ctx, id)
+		if err != nil {
+			problem("index %s: %v", id.Short(), err)
+			continue
+		}
+		for _, pb := range f.Packs {
+			if _, ok := indexed[pb.Pack]; !ok {
+				indexed[pb.Pack] = pb.Entries
+			}
+		}
+	}
+	// 3. Every pack: header vs index (and with ReadData every blob).
+	var packIDs []ID
+	for id := range indexed {
+		packIDs = append(packIDs, id)
+		if _, ok := sizes[id]; !ok {
+			problem("pack %s is in the index but missing from the repository", id.Short())
+			for _, e := range indexed[id] {
+				damage(e.BlobHandle, id, "pack missing")
+			}
+		}
+	}
+	for id := range sizes {
+		if _, ok := indexed[id]; !ok {
+			res.Unindexed = append(res.Unindexed, id.String())
+		}
+	}
+	sort.Strings(res.Unindexed)
+	sort.Slice(packIDs, func(i, j int) bool { return packIDs[i].String() < packIDs[j].String() })
+	res.Packs = len(packIDs)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(runtime.GOMAXPROCS(0), r.be.Properties().Connections))
+	var checked int
+	for _, id := range packIDs {
+		size, ok := sizes[id]
+		if !ok {
+			continue
+		}
+		entries := indexed[id]
+		g.Go(func() error {
+			r.checkPack(gctx, id, size, entries, opts.ReadData, problem, damage)
+			if opts.Progress != nil {
+				mu.Lock()
+				checked++
+				n := checked
+				mu.Unlock()
+				opts.Progress(n, len(packIDs))
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, es := range indexed {
+		res.Blobs += len(es)
+	}
+	// 4. Snapshots: trees and referenced blobs; trace damage to files.
+	snaps, err := r.Snapshots(ctx, func(id ID, err error) { problem("snapshot %s: %v", id.Short(), err) })
+	if err != nil {
+		return nil, err
+	}
+	res.Snapshots = len(snaps)
+	clean := map[ID]bool{} // trees fully verified without damage
+	for _, sn := range snaps {
+		r.checkTree(ctx, sn, sn.Tree, "/", res, clean, problem, damage)
+	}
+	sort.Slice(res.Damaged, func(i, j int) bool { return res.Damaged[i].ID < res.Damaged[j].ID })
+	return res, nil
+}
+
+func (r *Repository) checkPack(ctx context.Context, id ID, size int64, entries []pack.Entry, readData bool,
+	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) {
+	h := backend.Handle{Type: backend.PackFile, Name: id.String()}
+	var ra io.ReaderAt = &packReaderAt{ctx: ctx, be: r.be, h: h}
+	var data []byte
+	if readData {
+		b, err := backend.LoadAll(ctx, r.be, h)
+		if err != nil {
+			problem("pack %s: %v", id.Short(), err)
+			for _, e := range entries {
+				damage(e.BlobHandle, id, "pack unreadable")
+			}
+			return
+		}
+		data = b
+		if crypto.Hash(data) != id {
+			problem("pack %s: content does not match its name (damaged)", id.Short())
+		}
+		ra = bytesReaderAt(data)
+	}
+	hdr, err := pack.ReadHeader(r.key.AEAD(), ra, size)
+	if err != nil {
+		problem("pack %s: header: %v", id.Short(), err)
+		if !readData {
+			for _, e := range entries {
+				damage(e.BlobHandle, id, "pack header damaged")
+			}
+			return
+		}
+	} else if !sameEntries(hdr, entries) {
+		problem("pack %s: header does not match the index (run repair index)", id.Short())
+	}
+	if !readData {
+		return
+	}
+	for _, e := range entries {
+		end := int64(e.Offset) + int64(e.Length)
+		if end > int64(len(data)) {
+			damage(e.BlobHandle, id, "blob beyond end of pack")
+			continue
+		}
+		if _, err := r.decodeBlob(e, id, data[e.Offset:end], nil); err != nil {
+			damage(e.BlobHandle, id, err.Error())
+		}
+	}
+}
+
+type bytesReaderAt []byte
+
+func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > int64(len(b)) {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, nil
+}
+
+func sameEntries(a, b []pack.Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	m := make(map[pack.Entry]int, len(a))
+	for _, e := range a {
+		m[e]++
+	}
+	for _, e := range b {
+		if m[e] == 0 {
+			return false
+		}
+		m[e]--
+	}
+	return true
+}
+
+// checkTree verifies a tree and everything below it; it returns whether the
+// tree is free of damage. Damage is reported once per (snapshot, path).
+func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p string, res *CheckResult, clean map[ID]bool,
+	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) bool {
+	if clean[id] {
+		return true
+	}
+	th := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
+	t, err := r.LoadTree(ctx, id)
+	if err != nil {
+		if !res.damagedSet[th] {
+			damage(th, ID{}, err.Error())
+		}
+		res.Affected = append(res.Affected, AffectedFile{Snapshot: sn.ID().String(), Path: p, Blob: id.String()})
+		return false
+	}
+	ok := true
+	for _, n := range t.Nodes {
+		np := p + n.FileName()
+		if n.Type == NodeDir {
+			if !r.checkTree(ctx, sn, *n.Subtree, np+"/", res, clean, problem, damage) {
+				ok = false
+			}
+			continue
+		}
+		for _, b := range n.Content {
+			h := pack.BlobHandle{ID: b, Type: pack.DataBlob}
+			bad := res.damagedSet[h]
+			if !bad {
+				has, err := r.cache.Has(ctx, h)
+				if err != nil || !has {
+					damage(h, ID{}, "not in index")
+					bad = true
+				}
+			}
+			if bad {
+				res.Affected = append(res.Affected, AffectedFile{Snapshot: sn.ID().String(), Path: np, Blob: b.String()})
+				ok = false
+			}
+		}
+	}
+	if ok {
+		clean[id] = true
+	}
+	return ok
+}

@@ -1,0 +1,146 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"path"
+)
+
+// ErrSkipDir, returned by a Walk callback for a directory, skips its contents.
+var ErrSkipDir = errors.New("repo: skip this directory")
+
+// Walk calls fn for every node below tree id in depth-first, name order,
+// with its absolute path inside the snapshot (prefix "/" for the root).
+func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p string, n *Node) error) error {
+	t, err := r.LoadTree(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, n := range t.Nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := path.Join(prefix, n.FileName())
+		err := fn(p, n)
+		if errors.Is(err, ErrSkipDir) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n.Type == NodeDir && n.Subtree != nil {
+			if err := r.Walk(ctx, *n.Subtree, p, fn); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Change kinds reported by Diff.
+const (
+	ChangeAdded    = '+'
+	ChangeRemoved  = '-'
+	ChangeModified = 'M' // content or type differs
+	ChangeMeta     = 'U' // only metadata differs
+)
+
+// Diff compares two trees, calling fn for every changed path. Identical
+// subtrees (same ID) are skipped without loading them.
+func (r *Repository) Diff(ctx context.Context, a, b ID, prefix string, fn func(kind rune, p string, n *Node) error) error {
+	if a == b {
+		return nil
+	}
+	ta, err := r.LoadTree(ctx, a)
+	if err != nil {
+		return err
+	}
+	tb, err := r.LoadTree(ctx, b)
+	if err != nil {
+		return err
+	}
+	i, j := 0, 0
+	for i < len(ta.Nodes) || j < len(tb.Nodes) {
+		var na, nb *Node
+		switch {
+		case j >= len(tb.Nodes) || (i < len(ta.Nodes) && ta.Nodes[i].FileName() < tb.Nodes[j].FileName()):
+			na = ta.Nodes[i]
+			i++
+		case i >= len(ta.Nodes) || tb.Nodes[j].FileName() < ta.Nodes[i].FileName():
+			nb = tb.Nodes[j]
+			j++
+		default:
+			na, nb = ta.Nodes[i], tb.Nodes[j]
+			i++
+			j++
+		}
+		switch {
+		case nb == nil:
+			if err := r.reportAll(ctx, ChangeRemoved, path.Join(prefix, na.FileName()), na, fn); err != nil {
+				return err
+			}
+		case na == nil:
+			if err := r.reportAll(ctx, ChangeAdded, path.Join(prefix, nb.FileName()), nb, fn); err != nil {
+				return err
+			}
+		default:
+			p := path.Join(prefix, na.FileName())
+			if na.Type != nb.Type {
+				if err := r.reportAll(ctx, ChangeRemoved, p, na, fn); err != nil {
+					return err
+				}
+				if err := r.reportAll(ctx, ChangeAdded, p, nb, fn); err != nil {
+					return err
+				}
+				continue
+			}
+			if na.Type == NodeDir {
+				if metaDiffers(na, nb) {
+					if err := fn(ChangeMeta, p, nb); err != nil {
+						return err
+					}
+				}
+				if err := r.Diff(ctx, *na.Subtree, *nb.Subtree, p, fn); err != nil {
+					return err
+				}
+				continue
+			}
+			if !sameContent(na, nb) {
+				if err := fn(ChangeModified, p, nb); err != nil {
+					return err
+				}
+			} else if metaDiffers(na, nb) {
+				if err := fn(ChangeMeta, p, nb); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func sameContent(a, b *Node) bool {
+	if a.Size != b.Size || len(a.Content) != len(b.Content) || a.Target() != b.Target() || a.Rdev != b.Rdev {
+		return false
+	}
+	for i := range a.Content {
+		if a.Content[i] != b.Content[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func metaDiffers(a, b *Node) bool {
+	return a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID || !a.ModTime.Equal(b.ModTime)
+}
+
+func (r *Repository) reportAll(ctx context.Context, kind rune, p string, n *Node, fn func(rune, string, *Node) error) error {
+	if err := fn(kind, p, n); err != nil {
+		return err
+	}
+	if n.Type == NodeDir && n.Subtree != nil {
+		return r.Walk(ctx, *n.Subtree, p, func(q string, m *Node) error { return fn(kind, q, m) })
+	}
+	return nil
+}
