@@ -1,0 +1,239 @@
+package layering
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// module is the module path; packages outside it are not checked.
+const module = "github.com/immich-vault/immich-vault"
+
+// layer classifies a package path relative to the module root.
+type layer int
+
+const (
+	layerOther   layer = iota // helpers such as internal/...: unrestricted, may not import repo
+	layerCmd                  // cmd/...
+	layerTools                // bench/..., fuzz/...
+	layerImmich               // immich/...: the Immich-aware layer above the engine
+	layerRepo                 // repo and its non-backend subpackages (e.g. repotest)
+	layerBackend              // repo/backend and repo/backend/...
+	layerIndex                // index/...
+	layerPack                 // pack/...
+	layerChunker              // chunker/...
+	layerCrypto               // crypto/...
+)
+
+var layerNames = map[layer]string{
+	layerOther: "other", layerCmd: "cmd", layerTools: "bench/fuzz", layerImmich: "immich",
+	layerRepo: "repo", layerBackend: "repo/backend", layerIndex: "index", layerPack: "pack",
+	layerChunker: "chunker", layerCrypto: "crypto",
+}
+
+func (l layer) String() string { return layerNames[l] }
+
+// under reports whether rel is dir or inside it.
+func under(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
+
+func classify(rel string) layer {
+	switch {
+	case under(rel, "cmd"):
+		return layerCmd
+	case under(rel, "bench"), under(rel, "fuzz"):
+		return layerTools
+	case under(rel, "immich"):
+		return layerImmich
+	case under(rel, "repo/backend"):
+		return layerBackend
+	case under(rel, "repo"):
+		return layerRepo
+	case under(rel, "index"):
+		return layerIndex
+	case under(rel, "pack"):
+		return layerPack
+	case under(rel, "chunker"):
+		return layerChunker
+	case under(rel, "crypto"):
+		return layerCrypto
+	}
+	return layerOther
+}
+
+// mayImport lists, for each layer, the layers its packages may import (a
+// package may always import packages of its own layer, e.g. repo/backend/local
+// → repo/backend).
+var mayImport = map[layer][]layer{
+	layerCmd:     {layerImmich, layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerTools:   {layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerImmich:  {layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerRepo:    {layerBackend, layerIndex, layerPack, layerChunker, layerCrypto},
+	layerBackend: {},
+	layerIndex:   {layerPack},
+	layerPack:    {layerCrypto},
+	layerChunker: {},
+	layerCrypto:  {},
+	layerOther:   {layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+}
+
+// allowed reports whether package from may import package to (both
+// relative to the module root) and, if not, why.
+func allowed(from, to string) (bool, string) {
+	lf, lt := classify(from), classify(to)
+	if lf == lt {
+		return true, ""
+	}
+	for _, l := range mayImport[lf] {
+		if l == lt {
+			return true, ""
+		}
+	}
+	switch {
+	case lt == layerRepo:
+		return false, "only cmd/..., bench/..., fuzz/... and the Immich layer may import repo (to keep the architectural layers intact)"
+	case lt == layerImmich:
+		return false, "the engine must not import the Immich layer"
+	case lt == layerCmd:
+		return false, "nothing imports a command"
+	}
+	return false, fmt.Sprintf("a %s package may import only %v", lf, mayImport[lf])
+}
+
+// goPackage is the subset of `go list -json` output used here.
+type goPackage struct {
+	ImportPath   string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	Error        *struct{ Err string }
+}
+
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-json", module+"/...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p goPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func rel(importPath string) (string, bool) {
+	if importPath == module {
+		return ".", true
+	}
+	if r, ok := strings.CutPrefix(importPath, module+"/"); ok {
+		return r, true
+	}
+	return "", false
+}
+
+// TestImportDirection checks every import (production and test) of every
+// package in the module against the layering rules.
+func TestImportDirection(t *testing.T) {
+	pkgs := listPackages(t)
+	if len(pkgs) < 5 {
+		t.Fatalf("go list found only %d packages: is the module root right?", len(pkgs))
+	}
+	var violations []string
+	checked := 0
+	for _, p := range pkgs {
+		from, ok := rel(p.ImportPath)
+		if !ok {
+			continue
+		}
+		check := func(kind string, imports []string) {
+			for _, imp := range imports {
+				to, ok := rel(imp)
+				if !ok || to == from {
+					continue
+				}
+				checked++
+				if ok, why := allowed(from, to); !ok {
+					violations = append(violations, fmt.Sprintf("%s %s imports %s: %s", from, kind, to, why))
+				}
+			}
+		}
+		check("", p.Imports)
+		// Tests of a lower layer must not reach up either (a pack test
+		// importing repo would hide a cycle behind the test build).
+		check("(test)", p.TestImports)
+		check("(external test)", p.XTestImports)
+	}
+	sort.Strings(violations)
+	for _, v := range violations {
+		t.Error(v)
+	}
+	t.Logf("%d packages, %d intra-module imports checked", len(pkgs), checked)
+}
+
+// TestRules pins the rule table itself, so that the check above can fail.
+func TestRules(t *testing.T) {
+	cases := []struct {
+		from, to string
+		want     bool
+	}{
+		{"cmd/immich-vault", "repo", true},
+		{"cmd/immich-vault", "immich", true},
+		{"bench", "repo", true},
+		{"fuzz", "repo", true},
+		{"immich", "repo", true},
+		{"repo", "repo/backend", true},
+		{"repo", "repo/backend/local", true},
+		{"repo", "pack", true},
+		{"repo", "index", true},
+		{"repo", "chunker", true},
+		{"repo", "crypto", true},
+		{"repo/repotest", "repo", true},
+		{"repo/backend/local", "repo/backend", true},
+		{"repo/backend/backendtest", "repo/backend/mem", true},
+		{"index", "pack", true},
+		{"pack", "crypto", true},
+		{"internal/layering", "pack", true},
+
+		{"repo", "cmd/immich-vault", false},
+		{"repo", "immich", false},
+		{"repo/backend", "repo", false},
+		{"repo/backend/local", "pack", false},
+		{"index", "repo", false},
+		{"index", "chunker", false},
+		{"index", "crypto", false},
+		{"pack", "index", false},
+		{"pack", "repo", false},
+		{"crypto", "pack", false},
+		{"crypto", "chunker", false},
+		{"chunker", "crypto", false},
+		{"chunker", "pack", false},
+		{"internal/something", "repo", false},
+		{"pack", "immich", false},
+		{"chunker", "immich/compose", false},
+		{"immich", "cmd/immich-vault", false},
+	}
+	for _, c := range cases {
+		if got, why := allowed(c.from, c.to); got != c.want {
+			t.Errorf("allowed(%q, %q) = %v (%s), want %v", c.from, c.to, got, why, c.want)
+		}
+	}
+	// Every path segment boundary matters: "repository" is not "repo".
+	if classify("repository") == layerRepo || classify("packer") == layerPack {
+		t.Error("classify matches on a name prefix instead of a path segment")
+	}
+}
