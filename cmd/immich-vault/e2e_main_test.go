@@ -138,13 +138,12 @@ func quoteArgs(args []string) string {
 
 // opts modify one invocation.
 type opts struct {
-	stdin      io.Reader
-	password   *string  // nil: env's password; pointer to "": no IMMICH_VAULT_PASSWORD at all
-	extraEnv   []string // KEY=VALUE, appended last (they win)
-	noRepoEnv  bool     // do not set IMMICH_VAULT_REPOSITORY
-	asNobody   bool     // run as uid/gid 65534 through setpriv
-	cacheFlag  bool     // pass --cache-dir instead of IMMICH_VAULT_CACHE_DIR
-	wantStdout io.Writer
+	stdin     io.Reader
+	password  *string  // nil: env's password; pointer to "": no IMMICH_VAULT_PASSWORD at all
+	extraEnv  []string // KEY=VALUE, appended last (they win)
+	noRepoEnv bool     // do not set IMMICH_VAULT_REPOSITORY
+	asNobody  bool     // run as uid/gid 65534 through setpriv
+	cacheFlag bool     // pass --cache-dir instead of IMMICH_VAULT_CACHE_DIR
 }
 
 func strPtr(s string) *string { return &s }
@@ -197,9 +196,6 @@ func (e *env) runOpts(o opts, args ...string) result {
 	cmd.Stdin = o.stdin // nil: /dev/null, never a terminal
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
-	if o.wantStdout != nil {
-		cmd.Stdout = io.MultiWriter(&stdout, o.wantStdout)
-	}
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
