@@ -63,6 +63,8 @@ type BackupOptions struct {
 	FileWorkers int
 	// BlobWorkers hash, compress and encrypt (0: GOMAXPROCS).
 	BlobWorkers int
+	// ForceRead reads every file, ignoring the parent and the file cache.
+	ForceRead bool
 	// ProgramVersion is recorded in the snapshot.
 	ProgramVersion string
 }
@@ -702,7 +704,7 @@ func (a *archiver) unchanged(ctx context.Context, n, parent *Node) ([]ID, bool) 
 
 func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 	n := j.node
-	if ids, ok := a.unchanged(ctx, n, j.parent); ok {
+	if ids, ok := a.unchanged(ctx, n, j.parent); ok && !a.opts.ForceRead {
 		n.Content = ids
 		a.sum.filesUnmodified.Add(1)
 		a.sum.bytesProcessed.Add(int64(n.Size))

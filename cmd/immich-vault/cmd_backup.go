@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/immich-vault/immich-vault/repo"
+)
+
+type backupOptions struct {
+	tags             []string
+	host             string
+	excludes         []string
+	excludeFiles     []string
+	excludeCaches    bool
+	oneFileSystem    bool
+	stdin            bool
+	stdinFilename    string
+	stdinFromCommand bool
+	parent           string
+	force            bool
+}
+
+// backupSummaryJSON is the --json output of backup.
+type backupSummaryJSON struct {
+	SnapshotID      string  `json:"snapshot_id"`
+	FilesNew        int64   `json:"files_new"`
+	FilesChanged    int64   `json:"files_changed"`
+	FilesUnmodified int64   `json:"files_unmodified"`
+	Dirs            int64   `json:"dirs"`
+	BytesProcessed  int64   `json:"bytes_processed"`
+	BytesRead       int64   `json:"bytes_read"`
+	DataBlobs       int64   `json:"data_blobs"`
+	DataAdded       int64   `json:"data_added"`
+	DataAddedPacked int64   `json:"data_added_packed"`
+	Errors          int64   `json:"errors"`
+	Partial         bool    `json:"partial"`
+	DurationSeconds float64 `json:"duration_seconds"`
+}
+
+func newBackupCmd() *cobra.Command {
+	var o backupOptions
+	cmd := &cobra.Command{
+		Use:   "backup [flags] PATH... | --stdin | --stdin-from-command -- CMD [ARGS...]",
+		Short: "Create a new snapshot of files, stdin or a command's output",
+		Long: `Create a new snapshot. Files are chunked, deduplicated, compressed when
+compressible, and encrypted. Unchanged files (same path, size, mtime, ctime,
+inode) and moved files (same device, inode, size and mtime) are not read again.
+
+Unreadable files are reported and skipped: the snapshot is then marked partial
+and the exit code is 3.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackup(cmd, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&o.tags, "tag", nil, "add `tag` to the snapshot (repeatable, comma-separated)")
+	f.StringVar(&o.host, "host", "", "record `name` as host (default: hostname)")
+	f.StringArrayVarP(&o.excludes, "exclude", "e", nil, "exclude `pattern` (glob; ** spans directories; repeatable)")
+	f.StringArrayVar(&o.excludeFiles, "exclude-file", nil, "read exclude patterns from `file` (repeatable)")
+	f.BoolVar(&o.excludeCaches, "exclude-caches", false, "skip directories holding a valid CACHEDIR.TAG")
+	f.BoolVarP(&o.oneFileSystem, "one-file-system", "x", false, "do not cross file system boundaries")
+	f.BoolVar(&o.stdin, "stdin", false, "back up standard input as one file")
+	f.StringVar(&o.stdinFilename, "stdin-filename", "stdin", "`name` of the file holding stdin / the command output")
+	f.BoolVar(&o.stdinFromCommand, "stdin-from-command", false, "back up the output of the command given after --; fails if it exits non-zero")
+	f.StringVar(&o.parent, "parent", "", "use snapshot `id` as parent (default: latest with the same host and paths)")
+	f.BoolVar(&o.force, "force", false, "read every file again (ignore the parent and the file cache)")
+	return cmd
+}
+
+func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
+	ctx := cmd.Context()
+	var paths, command []string
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		paths, command = args[:dash], args[dash:]
+	} else {
+		paths = args
+	}
+	if o.stdinFromCommand && len(command) == 0 {
+		return errors.New("--stdin-from-command needs the command after --, e.g. backup --stdin-from-command -- pg_dump mydb")
+	}
+	if !o.stdinFromCommand && len(command) > 0 {
+		paths = append(paths, command...)
+		command = nil
+	}
+	if (o.stdin || o.stdinFromCommand) && len(paths) > 0 {
+		return errors.New("--stdin/--stdin-from-command cannot be combined with paths")
+	}
+	if !o.stdin && !o.stdinFromCommand && len(paths) == 0 {
+		return errors.New("nothing to back up: give at least one path, --stdin or --stdin-from-command")
+	}
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err != nil {
+			return fmt.Errorf("backup source %s: %w", p, err)
+		}
+	}
+	patterns := append([]string(nil), o.excludes...)
+	for _, f := range o.excludeFiles {
+		l, err := repo.ReadPatternFile(f)
+		if err != nil {
+			return fmt.Errorf("exclude file: %w", err)
+		}
+		patterns = append(patterns, l...)
+	}
+	filter, err := repo.NewFilter(patterns)
+	if err != nil {
+		return err
+	}
+	r, err := openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+
+	var warnings atomic.Int64
+	opts := repo.BackupOptions{
+		Paths:          paths,
+		Tags:           o.tags,
+		Host:           o.host,
+		Exclude:        filter,
+		ExcludeCaches:  o.excludeCaches,
+		OneFileSystem:  o.oneFileSystem,
+		Progress:       &repo.Progress{},
+		ProgramVersion: "immich-vault " + version,
+		Warn: func(p string, err error) {
+			warnings.Add(1)
+			gopts.warnf("%s: %v", p, err)
+		},
+	}
+	if opts.Host == "" {
+		opts.Host, _ = os.Hostname()
+	}
+	name := "/" + strings.TrimLeft(filepath.ToSlash(o.stdinFilename), "/")
+	var cmdErr *bytes.Buffer
+	switch {
+	case o.stdin:
+		opts.Streams = []repo.Stream{{Path: name, Reader: os.Stdin}}
+	case o.stdinFromCommand:
+		c := exec.CommandContext(ctx, command[0], command[1:]...)
+		cmdErr = &bytes.Buffer{}
+		c.Stderr = io.MultiWriter(cmdErr, gopts.stderr)
+		out, err := c.StdoutPipe()
+		if err != nil {
+			return err
+		}
+		if err := c.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", command[0], err)
+		}
+		opts.Streams = []repo.Stream{{Path: name, Reader: out, Done: func() error {
+			if err := c.Wait(); err != nil {
+				return fmt.Errorf("command %q failed (%v): no snapshot was written", strings.Join(command, " "), err)
+			}
+			return nil
+		}}}
+		defer func() {
+			if c.ProcessState == nil && c.Process != nil {
+				c.Process.Kill()
+				c.Wait()
+			}
+		}()
+	}
+	opts.ForceRead = o.force
+	opts.Parent, err = findParent(cmd, r, o, opts, paths)
+	if err != nil {
+		return err
+	}
+	var scanned struct {
+		sync.Mutex
+		files, bytes int64
+		done         bool
+	}
+	if len(paths) > 0 && !gopts.quiet && !gopts.json && isTerminal(os.Stderr) {
+		go func() {
+			var f, b int64
+			for _, p := range paths {
+				filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
+					if err == nil && fi.Mode().IsRegular() {
+						f++
+						b += fi.Size()
+					}
+					return ctx.Err()
+				})
+			}
+			scanned.Lock()
+			scanned.files, scanned.bytes, scanned.done = f, b, true
+			scanned.Unlock()
+		}()
+	}
+	pp := newProgress("backup", opts.Progress, func() (int64, int64, bool) {
+		scanned.Lock()
+		defer scanned.Unlock()
+		return scanned.files, scanned.bytes, scanned.done
+	})
+	start := time.Now()
+	sn, err := r.Backup(ctx, opts)
+	pp.done()
+	if err != nil {
+		return fmt.Errorf("backup failed, no snapshot was written: %w", err)
+	}
+	s := sn.Summary
+	if gopts.json {
+		if err := gopts.printJSON(backupSummaryJSON{
+			SnapshotID: sn.ID().String(), FilesNew: s.FilesNew, FilesChanged: s.FilesChanged,
+			FilesUnmodified: s.FilesUnmodified, Dirs: s.Dirs, BytesProcessed: s.BytesProcessed,
+			BytesRead: s.BytesRead, DataBlobs: s.DataBlobs, DataAdded: s.DataAdded,
+			DataAddedPacked: s.DataAddedPacked, Errors: s.Errors, Partial: sn.Partial,
+			DurationSeconds: time.Since(start).Seconds(),
+		}); err != nil {
+			return err
+		}
+	} else {
+		gopts.printf("Files: %d new, %d changed, %d unmodified; %d dirs\n", s.FilesNew, s.FilesChanged, s.FilesUnmodified, s.Dirs)
+		gopts.printf("Added to the repository: %s (%s stored) in %d blobs\n", humanize.IBytes(uint64(s.DataAdded)), humanize.IBytes(uint64(s.DataAddedPacked)), s.DataBlobs)
+		gopts.printf("Processed %s (%s read) in %s\n", humanize.IBytes(uint64(s.BytesProcessed)), humanize.IBytes(uint64(s.BytesRead)), time.Since(start).Round(time.Millisecond))
+		gopts.printf("snapshot %s saved\n", sn.ID().Short())
+	}
+	if sn.Partial {
+		fmt.Fprintf(gopts.stderr, "Warning: %d file(s) or folder(s) could not be read; snapshot %s is marked partial. Fix the permissions and run the backup again.\n", s.Errors, sn.ID().Short())
+		return &exitError{code: exitPartial}
+	}
+	return nil
+}
+
+// findParent picks --parent or the latest snapshot of the same host and paths.
+func findParent(cmd *cobra.Command, r *repo.Repository, o backupOptions, opts repo.BackupOptions, paths []string) (*repo.Snapshot, error) {
+	ctx := cmd.Context()
+	if o.parent != "" {
+		return r.FindSnapshot(ctx, o.parent, repo.SnapshotFilter{})
+	}
+	abs := make([]string, 0, len(paths))
+	for _, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		abs = append(abs, filepath.Clean(a))
+	}
+	for _, s := range opts.Streams {
+		abs = append(abs, s.Path)
+	}
+	sort.Strings(abs)
+	snaps, err := r.Snapshots(ctx, func(repo.ID, error) {})
+	if err != nil {
+		return nil, err
+	}
+	for i := len(snaps) - 1; i >= 0; i-- {
+		s := snaps[i]
+		if s.Host == opts.Host && strings.Join(s.Paths, "\x00") == strings.Join(abs, "\x00") {
+			return s, nil
+		}
+	}
+	return nil, nil
+}

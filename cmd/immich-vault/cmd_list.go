@@ -1,0 +1,296 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/immich-vault/immich-vault/repo"
+)
+
+type snapshotJSON struct {
+	ID       string                     `json:"id"`
+	ShortID  string                     `json:"short_id"`
+	Time     time.Time                  `json:"time"`
+	Host     string                     `json:"host"`
+	Username string                     `json:"username,omitempty"`
+	Tags     []string                   `json:"tags"`
+	Paths    []string                   `json:"paths"`
+	Tree     string                     `json:"tree"`
+	Parent   string                     `json:"parent,omitempty"`
+	Partial  bool                       `json:"partial"`
+	Summary  *repo.Summary              `json:"summary,omitempty"`
+	Metadata map[string]json.RawMessage `json:"metadata,omitempty"`
+}
+
+func toSnapshotJSON(s *repo.Snapshot) snapshotJSON {
+	j := snapshotJSON{
+		ID: s.ID().String(), ShortID: s.ID().Short(), Time: s.Time, Host: s.Host, Username: s.Username,
+		Tags: s.Tags, Paths: s.Paths, Tree: s.Tree.String(), Partial: s.Partial, Summary: s.Summary, Metadata: s.Metadata,
+	}
+	if j.Tags == nil {
+		j.Tags = []string{}
+	}
+	if s.Parent != nil {
+		j.Parent = s.Parent.String()
+	}
+	return j
+}
+
+func newSnapshotsCmd() *cobra.Command {
+	var f repo.SnapshotFilter
+	cmd := &cobra.Command{
+		Use:   "snapshots",
+		Short: "List snapshots",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
+			if err != nil {
+				return err
+			}
+			out := []snapshotJSON{}
+			for _, s := range snaps {
+				if f.Match(s) {
+					out = append(out, toSnapshotJSON(s))
+				}
+			}
+			if gopts.json {
+				return gopts.printJSON(out)
+			}
+			tw := tabwriter.NewWriter(gopts.stdout, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tTime\tHost\tTags\tSize\tPaths")
+			for _, s := range out {
+				size := ""
+				if s.Summary != nil {
+					size = humanize.IBytes(uint64(s.Summary.BytesProcessed))
+				}
+				tags := strings.Join(s.Tags, ",")
+				if s.Partial {
+					tags += " (partial)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ShortID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Host, tags, size, strings.Join(s.Paths, ", "))
+			}
+			tw.Flush()
+			gopts.printf("%d snapshots\n", len(out))
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&f.Hosts, "host", nil, "only snapshots of `host` (repeatable)")
+	cmd.Flags().StringSliceVar(&f.Tags, "tag", nil, "only snapshots with `tag` (repeatable: all required)")
+	cmd.Flags().StringSliceVar(&f.Paths, "path", nil, "only snapshots including `path` (repeatable)")
+	return cmd
+}
+
+type nodeJSON struct {
+	Path       string    `json:"path"`
+	Type       string    `json:"type"`
+	Size       uint64    `json:"size"`
+	Mode       uint32    `json:"mode"`
+	Permission string    `json:"permissions"`
+	UID        uint32    `json:"uid"`
+	GID        uint32    `json:"gid"`
+	ModTime    time.Time `json:"mtime"`
+	LinkTarget string    `json:"linktarget,omitempty"`
+}
+
+func toNodeJSON(p string, n *repo.Node) nodeJSON {
+	return nodeJSON{Path: p, Type: n.Type, Size: n.Size, Mode: uint32(n.FileMode()), Permission: n.FileMode().String(),
+		UID: n.UID, GID: n.GID, ModTime: n.ModTime, LinkTarget: n.Target()}
+}
+
+func newLsCmd() *cobra.Command {
+	var long bool
+	cmd := &cobra.Command{
+		Use:   "ls SNAPSHOT [PATH]",
+		Short: "List the files of a snapshot (below PATH)",
+		Long:  "List every file and directory below PATH (default: all) of SNAPSHOT (an ID prefix or \"latest\").\nWith --json, one JSON object per line.",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			sn, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
+			if err != nil {
+				return err
+			}
+			start := "/"
+			if len(args) == 2 {
+				start = path.Clean("/" + args[1])
+			}
+			enc := json.NewEncoder(gopts.stdout)
+			emit := func(p string, n *repo.Node) error {
+				switch {
+				case gopts.json:
+					return enc.Encode(toNodeJSON(p, n))
+				case long:
+					_, err := fmt.Fprintf(gopts.stdout, "%s %5d %5d %12d %s %s\n", n.FileMode(), n.UID, n.GID, n.Size, n.ModTime.Local().Format("2006-01-02 15:04:05"), p)
+					return err
+				default:
+					_, err := fmt.Fprintln(gopts.stdout, p)
+					return err
+				}
+			}
+			node, err := findNode(cmd, r, sn, start)
+			if err != nil {
+				return err
+			}
+			if node != nil && node.Type != repo.NodeDir {
+				return emit(start, node)
+			}
+			tree := sn.Tree
+			if node != nil {
+				tree = *node.Subtree
+			}
+			return r.Walk(ctx, tree, start, emit)
+		},
+	}
+	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, owner, size and mtime")
+	return cmd
+}
+
+// findNode returns the node at p in sn (nil for the root).
+func findNode(cmd *cobra.Command, r *repo.Repository, sn *repo.Snapshot, p string) (*repo.Node, error) {
+	if p == "/" {
+		return nil, nil
+	}
+	var found *repo.Node
+	comps := strings.Split(strings.Trim(p, "/"), "/")
+	tree := sn.Tree
+	for i, c := range comps {
+		t, err := r.LoadTree(cmd.Context(), tree)
+		if err != nil {
+			return nil, err
+		}
+		found = t.Find(c)
+		if found == nil {
+			return nil, fmt.Errorf("%s: no such file or directory in snapshot %s", p, sn.ID().Short())
+		}
+		if i < len(comps)-1 {
+			if found.Type != repo.NodeDir {
+				return nil, fmt.Errorf("%s: not a directory in snapshot %s", "/"+strings.Join(comps[:i+1], "/"), sn.ID().Short())
+			}
+			tree = *found.Subtree
+		}
+	}
+	return found, nil
+}
+
+func newFindCmd() *cobra.Command {
+	var f repo.SnapshotFilter
+	cmd := &cobra.Command{
+		Use:   "find PATTERN",
+		Short: "Find files by name in all snapshots",
+		Long:  "Print every file whose name matches the glob PATTERN (or whose full path matches, if PATTERN contains a /), in every snapshot.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			filter, err := repo.NewFilter(args)
+			if err != nil {
+				return err
+			}
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
+			if err != nil {
+				return err
+			}
+			type match struct {
+				Snapshot string `json:"snapshot"`
+				nodeJSON
+			}
+			out := []match{}
+			for _, s := range snaps {
+				if !f.Match(s) {
+					continue
+				}
+				err := r.Walk(ctx, s.Tree, "/", func(p string, n *repo.Node) error {
+					if filter.Match(p) {
+						if gopts.json {
+							out = append(out, match{s.ID().String(), toNodeJSON(p, n)})
+						} else {
+							fmt.Fprintf(gopts.stdout, "%s %s\n", s.ID().Short(), p)
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+			if gopts.json {
+				return gopts.printJSON(out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&f.Hosts, "host", nil, "only snapshots of `host`")
+	cmd.Flags().StringSliceVar(&f.Tags, "tag", nil, "only snapshots with `tag`")
+	return cmd
+}
+
+func newDiffCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "diff SNAPSHOT1 SNAPSHOT2",
+		Short: "Show what changed between two snapshots",
+		Long:  "Lines start with + (added), - (removed), M (content changed) or U (metadata only).",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			a, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
+			if err != nil {
+				return err
+			}
+			b, err := r.FindSnapshot(ctx, args[1], repo.SnapshotFilter{})
+			if err != nil {
+				return err
+			}
+			type change struct {
+				Kind string `json:"kind"`
+				Path string `json:"path"`
+			}
+			out := []change{}
+			err = r.Diff(ctx, a.Tree, b.Tree, "/", func(kind rune, p string, n *repo.Node) error {
+				if n.Type == repo.NodeDir {
+					p += "/"
+				}
+				if gopts.json {
+					out = append(out, change{string(kind), p})
+					return nil
+				}
+				_, err := fmt.Fprintf(gopts.stdout, "%c    %s\n", kind, p)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if gopts.json {
+				return gopts.printJSON(out)
+			}
+			return nil
+		},
+	}
+}
+

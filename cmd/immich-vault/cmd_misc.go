@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/immich-vault/immich-vault/repo"
+)
+
+func newCheckCmd() *cobra.Command {
+	var readData bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Verify the repository's integrity",
+		Long: `Check that every index file decodes, every pack exists and its header matches
+the index, and every snapshot's trees and blobs are present. With --read-data
+every blob of every pack is decrypted and verified as well. Damaged blobs are
+traced to the snapshots and files that use them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			prog := &repo.Progress{}
+			pp := newProgress("check: packs", prog, nil)
+			res, err := r.Check(ctx, repo.CheckOptions{ReadData: readData, Progress: func(done, total int) { prog.Files.Store(int64(done)) }})
+			pp.done()
+			if err != nil {
+				return err
+			}
+			if res.Problems == nil {
+				res.Problems = []string{}
+			}
+			if gopts.json {
+				if err := gopts.printJSON(res); err != nil {
+					return err
+				}
+			} else {
+				gopts.printf("checked %d packs, %d blobs, %d snapshots (read data: %v)\n", res.Packs, res.Blobs, res.Snapshots, readData)
+				for _, p := range res.Problems {
+					fmt.Fprintln(gopts.stdout, "error: "+p)
+				}
+				for _, d := range res.Damaged {
+					fmt.Fprintf(gopts.stdout, "damaged %s blob %s (pack %s): %s\n", d.Type, d.ID, d.Pack, d.Reason)
+				}
+				for _, a := range res.Affected {
+					fmt.Fprintf(gopts.stdout, "affected: snapshot %s file %s (blob %s)\n", a.Snapshot[:8], a.Path, a.Blob)
+				}
+				if len(res.Unindexed) > 0 {
+					gopts.printf("%d pack(s) are not in the index (left by an interrupted backup; harmless)\n", len(res.Unindexed))
+				}
+			}
+			if !res.OK() {
+				return fmt.Errorf("the repository has errors: %d problem(s), %d damaged blob(s), %d affected file(s). Files not listed restore normally", len(res.Problems), len(res.Damaged), len(res.Affected))
+			}
+			gopts.printf("no errors were found\n")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&readData, "read-data", false, "decrypt and verify all data (reads the whole repository)")
+	return cmd
+}
+
+func newKeyCmd() *cobra.Command {
+	var newPasswordFile string
+	key := &cobra.Command{Use: "key", Short: "Manage the passwords (keys) of the repository"}
+	key.PersistentFlags().StringVar(&newPasswordFile, "new-password-file", "", "read the new password from `file`")
+	key.AddCommand(&cobra.Command{
+		Use: "list", Short: "List keys", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := openRepo(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			keys, err := r.Keys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if gopts.json {
+				return gopts.printJSON(keys)
+			}
+			tw := tabwriter.NewWriter(gopts.stdout, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(tw, " \tID\tUser\tHost\tCreated")
+			for _, k := range keys {
+				cur := " "
+				if k.Current {
+					cur = "*"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cur, k.ID[:8], k.Username, k.Hostname, k.Created.Local().Format("2006-01-02 15:04:05"))
+			}
+			return tw.Flush()
+		},
+	}, &cobra.Command{
+		Use: "add", Short: "Add a password", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := openRepo(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			pw, err := readNewPassword(newPasswordFile)
+			if err != nil {
+				return err
+			}
+			id, err := r.AddKey(cmd.Context(), pw)
+			if err != nil {
+				return err
+			}
+			if gopts.json {
+				return gopts.printJSON(map[string]string{"id": id})
+			}
+			gopts.printf("added key %s\n", id[:8])
+			return nil
+		},
+	}, &cobra.Command{
+		Use: "remove ID", Short: "Remove a key (not the one in use)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := openRepo(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if err := r.RemoveKey(cmd.Context(), strings.ToLower(args[0])); err != nil {
+				if err == repo.ErrKeyInUse {
+					return fmt.Errorf("key %s is the one you opened the repository with: open it with another password to remove this one", args[0])
+				}
+				return err
+			}
+			gopts.printf("removed key %s\n", args[0])
+			return nil
+		},
+	}, &cobra.Command{
+		Use: "passwd", Short: "Change the password in use (no data is re-encrypted)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := openRepo(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			pw, err := readNewPassword(newPasswordFile)
+			if err != nil {
+				return err
+			}
+			id, err := r.ChangePassword(cmd.Context(), pw)
+			if err != nil {
+				return err
+			}
+			gopts.printf("password changed; new key %s\n", id[:8])
+			return nil
+		},
+	})
+	return key
+}
+
+func newStatsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "stats [SNAPSHOT...]",
+		Short: "Show repository statistics",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			var snaps []*repo.Snapshot
+			for _, a := range args {
+				s, err := r.FindSnapshot(ctx, a, repo.SnapshotFilter{})
+				if err != nil {
+					return err
+				}
+				snaps = append(snaps, s)
+			}
+			st, err := r.Stats(ctx, snaps)
+			if err != nil {
+				return err
+			}
+			if gopts.json {
+				return gopts.printJSON(st)
+			}
+			gopts.printf("snapshots:        %d\n", st.Snapshots)
+			gopts.printf("files:            %d (%d unique)\n", st.Files, st.UniqueFiles)
+			gopts.printf("restore size:     %s\n", humanize.IBytes(uint64(st.TotalSize)))
+			gopts.printf("blobs:            %d in %d packs\n", st.Blobs, st.Packs)
+			gopts.printf("repository size:  %s\n", humanize.IBytes(uint64(st.RepositorySize)))
+			if st.RepositorySize > 0 {
+				gopts.printf("dedup+compression ratio: %.2fx\n", float64(st.TotalSize)/float64(st.RepositorySize))
+			}
+			return nil
+		},
+	}
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "version", Short: "Print version information", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if gopts.json {
+				return gopts.printJSON(map[string]any{"version": version, "go": runtime.Version(), "format_version": repo.NewestVersion})
+			}
+			fmt.Fprintf(gopts.stdout, "immich-vault %s (repository format %d, %s %s/%s)\n", version, repo.NewestVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
+}

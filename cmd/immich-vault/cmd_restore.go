@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo"
+)
+
+func newRestoreCmd() *cobra.Command {
+	var (
+		target             string
+		includes, excludes []string
+		overwrite          string
+	)
+	cmd := &cobra.Command{
+		Use:   "restore SNAPSHOT[:PATH] --target DIR",
+		Short: "Restore a snapshot (or one folder of it) into a directory",
+		Long: `Restore SNAPSHOT (an ID prefix or "latest") into DIR. With SNAPSHOT:PATH only
+PATH is restored, its contents placed directly in DIR.
+
+Every blob is verified while restoring. A non-empty DIR is refused unless
+--overwrite says what to do with existing files:
+  never       keep existing files as they are
+  if-changed  rewrite only files whose content differs (resumes an interrupted restore)
+  always      rewrite every file
+Files whose data is damaged are reported; everything else is restored (exit code 1).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if target == "" {
+				return errors.New("restore needs --target DIR")
+			}
+			ow, err := repo.ParseOverwrite(overwrite)
+			if err != nil {
+				return err
+			}
+			inc, err := repo.NewFilter(includes)
+			if err != nil {
+				return err
+			}
+			exc, err := repo.NewFilter(excludes)
+			if err != nil {
+				return err
+			}
+			ref, sub, _ := strings.Cut(args[0], ":")
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			sn, err := r.FindSnapshot(ctx, ref, repo.SnapshotFilter{})
+			if err != nil {
+				return err
+			}
+			prog := &repo.Progress{}
+			var total int64
+			if sn.Summary != nil && sub == "" {
+				total = sn.Summary.BytesProcessed
+			}
+			pp := newProgress("restore", prog, func() (int64, int64, bool) { return 0, total, total > 0 })
+			start := time.Now()
+			res, err := r.Restore(ctx, sn, repo.RestoreOptions{
+				Target: target, SubPath: sub, Include: inc, Exclude: exc, Overwrite: ow, Progress: prog,
+				Warn: func(p string, err error) { gopts.warnf("%s: %v", p, err) },
+			})
+			pp.done()
+			if errors.Is(err, repo.ErrTargetNotEmpty) {
+				return fmt.Errorf("%w: refusing to restore into it; choose an empty directory or pass --overwrite never|if-changed|always", err)
+			}
+			if err != nil {
+				return err
+			}
+			if gopts.json {
+				if err := gopts.printJSON(map[string]any{
+					"snapshot_id": sn.ID().String(), "files": res.Files, "dirs": res.Dirs, "hardlinks": res.Links,
+					"bytes": res.Bytes, "skipped": res.Skipped, "errors": res.Errors, "damaged_files": nonNil(res.Damaged),
+					"duration_seconds": time.Since(start).Seconds(),
+				}); err != nil {
+					return err
+				}
+			} else {
+				gopts.printf("restored %d files, %d dirs, %d hardlinks (%s) from snapshot %s into %s in %s; %d existing files kept\n",
+					res.Files, res.Dirs, res.Links, humanize.IBytes(uint64(res.Bytes)), sn.ID().Short(), target, time.Since(start).Round(time.Millisecond), res.Skipped)
+			}
+			if len(res.Damaged) > 0 {
+				return fmt.Errorf("%d file(s) could not be restored because their data is damaged or missing: %s\nRun `immich-vault check --read-data` for details", len(res.Damaged), strings.Join(res.Damaged, ", "))
+			}
+			if res.Errors > 0 {
+				return fmt.Errorf("%d error(s) while restoring (see the warnings above)", res.Errors)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&target, "target", "t", "", "restore into `directory`")
+	f.StringArrayVarP(&includes, "include", "i", nil, "restore only paths matching `pattern` (repeatable)")
+	f.StringArrayVarP(&excludes, "exclude", "e", nil, "skip paths matching `pattern` (repeatable)")
+	f.StringVar(&overwrite, "overwrite", "", "existing files: never|if-changed|always (default: refuse a non-empty target)")
+	return cmd
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func newDumpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "dump SNAPSHOT PATH",
+		Short: "Write one file of a snapshot to standard output",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, err := openRepo(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			sn, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
+			if err != nil {
+				return err
+			}
+			p := "/" + strings.TrimLeft(args[1], "/")
+			n, err := findNode(cmd, r, sn, p)
+			if err != nil {
+				return err
+			}
+			if n == nil || n.Type != repo.NodeFile {
+				return fmt.Errorf("%s is not a regular file; dump writes one file", p)
+			}
+			var buf []byte
+			for _, id := range n.Content {
+				buf, err = r.LoadBlob(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob}, buf)
+				if err != nil {
+					return fmt.Errorf("dump %s: %w", p, err)
+				}
+				if _, err := gopts.stdout.Write(buf); err != nil {
+					if errors.Is(err, io.ErrClosedPipe) {
+						return nil
+					}
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
