@@ -293,4 +293,3 @@ func newDiffCmd() *cobra.Command {
 		},
 	}
 }
-

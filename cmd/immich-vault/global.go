@@ -211,4 +211,3 @@ func openRepo(ctx context.Context) (*repo.Repository, error) {
 
 // isTerminal reports whether f is a terminal.
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-
