@@ -382,9 +382,10 @@ func (l *Local) Load(ctx context.Context, h backend.Handle, length int, offset i
 	return fn(io.NewSectionReader(f, offset, n))
 }
 
-// notFound wraps fs.ErrNotExist errors with backend.ErrNotFound.
+// notFound wraps fs.ErrNotExist errors with backend.ErrNotFound. ENOTDIR
+// (a path component is a file) means the file cannot exist either.
 func notFound(err error) error {
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return fmt.Errorf("%w: %w", backend.ErrNotFound, err)
 	}
 	return err
