@@ -238,11 +238,18 @@ func TestStreamingMatchesWhole(t *testing.T) {
 }
 
 func TestReaderChunks(t *testing.T) {
-	data := randomBytes(8<<20, 9)
+	all := randomBytes(8<<20, 9)
 	for _, p := range []Params{smallParams, p64K, p1M} {
 		c := mustNew(t, p, testGear(3))
-		want := splitWhole(c, data)
 		for _, bufSize := range []int{0, 1, 1000, p.Max, 3 * p.Max} {
+			data := all
+			if p.Max < 1<<20 {
+				data = all[:2<<20]
+			}
+			if bufSize == 1 {
+				data = all[:300<<10] // one Read per byte: keep it short
+			}
+			want := splitWhole(c, data)
 			var buf []byte
 			if bufSize > 0 {
 				buf = make([]byte, bufSize)
