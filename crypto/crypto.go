@@ -289,7 +289,8 @@ func Seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {
 
 // Open authenticates and decrypts nonce ‖ ciphertext ‖ tag, appending the
 // plaintext to dst. Returns ErrAuth (wrapped) on any failure, never panics on
-// hostile input. dst must not overlap sealed (and a must be an
+// hostile input. dst must not overlap sealed, except that
+// dst = sealed[NonceSize:NonceSize] decrypts in place (and a must be an
 // XChaCha20-Poly1305 AEAD, as for Seal). On error the returned slice is nil
 // and the contents of dst's spare capacity are unspecified.
 func Open(a cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) {

@@ -552,3 +552,13 @@ const (
 	goldenGear0   = 0x85dbfed31a25b111
 	goldenGear255 = 0x1ac349554e26da13
 )
+
+func TestOpenInPlace(t *testing.T) {
+	a := testKey(t).AEAD()
+	pt := seeded(5000, 3)
+	sealed := Seal(a, nil, pt, nil)
+	got, err := Open(a, sealed[NonceSize:NonceSize], sealed, nil)
+	if err != nil || !bytes.Equal(got, pt) || &got[0] != &sealed[NonceSize] {
+		t.Fatalf("in-place open: %v", err)
+	}
+}
