@@ -17,7 +17,7 @@ import (
 // bit-identical. Regenerate it ONLY when introducing it (never to make a
 // later format change pass):
 //
-//	go test ./cmd/immich-vault -run TestFormatV1Fixture -update-fixture
+//	go test ./cmd/immich-vault -run TestFormatV1Fixture -args -update-fixture
 var updateFixture = flag.Bool("update-fixture", false, "rewrite testdata/repo-v1 with the current binary (format v1 only)")
 
 const (
@@ -81,6 +81,28 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
+// removeEmptyDirs removes the empty directories under root, deepest first.
+func removeEmptyDirs(t *testing.T, root string) {
+	t.Helper()
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(dirs) - 1; i > 0; i-- {
+		if ents, err := os.ReadDir(dirs[i]); err == nil && len(ents) == 0 {
+			if err := os.Remove(dirs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestFormatV1Fixture opens, checks and restores the repository written by
 // format v1 that lives in testdata.
 func TestFormatV1Fixture(t *testing.T) {
@@ -99,13 +121,14 @@ func TestFormatV1Fixture(t *testing.T) {
 		// Locks are transient and must not be part of the fixture.
 		os.RemoveAll(filepath.Join(e.repo, "locks"))
 		copyDir(t, e.repo, fixtureDir)
+		removeEmptyDirs(t, fixtureDir) // git keeps no empty directories
 		out, _ := exec.Command("du", "-sh", fixtureDir).CombinedOutput()
 		t.Logf("wrote %s (%s); commit it", fixtureDir, strings.TrimSpace(string(out)))
 	}
 
 	if _, err := os.Stat(filepath.Join(fixtureDir, "immich-vault")); err != nil {
 		t.Fatalf("the format v1 fixture is missing (%v): generate it once with "+
-			"`go test ./cmd/immich-vault -run TestFormatV1Fixture -update-fixture` and commit %s", err, fixtureDir)
+			"`go test ./cmd/immich-vault -run TestFormatV1Fixture -args -update-fixture` and commit %s", err, fixtureDir)
 	}
 	var marker struct {
 		Format  string `json:"format"`
