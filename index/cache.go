@@ -49,7 +49,7 @@ type Options struct {
 	// InMemory keeps everything in memory (for tests); dir is ignored.
 	InMemory bool
 	// MemTableSize, BlockCacheSize and IndexCacheSize override the bounded
-	// defaults (16 MiB each) when > 0.
+	// defaults (8, 16 and 16 MiB) when > 0.
 	MemTableSize   int64
 	BlockCacheSize int64
 	IndexCacheSize int64
@@ -84,7 +84,7 @@ func (errorLogger) Debugf(string, ...any)   {}
 // all in memory (IndexCacheSize > 0), which is what keeps memory independent
 // of the number of entries.
 func badgerOptions(dir string, o *Options) badger.Options {
-	memTable, blockCache, indexCache := int64(16<<20), int64(16<<20), int64(16<<20)
+	memTable, blockCache, indexCache := int64(8<<20), int64(16<<20), int64(16<<20)
 	if o.MemTableSize > 0 {
 		memTable = o.MemTableSize
 	}

@@ -5,7 +5,10 @@
 // Badger database under the user's cache directory holding the merged index
 // of all index files plus small key/value metadata (e.g. the backup file
 // cache). The cache can be deleted at any time; it is rebuilt from the
-// repository. Memory use does not grow with the number of blobs.
+// repository. Heap (anonymous) memory does not grow with the number of
+// blobs; Badger also memory-maps its table files, and those file-backed pages
+// (reclaimable page cache, but counted in RSS) do grow with the data touched:
+// see index/internal/rsscheck for measurements.
 //
 // # Index file format (plaintext, frozen version 1)
 //

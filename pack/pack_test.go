@@ -478,7 +478,7 @@ func BenchmarkWriterAdd(b *testing.B) {
 			b.ResetTimer()
 			w := NewWriter(io.Discard, a)
 			for i := 0; i < b.N; i++ {
-				if w.Count() == 4096 {
+				if w.Count() == 4096 || w.Size() > 1<<30 {
 					w = NewWriter(io.Discard, a)
 				}
 				h.ID[0], h.ID[1] = byte(i), byte(i>>8)
