@@ -1,0 +1,507 @@
+package repo_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/repotest"
+)
+
+// sourceTree is a small tree with nested directories, an empty file, a
+// symlink and two files with the same content. It is kept small so tests
+// stay fast: data chunks are at least 512 KiB, so every file is one blob.
+func sourceTree(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src")
+	files := map[string]string{
+		"a.txt":            "alpha\n",
+		"empty":            "",
+		"sub/b.txt":        strings.Repeat("bravo ", 1000),
+		"sub/deep/c.bin":   string(randBytes(7, 300<<10)),
+		"sub/deep/dup.bin": string(randBytes(7, 300<<10)), // same content as c.bin
+		"link":             "->sub/b.txt",
+		"other/d.txt":      "delta",
+	}
+	writeFiles(t, src, files)
+	want := readTree(t, src)
+	return src, want
+}
+
+func TestBackupRestoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	r := repotest.New(t)
+	src, want := sourceTree(t)
+	if err := os.Chmod(filepath.Join(src, "a.txt"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(src, "sub", "b.txt"), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	dump := []byte(strings.Repeat("INSERT INTO assets VALUES (1);\n", 3000))
+	sn := backup(t, r, repo.BackupOptions{
+		Paths:   []string{src},
+		Streams: []repo.Stream{{Path: "/immich/db.sql", Reader: newEventReader("db", dump, new([]string))}},
+		Tags:    []string{"t1"},
+		Host:    "testhost",
+	})
+	if sn.Summary.FilesNew != 7 || sn.Summary.Dirs != 4 {
+		t.Errorf("summary: %d new files, %d dirs; want 7 (6 regular files and the stream), 4", sn.Summary.FilesNew, sn.Summary.Dirs)
+	}
+	if !slices.Equal(sn.Paths, []string{"/immich/db.sql", src}) {
+		t.Errorf("snapshot paths %v", sn.Paths)
+	}
+	if sn.Host != "testhost" || !sn.HasTag("t1") || sn.ID().IsNull() {
+		t.Errorf("snapshot host %q tags %v id %v", sn.Host, sn.Tags, sn.ID())
+	}
+
+	target := t.TempDir()
+	res := restore(t, r, sn, repo.RestoreOptions{Target: target})
+	if res.Errors != 0 || len(res.Damaged) != 0 {
+		t.Fatalf("restore: %+v", res)
+	}
+	diffTrees(t, want, readTree(t, filepath.Join(target, src)))
+	got, err := os.ReadFile(filepath.Join(target, "immich", "db.sql"))
+	if err != nil || string(got) != string(dump) {
+		t.Fatalf("restored stream: %d bytes, err %v", len(got), err)
+	}
+	fi, err := os.Stat(filepath.Join(target, src, "a.txt"))
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("restored mode %v, err %v; want 0640", fi.Mode(), err)
+	}
+	fi, err = os.Stat(filepath.Join(target, src, "sub", "b.txt"))
+	if err != nil || !fi.ModTime().Equal(mtime) {
+		t.Errorf("restored mtime %v, want %v", fi.ModTime(), mtime)
+	}
+	fi, err = os.Stat(filepath.Join(target, "immich", "db.sql"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("stream mode %v, want 0600", fi.Mode())
+	}
+
+	st, err := r.Stats(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Regular files: a.txt empty b.txt c.bin dup.bin d.txt db.sql = 7;
+	// c.bin and dup.bin share content.
+	if st.Snapshots != 1 || st.Files != 7 || st.UniqueFiles != 6 {
+		t.Errorf("Stats: %+v", st)
+	}
+}
+
+func TestRestoreTargetNotEmpty(t *testing.T) {
+	r := repotest.New(t)
+	src, _ := sourceTree(t)
+	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	target := t.TempDir()
+	writeFiles(t, target, map[string]string{"x": "y"})
+	if _, err := r.Restore(context.Background(), sn, repo.RestoreOptions{Target: target}); !errors.Is(err, repo.ErrTargetNotEmpty) {
+		t.Fatalf("got %v, want ErrTargetNotEmpty", err)
+	}
+}
+
+func TestStreamsBeforeFiles(t *testing.T) {
+	ctx := context.Background()
+	r := repotest.New(t)
+	src := filepath.Join(t.TempDir(), "library")
+	writeFiles(t, src, map[string]string{"asset.jpg": "before the dump"})
+	var log []string
+	streams := []repo.Stream{
+		{Path: "/db/a.sql", Reader: newEventReader("a", []byte("dump a"), &log),
+			Done: func() error {
+				log = append(log, "done a")
+				// A file the dump describes appears only after the dump:
+				// it must be in the snapshot (files are read after streams).
+				return os.WriteFile(filepath.Join(src, "asset.jpg"), []byte("written by the dump's Done"), 0o644)
+			}},
+		{Path: "/db/b.sql", Reader: newEventReader("b", []byte("dump b"), &log),
+			Done: func() error { log = append(log, "done b"); return nil }},
+	}
+	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}, Streams: streams})
+	want := []string{"read a", "eof a", "done a", "read b", "eof b", "done b"}
+	if !slices.Equal(log, want) {
+		t.Fatalf("stream events %v, want %v", log, want)
+	}
+	target := t.TempDir()
+	restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+	got, err := os.ReadFile(filepath.Join(target, "asset.jpg"))
+	if err != nil || string(got) != "written by the dump's Done" {
+		t.Fatalf("file written by Done: %q, %v (was it read before the streams?)", got, err)
+	}
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("SnapshotIDs = %v, %v", ids, err)
+	}
+}
+
+func TestStreamDoneErrorWritesNoSnapshot(t *testing.T) {
+	ctx := context.Background()
+	r := repotest.New(t)
+	src, _ := sourceTree(t)
+	backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	before, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dumpFailed := errors.New("pg_dump exited with status 1")
+	var log []string
+	_, err = r.Backup(ctx, repo.BackupOptions{
+		Paths: []string{src},
+		Streams: []repo.Stream{{Path: "/db.sql", Reader: newEventReader("db", []byte("partial dump"), &log),
+			Done: func() error { log = append(log, "done"); return dumpFailed }}},
+	})
+	if !errors.Is(err, dumpFailed) {
+		t.Fatalf("Backup = %v, want the Done error", err)
+	}
+	if !slices.Contains(log, "done") {
+		t.Fatalf("Done was not called: %v", log)
+	}
+	after, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(before, after) {
+		t.Fatalf("snapshots changed after a failed stream: %v -> %v", before, after)
+	}
+}
+
+func TestBackupOptionErrors(t *testing.T) {
+	r := repotest.New(t)
+	src, _ := sourceTree(t)
+	for name, opts := range map[string]repo.BackupOptions{
+		"nothing":          {},
+		"relative stream":  {Streams: []repo.Stream{{Path: "db.sql", Reader: strings.NewReader("")}}},
+		"unclean stream":   {Streams: []repo.Stream{{Path: "/a/../db.sql", Reader: strings.NewReader("")}}},
+		"root stream":      {Streams: []repo.Stream{{Path: "/", Reader: strings.NewReader("")}}},
+		"stream in path":   {Paths: []string{src}, Streams: []repo.Stream{{Path: src + "/db.sql", Reader: strings.NewReader("")}}},
+		"duplicate stream": {Streams: []repo.Stream{{Path: "/x", Reader: strings.NewReader("")}, {Path: "/x", Reader: strings.NewReader("")}}},
+	} {
+		if sn, err := r.Backup(context.Background(), opts); err == nil {
+			t.Errorf("%s: Backup succeeded with snapshot %v", name, sn.ID().Short())
+		}
+	}
+}
+
+func TestIncrementalBackup(t *testing.T) {
+	r := repotest.New(t)
+	src, _ := sourceTree(t)
+	first := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	if first.Summary.BytesRead == 0 || first.Summary.DataBlobs == 0 {
+		t.Fatalf("first backup read nothing: %+v", first.Summary)
+	}
+	const nFiles = 6 // regular files incl. the empty one
+	second := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	s := second.Summary
+	if s.FilesUnmodified != nFiles || s.BytesRead != 0 || s.FilesNew != 0 || s.FilesChanged != 0 {
+		t.Fatalf("incremental summary: %+v", s)
+	}
+	if s.BytesProcessed != first.Summary.BytesProcessed {
+		t.Errorf("BytesProcessed %d, first backup %d", s.BytesProcessed, first.Summary.BytesProcessed)
+	}
+	// Compare the tree of src, not the root: the intermediate directories
+	// (/tmp...) are recorded with their current metadata, which other
+	// processes change.
+	if subtree(t, r, second, src) != subtree(t, r, first, src) {
+		t.Errorf("unchanged source gave a different tree")
+	}
+	if second.Parent == nil || *second.Parent != first.ID() {
+		t.Errorf("Parent = %v, want %v", second.Parent, first.ID())
+	}
+
+	// Change one file: only it is read.
+	p := filepath.Join(src, "sub", "b.txt")
+	if err := os.WriteFile(p, []byte("changed content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: second})
+	if s := third.Summary; s.FilesChanged != 1 || s.FilesUnmodified != nFiles-1 || s.BytesRead != int64(len("changed content")) {
+		t.Fatalf("after changing one file: %+v", s)
+	}
+
+	// ForceRead reads everything again.
+	forced := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: third, ForceRead: true})
+	if s := forced.Summary; s.BytesRead != s.BytesProcessed || s.FilesUnmodified != 0 || s.BytesRead == 0 {
+		t.Fatalf("ForceRead summary: %+v (want everything read)", s)
+	}
+	if subtree(t, r, forced, src) != subtree(t, r, third, src) {
+		t.Errorf("ForceRead of an unchanged tree gave a different root tree")
+	}
+}
+
+func TestMovedFilesNotReread(t *testing.T) {
+	r := repotest.New(t)
+	src, want := sourceTree(t)
+	first := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+
+	// Rename a subdirectory: its files have new paths, same inodes.
+	if err := os.Rename(filepath.Join(src, "sub"), filepath.Join(src, "renamed")); err != nil {
+		t.Fatal(err)
+	}
+	second := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	if s := second.Summary; s.BytesRead != 0 || s.FilesUnmodified != 6 {
+		t.Fatalf("after renaming a directory: %+v", s)
+	}
+
+	// Rename the backup root itself: the parent has no node at any path.
+	moved := filepath.Join(filepath.Dir(src), "moved")
+	if err := os.Rename(src, moved); err != nil {
+		t.Fatal(err)
+	}
+	third := backup(t, r, repo.BackupOptions{Paths: []string{moved}, Parent: second})
+	if s := third.Summary; s.BytesRead != 0 || s.FilesUnmodified != 6 {
+		t.Fatalf("after moving the backup root: %+v", s)
+	}
+	// The content is really there.
+	target := t.TempDir()
+	restore(t, r, third, repo.RestoreOptions{Target: target, SubPath: moved})
+	for k, v := range want {
+		if strings.HasPrefix(k, "sub") {
+			delete(want, k)
+			want["renamed"+strings.TrimPrefix(k, "sub")] = v
+		}
+	}
+	diffTrees(t, want, readTree(t, target))
+}
+
+func TestBackupExclude(t *testing.T) {
+	r := repotest.New(t)
+	src, want := sourceTree(t)
+	writeFiles(t, src, map[string]string{"cache/CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n", "cache/x": "x"})
+	ex, err := repo.NewFilter([]string{"*.bin", "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}, Exclude: ex, ExcludeCaches: true})
+	target := t.TempDir()
+	restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+	for k := range want {
+		if strings.HasSuffix(k, ".bin") || strings.HasPrefix(k, "other") {
+			delete(want, k)
+		}
+	}
+	diffTrees(t, want, readTree(t, target))
+}
+
+func TestRestoreSubPathAndFilters(t *testing.T) {
+	r := repotest.New(t)
+	src, want := sourceTree(t)
+	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+
+	t.Run("directory", func(t *testing.T) {
+		target := t.TempDir()
+		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub"})
+		sub := map[string]string{}
+		for k, v := range want {
+			if rest, ok := strings.CutPrefix(k, "sub/"); ok {
+				sub[rest] = v
+			}
+		}
+		diffTrees(t, sub, readTree(t, target))
+	})
+	t.Run("file", func(t *testing.T) {
+		target := t.TempDir()
+		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub/b.txt"})
+		diffTrees(t, map[string]string{"b.txt": want["sub/b.txt"]}, readTree(t, target))
+	})
+	t.Run("missing", func(t *testing.T) {
+		if _, err := r.Restore(context.Background(), sn, repo.RestoreOptions{Target: t.TempDir(), SubPath: src + "/nope"}); err == nil {
+			t.Fatal("restore of a missing sub path succeeded")
+		}
+	})
+	t.Run("include", func(t *testing.T) {
+		target := t.TempDir()
+		inc, _ := repo.NewFilter([]string{"*.txt"})
+		ex, _ := repo.NewFilter([]string{"d.txt"})
+		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Include: inc, Exclude: ex})
+		got := readTree(t, target)
+		var files []string
+		for k, v := range got {
+			if v != "<dir>" {
+				files = append(files, k)
+			}
+		}
+		slices.Sort(files)
+		if !slices.Equal(files, []string{"a.txt", "sub/b.txt"}) {
+			t.Fatalf("restored files %v, want [a.txt sub/b.txt]", files)
+		}
+	})
+}
+
+func TestRestoreOverwrite(t *testing.T) {
+	ctx := context.Background()
+	r := repotest.New(t)
+	src, want := sourceTree(t)
+	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	const nFiles = 6 // regular files
+
+	// prepare restores the snapshot and then damages two files: one with
+	// the same size (only hashing finds it), one with a different size.
+	prepare := func(t *testing.T) string {
+		target := t.TempDir()
+		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+		writeFiles(t, target, map[string]string{
+			"a.txt":       "ALPHA\n",
+			"other/d.txt": "a different length",
+		})
+		return target
+	}
+	damaged := map[string]string{"a.txt": "ALPHA\n", "other/d.txt": "a different length"}
+
+	t.Run("unset", func(t *testing.T) {
+		target := prepare(t)
+		if _, err := r.Restore(ctx, sn, repo.RestoreOptions{Target: target, SubPath: src}); !errors.Is(err, repo.ErrTargetNotEmpty) {
+			t.Fatalf("got %v, want ErrTargetNotEmpty", err)
+		}
+	})
+	t.Run("never", func(t *testing.T) {
+		target := prepare(t)
+		res := restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteNever})
+		w := map[string]string{}
+		for k, v := range want {
+			w[k] = v
+		}
+		for k, v := range damaged {
+			w[k] = v
+		}
+		diffTrees(t, w, readTree(t, target))
+		if res.Files != 0 || res.Skipped < nFiles {
+			t.Errorf("never: %+v, want no file written, all skipped", res)
+		}
+	})
+	t.Run("if-changed", func(t *testing.T) {
+		target := prepare(t)
+		res := restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteIfChanged})
+		diffTrees(t, want, readTree(t, target))
+		// Written: the two damaged files and the symlink (never compared,
+		// always recreated); skipped: the other regular files.
+		if res.Files != 3 || res.Skipped != nFiles-2 {
+			t.Errorf("if-changed: %d entries written, %d skipped; want 3 and %d", res.Files, res.Skipped, nFiles-2)
+		}
+	})
+	t.Run("always", func(t *testing.T) {
+		target := prepare(t)
+		res := restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteAlways})
+		diffTrees(t, want, readTree(t, target))
+		if res.Skipped != 0 || res.Files < nFiles {
+			t.Errorf("always: %+v, want every file rewritten", res)
+		}
+	})
+}
+
+func TestParseOverwrite(t *testing.T) {
+	for in, want := range map[string]repo.Overwrite{"": repo.OverwriteUnset, "never": repo.OverwriteNever, "if-changed": repo.OverwriteIfChanged, "always": repo.OverwriteAlways} {
+		if got, err := repo.ParseOverwrite(in); err != nil || got != want {
+			t.Errorf("ParseOverwrite(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := repo.ParseOverwrite("sometimes"); err == nil {
+		t.Error("ParseOverwrite accepted an unknown policy")
+	}
+}
+
+func TestCheckAndDamagedRestore(t *testing.T) {
+	ctx := context.Background()
+	r, dir := repotest.NewLocal(t)
+	src := filepath.Join(t.TempDir(), "src")
+	files := map[string]string{
+		"good1.bin": string(randBytes(11, 40<<10)),
+		"bad.bin":   string(randBytes(12, 40<<10)),
+		"good2.bin": string(randBytes(13, 40<<10)),
+	}
+	writeFiles(t, src, files)
+	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+
+	for _, readData := range []bool{false, true} {
+		res, err := r.Check(ctx, repo.CheckOptions{ReadData: readData})
+		if err != nil || !res.OK() {
+			t.Fatalf("Check(ReadData=%v) on a healthy repository: %+v, %v", readData, res, err)
+		}
+		if res.Snapshots != 1 || res.Packs != 2 || res.Blobs < 3 {
+			t.Fatalf("Check counts: %+v", res)
+		}
+	}
+
+	// Find bad.bin's blob and flip one byte of it inside its pack.
+	var blob repo.ID
+	err := r.Walk(ctx, sn.Tree, "/", func(p string, n *repo.Node) error {
+		if n.Name == "bad.bin" {
+			blob = n.Content[0]
+		}
+		return nil
+	})
+	if err != nil || blob.IsNull() {
+		t.Fatalf("find blob: %v", err)
+	}
+	loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: blob, Type: pack.DataBlob})
+	if err != nil || !ok {
+		t.Fatalf("Lookup: %v %v", ok, err)
+	}
+	packPath := filepath.Join(dir, "data", loc.Pack.String()[:2], loc.Pack.String())
+	b, err := os.ReadFile(packPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[int(loc.Offset)+int(loc.Length)/2] ^= 0x40
+	if err := os.Chmod(packPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(packPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := r.Check(ctx, repo.CheckOptions{ReadData: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() || len(res.Damaged) != 1 || res.Damaged[0].ID != blob.String() || res.Damaged[0].Pack != loc.Pack.String() {
+		t.Fatalf("Check after damage: damaged %+v problems %v", res.Damaged, res.Problems)
+	}
+	wantPath := filepath.ToSlash(filepath.Join(src, "bad.bin"))
+	if len(res.Affected) != 1 || res.Affected[0].Path != wantPath || res.Affected[0].Snapshot != sn.ID().String() {
+		t.Fatalf("affected files %+v, want %s", res.Affected, wantPath)
+	}
+
+	target := t.TempDir()
+	var warned []string
+	rres, err := r.Restore(ctx, sn, repo.RestoreOptions{Target: target, SubPath: src,
+		Warn: func(p string, err error) { warned = append(warned, p) }})
+	if err != nil {
+		t.Fatalf("Restore with a damaged blob: %v", err)
+	}
+	if !slices.Equal(rres.Damaged, []string{wantPath}) || len(warned) == 0 {
+		t.Fatalf("RestoreResult.Damaged = %v (warnings %v), want [%s]", rres.Damaged, warned, wantPath)
+	}
+	got := readTree(t, target)
+	for _, name := range []string{"good1.bin", "good2.bin"} {
+		if got[name] != files[name] {
+			t.Errorf("%s not restored intact", name)
+		}
+	}
+	if got["bad.bin"] == files["bad.bin"] {
+		t.Errorf("damaged file restored with correct content?")
+	}
+}
+
+// subtree returns the tree ID of directory p in sn.
+func subtree(t *testing.T, r *repo.Repository, sn *repo.Snapshot, p string) repo.ID {
+	t.Helper()
+	var id *repo.ID
+	err := r.Walk(context.Background(), sn.Tree, "/", func(q string, n *repo.Node) error {
+		if q == p {
+			id = n.Subtree
+		}
+		return nil
+	})
+	if err != nil || id == nil {
+		t.Fatalf("no directory %s in snapshot %s (err %v)", p, sn.ID().Short(), err)
+	}
+	return *id
+}
