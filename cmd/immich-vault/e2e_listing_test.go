@@ -300,3 +300,22 @@ func TestListingAndFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestQuiet: with -q a successful backup prints nothing at all (cron mails
+// whatever is printed), and the snapshot is still written.
+func TestQuiet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src := filepath.Join(e.dir, "src")
+	smallTree(t, src, 3, 4*kib)
+	e.initRepo()
+	if r := e.ok("-q", "backup", src); r.stdout != "" || r.stderr != "" {
+		t.Errorf("backup -q printed something:\n%v", r)
+	}
+	if r := e.ok("--quiet", "restore", "latest", "--target", filepath.Join(e.dir, "restore")); r.stdout != "" || r.stderr != "" {
+		t.Errorf("restore --quiet printed something:\n%v", r)
+	}
+	if n := len(e.snapshots()); n != 1 {
+		t.Errorf("backup -q: %d snapshots, want 1", n)
+	}
+}
