@@ -248,6 +248,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		BytesProcessed:  a.sum.bytesProcessed.Load(),
 		BytesRead:       a.sum.bytesRead.Load(),
 		DataBlobs:       a.up.Stats.Blobs.Load(),
+		TreeBlobs:       a.up.Stats.TreeBlobs.Load(),
 		DataAdded:       a.up.Stats.RawBytes.Load(),
 		DataAddedPacked: a.up.Stats.StoredBytes.Load(),
 	}
@@ -346,7 +347,7 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 	if mode == 0 {
 		mode = 0o600
 	}
-	now := a.opts.Time
+	now := a.opts.Time.UTC()
 	n := &Node{Type: NodeFile, Mode: uint32(mode.Perm()), UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
 	n.SetName(filepath.Base(s.Path))
 	ids, size, err := a.chunkStream(ctx, s.Reader, profile, s.Path)
@@ -366,15 +367,13 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 	return nil
 }
 
-var readBufPool sync.Map // profile max → *sync.Pool of *[]byte
-
-func bufPool(size int) *sync.Pool {
-	if p, ok := readBufPool.Load(size); ok {
-		return p.(*sync.Pool)
-	}
-	p, _ := readBufPool.LoadOrStore(size, &sync.Pool{New: func() any { b := make([]byte, size); return &b }})
-	return p.(*sync.Pool)
-}
+// Buffer pools. Read buffers are small (the chunker copies chunks out of
+// them); chunk buffers start at twice the average chunk and grow to the
+// chunk's size when needed, so memory follows the data, not Max.
+var (
+	readPool  = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+	chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, 2<<20); return &b }}
+)
 
 // chunkStream splits rd into chunks and saves them through the blob workers.
 // Read errors are returned as *SourceError; repository errors as they are.
@@ -384,12 +383,10 @@ func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path 
 		return nil, 0, err
 	}
 	defer a.r.putChunker(profile, c)
-	params := a.r.cfg.Chunker.Profiles[profile]
-	rbp := bufPool(2 * params.Max)
-	rbuf := rbp.Get().(*[]byte)
-	defer rbp.Put(rbuf)
+	rbuf := readPool.Get().(*[]byte)
+	defer readPool.Put(rbuf)
 	cr := chunker.NewReader(rd, c, *rbuf)
-	cbp := bufPool(params.Max)
+	cbp := &chunkPool
 
 	var (
 		wg    sync.WaitGroup
@@ -448,7 +445,7 @@ func (a *archiver) blobWorker(ctx context.Context) error {
 			}
 		}
 		*j.buf = j.data[:0]
-		bufPool(cap(*j.buf)).Put(j.buf)
+		chunkPool.Put(j.buf)
 		j.wg.Done()
 	}
 	return nil
@@ -505,7 +502,7 @@ func (a *archiver) virtualDir(p, name string) *Node {
 	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
 		return a.nodeFromInfo(name, p, fi)
 	}
-	now := a.opts.Time
+	now := a.opts.Time.UTC()
 	n := &Node{Type: NodeDir, Mode: 0o755, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
 	n.SetName(name)
 	return n
@@ -761,7 +758,7 @@ func openNoAtime(p string) (*os.File, error) {
 
 // nodeFromInfo fills a node's metadata from lstat results.
 func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *Node {
-	n := &Node{ModTime: fi.ModTime()}
+	n := &Node{ModTime: fi.ModTime().UTC()}
 	n.SetName(name)
 	m := fi.Mode()
 	n.Mode = uint32(m & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky))
@@ -786,7 +783,7 @@ func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *Node {
 		n.UID, n.GID = st.Uid, st.Gid
 		n.Inode, n.Device, n.Links = st.Ino, uint64(st.Dev), uint64(st.Nlink)
 		n.Rdev = uint64(st.Rdev)
-		n.ChangeTime = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec))
+		n.ChangeTime = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)).UTC()
 		n.User, n.Group = a.names.user(st.Uid), a.names.group(st.Gid)
 	}
 	if n.Type != NodeDev && n.Type != NodeCharDev {

@@ -191,9 +191,15 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		return nil, err
 	}
 	res.Snapshots = len(snaps)
+	inIndex := make(map[pack.BlobHandle]bool, res.Blobs)
+	for _, es := range indexed {
+		for _, e := range es {
+			inIndex[e.BlobHandle] = true
+		}
+	}
 	clean := map[ID]bool{} // trees fully verified without damage
 	for _, sn := range snaps {
-		r.checkTree(ctx, sn, sn.Tree, "/", res, clean, problem, damage)
+		r.checkTree(ctx, sn, sn.Tree, "/", res, inIndex, clean, problem, damage)
 	}
 	sort.Slice(res.Damaged, func(i, j int) bool { return res.Damaged[i].ID < res.Damaged[j].ID })
 	return res, nil
@@ -228,7 +234,7 @@ func (r *Repository) checkPack(ctx context.Context, id ID, size int64, entries [
 			}
 			return
 		}
-	} else if !sameEntries(hdr, entries) {
+	} else if !subsetOf(entries, hdr) {
 		problem("pack %s: header does not match the index (run repair index)", id.Short())
 	}
 	if !readData {
@@ -259,26 +265,24 @@ func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-func sameEntries(a, b []pack.Entry) bool {
-	if len(a) != len(b) {
-		return false
+// subsetOf reports whether every entry of idx appears in the header hdr
+// (an index may list only part of a pack).
+func subsetOf(idx, hdr []pack.Entry) bool {
+	m := make(map[pack.Entry]bool, len(hdr))
+	for _, e := range hdr {
+		m[e] = true
 	}
-	m := make(map[pack.Entry]int, len(a))
-	for _, e := range a {
-		m[e]++
-	}
-	for _, e := range b {
-		if m[e] == 0 {
+	for _, e := range idx {
+		if !m[e] {
 			return false
 		}
-		m[e]--
 	}
 	return true
 }
 
 // checkTree verifies a tree and everything below it; it returns whether the
 // tree is free of damage. Damage is reported once per (snapshot, path).
-func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p string, res *CheckResult, clean map[ID]bool,
+func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p string, res *CheckResult, inIndex map[pack.BlobHandle]bool, clean map[ID]bool,
 	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) bool {
 	if clean[id] {
 		return true
@@ -296,7 +300,7 @@ func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p strin
 	for _, n := range t.Nodes {
 		np := p + n.FileName()
 		if n.Type == NodeDir {
-			if !r.checkTree(ctx, sn, *n.Subtree, np+"/", res, clean, problem, damage) {
+			if !r.checkTree(ctx, sn, *n.Subtree, np+"/", res, inIndex, clean, problem, damage) {
 				ok = false
 			}
 			continue
@@ -304,12 +308,9 @@ func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p strin
 		for _, b := range n.Content {
 			h := pack.BlobHandle{ID: b, Type: pack.DataBlob}
 			bad := res.damagedSet[h]
-			if !bad {
-				has, err := r.cache.Has(ctx, h)
-				if err != nil || !has {
-					damage(h, ID{}, "not in index")
-					bad = true
-				}
+			if !bad && !inIndex[h] {
+				damage(h, ID{}, "not in any index file")
+				bad = true
 			}
 			if bad {
 				res.Affected = append(res.Affected, AffectedFile{Snapshot: sn.ID().String(), Path: np, Blob: b.String()})

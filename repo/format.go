@@ -8,6 +8,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/chunker"
 	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
@@ -132,6 +133,10 @@ func (c *Config) validate() error {
 	for name, p := range c.Chunker.Profiles {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("chunker profile %q: %v: %w", name, err, ErrCorrupt)
+		}
+		// A sealed chunk must fit in a blob.
+		if p.Max > pack.MaxBlobSize-crypto.Overhead {
+			return fmt.Errorf("chunker profile %q: max %d exceeds the blob limit %d: %w", name, p.Max, pack.MaxBlobSize-crypto.Overhead, ErrCorrupt)
 		}
 	}
 	if c.PackSize < 1<<20 || c.PackSize > 1<<30 {

@@ -323,7 +323,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 			return nil
 		}
 	case NodeFifo:
-		if err := unix.Mkfifo(p, n.Mode&0o7777); err != nil {
+		if err := unix.Mkfifo(p, unixPerm(n)); err != nil {
 			rs.warn(p, err)
 			return nil
 		}
@@ -334,7 +334,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 		} else if n.Type == NodeSocket {
 			mode = unix.S_IFSOCK
 		}
-		if err := unix.Mknod(p, mode|(n.Mode&0o7777), int(n.Rdev)); err != nil {
+		if err := unix.Mknod(p, mode|unixPerm(n), int(n.Rdev)); err != nil {
 			rs.warn(p, err)
 			return nil
 		}
@@ -619,4 +619,20 @@ func applyMeta(p string, n *Node) error {
 		return fmt.Errorf("set times: %w", err)
 	}
 	return nil
+}
+
+// unixPerm converts the node's Go mode bits to unix permission bits.
+func unixPerm(n *Node) uint32 {
+	m := n.FileMode()
+	p := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		p |= unix.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		p |= unix.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		p |= unix.S_ISVTX
+	}
+	return p
 }

@@ -43,11 +43,12 @@ type Summary struct {
 	FilesUnmodified int64     `json:"files_unmodified"`
 	Dirs            int64     `json:"dirs"`
 	Errors          int64     `json:"errors"`
-	BytesProcessed  int64     `json:"bytes_processed"` // total size of files in the snapshot
-	BytesRead       int64     `json:"bytes_read"`      // bytes actually read from disk
-	DataBlobs       int64     `json:"data_blobs"`      // new blobs stored
-	DataAdded       int64     `json:"data_added"`      // plaintext bytes of new blobs
-	DataAddedPacked int64     `json:"data_added_packed"`
+	BytesProcessed  int64     `json:"bytes_processed"`   // total size of files in the snapshot
+	BytesRead       int64     `json:"bytes_read"`        // bytes actually read from disk
+	DataBlobs       int64     `json:"data_blobs"`        // new data blobs stored
+	TreeBlobs       int64     `json:"tree_blobs"`        // new tree blobs stored
+	DataAdded       int64     `json:"data_added"`        // plaintext bytes of new data blobs
+	DataAddedPacked int64     `json:"data_added_packed"` // bytes added to packs (data and trees, compressed and encrypted)
 }
 
 // ID returns the snapshot's ID (the hash of its stored file).

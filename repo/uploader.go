@@ -26,9 +26,10 @@ const (
 
 // UploadStats count what an Uploader stored.
 type UploadStats struct {
-	Blobs       atomic.Int64 // new blobs stored
+	Blobs       atomic.Int64 // new data blobs stored
 	RawBytes    atomic.Int64 // their plaintext size
-	StoredBytes atomic.Int64 // sealed bytes written into packs
+	TreeBlobs   atomic.Int64 // new tree blobs stored
+	StoredBytes atomic.Int64 // sealed bytes (data and tree) written into packs
 	Packs       atomic.Int64
 	IndexFiles  atomic.Int64
 }
@@ -47,6 +48,15 @@ type Uploader struct {
 	idx       index.File
 	idxCount  int
 	lastFlush time.Time
+
+	// unindexed holds the handles this uploader marked pending and that no
+	// stored index file lists yet. They stay pending in the cache (so this
+	// process does not store them twice) and are committed to the cache
+	// only together with their index file: the cache must never know a
+	// blob that the repository's index files do not. After a failure they
+	// are forgotten.
+	pendMu    sync.Mutex
+	unindexed map[pack.BlobHandle]struct{}
 }
 
 type packBuilder struct {
@@ -54,7 +64,10 @@ type packBuilder struct {
 	w   *pack.Writer
 }
 
-var sealPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+var (
+	sealPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+	packPool sync.Pool // of *bytes.Buffer, reused after upload
+)
 
 // WithUploader runs fn with an Uploader and, if fn succeeds, flushes the
 // partially filled packs and writes the remaining index entries. Every
@@ -67,6 +80,7 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 		queue:     make(chan *packBuilder),
 		open:      map[pack.BlobType]*packBuilder{},
 		lastFlush: time.Now(),
+		unindexed: map[pack.BlobHandle]struct{}{},
 	}
 	conns := r.be.Properties().Connections
 	if conns < 1 {
@@ -103,6 +117,14 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 	if err == nil {
 		err = up.flushIndex(ctx, true)
 	}
+	if err != nil {
+		up.pendMu.Lock()
+		for h := range up.unindexed {
+			r.cache.ForgetPending(h)
+		}
+		up.unindexed = map[pack.BlobHandle]struct{}{}
+		up.pendMu.Unlock()
+	}
 	return err
 }
 
@@ -122,7 +144,13 @@ func (up *Uploader) SaveBlobWithID(ctx context.Context, t pack.BlobType, id ID, 
 	if err != nil || !isNew {
 		return false, err
 	}
+	up.pendMu.Lock()
+	up.unindexed[h] = struct{}{}
+	up.pendMu.Unlock()
 	if err := up.add(ctx, h, data); err != nil {
+		up.pendMu.Lock()
+		delete(up.unindexed, h)
+		up.pendMu.Unlock()
 		up.r.cache.ForgetPending(h)
 		return false, err
 	}
@@ -146,13 +174,16 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	up.mu.Lock()
 	pb := up.open[h.Type]
 	if pb == nil {
-		buf := bytes.NewBuffer(make([]byte, 0, up.r.cfg.PackSize+pack.MaxBlobSize/8))
+		buf, _ := packPool.Get().(*bytes.Buffer)
+		if buf == nil {
+			buf = bytes.NewBuffer(make([]byte, 0, up.r.cfg.PackSize+1<<20))
+		}
 		pb = &packBuilder{buf: buf, w: pack.NewWriter(buf, up.r.key.AEAD())}
 		up.open[h.Type] = pb
 	}
 	err := pb.w.Add(h, comp, sealed, len(data))
 	var full *packBuilder
-	if err == nil && pb.w.Size() >= int64(up.r.cfg.PackSize) {
+	if err == nil && (pb.w.Size() >= int64(up.r.cfg.PackSize) || pb.w.Count() >= pack.MaxEntries) {
 		full = pb
 		delete(up.open, h.Type)
 	}
@@ -160,8 +191,12 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	if err != nil {
 		return fmt.Errorf("add blob to pack: %w", err)
 	}
-	up.Stats.Blobs.Add(1)
-	up.Stats.RawBytes.Add(int64(len(data)))
+	if h.Type == pack.DataBlob {
+		up.Stats.Blobs.Add(1)
+		up.Stats.RawBytes.Add(int64(len(data)))
+	} else {
+		up.Stats.TreeBlobs.Add(1)
+	}
 	up.Stats.StoredBytes.Add(int64(len(sealed)))
 	if full != nil {
 		return up.send(ctx, full)
@@ -194,9 +229,13 @@ func (up *Uploader) flushOpen(ctx context.Context) error {
 	return nil
 }
 
-// upload finalizes, stores and indexes one pack (write order: pack durable,
-// then cache entry, then index file).
+// upload finalizes and stores one pack, and queues its entries for the
+// next index file (write order: pack durable, then index file, then cache).
 func (up *Uploader) upload(ctx context.Context, pb *packBuilder) error {
+	defer func() {
+		pb.buf.Reset()
+		packPool.Put(pb.buf)
+	}()
 	entries, err := pb.w.Finalize()
 	if err != nil {
 		return fmt.Errorf("finalize pack: %w", err)
@@ -205,9 +244,6 @@ func (up *Uploader) upload(ctx context.Context, pb *packBuilder) error {
 	id := crypto.Hash(data)
 	if err := up.r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, backend.NewByteReader(data)); err != nil {
 		return fmt.Errorf("save pack %s: %w", id.Short(), err)
-	}
-	if err := up.r.cache.StorePack(ctx, id, entries); err != nil {
-		return fmt.Errorf("index pack %s: %w", id.Short(), err)
 	}
 	up.Stats.Packs.Add(1)
 	up.idxMu.Lock()
@@ -231,10 +267,19 @@ func (up *Uploader) flushIndex(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
-	// Mark as merged so this process does not re-read what it just wrote.
+	// Commit to the cache only now that an index file lists the entries
+	// (and mark the file merged so it is not read back).
 	if err := up.r.cache.MergeIndexFile(ctx, id, &up.idx); err != nil {
 		return err
 	}
+	up.pendMu.Lock()
+	for _, p := range up.idx.Packs {
+		for _, e := range p.Entries {
+			delete(up.unindexed, e.BlobHandle)
+			up.r.cache.ForgetPending(e.BlobHandle)
+		}
+	}
+	up.pendMu.Unlock()
 	up.Stats.IndexFiles.Add(1)
 	up.idx = index.File{}
 	up.idxCount = 0

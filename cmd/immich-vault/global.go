@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ type globalOptions struct {
 	json            bool
 	quiet           bool
 	verbose         int
+	cpuProfile      string
 	stdout          io.Writer
 	stderr          io.Writer
 }
@@ -72,6 +74,23 @@ func newRootCmd() *cobra.Command {
 	f.BoolVar(&gopts.json, "json", false, "machine-readable JSON output")
 	f.BoolVarP(&gopts.quiet, "quiet", "q", false, "print only errors")
 	f.CountVarP(&gopts.verbose, "verbose", "v", "more output (repeatable)")
+	f.StringVar(&gopts.cpuProfile, "cpu-profile", "", "write a CPU profile to `file` (for performance work)")
+	_ = f.MarkHidden("cpu-profile")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if gopts.cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(gopts.cpuProfile)
+		if err != nil {
+			return err
+		}
+		return pprof.StartCPUProfile(f)
+	}
+	root.PersistentPostRun = func(cmd *cobra.Command, args []string) {
+		if gopts.cpuProfile != "" {
+			pprof.StopCPUProfile()
+		}
+	}
 	root.AddCommand(
 		newInitCmd(), newBackupCmd(), newSnapshotsCmd(), newLsCmd(), newFindCmd(), newDiffCmd(),
 		newRestoreCmd(), newDumpCmd(), newCheckCmd(), newKeyCmd(), newStatsCmd(), newVersionCmd(),

@@ -57,7 +57,7 @@ const (
 
 // DefaultConnections is the number of parallel operations worth running
 // against a local disk when Options.Connections is zero.
-const DefaultConnections = 2
+const DefaultConnections = 4
 
 // Options configure a Local backend. The zero value means defaults.
 type Options struct {
