@@ -20,12 +20,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/immich-vault
 
-# test-deps installs what the test suite needs beyond Go. Today that is
-# nothing; the S3 and PostgreSQL legs will add here (idempotently):
-#   apt-get install -y postgresql postgresql-contrib   (throwaway clusters, initdb/pg_ctl)
-#   go install <S3-compatible server>                  (see docs, started by the tests on 127.0.0.1)
+# test-deps installs what the test suite needs beyond Go: every
+# scripts/deps.d/*.sh, in order (PostgreSQL from Debian's packages, the S3
+# server through the Go module proxy, ...). Idempotent; see scripts/test-deps.sh.
 test-deps:
-	@echo "test-deps: Go $$($(GO) env GOVERSION) at $$(command -v $(GO)); nothing else needed yet"
+	@bash scripts/test-deps.sh
 
 vet:
 	$(GO) vet ./...

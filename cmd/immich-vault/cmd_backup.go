@@ -51,6 +51,8 @@ type backupSummaryJSON struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 }
 
+func init() { register(newBackupCmd) }
+
 func newBackupCmd() *cobra.Command {
 	var o backupOptions
 	cmd := &cobra.Command{

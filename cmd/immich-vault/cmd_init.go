@@ -10,6 +10,8 @@ import (
 	"github.com/immich-vault/immich-vault/repo"
 )
 
+func init() { register(newInitCmd) }
+
 func newInitCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "init",

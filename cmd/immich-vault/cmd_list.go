@@ -29,6 +29,8 @@ type snapshotJSON struct {
 	Metadata map[string]json.RawMessage `json:"metadata,omitempty"`
 }
 
+func init() { register(newSnapshotsCmd, newLsCmd, newFindCmd, newDiffCmd) }
+
 func toSnapshotJSON(s *repo.Snapshot) snapshotJSON {
 	j := snapshotJSON{
 		ID: s.ID().String(), ShortID: s.ID().Short(), Time: s.Time, Host: s.Host, Username: s.Username,

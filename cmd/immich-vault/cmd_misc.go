@@ -12,6 +12,8 @@ import (
 	"github.com/immich-vault/immich-vault/repo"
 )
 
+func init() { register(newCheckCmd, newKeyCmd, newStatsCmd, newVersionCmd) }
+
 func newCheckCmd() *cobra.Command {
 	var readData bool
 	cmd := &cobra.Command{

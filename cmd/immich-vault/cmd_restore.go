@@ -14,6 +14,8 @@ import (
 	"github.com/immich-vault/immich-vault/repo"
 )
 
+func init() { register(newRestoreCmd, newDumpCmd) }
+
 func newRestoreCmd() *cobra.Command {
 	var (
 		target             string
