@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -150,3 +151,5 @@ func (e *eventReader) Read(p []byte) (int, error) {
 func newEventReader(name string, b []byte, log *[]string) *eventReader {
 	return &eventReader{name: name, rd: bytes.NewReader(b), log: log}
 }
+
+func blobHandle(id repo.ID) pack.BlobHandle { return pack.BlobHandle{ID: id, Type: pack.DataBlob} }
