@@ -145,6 +145,9 @@ type archiver struct {
 		filesNew, filesChanged, filesUnmodified, dirs, errors, bytesRead, bytesProcessed atomic.Int64
 	}
 	names nameCache
+	// dirSem bounds the directories walked concurrently; when it is full a
+	// directory is walked inline by its parent's goroutine (no deadlock).
+	dirSem chan struct{}
 }
 
 // Backup stores the given paths and streams as a new snapshot. It returns
@@ -170,7 +173,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if err != nil {
 		return nil, err
 	}
-	a := &archiver{r: r, opts: &opts, prog: opts.Progress}
+	a := &archiver{r: r, opts: &opts, prog: opts.Progress, dirSem: make(chan struct{}, 2*opts.BlobWorkers)}
 	var rootID ID
 	err = r.WithUploader(ctx, func(ctx context.Context, up *Uploader) error {
 		a.up = up
@@ -539,7 +542,20 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 			return done(nil, ctx.Err())
 		}
 	case NodeDir:
-		return a.saveDir(ctx, p, n, parent, rootDev)
+		select {
+		case a.dirSem <- struct{}{}:
+			out := make(future, 1)
+			go func() {
+				// The slot covers walking the directory (submitting its
+				// entries), not waiting for its tree to complete.
+				f := a.saveDir(ctx, p, n, parent, rootDev)
+				<-a.dirSem
+				out <- <-f
+			}()
+			return out
+		default:
+			return a.saveDir(ctx, p, n, parent, rootDev)
+		}
 	case NodeSymlink:
 		target, err := os.Readlink(p)
 		if err != nil {
@@ -622,17 +638,6 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 	return out
 }
 
-func readDirNames(p string) ([]string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	sort.Strings(names)
-	return names, err
-}
-
 func (a *archiver) fileWorker(ctx context.Context) error {
 	for j := range a.files {
 		n, err := a.saveFile(ctx, j)
@@ -709,27 +714,25 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 		a.prog.Bytes.Add(int64(n.Size))
 		return n, nil
 	}
-	f, err := openNoAtime(j.path)
+	f, err := openSource(j.path)
 	if err != nil {
 		return nil, &SourceError{Path: j.path, Err: err}
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, &SourceError{Path: j.path, Err: err}
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &SourceError{Path: j.path, Err: errors.New("file was replaced by a non-regular file while reading")}
-	}
+	// The walker's lstat is the "before" state: one fstat after reading
+	// tells whether the file changed (or was replaced) meanwhile.
+	size0, mtime0 := int64(n.Size), n.ModTime
 	ids, size, err := a.chunkStream(ctx, f, ProfileData, j.path)
 	if err != nil {
 		return nil, err
 	}
-	if fi2, err := f.Stat(); err == nil && (fi2.Size() != size || !fi2.ModTime().Equal(fi.ModTime())) {
+	if size1, mtime1, regular, err := f.stat(); err != nil || !regular {
+		return nil, &SourceError{Path: j.path, Err: errors.New("file was replaced by a non-regular file while reading")}
+	} else if size1 != size || size != size0 || !mtime1.Equal(mtime0) {
 		if a.opts.Warn != nil {
 			a.opts.Warn(j.path, errors.New("file changed while it was read; the snapshot holds the bytes read"))
 		}
-	} else if size == fi.Size() {
+	} else if size == size0 {
 		// Only a file that did not change while read feeds the file cache.
 		v := make([]byte, 0, 32*len(ids))
 		for _, id := range ids {
@@ -746,14 +749,6 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 	a.sum.bytesProcessed.Add(size)
 	a.prog.Files.Add(1)
 	return n, nil
-}
-
-func openNoAtime(p string) (*os.File, error) {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NOATIME, 0)
-	if errors.Is(err, syscall.EPERM) {
-		f, err = os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	}
-	return f, err
 }
 
 // nodeFromInfo fills a node's metadata from lstat results.
