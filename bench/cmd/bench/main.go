@@ -1,0 +1,594 @@
+// Command bench runs the macro benchmark suite: it generates the corpora of
+// bench/corpus, runs immich-vault (built from this tree) and every peer
+// found on PATH (restic, borg, kopia) on the same corpus in the same run,
+// interleaved and repeated, measures the machine's ceiling, and writes the
+// report into BENCHMARKS.md (between the bench:begin/end markers; the rest
+// of the file is kept). See `go run ./bench/cmd/bench -h`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/immich-vault/immich-vault/bench/ceiling"
+	"github.com/immich-vault/immich-vault/bench/corpus"
+)
+
+type config struct {
+	Work       string
+	ASize      int64
+	BFiles     int
+	CDays      int
+	CRows      int
+	Reps       int
+	Blobs      []int
+	Seed       uint64
+	Out        string
+	Only       string
+	NoPeers    bool
+	KeepWork   bool
+	CommandStr string
+}
+
+// result of one scenario: per tool, one measurement per repetition.
+type scenario struct {
+	Key      string
+	Title    string
+	Bytes    int64 // input bytes (for MB/s)
+	Files    int
+	Runs     map[string][]measurement
+	RepoSize map[string]int64
+	Note     string
+}
+
+type dbSeries struct {
+	Days     int
+	DayBytes []int64
+	Size     map[string][]int64 // repository size after each day
+	Wall     map[string][]time.Duration
+}
+
+type bigIndex struct {
+	Blobs      int
+	IndexFiles int
+	FillTime   time.Duration
+	Cold       measurement // first backup: the local cache is built from 10 M entries
+	Warm       measurement // second backup, cache present
+}
+
+type report struct {
+	Config     config
+	Start, End time.Time
+	LoadBefore string
+	LoadAfter  string
+	Machine    map[string]string
+	DropCaches bool
+	Tools      []toolInfo
+	Absent     []string
+	Rates      ceiling.Rates
+	Scenarios  []*scenario
+	DB         *dbSeries
+	Big        []bigIndex
+	Profile    string
+	Errors     []string
+}
+
+type toolInfo struct{ Name, Version, Settings string }
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == wrapFlag {
+		wrapMain()
+	}
+	var c config
+	var aSize, blobs string
+	flag.StringVar(&c.Work, "work", "bench-work", "scratch `directory` for corpora, repositories and restores (removed at the end unless -keep)")
+	flag.StringVar(&aSize, "a-size", "2GiB", "size of corpus A (photo library)")
+	flag.IntVar(&c.BFiles, "b-files", 50000, "files in corpus B (thumbnails)")
+	flag.IntVar(&c.CDays, "c-days", 10, "days in corpus C (SQL dumps)")
+	flag.IntVar(&c.CRows, "c-rows", 10000, "assets in corpus C's database on day 1")
+	flag.IntVar(&c.Reps, "reps", 3, "repetitions of each timed scenario (medians are reported)")
+	flag.StringVar(&blobs, "blobs", "1000000,10000000", "comma-separated blob counts for the big-index memory scenario (empty: skip)")
+	flag.Uint64Var(&c.Seed, "seed", 1, "corpus seed")
+	flag.StringVar(&c.Out, "out", "BENCHMARKS.md", "report `file` (the part between the bench markers is replaced)")
+	flag.StringVar(&c.Only, "only", "", "comma-separated scenario groups to run: ceiling,A,B,C,big (default all)")
+	flag.BoolVar(&c.NoPeers, "no-peers", false, "run immich-vault only")
+	flag.BoolVar(&c.KeepWork, "keep", false, "keep the work directory")
+	flag.Parse()
+	var err error
+	if c.ASize, err = corpus.ParseSize(aSize); err != nil {
+		fatal(err)
+	}
+	for _, s := range strings.Split(blobs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := corpus.ParseSize(s)
+		if err != nil {
+			fatal(err)
+		}
+		c.Blobs = append(c.Blobs, int(n))
+	}
+	c.CommandStr = "go run ./bench/cmd/bench " + strings.Join(os.Args[1:], " ")
+	if c.Work, err = filepath.Abs(c.Work); err != nil {
+		fatal(err)
+	}
+	rep, err := runAll(c)
+	if rep != nil {
+		if werr := writeReport(c.Out, rep); werr != nil {
+			fatal(werr)
+		}
+		js, _ := json.MarshalIndent(rep, "", "  ")
+		_ = os.WriteFile(strings.TrimSuffix(c.Out, ".md")+".json", js, 0o644)
+		logf("report written to %s", c.Out)
+	}
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+func logf(f string, a ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(f, a...))
+}
+
+func want(c config, group string) bool {
+	if c.Only == "" {
+		return true
+	}
+	for _, g := range strings.Split(c.Only, ",") {
+		if strings.EqualFold(strings.TrimSpace(g), group) {
+			return true
+		}
+	}
+	return false
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func runAll(c config) (*report, error) {
+	rep := &report{Config: c, Start: time.Now(), LoadBefore: loadavg(), Machine: machineInfo(c.Work)}
+	if err := os.MkdirAll(c.Work, 0o755); err != nil {
+		return nil, err
+	}
+	if !c.KeepWork {
+		defer os.RemoveAll(c.Work)
+	}
+	rep.DropCaches = dropCaches()
+	logf("load average before: %s; page cache drop: %v", rep.LoadBefore, rep.DropCaches)
+
+	bin := filepath.Join(c.Work, "bin", "immich-vault")
+	logf("building immich-vault")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/immich-vault").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build immich-vault: %v\n%s", err, out)
+	}
+	tools := []tool{&vault{bin: bin}}
+	if !c.NoPeers {
+		for _, p := range []struct {
+			name string
+			mk   func(string) tool
+		}{
+			{"restic", func(b string) tool { return &restic{bin: b} }},
+			{"borg", func(b string) tool { return &borg{bin: b} }},
+			{"kopia", func(b string) tool { return &kopia{bin: b} }},
+		} {
+			if b, err := exec.LookPath(p.name); err == nil {
+				tools = append(tools, p.mk(b))
+			} else {
+				rep.Absent = append(rep.Absent, p.name)
+			}
+		}
+	}
+	for _, t := range tools {
+		rep.Tools = append(rep.Tools, toolInfo{t.Name(), t.Version(), t.Settings()})
+	}
+	finish := func(err error) (*report, error) {
+		rep.End = time.Now()
+		rep.LoadAfter = loadavg()
+		if err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
+		return rep, err
+	}
+
+	if want(c, "ceiling") {
+		logf("measuring the machine's ceiling (single core)")
+		var sample []byte
+		cdir := filepath.Join(c.Work, "ceiling")
+		if _, err := corpus.GenerateC(cdir, 1, 10000, c.Seed); err == nil {
+			sample, _ = os.ReadFile(filepath.Join(cdir, corpus.DayName(1)))
+		}
+		r, err := ceiling.Measure(ceiling.Options{Dir: c.Work, Compessible: sample, DropCaches: dropCaches, Log: func(s string) { logf("ceiling: %s", s) }})
+		os.RemoveAll(cdir)
+		if err != nil {
+			return finish(fmt.Errorf("ceiling: %w", err))
+		}
+		rep.Rates = r
+	}
+
+	if want(c, "A") {
+		dir := filepath.Join(c.Work, "corpusA")
+		logf("generating corpus A (%d bytes)", c.ASize)
+		st, err := corpus.GenerateA(dir, c.ASize, c.Seed)
+		if err != nil {
+			return finish(fmt.Errorf("corpus A: %w", err))
+		}
+		if err := filesScenarios(c, rep, tools, "A", dir, st, true); err != nil {
+			return finish(err)
+		}
+		if err := profileOurs(c, rep, tools[0], dir); err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
+		os.RemoveAll(dir)
+	}
+	if want(c, "B") {
+		dir := filepath.Join(c.Work, "corpusB")
+		logf("generating corpus B (%d files)", c.BFiles)
+		st, err := corpus.GenerateB(dir, c.BFiles, c.Seed)
+		if err != nil {
+			return finish(fmt.Errorf("corpus B: %w", err))
+		}
+		if err := filesScenarios(c, rep, tools, "B", dir, st, false); err != nil {
+			return finish(err)
+		}
+		os.RemoveAll(dir)
+	}
+	if want(c, "C") {
+		if err := dbScenario(c, rep, tools); err != nil {
+			return finish(err)
+		}
+	}
+	if want(c, "big") {
+		for _, n := range c.Blobs {
+			if err := bigScenario(c, rep, tools[0], n); err != nil {
+				return finish(err)
+			}
+		}
+	}
+	return finish(nil)
+}
+
+// order returns the tools rotated by rep, so no tool always runs first.
+func order(tools []tool, rep int) []tool {
+	k := rep % len(tools)
+	return append(append([]tool{}, tools[k:]...), tools[:k]...)
+}
+
+func repoPath(c config, t tool, what string) string {
+	return filepath.Join(c.Work, "repos", t.Name()+"-"+what)
+}
+
+func newRepo(c config, t tool, what string) (string, error) {
+	p := repoPath(c, t, what)
+	os.RemoveAll(p)
+	os.RemoveAll(p + ".cache")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	if t.Name() == "borg" || t.Name() == "kopia" {
+		if err := os.MkdirAll(p+".cache", 0o755); err != nil {
+			return "", err
+		}
+	}
+	if err := t.Init(p); err != nil {
+		return "", fmt.Errorf("%s init: %w", t.Name(), err)
+	}
+	return p, nil
+}
+
+func removeRepo(p string) {
+	os.RemoveAll(p)
+	os.RemoveAll(p + ".cache")
+}
+
+func newScenario(rep *report, key, title string, st corpus.Stats) *scenario {
+	s := &scenario{Key: key, Title: title, Bytes: st.Bytes, Files: st.Files, Runs: map[string][]measurement{}, RepoSize: map[string]int64{}}
+	rep.Scenarios = append(rep.Scenarios, s)
+	return s
+}
+
+// filesScenarios runs cold backup, no-change re-scan, (moved,) restore.
+func filesScenarios(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, moved bool) error {
+	logf("corpus %s: %d files, %.1f MiB", name, st.Files, float64(st.Bytes)/(1<<20))
+	cold := newScenario(rep, "cold"+name, "Cold backup of corpus "+name, st)
+	repos := map[string]string{}
+	for r := 0; r < c.Reps; r++ {
+		for _, t := range order(tools, r) {
+			p, err := newRepo(c, t, name)
+			if err != nil {
+				return err
+			}
+			dropCaches()
+			m, err := t.Backup(p, dir)
+			if err != nil {
+				return fmt.Errorf("cold backup %s with %s: %w", name, t.Name(), err)
+			}
+			cold.Runs[t.Name()] = append(cold.Runs[t.Name()], m)
+			size, _, err := treeBytes(p)
+			if err != nil {
+				return err
+			}
+			cold.RepoSize[t.Name()] = size
+			repos[t.Name()] = p
+			logf("cold %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB repo %d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20, size>>20)
+		}
+	}
+	// The last repetition's repositories stay for the following scenarios.
+	rescan := newScenario(rep, "rescan"+name, "No-change re-scan of corpus "+name, st)
+	for r := 0; r < c.Reps; r++ {
+		for _, t := range order(tools, r) {
+			dropCaches()
+			m, err := t.Backup(repos[t.Name()], dir)
+			if err != nil {
+				return fmt.Errorf("re-scan %s with %s: %w", name, t.Name(), err)
+			}
+			rescan.Runs[t.Name()] = append(rescan.Runs[t.Name()], m)
+			logf("rescan %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+		}
+	}
+	if moved {
+		mv := newScenario(rep, "moved"+name, "Re-scan of corpus "+name+" after every file moved to a new directory", st)
+		mv.Note = "each repetition renames every file into a fresh directory tree (inode, size and mtime kept; ctime changes, as with mv)"
+		from := "library"
+		for r := 0; r < c.Reps; r++ {
+			to := fmt.Sprintf("moved%d", r+1)
+			if err := moveAll(dir, from, to); err != nil {
+				return fmt.Errorf("move files: %w", err)
+			}
+			from = to
+			for _, t := range order(tools, r) {
+				dropCaches()
+				m, err := t.Backup(repos[t.Name()], dir)
+				if err != nil {
+					return fmt.Errorf("moved re-scan %s with %s: %w", name, t.Name(), err)
+				}
+				mv.Runs[t.Name()] = append(mv.Runs[t.Name()], m)
+				size, _, _ := treeBytes(repos[t.Name()])
+				mv.RepoSize[t.Name()] = size
+				logf("moved %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB repo %d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20, size>>20)
+			}
+		}
+	}
+	rs := newScenario(rep, "restore"+name, "Restore of corpus "+name, st)
+	for r := 0; r < c.Reps; r++ {
+		for _, t := range order(tools, r) {
+			target := filepath.Join(c.Work, "restore-"+t.Name())
+			os.RemoveAll(target)
+			if err := os.MkdirAll(target, 0o755); err != nil {
+				return err
+			}
+			dropCaches()
+			m, err := t.Restore(repos[t.Name()], target)
+			if err != nil {
+				return fmt.Errorf("restore %s with %s: %w", name, t.Name(), err)
+			}
+			got, files, err := treeBytes(target)
+			if err != nil {
+				return err
+			}
+			if got != st.Bytes || files != st.Files {
+				return fmt.Errorf("restore %s with %s: restored %d files / %d bytes, corpus has %d / %d", name, t.Name(), files, got, st.Files, st.Bytes)
+			}
+			os.RemoveAll(target)
+			rs.Runs[t.Name()] = append(rs.Runs[t.Name()], m)
+			logf("restore %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+		}
+	}
+	for _, p := range repos {
+		removeRepo(p)
+	}
+	return nil
+}
+
+// moveAll renames every file under root/from to the same relative path
+// under root/to (new directories), then removes the emptied tree.
+func moveAll(root, from, to string) error {
+	src := filepath.Join(root, from)
+	var files []string
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range files {
+		rel, _ := filepath.Rel(src, p)
+		dst := filepath.Join(root, to, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.Rename(p, dst); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(src)
+}
+
+func profileOurs(c config, rep *report, ours tool, dir string) error {
+	p, err := newRepo(c, ours, "profile")
+	if err != nil {
+		return err
+	}
+	defer removeRepo(p)
+	prof := filepath.Join(c.Work, "cpu-coldA.pprof")
+	dropCaches()
+	if err := ours.Profiled(p, dir, prof); err != nil {
+		return fmt.Errorf("profiled backup: %w", err)
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("pprof: %v\n%s", err, out)
+	}
+	rep.Profile = string(out)
+	return nil
+}
+
+func dbScenario(c config, rep *report, tools []tool) error {
+	dir := filepath.Join(c.Work, "corpusC")
+	logf("generating corpus C (%d days, %d rows)", c.CDays, c.CRows)
+	if _, err := corpus.GenerateC(dir, c.CDays, c.CRows, c.Seed); err != nil {
+		return fmt.Errorf("corpus C: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	db := &dbSeries{Days: c.CDays, Size: map[string][]int64{}, Wall: map[string][]time.Duration{}}
+	rep.DB = db
+	for d := 1; d <= c.CDays; d++ {
+		fi, err := os.Stat(filepath.Join(dir, corpus.DayName(d)))
+		if err != nil {
+			return err
+		}
+		db.DayBytes = append(db.DayBytes, fi.Size())
+	}
+	repos := map[string]string{}
+	for _, t := range tools {
+		p, err := newRepo(c, t, "C")
+		if err != nil {
+			return err
+		}
+		repos[t.Name()] = p
+	}
+	for d := 1; d <= c.CDays; d++ { // interleaved: every tool stores day d before day d+1
+		for _, t := range order(tools, d) {
+			m, err := t.BackupStdin(repos[t.Name()], "immich.sql", filepath.Join(dir, corpus.DayName(d)))
+			if err != nil {
+				return fmt.Errorf("dump day %d with %s: %w", d, t.Name(), err)
+			}
+			size, _, err := treeBytes(repos[t.Name()])
+			if err != nil {
+				return err
+			}
+			db.Size[t.Name()] = append(db.Size[t.Name()], size)
+			db.Wall[t.Name()] = append(db.Wall[t.Name()], m.Wall)
+			logf("dump day %2d %-12s %6.2fs repo %d MiB", d, t.Name(), m.Wall.Seconds(), size>>20)
+		}
+	}
+	for _, p := range repos {
+		removeRepo(p)
+	}
+	return nil
+}
+
+func bigScenario(c config, rep *report, ours tool, n int) error {
+	p, err := newRepo(c, ours, fmt.Sprintf("big%d", n))
+	if err != nil {
+		return err
+	}
+	defer removeRepo(p)
+	logf("big index: writing %d fake blobs into the index of %s", n, p)
+	start := time.Now()
+	files, err := fillIndex(context.Background(), p, n, 64, 250000, c.Seed)
+	if err != nil {
+		return fmt.Errorf("fill index: %w", err)
+	}
+	b := bigIndex{Blobs: n, IndexFiles: files, FillTime: time.Since(start)}
+	src := filepath.Join(c.Work, "small")
+	defer os.RemoveAll(src)
+	for i, what := range []string{"cold cache", "warm cache"} {
+		if _, err := corpus.GenerateA(filepath.Join(src, fmt.Sprint(i)), 64<<20, c.Seed+uint64(i)+100); err != nil {
+			return err
+		}
+		dropCaches()
+		m, err := ours.Backup(p, src)
+		if err != nil {
+			return fmt.Errorf("backup into repository with %d blobs (%s): %w", n, what, err)
+		}
+		if i == 0 {
+			b.Cold = m
+		} else {
+			b.Warm = m
+		}
+		logf("big index %d blobs, %s: %6.2fs cpu %6.2fs rss %d MiB", n, what, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+	}
+	rep.Big = append(rep.Big, b)
+	return nil
+}
+
+func machineInfo(work string) map[string]string {
+	m := map[string]string{"cores": fmt.Sprint(runtime.NumCPU()), "go": runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				m["cpu"] = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	if out, err := exec.Command("uname", "-sr").Output(); err == nil {
+		m["kernel"] = strings.TrimSpace(string(out))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+		if len(f) >= 2 {
+			m["memory"] = f[1] + " kB"
+		}
+	}
+	_ = os.MkdirAll(work, 0o755)
+	if out, err := exec.Command("df", "-T", work).Output(); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if f := strings.Fields(lines[len(lines)-1]); len(f) >= 2 {
+			dev := f[0]
+			m["disk"] = dev + " (" + f[1] + ")"
+			base := filepath.Base(dev)
+			for len(base) > 0 {
+				if r, err := os.ReadFile("/sys/block/" + base + "/queue/rotational"); err == nil {
+					kind := "SSD/virtual (non-rotational)"
+					if strings.TrimSpace(string(r)) == "1" {
+						kind = "rotational"
+					}
+					m["disk"] += ", " + kind
+					break
+				}
+				base = base[:len(base)-1]
+			}
+		}
+	}
+	return m
+}
+
+func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration{}, d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianInt(v []int64) int64 {
+	d := make([]time.Duration, len(v))
+	for i, x := range v {
+		d[i] = time.Duration(x)
+	}
+	return int64(median(d))
+}

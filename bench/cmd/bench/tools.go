@@ -1,0 +1,210 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+const password = "bench-password-not-secret"
+
+// tool drives one backup program. Each repository gets its own cache
+// directory (repo + ".cache") so that runs do not share state.
+type tool interface {
+	Name() string
+	Version() string
+	Settings() string // compression / encryption used, for the report
+	Init(repo string) error
+	Backup(repo, src string) (measurement, error)
+	BackupStdin(repo, name, file string) (measurement, error)
+	// Restore restores the latest snapshot into the empty directory target.
+	Restore(repo, target string) (measurement, error)
+	Profiled(repo, src, profile string) error // backup with a CPU profile (ours only)
+}
+
+func versionOf(args ...string) string {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+}
+
+// ---- immich-vault ----
+
+type vault struct{ bin string }
+
+func (v *vault) Name() string    { return "immich-vault" }
+func (v *vault) Version() string { return versionOf(v.bin, "version") }
+func (v *vault) Settings() string {
+	return "defaults: zstd only where a sample compresses (media: none), XChaCha20-Poly1305, Argon2id key"
+}
+func (v *vault) cmd(repo string, args ...string) command {
+	return command{
+		Args: append([]string{v.bin, "-q", "-r", repo, "--cache-dir", repo + ".cache"}, args...),
+		Env:  []string{"IMMICH_VAULT_PASSWORD=" + password},
+	}
+}
+func (v *vault) Init(repo string) error {
+	_, _, err := run(v.cmd(repo, "init"))
+	return err
+}
+func (v *vault) Backup(repo, src string) (measurement, error) {
+	m, _, err := run(v.cmd(repo, "backup", src))
+	return m, err
+}
+func (v *vault) BackupStdin(repo, name, file string) (measurement, error) {
+	c := v.cmd(repo, "backup", "--stdin", "--stdin-filename", name)
+	c.Stdin = file
+	m, _, err := run(c)
+	return m, err
+}
+func (v *vault) Restore(repo, target string) (measurement, error) {
+	m, _, err := run(v.cmd(repo, "restore", "latest", "--target", target))
+	return m, err
+}
+func (v *vault) Profiled(repo, src, profile string) error {
+	_, _, err := run(v.cmd(repo, "--cpu-profile", profile, "backup", src))
+	return err
+}
+
+// ---- restic ----
+
+type restic struct{ bin string }
+
+func (r *restic) Name() string    { return "restic" }
+func (r *restic) Version() string { return versionOf(r.bin, "version") }
+func (r *restic) Settings() string {
+	return "repository v2, --compression auto (default), AES-256-CTR + Poly1305, scrypt key"
+}
+func (r *restic) cmd(repo string, args ...string) command {
+	return command{
+		Args: append([]string{r.bin, "-q", "-r", repo, "--cache-dir", repo + ".cache"}, args...),
+		Env:  []string{"RESTIC_PASSWORD=" + password},
+	}
+}
+func (r *restic) Init(repo string) error {
+	_, _, err := run(r.cmd(repo, "init"))
+	return err
+}
+func (r *restic) Backup(repo, src string) (measurement, error) {
+	m, _, err := run(r.cmd(repo, "backup", src))
+	return m, err
+}
+func (r *restic) BackupStdin(repo, name, file string) (measurement, error) {
+	c := r.cmd(repo, "backup", "--stdin", "--stdin-filename", name)
+	c.Stdin = file
+	m, _, err := run(c)
+	return m, err
+}
+func (r *restic) Restore(repo, target string) (measurement, error) {
+	m, _, err := run(r.cmd(repo, "restore", "latest", "--target", target))
+	return m, err
+}
+func (r *restic) Profiled(string, string, string) error { return nil }
+
+// ---- borg ----
+
+type borg struct {
+	bin   string
+	count map[string]int // archives per repository
+}
+
+func (b *borg) Name() string    { return "borg" }
+func (b *borg) Version() string { return versionOf(b.bin, "--version") }
+func (b *borg) Settings() string {
+	return "-e repokey-blake2 (AES-256-CTR + BLAKE2b), -C lz4 (borg's default compression)"
+}
+func (b *borg) cmd(repo string, args ...string) command {
+	return command{
+		Args: append([]string{b.bin}, args...),
+		Env: []string{"BORG_PASSPHRASE=" + password, "BORG_BASE_DIR=" + repo + ".cache",
+			"BORG_RELOCATED_REPO_ACCESS_IS_OK=yes", "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes"},
+	}
+}
+func (b *borg) Init(repo string) error {
+	_, _, err := run(b.cmd(repo, "init", "-e", "repokey-blake2", repo))
+	return err
+}
+func (b *borg) next(repo string) string {
+	if b.count == nil {
+		b.count = map[string]int{}
+	}
+	b.count[repo]++
+	return fmt.Sprintf("%s::a%04d", repo, b.count[repo])
+}
+func (b *borg) Backup(repo, src string) (measurement, error) {
+	m, _, err := run(b.cmd(repo, "create", "-C", "lz4", b.next(repo), src))
+	return m, err
+}
+func (b *borg) BackupStdin(repo, name, file string) (measurement, error) {
+	c := b.cmd(repo, "create", "-C", "lz4", "--stdin-name", name, b.next(repo), "-")
+	c.Stdin = file
+	m, _, err := run(c)
+	return m, err
+}
+func (b *borg) Restore(repo, target string) (measurement, error) {
+	c := b.cmd(repo, "extract", fmt.Sprintf("%s::a%04d", repo, b.count[repo]))
+	c.Dir = target
+	m, _, err := run(c)
+	return m, err
+}
+func (b *borg) Profiled(string, string, string) error { return nil }
+
+// ---- kopia ----
+
+type kopia struct{ bin string }
+
+func (k *kopia) Name() string    { return "kopia" }
+func (k *kopia) Version() string { return versionOf(k.bin, "--version") }
+func (k *kopia) Settings() string {
+	return "defaults (AES256-GCM-HMAC-SHA256, no compression)"
+}
+func (k *kopia) cmd(repo string, args ...string) command {
+	return command{
+		Args: append([]string{k.bin, "--config-file", filepath.Join(repo+".cache", "kopia.config"),
+			"--cache-directory", filepath.Join(repo+".cache", "cache"), "--log-dir", filepath.Join(repo+".cache", "logs")}, args...),
+		Env: []string{"KOPIA_PASSWORD=" + password, "KOPIA_CHECK_FOR_UPDATES=false"},
+	}
+}
+func (k *kopia) Init(repo string) error {
+	if err := os.MkdirAll(repo+".cache", 0o755); err != nil {
+		return err
+	}
+	_, _, err := run(k.cmd(repo, "repository", "create", "filesystem", "--path", repo))
+	return err
+}
+func (k *kopia) Backup(repo, src string) (measurement, error) {
+	m, _, err := run(k.cmd(repo, "snapshot", "create", src))
+	return m, err
+}
+func (k *kopia) BackupStdin(repo, name, file string) (measurement, error) {
+	c := k.cmd(repo, "snapshot", "create", "--stdin-file", name, "/"+name)
+	c.Stdin = file
+	m, _, err := run(c)
+	return m, err
+}
+
+// Restore restores the newest snapshot (kopia restore wants its ID).
+// Untested on the reference machine: Debian has no kopia package.
+func (k *kopia) Restore(repo, target string) (measurement, error) {
+	_, out, err := run(k.cmd(repo, "snapshot", "list", "--all", "--json"))
+	if err != nil {
+		return measurement{}, err
+	}
+	var snaps []struct {
+		ID        string `json:"id"`
+		StartTime string `json:"startTime"`
+	}
+	if err := json.Unmarshal(out, &snaps); err != nil || len(snaps) == 0 {
+		return measurement{}, fmt.Errorf("kopia snapshot list: no snapshot found (%v)", err)
+	}
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i].StartTime < snaps[j].StartTime })
+	m, _, err := run(k.cmd(repo, "restore", snaps[len(snaps)-1].ID, target))
+	return m, err
+}
+func (k *kopia) Profiled(string, string, string) error { return nil }
