@@ -41,6 +41,13 @@ type Options struct {
 	ChunkerProfiles map[string]chunker.Params
 	// Warn receives non-fatal problems (e.g. falling back to a temporary cache).
 	Warn func(msg string)
+	// ShareKeyWith, for Init: use this repository's master key (and so its
+	// gear table, blob-ID key and encryption keys) instead of a new random
+	// one, so that blobs deduplicate and copy between the two repositories
+	// without re-hashing (`init --copy-chunker-params-from`). The new
+	// repository gets its own ID and key file; set ChunkerProfiles to the
+	// other repository's profiles as well.
+	ShareKeyWith *Repository
 }
 
 // Repository is an open repository. Safe for concurrent use.
@@ -100,6 +107,9 @@ func Init(ctx context.Context, be backend.Backend, password []byte, opts Options
 		return nil, fmt.Errorf("create repository: %w", err)
 	}
 	key, err := crypto.NewRandomKey()
+	if opts.ShareKeyWith != nil {
+		key, err = crypto.KeyFromMaster(opts.ShareKeyWith.key.Master())
+	}
 	if err != nil {
 		return nil, err
 	}
