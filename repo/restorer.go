@@ -79,8 +79,12 @@ type restoreFile struct {
 	path     string // on disk
 	snapPath string // in the snapshot
 	existing bool
+	// single: one blob and no existing file: the pack worker that writes
+	// the blob creates the file and sets its metadata in one go.
+	single   bool
 	done     atomic.Bool // content already correct
 	failed   atomic.Bool
+	metaDone atomic.Bool
 }
 
 type blobTarget struct {
@@ -96,6 +100,7 @@ type restorer struct {
 	resMu   sync.Mutex
 	batch   []*restoreFile
 	nblobs  int
+	fresh   bool // the target was empty or missing: nothing pre-exists
 	links   map[[2]uint64]string
 	pending [][2]string // hardlinks to create after contents: {existing, new}
 	dirs    []dirMeta
@@ -130,6 +135,8 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 		return nil, fmt.Errorf("%s: %w", target, ErrTargetNotEmpty)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("target %s: %w", target, err)
+	} else {
+		rs.fresh = len(entries) == 0
 	}
 	if err := os.MkdirAll(target, 0o700); err != nil {
 		return nil, fmt.Errorf("create target: %w", err)
@@ -277,7 +284,11 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 		rs.warn(p, err)
 		return nil
 	}
-	fi, lerr := os.Lstat(p)
+	var fi os.FileInfo
+	var lerr error = os.ErrNotExist
+	if !rs.fresh {
+		fi, lerr = os.Lstat(p)
+	}
 	exists := lerr == nil
 	if exists {
 		switch rs.opts.Overwrite {
@@ -311,7 +322,8 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 	}
 	switch n.Type {
 	case NodeFile:
-		rs.batch = append(rs.batch, &restoreFile{node: n, path: p, snapPath: snapPath, existing: exists})
+		rs.batch = append(rs.batch, &restoreFile{node: n, path: p, snapPath: snapPath, existing: exists,
+			single: !exists && len(n.Content) == 1 && n.Links <= 1})
 		rs.nblobs += len(n.Content)
 		if rs.nblobs >= restoreBatchBlobs {
 			return rs.flush(ctx)
@@ -380,7 +392,25 @@ func (rs *restorer) flush(ctx context.Context) error {
 		return err
 	}
 	// 2. Create/truncate files (the truncate makes holes: all-zero blobs
-	// are not written, so sparse files stay sparse) and plan per pack.
+	// are not written, so sparse files stay sparse), in parallel; then plan
+	// per pack. Single-blob files are created by the pack worker instead.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(2 * runtime.GOMAXPROCS(0))
+	for _, f := range batch {
+		if f.done.Load() || f.single {
+			continue
+		}
+		g.Go(func() error {
+			if err := createSized(f.path, int64(f.node.Size)); err != nil {
+				rs.warn(f.path, err)
+				f.failed.Store(true)
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	plan := map[ID][]packNeed{}
 	for _, f := range batch {
 		if f.done.Load() {
@@ -389,16 +419,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 			rs.resMu.Unlock()
 			continue
 		}
-		fh, err := os.OpenFile(f.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-		if err == nil {
-			err = fh.Truncate(int64(f.node.Size))
-			if cerr := fh.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
-			rs.warn(f.path, err)
-			f.failed.Store(true)
+		if f.failed.Load() {
 			continue
 		}
 		var off int64
@@ -432,7 +453,9 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	// 4. Metadata.
+	// 4. Metadata (in parallel; single-blob files already have theirs).
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(2 * runtime.GOMAXPROCS(0))
 	for _, f := range batch {
 		if f.failed.Load() {
 			rs.damaged(f.snapPath)
@@ -445,9 +468,33 @@ func (rs *restorer) flush(ctx context.Context) error {
 			rs.resMu.Unlock()
 			rs.prog.Files.Add(1)
 		}
-		if err := applyMeta(f.path, f.node); err != nil {
-			rs.warn(f.path, err)
+		if f.metaDone.Load() {
+			continue
 		}
+		g.Go(func() error {
+			if err := applyMeta(f.path, f.node); err != nil {
+				rs.warn(f.path, err)
+			}
+			return gctx.Err()
+		})
+	}
+	return g.Wait()
+}
+
+// createSized creates (or truncates) p with the given size, leaving holes.
+func createSized(p string, size int64) error {
+	fd, err := unix.Open(p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return &pathError{"create", p, err}
+	}
+	if size > 0 {
+		err = unix.Ftruncate(fd, size)
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &pathError{"truncate", p, err}
 	}
 	return nil
 }
@@ -481,10 +528,10 @@ func (rs *restorer) restoreRange(ctx context.Context, packID ID, needs []packNee
 	for _, n := range needs {
 		last = max(last, int64(n.entry.Offset)+int64(n.entry.Length))
 	}
-	files := map[string]*os.File{}
+	files := map[string]int{} // path → open fd
 	defer func() {
-		for _, f := range files {
-			f.Close()
+		for _, fd := range files {
+			unix.Close(fd)
 		}
 	}()
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
@@ -550,22 +597,63 @@ func growBuf(b []byte, n int) []byte {
 	return b[:n]
 }
 
-func (rs *restorer) writeAt(files map[string]*os.File, t blobTarget, data []byte) error {
+func (rs *restorer) writeAt(files map[string]int, t blobTarget, data []byte) error {
 	rs.prog.Bytes.Add(int64(len(data)))
+	f := t.file
+	if f.single {
+		return rs.writeSingle(f, data)
+	}
 	if isZero(data) {
 		return nil // a hole: the file was truncated to its size
 	}
-	f := files[t.file.path]
-	if f == nil {
+	fd, ok := files[f.path]
+	if !ok {
 		var err error
-		f, err = os.OpenFile(t.file.path, os.O_WRONLY, 0)
+		fd, err = unix.Open(f.path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return &pathError{"open", f.path, err}
+		}
+		files[f.path] = fd
+	}
+	return pwriteAll(fd, data, t.offset)
+}
+
+// writeSingle creates a one-blob file, writes it and sets its metadata.
+func (rs *restorer) writeSingle(f *restoreFile, data []byte) error {
+	fd, err := unix.Open(f.path, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return &pathError{"create", f.path, err}
+	}
+	if isZero(data) {
+		err = unix.Ftruncate(fd, int64(len(data)))
+	} else {
+		err = pwriteAll(fd, data, 0)
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &pathError{"write", f.path, err}
+	}
+	if err := applyMeta(f.path, f.node); err != nil {
+		return err
+	}
+	f.metaDone.Store(true)
+	return nil
+}
+
+func pwriteAll(fd int, data []byte, off int64) error {
+	for len(data) > 0 {
+		n, err := unix.Pwrite(fd, data, off)
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		files[t.file.path] = f
+		data, off = data[n:], off+int64(n)
 	}
-	_, err := f.WriteAt(data, t.offset)
-	return err
+	return nil
 }
 
 // fileMatches reports whether the file at p already holds n's content.
