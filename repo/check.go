@@ -2,11 +2,17 @@ package repo
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
+	mrand "math/rand/v2"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"unicode"
 
 	"golang.org/x/sync/errgroup"
 
@@ -18,6 +24,9 @@ import (
 // CheckOptions select how deep check goes.
 type CheckOptions struct {
 	ReadData bool // decrypt and verify every blob of every pack
+	// ReadDataSubset, if non-nil (and ReadData false), decrypts and
+	// verifies the blobs of the packs it selects only.
+	ReadDataSubset *Subset
 	// Progress receives one call per pack checked (may be concurrent).
 	Progress func(done, total int)
 }
@@ -48,6 +57,10 @@ type CheckResult struct {
 	Affected   []AffectedFile `json:"affected_files"`
 	Unindexed  []string       `json:"unindexed_packs"`
 	ReadData   bool           `json:"read_data"`
+	PacksRead  int            `json:"packs_read"`
+	BytesRead  int64          `json:"bytes_read"`
+	Keys       int            `json:"keys"`
+	Pending    int            `json:"pending_deletion_packs"`
 	damagedSet map[pack.BlobHandle]bool
 }
 
@@ -78,7 +91,7 @@ func (p *packReaderAt) ReadAt(b []byte, off int64) (int, error) {
 // every pack is decrypted and verified. Damaged blobs are traced to the
 // snapshots and files that use them.
 func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
-	res := &CheckResult{ReadData: opts.ReadData, damagedSet: map[pack.BlobHandle]bool{}}
+	res := &CheckResult{ReadData: opts.ReadData || opts.ReadDataSubset != nil, damagedSet: map[pack.BlobHandle]bool{}}
 	var mu sync.Mutex
 	problem := func(format string, args ...any) {
 		mu.Lock()
@@ -112,6 +125,38 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	// 1b. Key files (plaintext, named by the hash of their content) and
+	// the lock directory (locks and pending deletion records).
+	var keyNames []string
+	err = r.be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
+		keyNames = append(keyNames, fi.Name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	for _, name := range keyNames {
+		res.Keys++
+		b, err := backend.LoadAll(ctx, r.be, backend.Handle{Type: backend.KeyFile, Name: name})
+		if err != nil {
+			problem("key %s: %v", shortName(name), err)
+			continue
+		}
+		if id, perr := crypto.ParseID(name); perr != nil || crypto.Hash(b) != id {
+			problem("key %s: content does not match its name (damaged)", shortName(name))
+			continue
+		}
+		if _, err := decodeKeyFile(b); err != nil {
+			problem("key %s: %v", shortName(name), err)
+		}
+	}
+	_, pend, err := r.loadLockDir(ctx, func(id ID, err error) { problem("lock file %s: %v", id.Short(), err) })
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pend {
+		res.Pending += len(p.Packs)
 	}
 	// 2. Index files.
 	indexed := map[ID][]pack.Entry{}
@@ -157,6 +202,15 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	}
 	sort.Strings(res.Unindexed)
 	sort.Slice(packIDs, func(i, j int) bool { return packIDs[i].String() < packIDs[j].String() })
+	if opts.ReadDataSubset != nil && !opts.ReadData {
+		present := map[ID]int64{}
+		for _, id := range packIDs {
+			if sz, ok := sizes[id]; ok {
+				present[id] = sz
+			}
+		}
+		opts.ReadDataSubset.prepare(present)
+	}
 	res.Packs = len(packIDs)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(runtime.GOMAXPROCS(0), r.be.Properties().Connections))
@@ -167,8 +221,13 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 			continue
 		}
 		entries := indexed[id]
+		read := opts.ReadData || (opts.ReadDataSubset != nil && opts.ReadDataSubset.selected(id))
+		if read {
+			res.PacksRead++
+			res.BytesRead += size
+		}
 		g.Go(func() error {
-			r.checkPack(gctx, id, size, entries, opts.ReadData, problem, damage)
+			r.checkPack(gctx, id, size, entries, read, problem, damage)
 			if opts.Progress != nil {
 				mu.Lock()
 				checked++
@@ -322,4 +381,95 @@ func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p strin
 		clean[id] = true
 	}
 	return ok
+}
+
+// Subset selects the packs check --read-data-subset reads: "n/m" (the n-th
+// of m disjoint groups by pack ID: running 1/m ... m/m covers every pack
+// once), "P%" (a random P percent of the packs) or a size ("500M", "2G":
+// random packs until that many bytes).
+type Subset struct {
+	N, M    uint64  // n/m form
+	Percent float64 // P% form
+	Bytes   int64   // size form
+	chosen  map[ID]bool
+}
+
+// ParseSubset parses the --read-data-subset argument.
+func ParseSubset(s string) (*Subset, error) {
+	s = strings.TrimSpace(s)
+	bad := fmt.Errorf("invalid subset %q: use n/m (e.g. 2/7), a percentage (e.g. 10%%) or a size (e.g. 500M)", s)
+	switch {
+	case strings.Contains(s, "/"):
+		a, b, _ := strings.Cut(s, "/")
+		n, err1 := strconv.ParseUint(a, 10, 32)
+		m, err2 := strconv.ParseUint(b, 10, 32)
+		if err1 != nil || err2 != nil || m == 0 || n == 0 || n > m {
+			return nil, bad
+		}
+		return &Subset{N: n, M: m}, nil
+	case strings.HasSuffix(s, "%"):
+		p, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if err != nil || !(p > 0 && p <= 100) {
+			return nil, bad
+		}
+		return &Subset{Percent: p}, nil
+	default:
+		mult := int64(1)
+		num := s
+		if num != "" {
+			switch unicode.ToUpper(rune(num[len(num)-1])) {
+			case 'K':
+				mult = 1 << 10
+			case 'M':
+				mult = 1 << 20
+			case 'G':
+				mult = 1 << 30
+			case 'T':
+				mult = 1 << 40
+			}
+			if mult > 1 {
+				num = num[:len(num)-1]
+			}
+		}
+		v, err := strconv.ParseFloat(num, 64)
+		if err != nil || !(v > 0) || v*float64(mult) > 1<<62 {
+			return nil, bad
+		}
+		return &Subset{Bytes: int64(v * float64(mult))}, nil
+	}
+}
+
+func (s *Subset) prepare(packs map[ID]int64) {
+	if s.M > 0 {
+		return
+	}
+	ids := make([]ID, 0, len(packs))
+	for id := range packs {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	mrand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	s.chosen = map[ID]bool{}
+	if s.Percent > 0 {
+		n := int(math.Ceil(float64(len(ids)) * s.Percent / 100))
+		for _, id := range ids[:min(n, len(ids))] {
+			s.chosen[id] = true
+		}
+		return
+	}
+	var total int64
+	for _, id := range ids {
+		if total >= s.Bytes {
+			break
+		}
+		s.chosen[id] = true
+		total += packs[id]
+	}
+}
+
+func (s *Subset) selected(id ID) bool {
+	if s.M > 0 {
+		return binary.BigEndian.Uint64(id[:8])%s.M == s.N-1
+	}
+	return s.chosen[id]
 }

@@ -12,64 +12,7 @@ import (
 	"github.com/immich-vault/immich-vault/repo"
 )
 
-func init() { register(newCheckCmd, newKeyCmd, newStatsCmd, newVersionCmd) }
-
-func newCheckCmd() *cobra.Command {
-	var readData bool
-	cmd := &cobra.Command{
-		Use:   "check",
-		Short: "Verify the repository's integrity",
-		Long: `Check that every index file decodes, every pack exists and its header matches
-the index, and every snapshot's trees and blobs are present. With --read-data
-every blob of every pack is decrypted and verified as well. Damaged blobs are
-traced to the snapshots and files that use them.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			prog := &repo.Progress{}
-			pp := newProgress("check: packs", prog, nil)
-			res, err := r.Check(ctx, repo.CheckOptions{ReadData: readData, Progress: func(done, total int) { prog.Files.Store(int64(done)) }})
-			pp.done()
-			if err != nil {
-				return err
-			}
-			if res.Problems == nil {
-				res.Problems = []string{}
-			}
-			if gopts.json {
-				if err := gopts.printJSON(res); err != nil {
-					return err
-				}
-			} else {
-				gopts.printf("checked %d packs, %d blobs, %d snapshots (read data: %v)\n", res.Packs, res.Blobs, res.Snapshots, readData)
-				for _, p := range res.Problems {
-					fmt.Fprintln(gopts.stdout, "error: "+p)
-				}
-				for _, d := range res.Damaged {
-					fmt.Fprintf(gopts.stdout, "damaged %s blob %s (pack %s): %s\n", d.Type, d.ID, d.Pack, d.Reason)
-				}
-				for _, a := range res.Affected {
-					fmt.Fprintf(gopts.stdout, "affected: snapshot %s file %s (blob %s)\n", a.Snapshot[:8], a.Path, a.Blob)
-				}
-				if len(res.Unindexed) > 0 {
-					gopts.printf("%d pack(s) are not in the index (left by an interrupted backup; harmless)\n", len(res.Unindexed))
-				}
-			}
-			if !res.OK() {
-				return fmt.Errorf("the repository has errors: %d problem(s), %d damaged blob(s), %d affected file(s). Files not listed restore normally", len(res.Problems), len(res.Damaged), len(res.Affected))
-			}
-			gopts.printf("no errors were found\n")
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&readData, "read-data", false, "decrypt and verify all data (reads the whole repository)")
-	return cmd
-}
+func init() { register(newKeyCmd, newStatsCmd, newVersionCmd) }
 
 func newKeyCmd() *cobra.Command {
 	var newPasswordFile string
