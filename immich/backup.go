@@ -103,7 +103,7 @@ func (o *BackupOptions) logf(format string, args ...any) {
 // stores the database dump first and the files second in one snapshot
 // tagged "immich" whose metadata holds the Record. A failing dump fails the
 // backup before any snapshot is written.
-func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (sn *repo.Snapshot, rec *Record, err error) {
+func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.Snapshot, _ *Record, err error) {
 	cfg := o.Config
 	if cfg.UploadLocation == "" {
 		return nil, nil, fmt.Errorf("%w: give --upload-location or --immich-dir", ErrNoUploadLocation)
@@ -111,7 +111,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (sn *repo.
 	if err := checkUploadLocation(cfg.UploadLocation); err != nil {
 		return nil, nil, err
 	}
-	rec = &Record{
+	rec := &Record{
 		Version: recordVersion, UploadLocation: cfg.UploadLocation, External: cfg.External, ImmichDir: cfg.ImmichDir,
 		DBMode: o.DB.Cfg.Mode, DBName: o.DB.Cfg.Name, DBUser: o.DB.Cfg.User, Dump: DumpPath,
 		SkipGenerated: o.SkipGenerated, Quiesce: QuiesceNone, WaitSeconds: o.WaitSeconds,
@@ -238,7 +238,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (sn *repo.
 	sort.Strings(tags)
 	tags = dedup(tags)
 	o.logf("storing the database dump, then the files")
-	sn, err = r.Backup(ctx, repo.BackupOptions{
+	sn, err := r.Backup(ctx, repo.BackupOptions{
 		Paths: paths, Streams: streams, Tags: tags, Host: o.Host, Parent: o.Parent, Metadata: meta,
 		Warn: o.Warn, Progress: o.Progress, ProgramVersion: o.ProgramVersion,
 	})

@@ -1,0 +1,155 @@
+package immich
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+const composeYAML = `name: immich
+services:
+  immich-server:
+    container_name: immich_server
+    image: ghcr.io/immich-app/immich-server:${IMMICH_VERSION:-release}
+    volumes:
+      - ${UPLOAD_LOCATION}:/data
+      - /etc/localtime:/etc/localtime:ro
+      - /mnt/nas/christmas-trip:/mnt/media/christmas-trip:ro
+      - type: bind
+        source: ./family
+        target: /mnt/media/family
+        read_only: true
+      - model-cache:/cache
+  database:
+    container_name: immich_postgres
+    image: ghcr.io/immich-app/postgres:14-vectorchord0.4.3
+volumes:
+  model-cache:
+`
+
+func TestLoadInstall(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, ".env"), []byte("UPLOAD_LOCATION=./library # where photos go\nDB_USERNAME='immich_user'\nDB_DATABASE_NAME=\"photos\"\nIMMICH_VERSION=v2.5.6\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "docker-compose.yml"), []byte(composeYAML), 0o600)
+	os.WriteFile(filepath.Join(dir, "hwaccel.transcoding.yml"), []byte("services: {}\n"), 0o600)
+	c, err := LoadInstall(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		ImmichDir: dir, UploadLocation: filepath.Join(dir, "library"), ImmichVersion: "v2.5.6", ServerContainer: "immich_server",
+		DB: DBConfig{Mode: "docker", Container: "immich_postgres", User: "immich_user", Name: "photos"},
+		External: []Mount{
+			{Host: "/mnt/nas/christmas-trip", Container: "/mnt/media/christmas-trip", ReadOnly: true},
+			{Host: filepath.Join(dir, "family"), Container: "/mnt/media/family", ReadOnly: true},
+		},
+		Files: []string{filepath.Join(dir, ".env"), filepath.Join(dir, "docker-compose.yml"), filepath.Join(dir, "hwaccel.transcoding.yml")},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got  %+v\nwant %+v", c, want)
+	}
+	for in, out := range map[string]string{
+		"/data/library/admin/a.jpg":           filepath.Join(dir, "library/library/admin/a.jpg"),
+		"/usr/src/app/upload/upload/u/a.jpg":  filepath.Join(dir, "library/upload/u/a.jpg"),
+		"upload/thumbs/u/a.webp":              filepath.Join(dir, "library/thumbs/u/a.webp"),
+		"/mnt/media/christmas-trip/DSC.jpg":   "/mnt/nas/christmas-trip/DSC.jpg",
+		"/mnt/media/family/x/y.jpg":           filepath.Join(dir, "family/x/y.jpg"),
+		"/mnt/media/christmas-trip-2/DSC.jpg": "",
+		"/somewhere/else.jpg":                 "",
+	} {
+		got, ok := c.HostPath(in)
+		if got != out || ok != (out != "") {
+			t.Errorf("HostPath(%q) = %q, %v; want %q", in, got, ok, out)
+		}
+	}
+	os.Remove(filepath.Join(dir, "docker-compose.yml"))
+	os.Remove(filepath.Join(dir, "hwaccel.transcoding.yml"))
+	if _, err := LoadInstall(dir); err == nil {
+		t.Error("no compose file: want an error")
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	vars := map[string]string{"A": "a", "E": ""}
+	for in, want := range map[string]string{
+		"$A/${A}": "a/a", "${E:-d}": "d", "${E-d}": "", "${N-d}": "d", "${A:+x}": "x", "$$A": "$A", "${A": "${A", "$1": "$1",
+	} {
+		if got := Interpolate(in, vars); got != want {
+			t.Errorf("Interpolate(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseConfigFile(t *testing.T) {
+	got, err := ParseConfigFile([]byte("# cron\nimmich-dir: /opt/immich\n--quiesce = stop\nexclude: 'a b'\nexclude: c\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"immich-dir", "/opt/immich"}, {"quiesce", "stop"}, {"exclude", "a b"}, {"exclude", "c"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q", got)
+	}
+	if _, err := ParseConfigFile([]byte("no separator\n")); err == nil {
+		t.Error("want an error")
+	}
+}
+
+func TestRequireMount(t *testing.T) {
+	dir := t.TempDir()
+	if err := RequireMount(dir, "/"); err != nil && !errors.Is(err, ErrWrongMount) {
+		t.Fatal(err)
+	}
+	// A plain directory is never a mount point: an unmounted disk.
+	sub := filepath.Join(dir, "usb")
+	os.Mkdir(sub, 0o755)
+	if err := RequireMount(sub, sub); !errors.Is(err, ErrWrongMount) {
+		t.Errorf("plain directory accepted as mount: %v", err)
+	}
+	// /proc is a mount point but dir is not on it.
+	if err := RequireMount(dir, "/proc"); !errors.Is(err, ErrWrongMount) {
+		t.Errorf("wrong file system accepted: %v", err)
+	}
+	if err := RequireUUID(dir, "0000-no-such-uuid", t.TempDir()); !errors.Is(err, ErrWrongMount) {
+		t.Errorf("missing uuid accepted: %v", err)
+	}
+}
+
+func TestMetricsKeepLastSuccess(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "immich_vault.prom")
+	t0 := time.Unix(1_700_000_000, 0)
+	if err := WriteMetrics(p, Metrics{Start: t0, Duration: 10 * time.Second, Success: true, BytesAdded: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteMetrics(p, Metrics{Start: t0.Add(time.Hour), Duration: time.Second, ExitCode: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	m := ParseMetrics(b)
+	if m[metricPrefix+"last_success_timestamp_seconds"] != 1_700_000_010 || m[metricPrefix+"exit_status"] != 1 || m[metricPrefix+"last_run_timestamp_seconds"] != 1_700_003_601 {
+		t.Fatalf("%s", b)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(p))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+}
+
+func TestWaitQuiet(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a"), nil, 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(dir, "a"), old, old)
+	os.Chtimes(dir, old, old)
+	ok, _, err := WaitQuiet(t.Context(), []string{dir}, time.Minute, time.Second, 10*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("quiet dir: %v %v", ok, err)
+	}
+	os.WriteFile(filepath.Join(dir, "b"), nil, 0o644) // just changed
+	ok, waited, err := WaitQuiet(t.Context(), []string{dir}, time.Hour, 200*time.Millisecond, 20*time.Millisecond)
+	if err != nil || ok || waited < 200*time.Millisecond {
+		t.Fatalf("busy dir: ok=%v waited=%v err=%v", ok, waited, err)
+	}
+}
