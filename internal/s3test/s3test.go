@@ -249,3 +249,19 @@ func (s *Server) Env() []string {
 		"AWS_EC2_METADATA_DISABLED=true",
 	}
 }
+
+// StartT starts a server for one test (or uses S3_ENDPOINT) and stops it
+// when the test ends; for packages whose TestMain is not theirs to change.
+// Without a server the test is skipped, or fails under CI=true.
+func StartT(t testing.TB) *Server {
+	t.Helper()
+	srv, err := Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("S3 server required under CI=true: %v", err)
+		}
+		t.Skipf("skipping S3 test: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
