@@ -1,0 +1,303 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/immich-vault/immich-vault/immich"
+	"github.com/immich-vault/immich-vault/repo"
+)
+
+type immichBackupOptions struct {
+	immichInstall
+	quiesce       string
+	immichURL     string
+	skipGenerated bool
+	globals       bool
+	extraPaths    []string
+	extraCommands []string
+	tags          []string
+	host          string
+	waitQuiet     time.Duration
+	waitQuietMax  time.Duration
+	requireMount  string
+	requireUUID   string
+	noSpaceCheck  bool
+	metricsFile   string
+	logFile       string
+}
+
+// immichBackupJSON is the --json summary of `immich backup`.
+type immichBackupJSON struct {
+	SnapshotID      string         `json:"snapshot_id"`
+	Partial         bool           `json:"partial"`
+	Errors          int64          `json:"errors"`
+	FilesNew        int64          `json:"files_new"`
+	FilesChanged    int64          `json:"files_changed"`
+	FilesUnmodified int64          `json:"files_unmodified"`
+	BytesProcessed  int64          `json:"bytes_processed"`
+	DataAdded       int64          `json:"data_added"`
+	DataAddedPacked int64          `json:"data_added_packed"`
+	DurationSeconds float64        `json:"duration_seconds"`
+	Immich          *immich.Record `json:"immich"`
+}
+
+func newImmichBackupCmd() *cobra.Command {
+	var o immichBackupOptions
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Back up Immich: database dump first, then files, in one snapshot tagged immich",
+		Long: `Back up an Immich install into one snapshot tagged "immich":
+  1. optionally quiesce Immich (--quiesce stop|maintenance; always undone,
+     also on failure or Ctrl-C),
+  2. dump the database with pg_dump --clean --if-exists (docker exec -i, never
+     a TTY, or a direct connection) straight into the repository; a failing
+     dump fails the backup and writes no snapshot,
+  3. store UPLOAD_LOCATION (all folders and .immich markers), external
+     libraries from the compose volumes, .env and the compose files.
+The snapshot records the Immich and PostgreSQL versions, asset/user/album
+counts, components, durations and sizes (see "immich snapshots" and
+"snapshots --json").
+
+Exit codes: 0 success, 1 failure (no snapshot written), 3 some files could
+not be read (snapshot marked partial), 10 repository missing, 12 wrong password.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyConfigFile(cmd, o.configFile); err != nil {
+				return err
+			}
+			return runImmichBackup(cmd, &o)
+		},
+	}
+	f := cmd.Flags()
+	o.flags(f)
+	f.StringVar(&o.quiesce, "quiesce", "none", "pause Immich while copying: maintenance (Immich v2.3+), stop (docker stop the server) or none")
+	f.StringVar(&o.immichURL, "immich-url", "", "Immich `URL` for maintenance mode through the API (key in env IMMICH_API_KEY); default: immich-admin in the server container")
+	f.BoolVar(&o.skipGenerated, "skip-generated", false, "leave out thumbs/ and encoded-video/ (regenerable), keeping motion-photo originals stored there and the .immich markers")
+	f.BoolVar(&o.globals, "globals", false, "also store pg_dumpall --globals-only (roles)")
+	f.StringArrayVar(&o.extraPaths, "extra-path", nil, "also back up `path` (repeatable)")
+	f.StringArrayVar(&o.extraCommands, "extra-command", nil, "also store the output of `command` run with sh -c, e.g. \"helm get values immich\" (repeatable; a failure fails the backup)")
+	f.StringSliceVar(&o.tags, "tag", nil, "add `tag` besides immich (repeatable)")
+	f.StringVar(&o.host, "host", "", "record `name` as host (default: hostname)")
+	f.DurationVar(&o.waitQuiet, "wait-quiet", 0, "first wait until no file under UPLOAD_LOCATION changed for `duration` (e.g. 20m: lets phones finish uploading)")
+	f.DurationVar(&o.waitQuietMax, "wait-quiet-max", 2*time.Hour, "upper bound of --wait-quiet; the backup then runs anyway, with a warning")
+	f.StringVar(&o.requireMount, "require-mount", "", "refuse to run unless the local repository is on the file system mounted at `path`")
+	f.StringVar(&o.requireUUID, "require-uuid", "", "refuse to run unless the local repository is on the file system with `uuid` (see lsblk -f)")
+	f.BoolVar(&o.noSpaceCheck, "no-space-check", false, "skip the free-space preflight of a local repository")
+	f.StringVar(&o.metricsFile, "metrics-file", "", "write Prometheus textfile metrics to `file` (atomically; node_exporter textfile collector)")
+	f.StringVar(&o.logFile, "log-file", "", "append one line per run to `file`")
+	return cmd
+}
+
+// localRepoPath returns the repository directory when it is local.
+func localRepoPath() (string, bool) {
+	for prefix := range backendOpeners {
+		if strings.HasPrefix(gopts.repo, prefix) {
+			return "", false
+		}
+	}
+	if strings.HasPrefix(gopts.repo, "s3:") || gopts.repo == "" {
+		return "", false
+	}
+	return strings.TrimPrefix(gopts.repo, "local:"), true
+}
+
+func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
+	ctx := cmd.Context()
+	start := time.Now()
+	var (
+		sn  *repo.Snapshot
+		rec *immich.Record
+	)
+	defer func() {
+		code := exitOK
+		if err != nil {
+			code = exitFailure
+			var ee *exitError
+			if errors.As(err, &ee) {
+				code = ee.code
+			}
+		}
+		m := immich.Metrics{Start: start, Duration: time.Since(start), ExitCode: code, Success: code == exitOK || code == exitPartial}
+		fields := map[string]string{"command": "immich-backup", "status": "ok", "exit": strconv.Itoa(code), "duration": time.Since(start).Round(time.Millisecond).String()}
+		if sn != nil {
+			s := sn.Summary
+			m.BytesAdded, m.Files, m.SnapshotID = s.DataAdded, s.FilesNew+s.FilesChanged+s.FilesUnmodified, sn.ID().String()
+			fields["snapshot"], fields["added"], fields["files"] = sn.ID().Short(), strconv.FormatInt(s.DataAdded, 10), strconv.FormatInt(m.Files, 10)
+		}
+		if rec != nil {
+			m.DumpBytes, m.Assets = rec.DumpBytes, rec.Counts.Assets
+		}
+		if code != exitOK {
+			fields["status"] = "failed"
+			if code == exitPartial {
+				fields["status"] = "partial"
+			}
+		}
+		if err != nil && code != exitPartial {
+			fields["error"] = strings.ReplaceAll(err.Error(), "\n", " ")
+		}
+		if o.metricsFile != "" {
+			if merr := immich.WriteMetrics(o.metricsFile, m); merr != nil {
+				gopts.warnf("%v", merr)
+			}
+		}
+		if o.logFile != "" {
+			if lerr := immich.AppendLog(o.logFile, fields); lerr != nil {
+				gopts.warnf("%v", lerr)
+			}
+		}
+	}()
+
+	mode, err := immich.ParseQuiesce(o.quiesce)
+	if err != nil {
+		return err
+	}
+	cfg, db, err := o.resolve()
+	if err != nil {
+		return err
+	}
+	if cfg.UploadLocation == "" {
+		return errors.New("UPLOAD_LOCATION is unknown: give --immich-dir (with UPLOAD_LOCATION in .env) or --upload-location")
+	}
+	if dir, ok := localRepoPath(); ok {
+		if o.requireMount != "" {
+			if err := immich.RequireMount(dir, o.requireMount); err != nil {
+				return fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, o.requireMount)
+			}
+		}
+		if o.requireUUID != "" {
+			if err := immich.RequireUUID(dir, o.requireUUID, ""); err != nil {
+				return fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)
+			}
+		}
+	} else if o.requireMount != "" || o.requireUUID != "" {
+		return errors.New("--require-mount/--require-uuid apply to a local repository only")
+	}
+	var waitedFor time.Duration
+	if o.waitQuiet > 0 {
+		gopts.printf("waiting until nothing under %s changed for %s (at most %s)\n", cfg.UploadLocation, o.waitQuiet, o.waitQuietMax)
+		quiet, waited, err := immich.WaitQuiet(ctx, []string{cfg.UploadLocation}, o.waitQuiet, o.waitQuietMax, 0)
+		if err != nil {
+			return err
+		}
+		waitedFor = waited
+		if !quiet {
+			gopts.warnf("files under %s still changed after waiting %s; backing up anyway (database first, so the snapshot is consistent except for the newest uploads)", cfg.UploadLocation, waited.Round(time.Second))
+		}
+	}
+	r, err := openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	host := o.host
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	var parent *repo.Snapshot
+	if snaps, err := r.Snapshots(ctx, func(repo.ID, error) {}); err == nil {
+		for i := len(snaps) - 1; i >= 0; i-- {
+			if snaps[i].HasTag(immich.Tag) && snaps[i].Host == host {
+				parent = snaps[i]
+				break
+			}
+		}
+	}
+	if dir, ok := localRepoPath(); ok && !o.noSpaceCheck {
+		if err := spacePreflight(cmd, dir, cfg, db, parent); err != nil {
+			return err
+		}
+	}
+	quiescer := &immich.Quiescer{Mode: mode, Container: cfg.ServerContainer, URL: o.immichURL, APIKey: os.Getenv("IMMICH_API_KEY")}
+	var warnings atomic.Int64
+	prog := &repo.Progress{}
+	pp := newProgress("backup", prog, func() (int64, int64, bool) { return 0, 0, false })
+	sn, rec, err = immich.Backup(ctx, r, immich.BackupOptions{
+		Config: cfg, DB: db, Quiesce: quiescer, SkipGenerated: o.skipGenerated, Globals: o.globals,
+		ExtraPaths: o.extraPaths, ExtraCommands: o.extraCommands, Tags: o.tags, Host: host, Parent: parent,
+		Progress: prog, ProgramVersion: "immich-vault " + version,
+		Warn: func(p string, err error) { warnings.Add(1); gopts.warnf("%s: %v", p, err) },
+		Log: func(format string, args ...any) {
+			if gopts.verbose > 0 {
+				gopts.printf(format+"\n", args...)
+			}
+		},
+		WaitSeconds: waitedFor.Seconds(),
+	})
+	pp.done()
+	if err != nil {
+		return fmt.Errorf("immich backup failed, no snapshot was written: %w", err)
+	}
+	s := sn.Summary
+	if gopts.json {
+		if err := gopts.printJSON(immichBackupJSON{
+			SnapshotID: sn.ID().String(), Partial: sn.Partial, Errors: s.Errors, FilesNew: s.FilesNew, FilesChanged: s.FilesChanged,
+			FilesUnmodified: s.FilesUnmodified, BytesProcessed: s.BytesProcessed, DataAdded: s.DataAdded,
+			DataAddedPacked: s.DataAddedPacked, DurationSeconds: time.Since(start).Seconds(), Immich: rec,
+		}); err != nil {
+			return err
+		}
+	} else {
+		gopts.printf("Immich %s, PostgreSQL %s (%s schema): %d assets, %d users, %d albums, %d people\n",
+			orUnknown(rec.ImmichVersion), rec.PostgresVersion, rec.Schema, rec.Counts.Assets, rec.Counts.Users, rec.Counts.Albums, rec.Counts.Persons)
+		gopts.printf("Database dump: %s in %.1fs; components: %s\n", humanize.IBytes(uint64(rec.DumpBytes)), rec.DumpSeconds, strings.Join(rec.Components, ", "))
+		gopts.printf("Files: %d new, %d changed, %d unmodified\n", s.FilesNew, s.FilesChanged, s.FilesUnmodified)
+		gopts.printf("Added to the repository: %s (%s stored)\n", humanize.IBytes(uint64(s.DataAdded)), humanize.IBytes(uint64(s.DataAddedPacked)))
+		gopts.printf("snapshot %s saved (tag immich) in %s\n", sn.ID().Short(), time.Since(start).Round(time.Millisecond))
+	}
+	if sn.Partial {
+		fmt.Fprintf(gopts.stderr, "Warning: %d file(s) could not be read; snapshot %s is marked partial. Fix the permissions and run the backup again.\n", s.Errors, sn.ID().Short())
+		return &exitError{code: exitPartial}
+	}
+	return nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(version unknown)"
+	}
+	return s
+}
+
+// spacePreflight fails early when the repository's file system cannot hold
+// the database dump plus every file changed since the parent snapshot
+// (an upper bound: deduplication and compression only shrink it).
+func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immich.DB, parent *repo.Snapshot) error {
+	ctx := cmd.Context()
+	free, err := immich.FreeSpace(dir)
+	if err != nil {
+		return nil // reported by the backup itself if the repository is missing
+	}
+	var since time.Time
+	if parent != nil {
+		since = parent.Time
+	}
+	roots := []string{cfg.UploadLocation}
+	for _, m := range cfg.External {
+		roots = append(roots, m.Host)
+	}
+	need, err := immich.ChangedBytes(ctx, roots, since)
+	if err != nil {
+		return err
+	}
+	if v, err := db.Value(ctx, "", "SELECT pg_database_size(current_database())"); err == nil {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			need += n
+		}
+	}
+	need += 64 << 20 // index, snapshot and pack overhead
+	if uint64(need) > free {
+		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (database plus files changed since the last backup)\nFree space on the backup disk or prune old snapshots; --no-space-check skips this check",
+			immich.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
+	}
+	return nil
+}
