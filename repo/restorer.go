@@ -105,6 +105,53 @@ type restorer struct {
 	pending [][2]string // hardlinks to create after contents: {existing, new}
 	dirs    []dirMeta
 	created map[string]bool
+	trees   *treePrefetcher
+}
+
+// treePrefetcher loads subtrees in the background while the restore walks
+// their parent, so the (sequential) walk rarely waits for a tree.
+type treePrefetcher struct {
+	r   *Repository
+	sem chan struct{}
+	mu  sync.Mutex
+	m   map[ID]chan treeResult
+}
+
+type treeResult struct {
+	t   *Tree
+	err error
+}
+
+func (p *treePrefetcher) prefetch(ctx context.Context, id ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.m[id]; ok {
+		return
+	}
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		return // busy: get loads it itself
+	}
+	ch := make(chan treeResult, 1)
+	p.m[id] = ch
+	go func() {
+		t, err := p.r.LoadTree(ctx, id)
+		<-p.sem
+		ch <- treeResult{t, err}
+	}()
+}
+
+func (p *treePrefetcher) get(ctx context.Context, id ID) (*Tree, error) {
+	p.mu.Lock()
+	ch, ok := p.m[id]
+	delete(p.m, id)
+	p.mu.Unlock()
+	if ok {
+		res := <-ch
+		return res.t, res.err
+	}
+	return p.r.LoadTree(ctx, id)
 }
 
 type dirMeta struct {
@@ -122,7 +169,8 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	if opts.Workers <= 0 {
 		opts.Workers = max(runtime.GOMAXPROCS(0), r.be.Properties().Connections)
 	}
-	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{}, created: map[string]bool{}}
+	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{}, created: map[string]bool{},
+		trees: &treePrefetcher{r: r, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), m: map[ID]chan treeResult{}}}
 	node, tree, snapBase, err := r.resolvePath(ctx, sn, opts.SubPath)
 	if err != nil {
 		return nil, err
@@ -232,6 +280,11 @@ func (rs *restorer) selected(snapPath string, isDir bool) (take, descend bool) {
 
 func (rs *restorer) walk(ctx context.Context, t *Tree, dir, snapDir string) error {
 	for _, n := range t.Nodes {
+		if n.Type == NodeDir && n.Subtree != nil {
+			rs.trees.prefetch(ctx, *n.Subtree)
+		}
+	}
+	for _, n := range t.Nodes {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -269,7 +322,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 			rs.prog.Dirs.Add(1)
 			rs.dirs = append(rs.dirs, dirMeta{p, n})
 		}
-		sub, err := rs.r.LoadTree(ctx, *n.Subtree)
+		sub, err := rs.trees.get(ctx, *n.Subtree)
 		if err != nil {
 			rs.warn(snapPath, err)
 			rs.damaged(snapPath)
