@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
@@ -172,6 +173,10 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	if err != nil {
 		return nil, fmt.Errorf("list index: %w", err)
 	}
+	// ri resolves trees through the index files (the truth), not through
+	// the local cache, which may lag behind other writers or leave out
+	// condemned packs (PrepareWrite).
+	ri := &repoIndex{files: map[ID]*index.File{}, packs: indexed, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
 	for _, id := range idxIDs {
 		f, err := r.LoadIndexFile(ctx, id)
 		if err != nil {
@@ -181,6 +186,9 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		for _, pb := range f.Packs {
 			if _, ok := indexed[pb.Pack]; !ok {
 				indexed[pb.Pack] = pb.Entries
+				for _, e := range pb.Entries {
+					ri.blobs[e.BlobHandle] = append(ri.blobs[e.BlobHandle], pb.Pack)
+				}
 			}
 		}
 	}
@@ -258,7 +266,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	}
 	clean := map[ID]bool{} // trees fully verified without damage
 	for _, sn := range snaps {
-		r.checkTree(ctx, sn, sn.Tree, "/", res, inIndex, clean, problem, damage)
+		r.checkTree(ctx, ri, sn, sn.Tree, "/", res, inIndex, clean, problem, damage)
 	}
 	sort.Slice(res.Damaged, func(i, j int) bool { return res.Damaged[i].ID < res.Damaged[j].ID })
 	return res, nil
@@ -341,13 +349,19 @@ func subsetOf(idx, hdr []pack.Entry) bool {
 
 // checkTree verifies a tree and everything below it; it returns whether the
 // tree is free of damage. Damage is reported once per (snapshot, path).
-func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p string, res *CheckResult, inIndex map[pack.BlobHandle]bool, clean map[ID]bool,
+func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot, id ID, p string, res *CheckResult, inIndex map[pack.BlobHandle]bool, clean map[ID]bool,
 	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) bool {
 	if clean[id] {
 		return true
 	}
 	th := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
-	t, err := r.LoadTree(ctx, id)
+	var t *Tree
+	var err error
+	if res.damagedSet[th] {
+		err = fmt.Errorf("tree %s damaged", id.Short())
+	} else {
+		t, err = r.loadTreeVia(ctx, ri, id)
+	}
 	if err != nil {
 		if !res.damagedSet[th] {
 			damage(th, ID{}, err.Error())
@@ -359,7 +373,7 @@ func (r *Repository) checkTree(ctx context.Context, sn *Snapshot, id ID, p strin
 	for _, n := range t.Nodes {
 		np := p + n.FileName()
 		if n.Type == NodeDir {
-			if !r.checkTree(ctx, sn, *n.Subtree, np+"/", res, inIndex, clean, problem, damage) {
+			if !r.checkTree(ctx, ri, sn, *n.Subtree, np+"/", res, inIndex, clean, problem, damage) {
 				ok = false
 			}
 			continue

@@ -103,6 +103,9 @@ type Lock struct {
 	done   chan struct{}
 	stop   chan struct{}
 	once   sync.Once
+	// resetCache: PrepareWrite left condemned packs out of the local
+	// cache; Unlock rebuilds it so later readers on this host see them.
+	resetCache bool
 }
 
 // ErrLockExpired: the lock could not be refreshed in time; the work done
@@ -254,6 +257,11 @@ func (l *Lock) Unlock() error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		err = l.r.removeLockFile(context.Background(), l.info.file)
+		if l.resetCache {
+			if rerr := l.r.cache.Reset(); rerr == nil {
+				_ = l.r.SyncIndex(context.Background())
+			}
+		}
 	})
 	return err
 }
@@ -359,15 +367,22 @@ func (r *Repository) RemoveStaleLocks(ctx context.Context) (int, error) {
 // from it every blob whose packs are condemned by a pending deletion record,
 // so the writer stores those blobs again (docs/FORMAT.md §10).
 func (r *Repository) PrepareWrite(ctx context.Context) error {
+	_, err := r.prepareWrite(ctx)
+	return err
+}
+
+// prepareWrite is PrepareWrite; it reports whether the cache now leaves
+// condemned packs out.
+func (r *Repository) prepareWrite(ctx context.Context) (bool, error) {
 	if err := r.SyncIndex(ctx); err != nil {
-		return err
+		return false, err
 	}
 	_, pend, err := r.loadLockDir(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(pend) == 0 {
-		return nil
+		return false, nil
 	}
 	condemned := map[ID]bool{}
 	var ids []string
@@ -381,10 +396,10 @@ func (r *Repository) PrepareWrite(ctx context.Context) error {
 	key := []byte("condemned-filter")
 	want := crypto.Hash([]byte(fmt.Sprint(ids))).String()
 	if v, ok, err := r.cache.GetMeta(key); err == nil && ok && string(v) == want {
-		return nil
+		return true, nil
 	}
 	if err := r.cache.Reset(); err != nil {
-		return err
+		return false, err
 	}
 	var idxIDs []ID
 	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
@@ -394,7 +409,7 @@ func (r *Repository) PrepareWrite(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list index files: %w", err)
+		return false, fmt.Errorf("list index files: %w", err)
 	}
 	for _, id := range idxIDs {
 		f, err := r.LoadIndexFile(ctx, id)
@@ -402,7 +417,7 @@ func (r *Repository) PrepareWrite(ctx context.Context) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		kept := &index.File{Supersedes: f.Supersedes}
 		for _, p := range f.Packs {
@@ -411,10 +426,10 @@ func (r *Repository) PrepareWrite(ctx context.Context) error {
 			}
 		}
 		if err := r.cache.MergeIndexFile(ctx, id, kept); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return r.cache.PutMeta(key, []byte(want))
+	return true, r.cache.PutMeta(key, []byte(want))
 }
 
 // LockForWrite takes a shared lock for a writer (backup, copy) and then
@@ -425,7 +440,9 @@ func (r *Repository) LockForWrite(ctx context.Context, purpose string) (*Lock, e
 	if err != nil {
 		return nil, err
 	}
-	if err := r.PrepareWrite(lk.Context()); err != nil {
+	filtered, err := r.prepareWrite(lk.Context())
+	lk.resetCache = filtered
+	if err != nil {
 		lk.Unlock()
 		return nil, err
 	}

@@ -325,6 +325,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	var newCond []CondemnedPack
 	var partial []ID
 	var unusedTotal int64
+	unusedBytes := map[ID]int64{}
 	for _, pid := range packIDs {
 		if condemned[pid] {
 			continue
@@ -333,13 +334,14 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 			if kept[e.BlobHandle] != pid {
 				res.UnusedBlobs++
 				res.UnusedBytes += int64(e.Length)
+				unusedBytes[pid] += int64(e.Length)
 			}
 		}
 		if usedBytes[pid] == 0 {
 			newCond = append(newCond, CondemnedPack{ID: pid, Size: sizes[pid], Indexed: true})
 			continue
 		}
-		if un := sizes[pid] - usedBytes[pid]; un > 0 {
+		if un := unusedBytes[pid]; un > 0 {
 			partial = append(partial, pid)
 			unusedTotal += un
 		}
@@ -352,7 +354,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	// Repack partially used packs, most wasteful first, until the unused
 	// bytes left are within MaxUnusedPercent of the total.
 	sort.Slice(partial, func(i, j int) bool {
-		ui, uj := sizes[partial[i]]-usedBytes[partial[i]], sizes[partial[j]]-usedBytes[partial[j]]
+		ui, uj := unusedBytes[partial[i]], unusedBytes[partial[j]]
 		if ui*sizes[partial[j]] != uj*sizes[partial[i]] {
 			return ui*sizes[partial[j]] > uj*sizes[partial[i]]
 		}
@@ -373,7 +375,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		}
 		repack = append(repack, pid)
 		res.RepackedBytes += sizes[pid]
-		unusedTotal -= sizes[pid] - usedBytes[pid]
+		unusedTotal -= unusedBytes[pid]
 	}
 	res.RepackedPacks = len(repack)
 	for _, c := range newCond {
