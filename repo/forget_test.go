@@ -52,7 +52,7 @@ func TestApplyPolicy(t *testing.T) {
 	minus5 := time.FixedZone("UTC-5", -5*3600)
 	threeYears := hourly(time.Date(2021, 1, 1, 0, 0, 0, 0, utc), 3*365*24+24) // to 2024-01-01 23:17 UTC
 	fewDays := hourly(time.Date(2024, 3, 1, 10, 0, 0, 0, utc), 30)            // 03-01 10:17 .. 03-02 15:17
-	forum := []*Snapshot{ // from restic's forum example of keep-daily vs keep-within-daily
+	forum := []*Snapshot{                                                     // from restic's forum example of keep-daily vs keep-within-daily
 		snapAt(time.Date(2023, 5, 1, 8, 0, 0, 0, utc)),
 		snapAt(time.Date(2023, 5, 2, 8, 0, 0, 0, utc)),
 		snapAt(time.Date(2023, 5, 2, 11, 0, 0, 0, utc)),
