@@ -37,6 +37,8 @@ type RepairIndexResult struct {
 	OldIndexFiles  int      `json:"old_index_files"`
 	NewIndexFiles  int      `json:"new_index_files"`
 	CancelledPacks int      `json:"cancelled_pending_deletions"`
+	SalvagedPacks  []string `json:"salvaged_packs"` // damaged: intact blobs copied out, pack left out of the index
+
 }
 
 // RepairIndex rebuilds the repository index from the pack headers: it
@@ -92,13 +94,14 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		entries []pack.Entry
 		err     error
 		dropped int
+		salvage bool // content does not match the name: copy the good blobs out
 	}
 	results := make([]result, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, r.be.Properties().Connections))
 	for i, id := range ids {
 		g.Go(func() error {
-			results[i].entries, results[i].dropped, results[i].err = r.readPackEntries(gctx, id, sizes[id], opts.ReadData)
+			results[i].entries, results[i].dropped, results[i].salvage, results[i].err = r.readPackEntries(gctx, id, sizes[id], opts.ReadData)
 			return gctx.Err()
 		})
 	}
@@ -108,10 +111,27 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	var files []*index.File
 	cur := &index.File{}
 	n := 0
+	salvage := &repoIndex{files: map[ID]*index.File{}, packs: map[ID][]pack.Entry{}, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
+	salvageKept := map[pack.BlobHandle]ID{}
+	var salvageIDs []ID
 	for i, id := range ids {
 		rs := results[i]
 		if rs.err != nil {
 			res.UnreadablePack = append(res.UnreadablePack, id.String())
+			continue
+		}
+		if rs.salvage {
+			// A damaged pack leaves the index: its intact blobs move to a
+			// new pack, the pack itself is left for prune to delete.
+			res.DroppedBlobs += rs.dropped
+			res.SalvagedPacks = append(res.SalvagedPacks, id.String())
+			salvage.packs[id] = rs.entries
+			for _, e := range rs.entries {
+				if _, ok := salvageKept[e.BlobHandle]; !ok {
+					salvageKept[e.BlobHandle] = id
+				}
+			}
+			salvageIDs = append(salvageIDs, id)
 			continue
 		}
 		res.DroppedBlobs += rs.dropped
@@ -150,6 +170,11 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 			return nil, err
 		}
 	}
+	if len(salvageIDs) > 0 {
+		if err := r.repack(ctx, salvage, salvageIDs, salvageKept, &PruneResult{}); err != nil {
+			return nil, fmt.Errorf("salvage damaged packs: %w", err)
+		}
+	}
 	newIDs := map[ID]bool{}
 	for i, f := range files {
 		if i == 0 {
@@ -178,19 +203,20 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 
 // readPackEntries reads a pack's header (and with readData verifies every
 // blob, leaving failures out).
-func (r *Repository) readPackEntries(ctx context.Context, id ID, size int64, readData bool) ([]pack.Entry, int, error) {
+func (r *Repository) readPackEntries(ctx context.Context, id ID, size int64, readData bool) ([]pack.Entry, int, bool, error) {
 	h := backend.Handle{Type: backend.PackFile, Name: id.String()}
 	if !readData {
 		entries, err := pack.ReadHeader(r.key.AEAD(), &packReaderAt{ctx: ctx, be: r.be, h: h}, size)
-		return entries, 0, err
+		return entries, 0, false, err
 	}
 	data, err := backend.LoadAll(ctx, r.be, h)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
+	damaged := crypto.Hash(data) != id
 	entries, err := pack.ReadHeader(r.key.AEAD(), bytesReaderAt(data), int64(len(data)))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, damaged, err
 	}
 	var good []pack.Entry
 	dropped := 0
@@ -206,7 +232,7 @@ func (r *Repository) readPackEntries(ctx context.Context, id ID, size int64, rea
 		}
 		good = append(good, e)
 	}
-	return good, dropped, nil
+	return good, dropped, damaged, nil
 }
 
 // RepairSnapshotsOptions configure RepairSnapshots.
@@ -424,4 +450,41 @@ func damagedName(name string, taken map[string]bool) string {
 	}
 	taken[c] = true
 	return c
+}
+
+// OpenForRepair opens the repository like Open, but a damaged index file
+// does not stop it: the local cache then lacks that file's entries and the
+// problem is passed to warn. check and repair use it, so a damaged
+// repository can still be examined and repaired.
+func OpenForRepair(ctx context.Context, be backend.Backend, password []byte, opts Options, warn func(error)) (*Repository, error) {
+	if _, err := CheckMarker(ctx, be); err != nil {
+		return nil, err
+	}
+	key, name, err := findKey(ctx, be, password)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{be: be, key: key, keyName: name, opts: opts}
+	if err := r.initCodecs(); err != nil {
+		return nil, err
+	}
+	cb, err := r.loadSealed(ctx, backend.Handle{Type: backend.ConfigFile, Name: "config"})
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	if err := json.Unmarshal(cb, &r.cfg); err != nil {
+		return nil, fmt.Errorf("decode config: %v: %w", err, ErrCorrupt)
+	}
+	if err := r.cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := r.openCache(ctx); err != nil {
+		if r.cache == nil {
+			return nil, err
+		}
+		if warn != nil {
+			warn(err)
+		}
+	}
+	return r, nil
 }
