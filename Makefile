@@ -70,10 +70,18 @@ fuzz:
 fuzz-list:
 	@$(FUZZ_LIST)
 
-# bench: micro benchmarks of every package for now; bench/ will grow the
-# macro suite (peers side by side).
+# bench runs the macro benchmark suite (bench/cmd/bench): corpora A (photo
+# library), B (thumbnails), C (daily SQL dumps) backed up by immich-vault and
+# every peer on PATH (restic, borg; kopia if installed by bench-deps), the
+# machine's ceiling, the 10 M-blob memory test and the Go micro-benchmarks
+# (-benchtime $(BENCHTIME)); writes BENCHMARKS.md (generated section only).
+# Defaults finish in about 15 min on 2 cores; pass e.g.
+# BENCH_FLAGS='-a-size 20GiB -reps 5' for a bigger run.
+BENCH_FLAGS ?=
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKG)
+	bash scripts/bench-deps.sh
+	BENCH_COMMAND="make bench$(if $(BENCH_FLAGS), BENCH_FLAGS='$(BENCH_FLAGS)')" \
+		$(GO) run ./bench/cmd/bench -micro-benchtime=$(BENCHTIME) $(BENCH_FLAGS)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \

@@ -39,20 +39,50 @@ type Rates struct {
 // Options for Measure.
 type Options struct {
 	Dir         string          // scratch directory on the disk under test
-	Size        int             // bytes per stage (default 256 MiB)
+	Size        int             // bytes per CPU stage (default 256 MiB)
+	DiskSize    int             // bytes written and read back for the disk stages (default 1 GiB)
+	Rounds      int             // measurements per stage; the best is kept (default 3)
 	Compessible []byte          // sample of compressible data (e.g. a SQL dump); synthesized if nil
 	DropCaches  func() bool     // drops the page cache; nil or false: ReadDisk not measured
 	Log         func(string)    // progress, may be nil
 	Params      *chunker.Params // chunker parameters (default: repository "data" profile)
 }
 
-// Measure runs every stage once and returns the rates.
+// Measure runs every stage Rounds times (default 3) and keeps each stage's
+// best rate: a ceiling is what the machine can do, and on a shared machine
+// the slower rounds measure the neighbours.
 func Measure(o Options) (Rates, error) {
+	if o.Rounds == 0 {
+		o.Rounds = 3
+	}
+	var best Rates
+	for i := 0; i < o.Rounds; i++ {
+		r, err := measureOnce(o)
+		if err != nil {
+			return best, err
+		}
+		best.ReadCached = max(best.ReadCached, r.ReadCached)
+		best.ReadDisk = max(best.ReadDisk, r.ReadDisk)
+		best.Chunk = max(best.Chunk, r.Chunk)
+		best.Hash = max(best.Hash, r.Hash)
+		best.Compress = max(best.Compress, r.Compress)
+		best.Encrypt = max(best.Encrypt, r.Encrypt)
+		best.WriteCached = max(best.WriteCached, r.WriteCached)
+		best.WriteFsync = max(best.WriteFsync, r.WriteFsync)
+		best.DropCachesOK = r.DropCachesOK
+	}
+	return best, nil
+}
+
+func measureOnce(o Options) (Rates, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var r Rates
 	if o.Size == 0 {
 		o.Size = 256 << 20
+	}
+	if o.DiskSize == 0 {
+		o.DiskSize = 1 << 30
 	}
 	logf := func(f string, a ...any) {
 		if o.Log != nil {
@@ -78,9 +108,14 @@ func Measure(o Options) (Rates, error) {
 		if err != nil {
 			return r, fmt.Errorf("create scratch file: %w", err)
 		}
+		n := o.Size // cached: small enough to stay under the dirty-page limits
+		if sync {
+			n = o.DiskSize
+		}
 		start := time.Now()
-		for off := 0; off < len(data); off += 1 << 20 {
-			if _, err := f.Write(data[off:min(off+1<<20, len(data))]); err != nil {
+		for off := 0; off < n; off += 1 << 20 {
+			b := data[off%len(data):]
+			if _, err := f.Write(b[:min(1<<20, len(b), n-off)]); err != nil {
 				f.Close()
 				return r, fmt.Errorf("write scratch file: %w", err)
 			}
@@ -94,9 +129,9 @@ func Measure(o Options) (Rates, error) {
 		d := time.Since(start)
 		f.Close()
 		if sync {
-			r.WriteFsync = rate(len(data), d)
+			r.WriteFsync = rate(n, d)
 		} else {
-			r.WriteCached = rate(len(data), d)
+			r.WriteCached = rate(n, d)
 		}
 	}
 	logf("write: %.0f MB/s cached, %.0f MB/s with fsync", r.WriteCached/1e6, r.WriteFsync/1e6)
@@ -126,7 +161,7 @@ func Measure(o Options) (Rates, error) {
 		if err != nil {
 			return r, fmt.Errorf("read scratch file: %w", err)
 		}
-		r.ReadDisk = rate(len(data), d)
+		r.ReadDisk = rate(o.DiskSize, d)
 	}
 	if _, err := readAll(); err != nil { // warm
 		return r, fmt.Errorf("read scratch file: %w", err)
@@ -135,7 +170,7 @@ func Measure(o Options) (Rates, error) {
 	if err != nil {
 		return r, fmt.Errorf("read scratch file: %w", err)
 	}
-	r.ReadCached = rate(len(data), d)
+	r.ReadCached = rate(o.DiskSize, d)
 	logf("read: %.0f MB/s cached, %.0f MB/s from disk", r.ReadCached/1e6, r.ReadDisk/1e6)
 
 	p := repo.DefaultChunkerProfiles()[repo.ProfileData]

@@ -154,6 +154,10 @@ func writeDump(path string, assets []asset, seed uint64, day int) (int64, error)
 	if err := f.Close(); err != nil {
 		return 0, fmt.Errorf("close dump: %w", err)
 	}
+	mt := time.Date(2024, 6, 1, 3, 0, 0, 0, time.UTC).AddDate(0, 0, day)
+	if err := os.Chtimes(path, mt, mt); err != nil {
+		return 0, fmt.Errorf("set dump time: %w", err)
+	}
 	return w.n, nil
 }
 

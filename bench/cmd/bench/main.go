@@ -37,6 +37,8 @@ type config struct {
 	NoPeers    bool
 	KeepWork   bool
 	CommandStr string
+	MicroTime  string
+	Label      string
 }
 
 // result of one scenario: per tool, one measurement per repetition.
@@ -79,6 +81,7 @@ type report struct {
 	DB         *dbSeries
 	Big        []bigIndex
 	Profile    string
+	Micro      string
 	Errors     []string
 }
 
@@ -90,7 +93,8 @@ func main() {
 	}
 	var c config
 	var aSize, blobs string
-	flag.StringVar(&c.Work, "work", "bench-work", "scratch `directory` for corpora, repositories and restores (removed at the end unless -keep)")
+	flag.StringVar(&c.Work, "work", "/var/tmp/immich-vault-bench", "scratch `directory` for corpora, repositories and restores, on the disk to measure (removed at the end unless -keep)")
+	flag.StringVar(&c.MicroTime, "micro-benchtime", "1s", "-benchtime of the Go micro-benchmarks (chunker, crypto, pack, index); empty: skip them")
 	flag.StringVar(&aSize, "a-size", "2GiB", "size of corpus A (photo library)")
 	flag.IntVar(&c.BFiles, "b-files", 50000, "files in corpus B (thumbnails)")
 	flag.IntVar(&c.CDays, "c-days", 10, "days in corpus C (SQL dumps)")
@@ -118,6 +122,7 @@ func main() {
 		c.Blobs = append(c.Blobs, int(n))
 	}
 	c.CommandStr = "go run ./bench/cmd/bench " + strings.Join(os.Args[1:], " ")
+	c.Label = os.Getenv("BENCH_COMMAND") // set by `make bench`
 	if c.Work, err = filepath.Abs(c.Work); err != nil {
 		fatal(err)
 	}
@@ -266,6 +271,21 @@ func runAll(c config) (*report, error) {
 				return finish(err)
 			}
 		}
+	}
+	if want(c, "micro") && c.MicroTime != "" {
+		logf("Go micro-benchmarks")
+		out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", c.MicroTime,
+			"./chunker", "./crypto", "./pack", "./index").CombinedOutput()
+		if err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("micro-benchmarks: %v: %s", err, tail(string(out), 500)))
+		}
+		var keep []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, "Benchmark") || strings.HasPrefix(l, "ok") || strings.HasPrefix(l, "pkg:") {
+				keep = append(keep, l)
+			}
+		}
+		rep.Micro = strings.Join(keep, "\n") + "\n"
 	}
 	return finish(nil)
 }

@@ -56,7 +56,11 @@ func render(rep *report) string {
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }
 	c := rep.Config
 	p("\n## Run of %s\n\n", rep.Start.UTC().Format("2006-01-02 15:04 UTC"))
-	p("Command: `%s` (duration %s)\n\n", c.CommandStr, rep.End.Sub(rep.Start).Round(time.Second))
+	if c.Label != "" {
+		p("Command: `%s`, which runs `%s` (duration %s)\n\n", c.Label, c.CommandStr, rep.End.Sub(rep.Start).Round(time.Second))
+	} else {
+		p("Command: `%s` (duration %s)\n\n", c.CommandStr, rep.End.Sub(rep.Start).Round(time.Second))
+	}
 	p("| | |\n|---|---|\n")
 	p("| Machine | %s cores, %s, %s RAM |\n", rep.Machine["cores"], rep.Machine["cpu"], rep.Machine["memory"])
 	p("| Kernel / Go | %s / %s |\n", rep.Machine["kernel"], rep.Machine["go"])
@@ -233,6 +237,9 @@ func render(rep *report) string {
 	}
 	if rep.Profile != "" {
 		p("\n### CPU profile of immich-vault's cold backup of A (`go tool pprof -top`)\n\n```\n%s```\n", rep.Profile)
+	}
+	if rep.Micro != "" {
+		p("\n### Go micro-benchmarks (`go test -bench . -benchmem -benchtime %s ./chunker ./crypto ./pack ./index`)\n\n```\n%s```\n", c.MicroTime, rep.Micro)
 	}
 	p("\n")
 	return b.String()
