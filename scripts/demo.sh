@@ -6,7 +6,9 @@
 # restores it into a new directory, compares the restore with the original
 # (content, sizes, modes, mtimes) and says where everything is.
 #
-# Needs only bash, coreutils and go. DEMO_DIR=/some/empty/dir to choose the
+# Needs only bash, coreutils and go. When PostgreSQL is installed
+# (/usr/lib/postgresql/*/bin), it also runs the Immich workflow against a
+# throwaway cluster: immich backup -> immich restore -> immich verify. DEMO_DIR=/some/empty/dir to choose the
 # location; it is kept afterwards so you can explore it.
 set -euo pipefail
 
@@ -139,11 +141,79 @@ if [ "$(cat "$demo/manifest.source")" != "$(cat "$demo/manifest.restore")" ]; th
 	fail "restored sizes, modes or mtimes differ (manifests: $demo/manifest.source vs $demo/manifest.restore)"
 fi
 files=$(grep -c '|regular' "$demo/manifest.source" || true)
+
+# ---------------------------------------------------------------------------
+# Immich workflow with a real database, when PostgreSQL is installed
+# (Debian: apt-get install postgresql postgresql-contrib): a throwaway
+# cluster in $demo/postgres, a small Immich-like database whose rows point at
+# the sample files above, then immich backup -> restore -> verify.
+immich_demo=skipped
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$pgbin" ] && [ -x "$pgbin/initdb" ]; then
+	step "PostgreSQL found in $pgbin: starting a throwaway cluster in $demo/postgres"
+	pg="$demo/postgres"
+	mkdir -p "$pg/data" "$pg/sock"
+	runas=()
+	if [ "$(id -u)" -eq 0 ]; then
+		# initdb refuses root: the cluster runs as the postgres system user.
+		chmod 755 "$demo"
+		chown -R postgres: "$pg"
+		runas=(runuser -u postgres --)
+	fi
+	port=$((20000 + RANDOM % 20000))
+	"${runas[@]}" "$pgbin/initdb" -D "$pg/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C >"$pg/initdb.log"
+	"${runas[@]}" "$pgbin/pg_ctl" -D "$pg/data" -l "$pg/log" -w \
+		-o "-p $port -k $pg/sock -c listen_addresses='' -c fsync=off" start >/dev/null
+	stop_pg() { "${runas[@]}" "$pgbin/pg_ctl" -D "$pg/data" -m fast -w stop >/dev/null 2>&1 || true; }
+	trap 'stop_pg' EXIT
+	export PGHOST="$pg/sock" PGPORT="$port" PGUSER=postgres PATH="$pgbin:$PATH"
+	unset PGPASSWORD PGDATABASE
+
+	step "creating a sample Immich database whose rows reference the sample files"
+	createdb immich
+	{
+		cat "$root/internal/pgtest/testdata/immich_schema.sql"
+		echo "INSERT INTO \"user\" (id, email, name, \"isAdmin\", \"storageLabel\") VALUES ('$user','admin@example.com','Admin',true,'admin');"
+		(
+			cd "$src"
+			shopt -s globstar nullglob
+			for p in library/**/*.jpg upload/**/*.heic encoded-video/**/*.mp4; do
+				id=$(uuid)
+				sum=$(sha1sum <"$p" | cut -d' ' -f1)
+				type=IMAGE
+				case "$p" in *.mp4) type=VIDEO ;; esac
+				echo "INSERT INTO asset (id, \"ownerId\", type, \"originalPath\", \"originalFileName\", checksum) VALUES ('$id','$user','$type','/data/$p','$(basename "$p")',decode('$sum','hex'));"
+			done
+		)
+		echo "INSERT INTO album (id, \"ownerId\", \"albumName\") VALUES ('$(uuid)','$user','Holidays');"
+		echo "INSERT INTO version_history (version) VALUES ('v2.5.6');"
+	} | psql -X -q -v ON_ERROR_STOP=1 -d immich
+
+	step "immich-vault immich backup (database first, then files; direct PostgreSQL connection)"
+	PGDATABASE=immich "$bin" immich backup --upload-location "$src" --db-mode direct
+
+	step "immich-vault immich snapshots"
+	"$bin" immich snapshots
+
+	step "immich-vault immich verify --snapshot latest --checksums (no restore needed)"
+	"$bin" immich verify --snapshot latest --checksums
+
+	irestore="$demo/immich-restore"
+	step "immich-vault immich restore latest: files to $irestore, database into a fresh database immich_restored"
+	"$bin" immich restore latest --target "$irestore" --db-mode direct --db-name immich_restored
+
+	step "immich-vault immich verify --live on the restored install"
+	"$bin" immich verify --live --upload-location "$irestore" --db-mode direct --db-name immich_restored --checksums
+	immich_demo=passed
+else
+	printf '\n(PostgreSQL not installed: skipping the immich backup/restore/verify part; install postgresql postgresql-contrib to see it)\n'
+fi
 trap - ERR
 
 cat <<EOF
 
 PASS: $files files restored bit-identical, with the same sizes, modes and mtimes.
+Immich database backup -> restore -> verify: $immich_demo.
 
   source        $src
   repository    $repo
