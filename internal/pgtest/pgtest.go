@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -38,6 +39,7 @@ type Cluster struct {
 	User   string // superuser role ("postgres")
 	BinDir string // directory holding initdb, pg_ctl, psql, pg_dump...
 	runAs  []string
+	guard  *exec.Cmd // watchdog that stops the server if this process dies
 }
 
 // BinDir returns the newest /usr/lib/postgresql/<major>/bin holding initdb.
@@ -143,7 +145,30 @@ func StartCluster(bin string) (*Cluster, error) {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		return fail(fmt.Errorf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log))
 	}
+	c.startGuard()
 	return c, nil
+}
+
+// startGuard starts a watchdog in its own session that stops the server
+// and removes its directory once this process is gone (a test binary killed
+// by a timeout or Ctrl-C must not leave a server running). Stop ends it.
+func (c *Cluster) startGuard() {
+	stop := c.server("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "immediate", "-w", "stop")
+	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 2; done; %s >/dev/null 2>&1; rm -rf %s",
+		os.Getpid(), shellQuote(stop.Args), shellQuote([]string{c.Dir}))
+	g := exec.Command("sh", "-c", script)
+	g.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if g.Start() == nil {
+		c.guard = g
+	}
+}
+
+func shellQuote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
 }
 
 func (c *Cluster) server(name string, args ...string) *exec.Cmd {
@@ -155,6 +180,11 @@ func (c *Cluster) server(name string, args ...string) *exec.Cmd {
 
 // Stop stops the server and removes its directory.
 func (c *Cluster) Stop() {
+	if c.guard != nil {
+		c.guard.Process.Kill()
+		c.guard.Wait()
+		c.guard = nil
+	}
 	_ = c.server("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "immediate", "-w", "stop").Run()
 	os.RemoveAll(c.Dir)
 }
