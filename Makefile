@@ -44,6 +44,17 @@ test: test-deps vet
 	if [ $$status -eq 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL (exit $$status)"; fi; \
 	exit $$status
 
+# crash is the long form of the crash harness (the short form runs in
+# `make test`): backup, prune and forget --prune each started and SIGKILLed
+# at a random moment IV_CRASH_TRIALS times (default 50), check --read-data and
+# bit-identical restores after every kill; then a longer corruption campaign.
+# Replay a run with IV_CRASH_SEED=<seed printed in the log>.
+.PHONY: crash
+IV_CRASH_TRIALS ?= 50
+crash: build
+	IV_CRASH_TRIALS=$(IV_CRASH_TRIALS) $(GO) test -count=1 -timeout 90m -run '^TestCrashHarness$$' -v ./cmd/immich-vault
+	IV_CORRUPTION_TRIALS=10 $(GO) test -count=1 -timeout 30m -run '^TestCorruptionCampaign$$' -v ./repo
+
 test-race:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
