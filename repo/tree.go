@@ -154,6 +154,9 @@ func DecodeTree(b []byte) (*Tree, error) {
 		if n == nil {
 			return nil, fmt.Errorf("tree node %d is null: %w", i, ErrCorrupt)
 		}
+		if (n.NameRaw != nil && len(n.NameRaw) == 0) || (n.LinkTargetRaw != nil && len(n.LinkTargetRaw) == 0) {
+			return nil, fmt.Errorf("tree node %d has an empty raw name or link target: %w", i, ErrCorrupt)
+		}
 		name := n.FileName()
 		if name == "" || name == "." || name == ".." || bytes.IndexByte([]byte(name), '/') >= 0 || bytes.IndexByte([]byte(name), 0) >= 0 {
 			return nil, fmt.Errorf("tree node %d has invalid name %q: %w", i, name, ErrCorrupt)

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -111,7 +112,10 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 		err = up.flushOpen(gctx)
 	}
 	close(stop)
-	if werr := g.Wait(); err == nil {
+	werr := g.Wait()
+	// A failed upload cancels gctx, so fn often fails with a bare
+	// "context canceled": report the upload's own error instead.
+	if err == nil || (werr != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil) {
 		err = werr
 	}
 	if err == nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/backend/limit"
 	"github.com/immich-vault/immich-vault/repo/backend/local"
 )
 
@@ -141,7 +142,11 @@ func openBackend(loc string) (backend.Backend, error) {
 	if strings.HasPrefix(loc, "s3:") {
 		return nil, fmt.Errorf("repository %q: the S3 backend is not available in this build yet", loc)
 	}
-	return local.Open(strings.TrimPrefix(loc, "local:"))
+	be, err := local.Open(strings.TrimPrefix(loc, "local:"))
+	if err != nil {
+		return nil, err
+	}
+	return limit.New(be, s3opts.limitUp, s3opts.limitDown), nil
 }
 
 func (g *globalOptions) repoOptions() repo.Options {
