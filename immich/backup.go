@@ -208,6 +208,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	}
 	for i, c := range o.ExtraCommands {
 		cmd := exec.CommandContext(ctx, "sh", "-c", c)
+		killGroup(cmd)
 		var stderr tailBuffer
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()
@@ -243,6 +244,9 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		Warn: o.Warn, Progress: o.Progress, ProgramVersion: o.ProgramVersion,
 	})
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w: %v", cerr, err) // interrupted: say so, not just "signal: killed"
+		}
 		return nil, rec, err
 	}
 	return sn, rec, nil

@@ -1,7 +1,11 @@
 package immich
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -151,5 +155,32 @@ func TestWaitQuiet(t *testing.T) {
 	ok, waited, err := WaitQuiet(t.Context(), []string{dir}, time.Hour, 200*time.Millisecond, 20*time.Millisecond)
 	if err != nil || ok || waited < 200*time.Millisecond {
 		t.Fatalf("busy dir: ok=%v waited=%v err=%v", ok, waited, err)
+	}
+}
+
+func TestQuiesceMaintenanceAPI(t *testing.T) {
+	var calls []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		calls = append(calls, r.Method+" "+r.URL.Path+" "+r.Header.Get("x-api-key")+" "+string(b))
+	}))
+	defer srv.Close()
+	q := &Quiescer{Mode: QuiesceMaintenance, URL: srv.URL, APIKey: "k"}
+	ctx, cancel := context.WithCancel(context.Background())
+	resume, err := q.Pause(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel() // Ctrl-C: the undo must still run
+	if err := resume(); err != nil {
+		t.Fatal(err)
+	}
+	resume() // idempotent
+	want := []string{`POST /api/admin/maintenance k {"action":"start"}`, `POST /api/admin/maintenance k {"action":"end"}`}
+	if !reflect.DeepEqual(calls, want) {
+		t.Fatalf("calls %q", calls)
+	}
+	if _, err := (&Quiescer{Mode: QuiesceMaintenance, URL: srv.URL}).Pause(context.Background()); err == nil {
+		t.Error("no API key: want an error")
 	}
 }

@@ -2,10 +2,14 @@ package main_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/immich-vault/immich-vault/internal/pgtest"
 )
@@ -219,5 +223,45 @@ func TestImmichDirectModeAndFailedDump(t *testing.T) {
 	wantCode(t, r, exitFailure)
 	if !strings.Contains(r.stderr, "not on the required mount") {
 		t.Errorf("require-mount:\n%v", r)
+	}
+}
+
+// Ctrl-C during a backup with --quiesce stop: exit code 130, no snapshot,
+// and immich_server is started again.
+func TestImmichInterruptResumesServer(t *testing.T) {
+	ie := newImmichEnv(t, "immich")
+	ie.initRepo()
+	cmd := exec.Command(binPath, "immich", "backup", "--immich-dir", ie.dir, "--quiesce", "stop", "--extra-command", "sleep 60")
+	cmd.Env = append([]string{"HOME=" + ie.home, "IMMICH_VAULT_REPOSITORY=" + ie.repo, "IMMICH_VAULT_PASSWORD=" + ie.password, "IMMICH_VAULT_CACHE_DIR=" + ie.cache}, ie.extra...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, _ := os.ReadFile(ie.docker); strings.Contains(string(b), "pg_dump") {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("backup never started the dump")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("want exit code 130, got %v\n%s", err, stderr.String())
+	}
+	if b, _ := os.ReadFile(ie.docker); !strings.HasSuffix(string(b), "start immich_server\n") {
+		t.Errorf("immich_server not started again after Ctrl-C:\n%s", b)
+	}
+	var snaps []json.RawMessage
+	json.Unmarshal([]byte(ie.ok("snapshots", "--json").stdout), &snaps)
+	if len(snaps) != 0 {
+		t.Errorf("%d snapshots after an interrupted backup", len(snaps))
 	}
 }
