@@ -215,3 +215,22 @@ func TestGroupBy(t *testing.T) {
 		t.Error("unknown field accepted")
 	}
 }
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"1y2m3d4h", "36h", "", "0d", "99999999999999999999d", "1d1d", "h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if d.Zero() {
+			t.Fatalf("%q parsed to zero", s)
+		}
+		back, err := ParseDuration(d.String())
+		if err != nil || back != d {
+			t.Fatalf("%q -> %v -> %q -> %v, %v", s, d, d.String(), back, err)
+		}
+	})
+}

@@ -269,3 +269,21 @@ func corruptionTrials() int {
 	}
 	return 2
 }
+
+func FuzzParseSubset(f *testing.F) {
+	for _, s := range []string{"1/3", "10%", "500M", "2G", "0/0", "%", "1e308T", "NaN%"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sub, err := repo.ParseSubset(s)
+		if err != nil {
+			return
+		}
+		if sub.M == 0 && !(sub.Percent > 0 && sub.Percent <= 100) && sub.Bytes <= 0 {
+			t.Fatalf("%q accepted as %+v", s, sub)
+		}
+		if sub.M > 0 && (sub.N < 1 || sub.N > sub.M) {
+			t.Fatalf("%q accepted as %+v", s, sub)
+		}
+	})
+}
