@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -207,7 +207,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		}})
 	}
 	for i, c := range o.ExtraCommands {
-		cmd := exec.CommandContext(ctx, "sh", "-c", c)
+		cmd := proc.Command(ctx, "sh", "-c", c)
 		killGroup(cmd)
 		var stderr tailBuffer
 		cmd.Stderr = &stderr

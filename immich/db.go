@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -47,13 +48,13 @@ func (d *DB) command(ctx context.Context, tool, db string, args ...string) *exec
 			docker = "docker"
 		}
 		argv := append([]string{"exec", "-i", d.Cfg.Container, tool}, conn...)
-		return exec.CommandContext(ctx, docker, append(argv, args...)...)
+		return proc.Command(ctx, docker, append(argv, args...)...)
 	}
 	bin := tool
 	if d.BinDir != "" {
 		bin = filepath.Join(d.BinDir, tool)
 	}
-	return exec.CommandContext(ctx, bin, append(append(conn, "--no-password"), args...)...)
+	return proc.Command(ctx, bin, append(append(conn, "--no-password"), args...)...)
 }
 
 // killGroup makes cancellation kill the command's whole process group (a

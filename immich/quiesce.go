@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"net/http"
-	"os/exec"
 	"strings"
 	"time"
 )
@@ -100,7 +100,7 @@ func (q *Quiescer) docker(ctx context.Context, args ...string) error {
 	if bin == "" {
 		bin = "docker"
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := proc.Command(ctx, bin, args...)
 	var stderr tailBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -157,7 +157,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	case o.stdin:
 		opts.Streams = []repo.Stream{{Path: name, Reader: os.Stdin}}
 	case o.stdinFromCommand:
-		c := exec.CommandContext(ctx, command[0], command[1:]...)
+		c := proc.Command(ctx, command[0], command[1:]...)
 		cmdErr = &bytes.Buffer{}
 		c.Stderr = io.MultiWriter(cmdErr, gopts.stderr)
 		out, err := c.StdoutPipe()

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"io"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"strings"
 
@@ -170,7 +170,7 @@ func (g *globalOptions) readPassword(ctx context.Context, prompt string) ([]byte
 		return firstLine(b), nil
 	}
 	if g.passwordCommand != "" {
-		cmd := exec.CommandContext(ctx, "sh", "-c", g.passwordCommand)
+		cmd := proc.Command(ctx, "sh", "-c", g.passwordCommand)
 		cmd.Stderr = g.stderr
 		out, err := cmd.Output()
 		if err != nil {

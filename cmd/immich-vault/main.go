@@ -79,7 +79,9 @@ func reportError(err error, ctx context.Context) int {
 		msg = "wrong password: no key in the repository opens with it.\nCheck IMMICH_VAULT_PASSWORD, --password-file or --password-command."
 	case errors.Is(err, repo.ErrUnsupportedVersion):
 		msg += "\nThis repository was written by a newer immich-vault: upgrade immich-vault to read it."
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+	case ctx.Err() != nil:
+		// A signal cancelled the run: whatever failed after that (a killed
+		// dump command, a cancelled upload) is a consequence of it.
 		code = exitInterrupted
 		msg = "interrupted: nothing was committed by the interrupted step; earlier snapshots are intact"
 	}
