@@ -208,7 +208,6 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	}
 	for i, c := range o.ExtraCommands {
 		cmd := proc.Command(ctx, "sh", "-c", c)
-		killGroup(cmd)
 		var stderr tailBuffer
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()

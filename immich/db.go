@@ -9,8 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // DB runs PostgreSQL client programs against the Immich database, inside
@@ -55,15 +53,6 @@ func (d *DB) command(ctx context.Context, tool, db string, args ...string) *exec
 		bin = filepath.Join(d.BinDir, tool)
 	}
 	return proc.Command(ctx, bin, append(append(conn, "--no-password"), args...)...)
-}
-
-// killGroup makes cancellation kill the command's whole process group (a
-// shell's children too) and bounds how long Wait waits for pipes a
-// surviving grandchild still holds.
-func killGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
 }
 
 // tailBuffer keeps the last 8 KiB written (a command's stderr for messages).
@@ -132,7 +121,6 @@ func (s *Stream) Kill() {
 }
 
 func (d *DB) start(cmd *exec.Cmd, what string) (*Stream, error) {
-	killGroup(cmd)
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
