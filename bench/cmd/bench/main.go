@@ -80,9 +80,16 @@ type report struct {
 	Scenarios  []*scenario
 	DB         *dbSeries
 	Big        []bigIndex
-	Profile    string
+	Profiles   []profile
 	Micro      string
 	Errors     []string
+}
+
+// profile is immich-vault's CPU profile (pprof -top) of one scenario.
+type profile struct {
+	Title     string
+	Top       string
+	MaxGoHeap int64 // largest live heap in the GC trace, bytes
 }
 
 type toolInfo struct{ Name, Version, Settings string }
@@ -243,8 +250,13 @@ func runAll(c config) (*report, error) {
 		if err := filesScenarios(c, rep, tools, "A", dir, st, true); err != nil {
 			return finish(err)
 		}
-		if err := profileOurs(c, rep, tools[0], dir); err != nil {
+		if p, err := newRepo(c, tools[0], "profile"); err != nil {
 			rep.Errors = append(rep.Errors, err.Error())
+		} else {
+			if _, err := profileRun(c, rep, tools[0], p, dir, "cold backup of A"); err != nil {
+				rep.Errors = append(rep.Errors, err.Error())
+			}
+			removeRepo(p)
 		}
 		os.RemoveAll(dir)
 	}
@@ -368,6 +380,11 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 			logf("rescan %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
 		}
 	}
+	if name == "B" {
+		if _, err := profileRun(c, rep, tools[0], repos[tools[0].Name()], dir, "no-change re-scan of B"); err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
+	}
 	if moved {
 		mv := newScenario(rep, "moved"+name, "Re-scan of corpus "+name+" after every file moved to a new directory", st)
 		mv.Note = "each repetition renames every file into a fresh directory tree (inode, size and mtime kept; ctime changes, as with mv)"
@@ -452,23 +469,48 @@ func moveAll(root, from, to string) error {
 	return os.RemoveAll(src)
 }
 
-func profileOurs(c config, rep *report, ours tool, dir string) error {
-	p, err := newRepo(c, ours, "profile")
-	if err != nil {
-		return err
+// profileRun runs one backup of ours with a CPU profile and a GC trace and
+// records `go tool pprof -top` of it under title.
+func profileRun(c config, rep *report, ours tool, repoDir, src, title string) (measurement, error) {
+	v, ok := ours.(*vault)
+	if !ok {
+		return measurement{}, fmt.Errorf("profile: not immich-vault")
 	}
-	defer removeRepo(p)
-	prof := filepath.Join(c.Work, "cpu-coldA.pprof")
+	prof := filepath.Join(c.Work, "cpu.pprof")
+	defer os.Remove(prof)
 	dropCaches()
-	if err := ours.Profiled(p, dir, prof); err != nil {
-		return fmt.Errorf("profiled backup: %w", err)
-	}
-	out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof).CombinedOutput()
+	m, out, err := v.ProfiledBackup(repoDir, src, prof)
 	if err != nil {
-		return fmt.Errorf("pprof: %v\n%s", err, out)
+		return m, fmt.Errorf("profiled backup (%s): %w", title, err)
 	}
-	rep.Profile = string(out)
-	return nil
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof).CombinedOutput()
+	if err != nil {
+		return m, fmt.Errorf("pprof: %v\n%s", err, top)
+	}
+	rep.Profiles = append(rep.Profiles, profile{Title: title, Top: string(top), MaxGoHeap: maxGoHeap(out)})
+	return m, nil
+}
+
+// maxGoHeap returns the largest live heap (the last figure of
+// "A->B->C MB") in a Go GC trace, in bytes.
+func maxGoHeap(trace []byte) int64 {
+	var best int64
+	for _, l := range strings.Split(string(trace), "\n") {
+		if !strings.HasPrefix(l, "gc ") {
+			continue
+		}
+		for _, f := range strings.Fields(l) {
+			parts := strings.Split(f, "->")
+			if len(parts) != 3 {
+				continue
+			}
+			var live int64
+			if _, err := fmt.Sscan(parts[2], &live); err == nil && live<<20 > best {
+				best = live << 20
+			}
+		}
+	}
+	return best
 }
 
 func dbScenario(c config, rep *report, tools []tool) error {
@@ -536,7 +578,13 @@ func bigScenario(c config, rep *report, ours tool, n int) error {
 			return err
 		}
 		dropCaches()
-		m, err := ours.Backup(p, src)
+		var m measurement
+		var err error
+		if i == 0 && n == c.Blobs[len(c.Blobs)-1] {
+			m, err = profileRun(c, rep, ours, p, src, fmt.Sprintf("first backup into a repository of %d blobs (builds the local cache)", n))
+		} else {
+			m, err = ours.Backup(p, src)
+		}
 		if err != nil {
 			return fmt.Errorf("backup into repository with %d blobs (%s): %w", n, what, err)
 		}

@@ -201,6 +201,12 @@ func render(rep *report) string {
 			o, _, _ := s.med("immich-vault")
 			frac := float64(s.Bytes) / o.Seconds() / cold.Bound
 			target("Cold backup A ≥ 60 % of the ceiling", frac >= 0.6, fmt.Sprintf("%.0f %% of %s MB/s (cold-cache bound)", frac*100, mbps(cold.Bound)))
+			_, cpu, _ := s.med("immich-vault")
+			if l := r.PipelineLimit(cores, true); l.CPUPerCore > 0 && cpu > 0 {
+				eff := float64(s.Bytes) / cpu.Seconds()
+				p("| (not a target) CPU cost of cold backup A | %s MB per CPU-second = %.0f %% of the single-core pipeline rate (%s MB/s); "+
+					"CPU seconds / wall time: %.2f of the %d cores busy | — |\n", mbps(eff), 100*eff/l.CPUPerCore, mbps(l.CPUPerCore), cpu.Seconds()/o.Seconds(), cores)
+			}
 		}
 	}
 	if x, ok := speed("coldB"); ok {
@@ -235,8 +241,8 @@ func render(rep *report) string {
 				fmt.Sprintf("%s MiB at %d blobs, %s MiB at %d", mib(py), y.Blobs, mib(peak), x.Blobs))
 		}
 	}
-	if rep.Profile != "" {
-		p("\n### CPU profile of immich-vault's cold backup of A (`go tool pprof -top`)\n\n```\n%s```\n", rep.Profile)
+	for _, pr := range rep.Profiles {
+		p("\n### CPU profile of immich-vault: %s (`go tool pprof -top`; largest live Go heap in the GC trace: %s MiB)\n\n```\n%s```\n", pr.Title, mib(pr.MaxGoHeap), pr.Top)
 	}
 	if rep.Micro != "" {
 		p("\n### Go micro-benchmarks (`go test -bench . -benchmem -benchtime %s ./chunker ./crypto ./pack ./index`)\n\n```\n%s```\n", c.MicroTime, rep.Micro)

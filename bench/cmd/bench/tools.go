@@ -23,7 +23,6 @@ type tool interface {
 	BackupStdin(repo, name, file string) (measurement, error)
 	// Restore restores the latest snapshot into the empty directory target.
 	Restore(repo, target string) (measurement, error)
-	Profiled(repo, src, profile string) error // backup with a CPU profile (ours only)
 }
 
 func versionOf(args ...string) string {
@@ -67,9 +66,13 @@ func (v *vault) Restore(repo, target string) (measurement, error) {
 	m, _, err := run(v.cmd(repo, "restore", "latest", "--target", target))
 	return m, err
 }
-func (v *vault) Profiled(repo, src, profile string) error {
-	_, _, err := run(v.cmd(repo, "--cpu-profile", profile, "backup", src))
-	return err
+// ProfiledBackup is Backup with a CPU profile written to profile and the Go
+// runtime's GC trace (GODEBUG=gctrace=1) returned in out, from which
+// maxGoHeap reads the largest live heap.
+func (v *vault) ProfiledBackup(repo, src, profile string) (m measurement, out []byte, err error) {
+	c := v.cmd(repo, "--cpu-profile", profile, "backup", src)
+	c.Env = append(c.Env, "GODEBUG=gctrace=1")
+	return run(c)
 }
 
 // ---- restic ----
@@ -105,7 +108,6 @@ func (r *restic) Restore(repo, target string) (measurement, error) {
 	m, _, err := run(r.cmd(repo, "restore", "latest", "--target", target))
 	return m, err
 }
-func (r *restic) Profiled(string, string, string) error { return nil }
 
 // ---- borg ----
 
@@ -153,7 +155,6 @@ func (b *borg) Restore(repo, target string) (measurement, error) {
 	m, _, err := run(c)
 	return m, err
 }
-func (b *borg) Profiled(string, string, string) error { return nil }
 
 // ---- kopia ----
 
@@ -207,4 +208,3 @@ func (k *kopia) Restore(repo, target string) (measurement, error) {
 	m, _, err := run(k.cmd(repo, "restore", snaps[len(snaps)-1].ID, target))
 	return m, err
 }
-func (k *kopia) Profiled(string, string, string) error { return nil }
