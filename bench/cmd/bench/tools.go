@@ -66,6 +66,7 @@ func (v *vault) Restore(repo, target string) (measurement, error) {
 	m, _, err := run(v.cmd(repo, "restore", "latest", "--target", target))
 	return m, err
 }
+
 // ProfiledBackup is Backup with a CPU profile written to profile and the Go
 // runtime's GC trace (GODEBUG=gctrace=1) returned in out, from which
 // maxGoHeap reads the largest live heap.
