@@ -416,6 +416,11 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 			return nil, err
 		}
 	}
+	// Index files were replaced: bring this process's cache up to date
+	// (SyncIndex rebuilds it when an index file it knew is gone).
+	if err := r.SyncIndex(ctx); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

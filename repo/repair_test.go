@@ -105,7 +105,7 @@ func TestCorruptionCampaign(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cr, err := repo.OpenForRepair(ctx, be, repotest.Password, repotest.Options(t), nil)
+			cr, err := repo.Open(ctx, be, repotest.Password, repotest.Options(t))
 			if err != nil {
 				t.Fatalf("%s trial %d (%s): open: %v", ft, trial, name[:8], err)
 			}

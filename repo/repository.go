@@ -450,7 +450,8 @@ func (r *Repository) openCache(ctx context.Context) error {
 
 // SyncIndex merges index files not yet in the cache. If the cache knows an
 // index file that is gone from the repository (prune replaced it), the
-// cache is rebuilt from scratch.
+// cache is rebuilt from scratch. Damaged index files are skipped with a
+// warning (Options.Warn).
 func (r *Repository) SyncIndex(ctx context.Context) error {
 	present := map[ID]bool{}
 	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
@@ -486,6 +487,14 @@ func (r *Repository) SyncIndex(ctx context.Context) error {
 		}
 		f, err := r.LoadIndexFile(ctx, id)
 		if err != nil {
+			if ctx.Err() == nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, pack.ErrCorrupt)) {
+				// A damaged index file must not make the repository
+				// unusable (check and repair need it open): skip it. It is
+				// not marked merged, so every open retries it; a backup
+				// stores its blobs again rather than relying on them.
+				r.opts.warn("index file %s is damaged and was skipped (%v); check and repair index can fix this", id.Short(), err)
+				continue
+			}
 			return err
 		}
 		if err := r.cache.MergeIndexFile(ctx, id, f); err != nil {
@@ -553,5 +562,19 @@ func (r *Repository) LoadBlob(ctx context.Context, h pack.BlobHandle, buf []byte
 	if !ok {
 		return nil, fmt.Errorf("%s blob %s: %w", h.Type, h.ID.Short(), ErrBlobNotFound)
 	}
-	return r.loadBlobAt(ctx, h, loc, buf)
+	b, err := r.loadBlobAt(ctx, h, loc, buf)
+	if err != nil && errors.Is(err, backend.ErrNotFound) && ctx.Err() == nil {
+		// The cache may be stale: a prune (here or elsewhere) repacked the
+		// blob and deleted its old pack. Re-sync from the index files and
+		// look again once.
+		if serr := r.SyncIndex(ctx); serr != nil {
+			return nil, err
+		}
+		loc2, ok, lerr := r.cache.Lookup(ctx, h)
+		if lerr != nil || !ok || loc2 == loc {
+			return nil, err
+		}
+		return r.loadBlobAt(ctx, h, loc2, buf)
+	}
+	return b, err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -40,7 +39,7 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 				}
 				opts.ReadDataSubset = s
 			}
-			r, err := openRepoForRepair(ctx)
+			r, err := openRepo(ctx)
 			if err != nil {
 				return err
 			}
@@ -90,23 +89,4 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 	cmd.Flags().BoolVar(&readData, "read-data", false, "decrypt and verify all data (reads the whole repository)")
 	cmd.Flags().StringVar(&subset, "read-data-subset", "", "decrypt and verify a `subset` of the packs: n/m, P% or a size")
 	return cmd
-}
-
-// openRepoForRepair is openRepo for check and repair: a damaged index file
-// is reported as a warning instead of stopping the command.
-func openRepoForRepair(ctx context.Context) (*repo.Repository, error) {
-	be, err := openBackend(gopts.repo)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := repo.CheckMarker(ctx, be); err != nil {
-		return nil, err
-	}
-	pw, err := gopts.readPassword(ctx, "enter password for repository: ")
-	if err != nil {
-		return nil, err
-	}
-	return repo.OpenForRepair(ctx, be, pw, gopts.repoOptions(), func(err error) {
-		gopts.warnf("the index could not be read completely (%v); continuing with what could be read", err)
-	})
 }

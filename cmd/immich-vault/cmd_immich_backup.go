@@ -199,6 +199,14 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 		return err
 	}
 	defer r.Close()
+	// Shared write lock before the parent is chosen: prune beside this
+	// backup cannot delete what it relies on (docs/FORMAT.md §10).
+	lk, err := r.LockForWrite(ctx, "immich backup")
+	if err != nil {
+		return err
+	}
+	defer lk.Unlock()
+	ctx = lk.Context()
 	host := o.host
 	if host == "" {
 		host, _ = os.Hostname()

@@ -34,7 +34,7 @@ them, and back up again to store the lost data anew. Pending deletions are
 cancelled (the next prune condemns again what is still unused).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRepoForRepair(cmd.Context())
+			r, err := openRepo(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -83,7 +83,7 @@ authentication are removed. With --read-data every blob is verified first
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepoForRepair(ctx)
+			r, err := openRepo(ctx)
 			if err != nil {
 				return err
 			}

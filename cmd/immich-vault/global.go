@@ -54,6 +54,7 @@ Exit codes:
   1   failure (nothing of the failed step was committed)
   3   backup finished, but some files could not be read (snapshot marked partial)
   10  the repository does not exist (wrong path, or its disk is not mounted)
+  11  the repository is locked by another prune or repair (retry later)
   12  wrong password
   130 interrupted`
 
