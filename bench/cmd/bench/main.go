@@ -483,9 +483,16 @@ func profileRun(c config, rep *report, ours tool, repoDir, src, title string) (m
 	if err != nil {
 		return m, fmt.Errorf("profiled backup (%s): %w", title, err)
 	}
-	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof).CombinedOutput()
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=22", prof).CombinedOutput()
 	if err != nil {
 		return m, fmt.Errorf("pprof: %v\n%s", err, top)
+	}
+	cum, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=22", prof).CombinedOutput()
+	if err != nil {
+		return m, fmt.Errorf("pprof: %v\n%s", err, cum)
+	}
+	if i := strings.Index(string(cum), "      flat  flat%"); i >= 0 {
+		top = append(append(top, "\nsorted by cumulative time:\n"...), cum[i:]...)
 	}
 	rep.Profiles = append(rep.Profiles, profile{Title: title, Top: string(top), MaxGoHeap: maxGoHeap(out)})
 	return m, nil

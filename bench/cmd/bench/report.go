@@ -163,9 +163,12 @@ func render(rep *report) string {
 		p("\n### Memory with a large index (immich-vault only)\n\n")
 		p("Index files with fake entries (64 per fake pack) written through `repo.SaveIndexFile`, then a backup of 64 MiB of new files. " +
 			"The first backup builds the local cache from the index files; the second adds another 64 MiB with the cache present.\n\n")
-		p("| blobs in repository | index files | write index s | 1st backup s | 1st peak RSS MiB | 2nd backup s | 2nd peak RSS MiB |\n|---|---|---|---|---|---|---|\n")
+		p("Peak RSS is `ru_maxrss`; in brackets the sampled peaks (every 20 ms, from /proc) of its anonymous part (heap, stacks, anonymous mmaps) and its file-backed part (memory-mapped files such as Badger's tables).\n\n")
+		p("| blobs in repository | index files | write index s | 1st backup s | 1st peak RSS MiB [anon / file] | 2nd backup s | 2nd peak RSS MiB [anon / file] |\n|---|---|---|---|---|---|---|\n")
 		for _, x := range rep.Big {
-			p("| %d | %d | %s | %s | %s | %s | %s |\n", x.Blobs, x.IndexFiles, secs(x.FillTime), secs(x.Cold.Wall), mib(x.Cold.MaxRSS), secs(x.Warm.Wall), mib(x.Warm.MaxRSS))
+			p("| %d | %d | %s | %s | %s [%s / %s] | %s | %s [%s / %s] |\n", x.Blobs, x.IndexFiles, secs(x.FillTime),
+				secs(x.Cold.Wall), mib(x.Cold.MaxRSS), mib(x.Cold.MaxAnon), mib(x.Cold.MaxFile),
+				secs(x.Warm.Wall), mib(x.Warm.MaxRSS), mib(x.Warm.MaxAnon), mib(x.Warm.MaxFile))
 		}
 	}
 

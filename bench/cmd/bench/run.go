@@ -19,6 +19,9 @@ type measurement struct {
 	Wall   time.Duration
 	CPU    time.Duration // user + sys of the child and its waited-for children
 	MaxRSS int64         // bytes (ru_maxrss of the child)
+	// Peaks of the anonymous and file-backed (mmap'd files) parts of the
+	// child's RSS, sampled every 20 ms from /proc (shorter peaks are missed).
+	MaxAnon, MaxFile int64
 }
 
 // command describes a child process to run.
@@ -40,6 +43,7 @@ const wrapFlag = "-rusage-wrapper"
 
 type wrapResult struct {
 	WallNs, CPUNs, MaxRSS int64
+	MaxAnon, MaxFile      int64 // sampled peaks of RssAnon and RssFile, bytes
 	Exit                  int
 	Err                   string
 }
@@ -50,8 +54,31 @@ func wrapMain() {
 	cmd := exec.Command(os.Args[2], os.Args[3:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	start := time.Now()
-	err := cmd.Run()
-	res := wrapResult{WallNs: int64(time.Since(start))}
+	var res wrapResult
+	err := cmd.Start()
+	if err == nil {
+		done := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() { // sample the anonymous / file-backed split of the RSS
+			defer close(sampled)
+			path := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				anon, file := rssSplit(path)
+				res.MaxAnon, res.MaxFile = max(res.MaxAnon, anon), max(res.MaxFile, file)
+				select {
+				case <-done:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(done)
+		<-sampled
+	}
+	res.WallNs = int64(time.Since(start))
 	if cmd.ProcessState != nil {
 		res.Exit = cmd.ProcessState.ExitCode()
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
@@ -68,6 +95,30 @@ func wrapMain() {
 		res.Exit = 1
 	}
 	os.Exit(res.Exit)
+}
+
+// rssSplit reads RssAnon and RssFile (bytes) from a /proc/PID/status file;
+// zeros when the process is gone.
+func rssSplit(path string) (anon, file int64) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		var v int64
+		fmt.Sscan(f[1], &v)
+		switch f[0] {
+		case "RssAnon:":
+			anon = v << 10
+		case "RssFile:":
+			file = v << 10
+		}
+	}
+	return anon, file
 }
 
 // run executes c through the rusage wrapper, measures it and returns its
@@ -106,7 +157,7 @@ func run(c command) (measurement, []byte, error) {
 	derr := json.NewDecoder(pr).Decode(&res)
 	pr.Close()
 	err = cmd.Wait()
-	m = measurement{Wall: time.Duration(res.WallNs), CPU: time.Duration(res.CPUNs), MaxRSS: res.MaxRSS}
+	m = measurement{Wall: time.Duration(res.WallNs), CPU: time.Duration(res.CPUNs), MaxRSS: res.MaxRSS, MaxAnon: res.MaxAnon, MaxFile: res.MaxFile}
 	if err == nil && derr != nil {
 		err = fmt.Errorf("read rusage from wrapper: %w", derr)
 	}
