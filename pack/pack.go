@@ -501,3 +501,24 @@ func shortHex(id ID) string {
 	}
 	return string(b[:])
 }
+
+// Name returns the name of a pack file: the BLAKE3-256 of its trailer, the
+// sealed header and its 4-byte length (docs/FORMAT.md §5.5). The trailer
+// authenticates every entry, every blob is authenticated against its entry,
+// and the random header nonce makes names unique, so hashing the trailer
+// identifies the whole pack without hashing megabytes of ciphertext.
+// It returns a *FormatError if b is too short to hold a trailer.
+func Name(b []byte) (ID, error) {
+	if len(b) < 4 {
+		return ID{}, &FormatError{What: "pack shorter than its header length field", Off: 0, Err: ErrCorrupt}
+	}
+	n := int64(binary.LittleEndian.Uint32(b[len(b)-4:]))
+	if n > int64(len(b))-4 {
+		return ID{}, &FormatError{What: "header length exceeds the pack", Off: int64(len(b)) - 4, Err: ErrCorrupt}
+	}
+	return crypto.Hash(b[int64(len(b))-4-n:]), nil
+}
+
+// NameFromTrailer is Name for a caller that has only the trailer (the last
+// headerLen+4 bytes of the pack).
+func NameFromTrailer(trailer []byte) ID { return crypto.Hash(trailer) }

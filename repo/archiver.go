@@ -59,7 +59,7 @@ type BackupOptions struct {
 	Warn func(path string, err error)
 	// Progress, if non-nil, is updated while the backup runs.
 	Progress *Progress
-	// FileWorkers read files concurrently (0: 2×GOMAXPROCS, at least 4).
+	// FileWorkers read files concurrently (0: GOMAXPROCS+2).
 	FileWorkers int
 	// BlobWorkers hash, compress and encrypt (0: GOMAXPROCS).
 	BlobWorkers int
@@ -167,7 +167,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		opts.BlobWorkers = runtime.GOMAXPROCS(0)
 	}
 	if opts.FileWorkers <= 0 {
-		opts.FileWorkers = max(4, 2*runtime.GOMAXPROCS(0))
+		opts.FileWorkers = runtime.GOMAXPROCS(0) + 2
 	}
 	root, paths, err := buildPathTrie(opts.Paths, opts.Streams)
 	if err != nil {

@@ -287,8 +287,8 @@ func (r *Repository) checkPack(ctx context.Context, id ID, size int64, entries [
 			return
 		}
 		data = b
-		if crypto.Hash(data) != id {
-			problem("pack %s: content does not match its name (damaged)", id.Short())
+		if name, err := pack.Name(data); err != nil || name != id {
+			problem("pack %s: its header does not match its name (damaged or renamed)", id.Short())
 		}
 		ra = bytesReaderAt(data)
 	}

@@ -452,7 +452,10 @@ func (r *Repository) repack(ctx context.Context, ri *repoIndex, packs []ID, kept
 			return fmt.Errorf("finalize pack: %w", err)
 		}
 		data := buf.Bytes()
-		id := crypto.Hash(data)
+		id, err := pack.Name(data)
+		if err != nil {
+			return fmt.Errorf("name pack: %w", err)
+		}
 		if err := r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, backend.NewByteReader(data)); err != nil {
 			return fmt.Errorf("save pack %s: %w", id.Short(), err)
 		}

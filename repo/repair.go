@@ -213,7 +213,8 @@ func (r *Repository) readPackEntries(ctx context.Context, id ID, size int64, rea
 	if err != nil {
 		return nil, 0, false, err
 	}
-	damaged := crypto.Hash(data) != id
+	name, nerr := pack.Name(data)
+	damaged := nerr != nil || name != id
 	entries, err := pack.ReadHeader(r.key.AEAD(), bytesReaderAt(data), int64(len(data)))
 	if err != nil {
 		return nil, 0, damaged, err

@@ -180,7 +180,7 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	if pb == nil {
 		buf, _ := packPool.Get().(*bytes.Buffer)
 		if buf == nil {
-			buf = bytes.NewBuffer(make([]byte, 0, up.r.cfg.PackSize+1<<20))
+			buf = bytes.NewBuffer(make([]byte, 0, up.packCap()))
 		}
 		pb = &packBuilder{buf: buf, w: pack.NewWriter(buf, up.r.key.AEAD())}
 		up.open[h.Type] = pb
@@ -206,6 +206,18 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 		return up.send(ctx, full)
 	}
 	return nil
+}
+
+// packCap is the most a pack can hold: it is closed once it reaches
+// PackSize, so the last blob (at most the largest chunk, sealed) and the
+// header come on top. Sizing the buffer for that avoids regrowing (and
+// zeroing) a 2× buffer for every pack.
+func (up *Uploader) packCap() int {
+	maxBlob := 0
+	for _, p := range up.r.cfg.Chunker.Profiles {
+		maxBlob = max(maxBlob, p.Max)
+	}
+	return up.r.cfg.PackSize + maxBlob + crypto.Overhead + 64<<10
 }
 
 func (up *Uploader) send(ctx context.Context, pb *packBuilder) error {
@@ -245,7 +257,10 @@ func (up *Uploader) upload(ctx context.Context, pb *packBuilder) error {
 		return fmt.Errorf("finalize pack: %w", err)
 	}
 	data := pb.buf.Bytes()
-	id := crypto.Hash(data)
+	id, err := pack.Name(data)
+	if err != nil {
+		return fmt.Errorf("name pack: %w", err)
+	}
 	if err := up.r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, backend.NewByteReader(data)); err != nil {
 		return fmt.Errorf("save pack %s: %w", id.Short(), err)
 	}
