@@ -1,10 +1,13 @@
 package repo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +43,7 @@ type UploadStats struct {
 type Uploader struct {
 	r     *Repository
 	queue chan *packBuilder
+	spool backend.Spooler // non-nil: packs are written to temporary files
 	Stats UploadStats
 
 	mu   sync.Mutex
@@ -60,9 +64,42 @@ type Uploader struct {
 	unindexed map[pack.BlobHandle]struct{}
 }
 
+// packBuilder is one pack being filled: in memory (buf), or spooled into
+// a temporary file of the backend (file, through bw) when the backend is a
+// backend.Spooler, so packs never sit in memory.
 type packBuilder struct {
-	buf *bytes.Buffer
-	w   *pack.Writer
+	buf  *bytes.Buffer
+	file *os.File
+	bw   *bufio.Writer
+	w    *pack.Writer
+
+	entries []pack.Entry // set by store
+}
+
+// discard drops a pack that will not be stored (no temporary file is left).
+func (up *Uploader) discard(pb *packBuilder) {
+	if pb.file != nil {
+		up.spool.AbortTemp(pb.file)
+		return
+	}
+	pb.buf.Reset()
+	packPool.Put(pb.buf)
+}
+
+func (up *Uploader) newPack() (*packBuilder, error) {
+	if up.spool != nil {
+		f, err := up.spool.CreateTemp(backend.PackFile)
+		if err != nil {
+			return nil, fmt.Errorf("create pack file: %w", err)
+		}
+		bw := bufio.NewWriterSize(f, 256<<10)
+		return &packBuilder{file: f, bw: bw, w: pack.NewWriter(bw, up.r.key.AEAD())}, nil
+	}
+	buf, _ := packPool.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = bytes.NewBuffer(make([]byte, 0, up.packCap()))
+	}
+	return &packBuilder{buf: buf, w: pack.NewWriter(buf, up.r.key.AEAD())}, nil
 }
 
 var (
@@ -83,6 +120,7 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 		lastFlush: time.Now(),
 		unindexed: map[pack.BlobHandle]struct{}{},
 	}
+	up.spool, _ = r.be.(backend.Spooler)
 	conns := r.be.Properties().Connections
 	if conns < 1 {
 		conns = 1
@@ -122,6 +160,12 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 		err = up.flushIndex(ctx, true)
 	}
 	if err != nil {
+		up.mu.Lock()
+		for t, pb := range up.open {
+			up.discard(pb)
+			delete(up.open, t)
+		}
+		up.mu.Unlock()
 		up.pendMu.Lock()
 		for h := range up.unindexed {
 			r.cache.ForgetPending(h)
@@ -178,11 +222,11 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	up.mu.Lock()
 	pb := up.open[h.Type]
 	if pb == nil {
-		buf, _ := packPool.Get().(*bytes.Buffer)
-		if buf == nil {
-			buf = bytes.NewBuffer(make([]byte, 0, up.packCap()))
+		var err error
+		if pb, err = up.newPack(); err != nil {
+			up.mu.Unlock()
+			return err
 		}
-		pb = &packBuilder{buf: buf, w: pack.NewWriter(buf, up.r.key.AEAD())}
 		up.open[h.Type] = pb
 	}
 	err := pb.w.Add(h, comp, sealed, len(data))
@@ -225,6 +269,7 @@ func (up *Uploader) send(ctx context.Context, pb *packBuilder) error {
 	case up.queue <- pb:
 		return nil
 	case <-ctx.Done():
+		up.discard(pb)
 		return ctx.Err()
 	}
 }
@@ -237,8 +282,11 @@ func (up *Uploader) flushOpen(ctx context.Context) error {
 		delete(up.open, t)
 	}
 	up.mu.Unlock()
-	for _, pb := range l {
+	for i, pb := range l {
 		if err := up.send(ctx, pb); err != nil {
+			for _, rest := range l[i+1:] {
+				up.discard(rest)
+			}
 			return err
 		}
 	}
@@ -248,28 +296,80 @@ func (up *Uploader) flushOpen(ctx context.Context) error {
 // upload finalizes and stores one pack, and queues its entries for the
 // next index file (write order: pack durable, then index file, then cache).
 func (up *Uploader) upload(ctx context.Context, pb *packBuilder) error {
+	id, err := up.store(ctx, pb)
+	if err != nil {
+		return err
+	}
+	up.Stats.Packs.Add(1)
+	up.idxMu.Lock()
+	up.idx.Packs = append(up.idx.Packs, index.PackBlobs{Pack: id, Entries: pb.entries})
+	up.idxCount += len(pb.entries)
+	up.idxMu.Unlock()
+	return up.flushIndex(ctx, false)
+}
+
+// store finalizes pb and makes it durable in the backend under its name;
+// it returns the pack ID. pb is consumed (stored, or discarded on error).
+func (up *Uploader) store(ctx context.Context, pb *packBuilder) (ID, error) {
+	entries, err := pb.w.Finalize()
+	if err != nil {
+		up.discard(pb)
+		return ID{}, fmt.Errorf("finalize pack: %w", err)
+	}
+	pb.entries = entries
+	if pb.file != nil {
+		var id ID
+		if err := pb.bw.Flush(); err != nil {
+			up.spool.AbortTemp(pb.file)
+			return ID{}, fmt.Errorf("write pack: %w", err)
+		}
+		if id, err = spooledName(pb.file); err != nil {
+			up.spool.AbortTemp(pb.file)
+			return ID{}, err
+		}
+		if err := up.spool.CommitTemp(ctx, pb.file, backend.Handle{Type: backend.PackFile, Name: id.String()}); err != nil {
+			return ID{}, fmt.Errorf("save pack %s: %w", id.Short(), err)
+		}
+		return id, nil
+	}
 	defer func() {
 		pb.buf.Reset()
 		packPool.Put(pb.buf)
 	}()
-	entries, err := pb.w.Finalize()
-	if err != nil {
-		return fmt.Errorf("finalize pack: %w", err)
-	}
 	data := pb.buf.Bytes()
 	id, err := pack.Name(data)
 	if err != nil {
-		return fmt.Errorf("name pack: %w", err)
+		return ID{}, fmt.Errorf("name pack: %w", err)
 	}
 	if err := up.r.be.Save(ctx, backend.Handle{Type: backend.PackFile, Name: id.String()}, backend.NewByteReader(data)); err != nil {
-		return fmt.Errorf("save pack %s: %w", id.Short(), err)
+		return ID{}, fmt.Errorf("save pack %s: %w", id.Short(), err)
 	}
-	up.Stats.Packs.Add(1)
-	up.idxMu.Lock()
-	up.idx.Packs = append(up.idx.Packs, index.PackBlobs{Pack: id, Entries: entries})
-	up.idxCount += len(entries)
-	up.idxMu.Unlock()
-	return up.flushIndex(ctx, false)
+	return id, nil
+}
+
+// spooledName reads the trailer of a finished pack file and returns the
+// pack's name (pack.Name).
+func spooledName(f *os.File) (ID, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return ID{}, err
+	}
+	var l [4]byte
+	if fi.Size() < 4 {
+		return ID{}, fmt.Errorf("pack file of %d bytes: %w", fi.Size(), pack.ErrCorrupt)
+	}
+	if _, err := f.ReadAt(l[:], fi.Size()-4); err != nil {
+		return ID{}, fmt.Errorf("read pack trailer: %w", err)
+	}
+	n := int64(binary.LittleEndian.Uint32(l[:]))
+	if n > fi.Size()-4 {
+		return ID{}, fmt.Errorf("pack header length %d: %w", n, pack.ErrCorrupt)
+	}
+	trailer := make([]byte, n+4)
+	if _, err := f.ReadAt(trailer, fi.Size()-4-n); err != nil {
+		return ID{}, fmt.Errorf("read pack trailer: %w", err)
+	}
+	return pack.NameFromTrailer(trailer), nil
 }
 
 // flushIndex writes pending index entries when due (or always if force).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -209,4 +210,21 @@ func CheckRange(size int64, length int, offset int64) (int64, error) {
 		return 0, fmt.Errorf("range [%d, %d) past end of %d-byte file: %w", offset, offset+int64(length), size, io.ErrUnexpectedEOF)
 	}
 	return int64(length), nil
+}
+
+// Spooler is implemented by backends that store files on a local
+// filesystem. A writer can then build a large file (a pack) directly in a
+// temporary file next to its destination and commit it by rename, instead
+// of holding it in memory. Decorators do not forward it: a wrapped backend
+// is simply written through Save.
+type Spooler interface {
+	// CreateTemp creates an empty temporary file on the backend's own
+	// filesystem for a file of type t. It is never listed.
+	CreateTemp(t FileType) (*os.File, error)
+	// CommitTemp makes f durable (fsync), closes it and moves it to h
+	// without ever replacing an existing file (ErrExists, wrapped), then
+	// makes the directory entry durable. On any error f is removed.
+	CommitTemp(ctx context.Context, f *os.File, h Handle) error
+	// AbortTemp closes and removes f.
+	AbortTemp(f *os.File)
 }

@@ -258,6 +258,65 @@ func (l *Local) save(ctx context.Context, h backend.Handle, rd backend.RewindRea
 	return nil
 }
 
+var _ backend.Spooler = (*Local)(nil)
+
+// CreateTemp creates a temporary file in the directory of type t (packs:
+// data/, from where CommitTemp renames it into data/xx/). Such files start
+// with ".tmp-" and are never listed.
+func (l *Local) CreateTemp(t backend.FileType) (*os.File, error) {
+	f, err := os.CreateTemp(l.typeDir(t), tmpPrefix+"*")
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return f, nil
+}
+
+// AbortTemp closes and removes a file from CreateTemp.
+func (l *Local) AbortTemp(f *os.File) {
+	_ = f.Close()
+	_ = os.Remove(f.Name())
+}
+
+// CommitTemp fsyncs and closes f, moves it to h without replacing an
+// existing file, and fsyncs the target directory — the same protocol as
+// Save, minus the copy. On any error f is removed.
+func (l *Local) CommitTemp(ctx context.Context, f *os.File, h backend.Handle) error {
+	tmp := f.Name()
+	moved := false
+	defer func() {
+		if !moved {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err := h.Validate(); err != nil {
+		return fmt.Errorf("commit %v: %w", h, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("commit %v: %w", h, err)
+	}
+	h = h.Canonical()
+	target := l.path(h)
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("commit %v: fsync: %w", h, mapErr(err))
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("commit %v: close: %w", h, mapErr(err))
+	}
+	if err := l.moveNoReplace(tmp, target); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("commit %v: %w", h, backend.ErrExists)
+		}
+		return fmt.Errorf("commit %v: rename: %w", h, mapErr(err))
+	}
+	moved = true
+	if err := fsyncDir(filepath.Dir(target)); err != nil {
+		_ = os.Remove(target)
+		return fmt.Errorf("commit %v: fsync dir: %w", h, mapErr(err))
+	}
+	return nil
+}
+
 // moveNoReplace renames tmp to target, failing with an error satisfying
 // errors.Is(err, fs.ErrExist) if target exists. It never replaces target.
 func (l *Local) moveNoReplace(tmp, target string) error {
