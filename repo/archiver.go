@@ -627,6 +627,15 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 			out <- nodeResult{nil, err}
 			return
 		}
+		if parentTree != nil && sameNodes(tree.Nodes, parentTree.Nodes) && a.treePresent(ctx, *parent.Subtree) {
+			// Unchanged directory: its encoding would be byte-identical
+			// to the parent's tree, so reuse that ID without encoding,
+			// hashing and looking it up again.
+			id := *parent.Subtree
+			n.Subtree = &id
+			out <- nodeResult{n, nil}
+			return
+		}
 		id, err := a.up.SaveTree(ctx, tree)
 		if err != nil {
 			out <- nodeResult{nil, err}
@@ -636,6 +645,45 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 		out <- nodeResult{n, nil}
 	}()
 	return out
+}
+
+func (a *archiver) treePresent(ctx context.Context, id ID) bool {
+	ok, err := a.r.cache.Has(ctx, pack.BlobHandle{ID: id, Type: pack.TreeBlob})
+	return err == nil && ok
+}
+
+// sameNodes reports whether two sorted node lists would encode identically.
+func sameNodes(a, b []*Node) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameNode(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameNode(a, b *Node) bool {
+	if a.Name != b.Name || a.Type != b.Type || a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID ||
+		a.User != b.User || a.Group != b.Group || !a.ModTime.Equal(b.ModTime) || !a.ChangeTime.Equal(b.ChangeTime) ||
+		a.ModTime.Location().String() != b.ModTime.Location().String() ||
+		a.Size != b.Size || a.Inode != b.Inode || a.Device != b.Device || a.Links != b.Links || a.Rdev != b.Rdev ||
+		a.LinkTarget != b.LinkTarget || string(a.NameRaw) != string(b.NameRaw) || string(a.LinkTargetRaw) != string(b.LinkTargetRaw) ||
+		(a.NameRaw == nil) != (b.NameRaw == nil) || (a.LinkTargetRaw == nil) != (b.LinkTargetRaw == nil) ||
+		len(a.Content) != len(b.Content) || (a.Subtree == nil) != (b.Subtree == nil) {
+		return false
+	}
+	if a.Subtree != nil && *a.Subtree != *b.Subtree {
+		return false
+	}
+	for i := range a.Content {
+		if a.Content[i] != b.Content[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *archiver) fileWorker(ctx context.Context) error {

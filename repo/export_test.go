@@ -1,0 +1,4 @@
+package repo
+
+// SameNodesForTest exposes sameNodes to the external tests.
+var SameNodesForTest = sameNodes
