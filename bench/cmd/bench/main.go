@@ -638,7 +638,7 @@ func machineInfo(work string) map[string]string {
 					if strings.TrimSpace(string(r)) == "1" {
 						kind = "rotational"
 					}
-					m["disk"] += ", " + kind
+					m["disk"] += ", " + kind + " as reported by /sys/block"
 					break
 				}
 				base = base[:len(base)-1]
