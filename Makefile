@@ -86,7 +86,7 @@ fuzz-list:
 # every peer on PATH (restic, borg; kopia if installed by bench-deps), the
 # machine's ceiling, the 10 M-blob memory test and the Go micro-benchmarks
 # (-benchtime $(BENCHTIME)); writes BENCHMARKS.md (generated section only).
-# Defaults finish in about 15 min on 2 cores; pass e.g.
+# Defaults take 9 min on 2 quiet cores (13 min at load average 8); pass e.g.
 # BENCH_FLAGS='-a-size 20GiB -reps 5' for a bigger run.
 BENCH_FLAGS ?=
 bench:
