@@ -555,3 +555,55 @@ func (c *Cache) PutMeta(k, v []byte) error {
 	}
 	return nil
 }
+
+// HasMetaPrefix reports whether any metadata key starts with prefix.
+func (c *Cache) HasMetaPrefix(prefix []byte) (bool, error) {
+	p := append([]byte{kindMeta}, prefix...)
+	found := false
+	err := c.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: false})
+		defer it.Close()
+		it.Rewind()
+		found = it.Valid()
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("scan meta prefix %q: %w", prefix, err)
+	}
+	return found, nil
+}
+
+// MetaWriter batches PutMeta calls into few Badger transactions. Safe for
+// concurrent use. Values become visible to GetMeta once flushed (Flush, or
+// as Badger commits full batches).
+type MetaWriter struct {
+	wb *badger.WriteBatch
+}
+
+// NewMetaWriter starts a batch; call Flush (or Cancel) when done.
+func (c *Cache) NewMetaWriter() *MetaWriter {
+	return &MetaWriter{wb: c.db.NewWriteBatch()}
+}
+
+// Put queues v under metadata key k (both are copied).
+func (w *MetaWriter) Put(k, v []byte) error {
+	key, err := metaKey(k)
+	if err != nil {
+		return err
+	}
+	if err := w.wb.Set(key, append([]byte(nil), v...)); err != nil {
+		return fmt.Errorf("put meta %q: %w", k, err)
+	}
+	return nil
+}
+
+// Flush commits everything queued.
+func (w *MetaWriter) Flush() error {
+	if err := w.wb.Flush(); err != nil {
+		return fmt.Errorf("flush meta: %w", err)
+	}
+	return nil
+}
+
+// Cancel drops what was not committed yet.
+func (w *MetaWriter) Cancel() { w.wb.Cancel() }

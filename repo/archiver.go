@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/immich-vault/immich-vault/chunker"
+	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 )
 
@@ -59,7 +60,8 @@ type BackupOptions struct {
 	Warn func(path string, err error)
 	// Progress, if non-nil, is updated while the backup runs.
 	Progress *Progress
-	// FileWorkers read files concurrently (0: GOMAXPROCS+2).
+	// FileWorkers read files concurrently (0: max(8, 2×GOMAXPROCS): reading
+	// many small files from a cold disk needs queue depth more than CPU).
 	FileWorkers int
 	// BlobWorkers hash, compress and encrypt (0: GOMAXPROCS).
 	BlobWorkers int
@@ -145,6 +147,11 @@ type archiver struct {
 		filesNew, filesChanged, filesUnmodified, dirs, errors, bytesRead, bytesProcessed atomic.Int64
 	}
 	names nameCache
+	// fileCache batches new file-cache entries; noFileCache is set when the
+	// cache holds no entry at all (first backup on this host), so lookups
+	// that can only miss are skipped.
+	fileCache   *index.MetaWriter
+	noFileCache bool
 	// dirSem bounds the directories walked concurrently; when it is full a
 	// directory is walked inline by its parent's goroutine (no deadlock).
 	dirSem chan struct{}
@@ -167,13 +174,18 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		opts.BlobWorkers = runtime.GOMAXPROCS(0)
 	}
 	if opts.FileWorkers <= 0 {
-		opts.FileWorkers = runtime.GOMAXPROCS(0) + 2
+		opts.FileWorkers = max(8, 2*runtime.GOMAXPROCS(0))
 	}
 	root, paths, err := buildPathTrie(opts.Paths, opts.Streams)
 	if err != nil {
 		return nil, err
 	}
 	a := &archiver{r: r, opts: &opts, prog: opts.Progress, dirSem: make(chan struct{}, 2*opts.BlobWorkers)}
+	if has, err := r.cache.HasMetaPrefix([]byte(fileCachePrefix)); err == nil && !has {
+		a.noFileCache = true
+	}
+	a.fileCache = r.cache.NewMetaWriter()
+	defer a.fileCache.Cancel()
 	var rootID ID
 	err = r.WithUploader(ctx, func(ctx context.Context, up *Uploader) error {
 		a.up = up
@@ -220,6 +232,10 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The file cache only speeds up later runs: a failure is not fatal.
+	if err := a.fileCache.Flush(); err != nil && opts.Warn != nil {
+		opts.Warn("file cache", err)
 	}
 	sn := &Snapshot{
 		Time:           opts.Time,
@@ -705,9 +721,11 @@ func (a *archiver) fileWorker(ctx context.Context) error {
 // fileCacheKey identifies a file's content independent of its path, so
 // moved files are recognised: device, inode, size and mtime (ctime changes
 // on rename and is therefore checked only for files at an unchanged path).
+const fileCachePrefix = "fc1"
+
 func fileCacheKey(n *Node) []byte {
 	k := make([]byte, 0, 3+32)
-	k = append(k, "fc1"...)
+	k = append(k, fileCachePrefix...)
 	k = binary.LittleEndian.AppendUint64(k, n.Device)
 	k = binary.LittleEndian.AppendUint64(k, n.Inode)
 	k = binary.LittleEndian.AppendUint64(k, n.Size)
@@ -736,6 +754,9 @@ func (a *archiver) unchanged(ctx context.Context, n, parent *Node) ([]ID, bool) 
 			(len(parent.Content) > 0) == (n.Size > 0) && a.contentPresent(ctx, parent.Content) {
 			return parent.Content, true
 		}
+		return nil, false
+	}
+	if a.noFileCache {
 		return nil, false
 	}
 	v, ok, err := a.r.cache.GetMeta(fileCacheKey(n))
@@ -786,7 +807,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 		for _, id := range ids {
 			v = append(v, id[:]...)
 		}
-		_ = a.r.cache.PutMeta(fileCacheKey(n), v)
+		_ = a.fileCache.Put(fileCacheKey(n), v)
 	}
 	n.Content, n.Size = ids, uint64(size)
 	if j.parent != nil {

@@ -71,7 +71,7 @@ func (r *Repository) decodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]
 // sample from the middle of the blob (≈ 7.95 bits/byte for such data, ≈ 5
 // for SQL text) rejects it for a fraction of the cost of trying zstd.
 func (r *Repository) compressible(data []byte) bool {
-	const sample = 16 << 10
+	const sample = 4 << 10
 	if len(data) < 4<<10 {
 		return true // too small to judge; cheap to try
 	}
@@ -103,7 +103,10 @@ func entropy(b []byte) float64 {
 // compress returns the payload to seal and its compression. dst is scratch
 // space that may be returned.
 func (r *Repository) compress(t pack.BlobType, data, dst []byte) ([]byte, pack.Compression) {
-	if len(data) < 64 {
+	// Small blobs gain little and pay zstd's per-call cost: most trees
+	// (one directory of an Immich thumbs/ or upload/ tree) are a few
+	// hundred bytes.
+	if len(data) < 64 || (t == pack.TreeBlob && len(data) < 1<<10) {
 		return data, pack.CompressionNone
 	}
 	if t == pack.DataBlob && !r.compressible(data) {
