@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -53,6 +55,10 @@ type Options struct {
 	MemTableSize   int64
 	BlockCacheSize int64
 	IndexCacheSize int64
+	// TrimInterval is how often the pages of Badger's memory-mapped table
+	// files are released from this process (see trimMappings): 0 means
+	// every 250 ms, a negative value never.
+	TrimInterval time.Duration
 	// Logf receives Badger's error messages; nil means log.Printf.
 	// Badger's warnings and info messages are dropped.
 	Logf func(format string, args ...any)
@@ -62,6 +68,10 @@ type Options struct {
 // concurrent use.
 type Cache struct {
 	db *badger.DB
+
+	stopTrim chan struct{}
+	trimDone chan struct{}
+	trimOnce sync.Once
 
 	mu      sync.Mutex
 	pending map[pack.BlobHandle]struct{}
@@ -140,7 +150,35 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 		db.Close()
 		return nil, fmt.Errorf("open cache %s: %w", dir, err)
 	}
+	if !opts.InMemory && opts.TrimInterval >= 0 {
+		every := opts.TrimInterval
+		if every == 0 {
+			every = 250 * time.Millisecond
+		}
+		abs, err := filepath.Abs(dir)
+		if err == nil {
+			c.stopTrim, c.trimDone = make(chan struct{}), make(chan struct{})
+			go c.trimLoop(abs+string(filepath.Separator), every)
+		}
+	}
 	return c, nil
+}
+
+// trimLoop keeps the resident size independent of the index size by
+// releasing the mapped table pages periodically (they stay in the page
+// cache: re-reading them costs a minor fault, not I/O).
+func (c *Cache) trimLoop(dir string, every time.Duration) {
+	defer close(c.trimDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stopTrim:
+			return
+		case <-t.C:
+			trimMappings(dir)
+		}
+	}
 }
 
 // isLockError recognises Badger's directory-lock failure. Badger formats the
@@ -195,6 +233,12 @@ func (c *Cache) writeSchema() error {
 
 // Close flushes and closes the database.
 func (c *Cache) Close() error {
+	if c.stopTrim != nil {
+		c.trimOnce.Do(func() {
+			close(c.stopTrim)
+			<-c.trimDone
+		})
+	}
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("close cache: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -58,7 +59,10 @@ type Repository struct {
 	cfg     Config
 	cache   *index.Cache
 	tmpDir  string // temporary cache dir to remove on Close, if any
-	opts    Options
+	// cacheTmp holds temporary files of cache rebuilds (next to the cache,
+	// not in a possibly small tmpfs).
+	cacheTmp string
+	opts     Options
 
 	enc *zstd.Encoder
 	dec *zstd.Decoder
@@ -426,7 +430,7 @@ func (r *Repository) openCache(ctx context.Context) error {
 	if dir != "" {
 		c, err := index.OpenCache(dir, nil)
 		if err == nil {
-			r.cache = c
+			r.cache, r.cacheTmp = c, filepath.Dir(dir)
 		} else if errors.Is(err, index.ErrCacheLocked) {
 			r.opts.warn("cache %s is in use by another process: using a temporary cache", dir)
 		} else {
@@ -477,31 +481,59 @@ func (r *Repository) SyncIndex(ctx context.Context) error {
 			break
 		}
 	}
+	var missing []ID
 	for id := range present {
 		ok, err := r.cache.HasIndexFile(id)
 		if err != nil {
 			return err
 		}
-		if ok {
-			continue
+		if !ok {
+			missing = append(missing, id)
 		}
-		f, err := r.LoadIndexFile(ctx, id)
-		if err != nil {
-			if ctx.Err() == nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, pack.ErrCorrupt)) {
-				// A damaged index file must not make the repository
-				// unusable (check and repair need it open): skip it. It is
-				// not marked merged, so every open retries it; a backup
-				// stores its blobs again rather than relying on them.
-				r.opts.warn("index file %s is damaged and was skipped (%v); check and repair index can fix this", id.Short(), err)
-				continue
+	}
+	// load returns the next missing index file that decodes, skipping
+	// damaged ones: a damaged index file must not make the repository
+	// unusable (check and repair need it open). It is not marked merged,
+	// so every open retries it; a backup stores its blobs again rather than
+	// relying on them.
+	load := func() (ID, *index.File, error) {
+		for len(missing) > 0 {
+			id := missing[0]
+			missing = missing[1:]
+			f, err := r.LoadIndexFile(ctx, id)
+			if err != nil {
+				if ctx.Err() == nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, pack.ErrCorrupt)) {
+					r.opts.warn("index file %s is damaged and was skipped (%v); check and repair index can fix this", id.Short(), err)
+					continue
+				}
+				return id, nil, err
 			}
+			return id, f, nil
+		}
+		return ID{}, nil, io.EOF
+	}
+	if len(known) == 0 && len(missing) > 0 {
+		// An empty cache (new host, deleted or reset cache): load it in key
+		// order, which is many times faster than merging file by file on
+		// large repositories and keeps memory flat (no compaction).
+		_, err := r.cache.BulkLoad(ctx, r.cacheTmp, load)
+		if !errors.Is(err, index.ErrNotEmpty) {
+			return err
+		}
+		// The cache holds metadata (e.g. the file cache): merge instead.
+	}
+	for {
+		id, f, err := load()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		if err := r.cache.MergeIndexFile(ctx, id, f); err != nil {
 			return fmt.Errorf("merge index %s: %w", id.Short(), err)
 		}
 	}
-	return nil
 }
 
 // LoadIndexFile loads and decodes one index file.
