@@ -101,7 +101,7 @@ type ChunkerConfig struct {
 func DefaultChunkerProfiles() map[string]chunker.Params {
 	return map[string]chunker.Params{
 		ProfileData:  {Min: 512 << 10, Avg: 1 << 20, Max: 8 << 20},
-		ProfileSmall: {Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10},
+		ProfileSmall: {Min: 4 << 10, Avg: 16 << 10, Max: 64 << 10},
 	}
 }
 
