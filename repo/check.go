@@ -446,7 +446,8 @@ func ParseSubset(s string) (*Subset, error) {
 			}
 		}
 		v, err := strconv.ParseFloat(num, 64)
-		if err != nil || !(v > 0) || v*float64(mult) > 1<<62 {
+		// A size must come to at least one byte ("0.1" would select nothing).
+		if err != nil || !(v*float64(mult) >= 1) || v*float64(mult) > 1<<62 {
 			return nil, bad
 		}
 		return &Subset{Bytes: int64(v * float64(mult))}, nil
