@@ -190,13 +190,8 @@ func newImmichSnapshotsCmd() *cobra.Command {
 		Use:   "snapshots",
 		Short: "List immich snapshots with their Immich version, counts and dump size",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
 			if err != nil {
 				return err
@@ -232,6 +227,6 @@ func newImmichSnapshotsCmd() *cobra.Command {
 			tw.Flush()
 			gopts.printf("%d immich snapshots\n", len(rows))
 			return nil
-		},
+		}),
 	}
 }

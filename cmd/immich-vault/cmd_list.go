@@ -51,13 +51,8 @@ func newSnapshotsCmd() *cobra.Command {
 		Use:   "snapshots",
 		Short: "List snapshots",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
 			if err != nil {
 				return err
@@ -87,7 +82,7 @@ func newSnapshotsCmd() *cobra.Command {
 			tw.Flush()
 			gopts.printf("%d snapshots\n", len(out))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringSliceVar(&f.Hosts, "host", nil, "only snapshots of `host` (repeatable)")
 	cmd.Flags().StringSliceVar(&f.Tags, "tag", nil, "only snapshots with `tag` (repeatable: all required)")
@@ -119,13 +114,8 @@ func newLsCmd() *cobra.Command {
 		Short: "List the files of a snapshot (below PATH)",
 		Long:  "List every file and directory below PATH (default: all) of SNAPSHOT (an ID prefix or \"latest\").\nWith --json, one JSON object per line.",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			sn, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
 			if err != nil {
 				return err
@@ -159,7 +149,7 @@ func newLsCmd() *cobra.Command {
 				tree = *node.Subtree
 			}
 			return r.Walk(ctx, tree, start, emit)
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, owner, size and mtime")
 	return cmd
@@ -254,13 +244,8 @@ func newDiffCmd() *cobra.Command {
 		Short: "Show what changed between two snapshots",
 		Long:  "Lines start with + (added), - (removed), M (content changed) or U (metadata only).",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			a, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
 			if err != nil {
 				return err
@@ -292,6 +277,6 @@ func newDiffCmd() *cobra.Command {
 				return gopts.printJSON(out)
 			}
 			return nil
-		},
+		}),
 	}
 }

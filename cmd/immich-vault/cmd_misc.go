@@ -20,12 +20,7 @@ func newKeyCmd() *cobra.Command {
 	key.PersistentFlags().StringVar(&newPasswordFile, "new-password-file", "", "read the new password from `file`")
 	key.AddCommand(&cobra.Command{
 		Use: "list", Short: "List keys", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRepo(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			keys, err := r.Keys(cmd.Context())
 			if err != nil {
 				return err
@@ -43,15 +38,10 @@ func newKeyCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cur, k.ID[:8], k.Username, k.Hostname, k.Created.Local().Format("2006-01-02 15:04:05"))
 			}
 			return tw.Flush()
-		},
+		}),
 	}, &cobra.Command{
 		Use: "add", Short: "Add a password", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRepo(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			pw, err := readNewPassword(newPasswordFile)
 			if err != nil {
 				return err
@@ -65,15 +55,10 @@ func newKeyCmd() *cobra.Command {
 			}
 			gopts.printf("added key %s\n", id[:8])
 			return nil
-		},
+		}),
 	}, &cobra.Command{
 		Use: "remove ID", Short: "Remove a key (not the one in use)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRepo(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			if err := r.RemoveKey(cmd.Context(), strings.ToLower(args[0])); err != nil {
 				if err == repo.ErrKeyInUse {
 					return fmt.Errorf("key %s is the one you opened the repository with: open it with another password to remove this one", args[0])
@@ -82,15 +67,10 @@ func newKeyCmd() *cobra.Command {
 			}
 			gopts.printf("removed key %s\n", args[0])
 			return nil
-		},
+		}),
 	}, &cobra.Command{
 		Use: "passwd", Short: "Change the password in use (no data is re-encrypted)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRepo(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			pw, err := readNewPassword(newPasswordFile)
 			if err != nil {
 				return err
@@ -101,7 +81,7 @@ func newKeyCmd() *cobra.Command {
 			}
 			gopts.printf("password changed; new key %s\n", id[:8])
 			return nil
-		},
+		}),
 	})
 	return key
 }
@@ -110,13 +90,8 @@ func newStatsCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats [SNAPSHOT...]",
 		Short: "Show repository statistics",
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			var snaps []*repo.Snapshot
 			for _, a := range args {
 				s, err := r.FindSnapshot(ctx, a, repo.SnapshotFilter{})
@@ -141,7 +116,7 @@ func newStatsCmd() *cobra.Command {
 				gopts.printf("dedup+compression ratio: %.2fx\n", float64(st.TotalSize)/float64(st.RepositorySize))
 			}
 			return nil
-		},
+		}),
 	}
 }
 

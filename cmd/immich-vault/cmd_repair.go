@@ -33,12 +33,7 @@ index; run repair snapshots afterwards to rewrite the snapshots that used
 them, and back up again to store the lost data anew. Pending deletions are
 cancelled (the next prune condemns again what is still unused).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := openRepo(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer r.Close()
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			res, err := r.RepairIndex(cmd.Context(), repo.RepairIndexOptions{ReadData: readData, DryRun: dryRun})
 			if err != nil {
 				return lockedErr(err)
@@ -65,7 +60,7 @@ cancelled (the next prune condemns again what is still unused).`,
 				gopts.printf("cancelled the pending deletion of %d packs\n", res.CancelledPacks)
 			}
 			return nil
-		},
+		}),
 	}
 	idx.Flags().BoolVar(&readData, "read-data", false, "verify every blob and leave damaged ones out")
 	idx.Flags().BoolVarP(&dryRun, "dry-run", "n", false, "only report what would be done")
@@ -81,13 +76,8 @@ records the damaged files; the old one is removed. Snapshot files that fail
 authentication are removed. With --read-data every blob is verified first
 (as check --read-data) and damaged ones count as missing.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			opts := repo.RepairSnapshotsOptions{DryRun: snapDry}
 			if snapRead {
 				cr, err := r.Check(ctx, repo.CheckOptions{ReadData: true})
@@ -131,7 +121,7 @@ authentication are removed. With --read-data every blob is verified first
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	snaps.Flags().BoolVar(&snapRead, "read-data", false, "verify every blob first; damaged ones count as missing")
 	snaps.Flags().BoolVarP(&snapDry, "dry-run", "n", false, "only report what would be rewritten")

@@ -121,13 +121,8 @@ func newDumpCmd() *cobra.Command {
 		Use:   "dump SNAPSHOT PATH",
 		Short: "Write one file of a snapshot to standard output",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			r, err := openRepo(ctx)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
 			sn, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
 			if err != nil {
 				return err
@@ -154,6 +149,6 @@ func newDumpCmd() *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 }

@@ -252,3 +252,16 @@ func openRepo(ctx context.Context) (*repo.Repository, error) {
 
 // isTerminal reports whether f is a terminal.
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// withRepo adapts a command body that works on the repository of the
+// global options: it opens it (password, cache), runs fn and closes it.
+func withRepo(fn func(cmd *cobra.Command, r *repo.Repository, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		r, err := openRepo(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		return fn(cmd, r, args)
+	}
+}
