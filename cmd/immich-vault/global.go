@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,6 +32,7 @@ type globalOptions struct {
 	quiet           bool
 	verbose         int
 	cpuProfile      string
+	traceFile       string
 	stdout          io.Writer
 	stderr          io.Writer
 }
@@ -78,19 +80,33 @@ func newRootCmd() *cobra.Command {
 	f.CountVarP(&gopts.verbose, "verbose", "v", "more output (repeatable)")
 	f.StringVar(&gopts.cpuProfile, "cpu-profile", "", "write a CPU profile to `file` (for performance work)")
 	_ = f.MarkHidden("cpu-profile")
+	f.StringVar(&gopts.traceFile, "trace", "", "write a Go execution trace to `file` (for performance work)")
+	_ = f.MarkHidden("trace")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		if gopts.cpuProfile == "" {
-			return nil
+		if gopts.cpuProfile != "" {
+			f, err := os.Create(gopts.cpuProfile)
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
 		}
-		f, err := os.Create(gopts.cpuProfile)
-		if err != nil {
-			return err
+		if gopts.traceFile != "" {
+			f, err := os.Create(gopts.traceFile)
+			if err != nil {
+				return err
+			}
+			return trace.Start(f)
 		}
-		return pprof.StartCPUProfile(f)
+		return nil
 	}
 	root.PersistentPostRun = func(cmd *cobra.Command, args []string) {
 		if gopts.cpuProfile != "" {
 			pprof.StopCPUProfile()
+		}
+		if gopts.traceFile != "" {
+			trace.Stop()
 		}
 	}
 	for _, c := range commands {
