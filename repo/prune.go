@@ -252,15 +252,9 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	}
 	// List packs before index files: a pack saved meanwhile is either not
 	// seen at all or seen together with its index file or as unindexed.
-	sizes := map[ID]int64{}
-	err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			sizes[id] = fi.Size
-		}
-		return nil
-	})
+	sizes, err := r.packSizes(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list packs: %w", err)
+		return nil, err
 	}
 	progress("loading index")
 	ri, err := r.loadRepoIndex(ctx)
@@ -581,15 +575,9 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 	if _, err := r.addSnapshots(ctx, ri, u); err != nil {
 		return err
 	}
-	sizes := map[ID]int64{}
-	err = r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			sizes[id] = fi.Size
-		}
-		return nil
-	})
+	sizes, err := r.packSizes(ctx)
 	if err != nil {
-		return fmt.Errorf("list packs: %w", err)
+		return err
 	}
 	doomed := map[ID]bool{}
 	for _, c := range p.Packs {

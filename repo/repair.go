@@ -56,15 +56,9 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		defer lk.Unlock()
 		ctx = lk.Context()
 	}
-	sizes := map[ID]int64{}
-	err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			sizes[id] = fi.Size
-		}
-		return nil
-	})
+	sizes, err := r.packSizes(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list packs: %w", err)
+		return nil, err
 	}
 	var oldIdx []ID
 	listed := map[ID]bool{}

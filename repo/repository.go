@@ -610,3 +610,19 @@ func (r *Repository) LoadBlob(ctx context.Context, h pack.BlobHandle, buf []byte
 	}
 	return b, err
 }
+
+// packSizes lists the packs in the backend with their sizes (file names
+// that are not pack IDs are ignored).
+func (r *Repository) packSizes(ctx context.Context) (map[ID]int64, error) {
+	sizes := map[ID]int64{}
+	err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
+		if id, err := crypto.ParseID(fi.Name); err == nil {
+			sizes[id] = fi.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	return sizes, nil
+}
