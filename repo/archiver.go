@@ -643,10 +643,12 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 			out <- nodeResult{nil, err}
 			return
 		}
-		if parentTree != nil && sameNodes(tree.Nodes, parentTree.Nodes) && a.treePresent(ctx, *parent.Subtree) {
+		if parentTree != nil && sameNodes(tree.Nodes, parentTree.Nodes) {
 			// Unchanged directory: its encoding would be byte-identical
 			// to the parent's tree, so reuse that ID without encoding,
-			// hashing and looking it up again.
+			// hashing and looking it up again. The parent's tree is in
+			// the local cache: LoadTree found it there (after
+			// PrepareWrite dropped condemned blobs).
 			id := *parent.Subtree
 			n.Subtree = &id
 			out <- nodeResult{n, nil}
@@ -661,11 +663,6 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 		out <- nodeResult{n, nil}
 	}()
 	return out
-}
-
-func (a *archiver) treePresent(ctx context.Context, id ID) bool {
-	ok, err := a.r.cache.Has(ctx, pack.BlobHandle{ID: id, Type: pack.TreeBlob})
-	return err == nil && ok
 }
 
 // sameNodes reports whether two sorted node lists would encode identically.

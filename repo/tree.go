@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -131,6 +132,9 @@ func EncodeTree(t *Tree) ([]byte, error) {
 		t.Nodes = []*Node{}
 	}
 	t.Sort()
+	if b, ok := appendTree(make([]byte, 0, 64+300*len(t.Nodes)), t); ok {
+		return append(b, '\n'), nil
+	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return nil, err
@@ -138,13 +142,26 @@ func EncodeTree(t *Tree) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// DecodeTree parses and validates a tree blob.
-func DecodeTree(b []byte) (*Tree, error) {
+// decodeTreeJSON is the reference decoder (encoding/json), used for any
+// input the canonical-form parser does not take.
+func decodeTreeJSON(b []byte) (*Tree, error) {
 	var t Tree
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
-		return nil, fmt.Errorf("decode tree: %v: %w", err, ErrCorrupt)
+		return nil, err
+	}
+	return &t, nil
+}
+
+// DecodeTree parses and validates a tree blob.
+func DecodeTree(b []byte) (*Tree, error) {
+	t, ok := parseTree(b)
+	if !ok {
+		var err error
+		if t, err = decodeTreeJSON(b); err != nil {
+			return nil, fmt.Errorf("decode tree: %v: %w", err, ErrCorrupt)
+		}
 	}
 	if len(t.Nodes) > maxTreeNodes {
 		return nil, fmt.Errorf("tree with %d nodes: %w", len(t.Nodes), ErrCorrupt)
@@ -158,7 +175,7 @@ func DecodeTree(b []byte) (*Tree, error) {
 			return nil, fmt.Errorf("tree node %d has an empty raw name or link target: %w", i, ErrCorrupt)
 		}
 		name := n.FileName()
-		if name == "" || name == "." || name == ".." || bytes.IndexByte([]byte(name), '/') >= 0 || bytes.IndexByte([]byte(name), 0) >= 0 {
+		if name == "" || name == "." || name == ".." || strings.IndexByte(name, '/') >= 0 || strings.IndexByte(name, 0) >= 0 {
 			return nil, fmt.Errorf("tree node %d has invalid name %q: %w", i, name, ErrCorrupt)
 		}
 		if i > 0 && name <= prev {
@@ -175,7 +192,7 @@ func DecodeTree(b []byte) (*Tree, error) {
 			return nil, fmt.Errorf("node %q has unknown type %q: %w", name, n.Type, ErrCorrupt)
 		}
 	}
-	return &t, nil
+	return t, nil
 }
 
 // LoadTree loads and decodes a tree blob.
