@@ -610,7 +610,12 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 		parentTree, _ = a.r.LoadTree(ctx, *parent.Subtree)
 	}
 	var futs []future
-	names, err := readDirNames(p)
+	var names []string
+	d, err := openDir(p)
+	if err == nil {
+		defer d.close()
+		names, err = d.names()
+	}
 	if err != nil {
 		a.warn(p, err)
 	}
@@ -622,7 +627,7 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 		if a.opts.Exclude.Match(cp) {
 			continue
 		}
-		fi, err := os.Lstat(cp)
+		fi, err := d.lstat(name, cp)
 		if err != nil {
 			a.warn(cp, err)
 			continue

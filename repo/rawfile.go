@@ -3,9 +3,13 @@ package repo
 import (
 	"errors"
 	"io"
+	"os"
 	"sort"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawFile reads a source file through its file descriptor directly. For
@@ -71,24 +75,42 @@ func (f *rawFile) stat() (size int64, mtime time.Time, regular bool, err error) 
 
 func (f *rawFile) Close() error { return syscall.Close(f.fd) }
 
-// readDirNames returns the sorted entry names of directory p (without "."
-// and ".."), reading the directory through its descriptor directly.
-func readDirNames(p string) ([]string, error) {
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, &pathError{"open", p, err}
+// dirHandle is an open directory: its entries are listed and lstat'ed
+// relative to its descriptor (fstatat), which spares the kernel resolving
+// the whole path again for every entry.
+type dirHandle struct {
+	fd   int
+	path string
+}
+
+func openDir(p string) (*dirHandle, error) {
+	for {
+		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, &pathError{"open", p, err}
+		}
+		return &dirHandle{fd: fd, path: p}, nil
 	}
-	defer syscall.Close(fd)
+}
+
+func (d *dirHandle) close() { syscall.Close(d.fd) }
+
+// names returns the sorted entry names (without "." and ".."); on an error
+// it returns the names read so far.
+func (d *dirHandle) names() ([]string, error) {
 	buf := make([]byte, 32<<10)
 	var names []string
 	for {
-		n, err := syscall.ReadDirent(fd, buf)
+		n, err := syscall.ReadDirent(d.fd, buf)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
 			sort.Strings(names)
-			return names, &pathError{"readdir", p, err}
+			return names, &pathError{"readdir", d.path, err}
 		}
 		if n <= 0 {
 			break
@@ -97,4 +119,69 @@ func readDirNames(p string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// lstat returns the os.FileInfo of entry name without following a
+// symlink; path is the entry's full path, for messages.
+func (d *dirHandle) lstat(name, path string) (os.FileInfo, error) {
+	fi := &statInfo{name: name}
+	for {
+		// x/sys/unix has fstatat for every architecture; its Stat_t is
+		// the same kernel structure as syscall's (checked below).
+		err := unix.Fstatat(d.fd, name, (*unix.Stat_t)(unsafe.Pointer(&fi.st)), unix.AT_SYMLINK_NOFOLLOW)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, &pathError{"lstat", path, err}
+		}
+		return fi, nil
+	}
+}
+
+// Both Stat_t types must have the same size (and they have the same fields).
+var (
+	_ [unsafe.Sizeof(syscall.Stat_t{}) - unsafe.Sizeof(unix.Stat_t{})]byte
+	_ [unsafe.Sizeof(unix.Stat_t{}) - unsafe.Sizeof(syscall.Stat_t{})]byte
+)
+
+// statInfo is an os.FileInfo over a raw stat, with the mode bits mapped
+// as package os maps them.
+type statInfo struct {
+	name string
+	st   syscall.Stat_t
+}
+
+func (fi *statInfo) Name() string       { return fi.name }
+func (fi *statInfo) Size() int64        { return fi.st.Size }
+func (fi *statInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Sec, fi.st.Mtim.Nsec) }
+func (fi *statInfo) IsDir() bool        { return fi.st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
+func (fi *statInfo) Sys() any           { return &fi.st }
+
+func (fi *statInfo) Mode() os.FileMode {
+	m := os.FileMode(fi.st.Mode & 0o777)
+	switch fi.st.Mode & syscall.S_IFMT {
+	case syscall.S_IFBLK:
+		m |= os.ModeDevice
+	case syscall.S_IFCHR:
+		m |= os.ModeDevice | os.ModeCharDevice
+	case syscall.S_IFDIR:
+		m |= os.ModeDir
+	case syscall.S_IFIFO:
+		m |= os.ModeNamedPipe
+	case syscall.S_IFLNK:
+		m |= os.ModeSymlink
+	case syscall.S_IFSOCK:
+		m |= os.ModeSocket
+	}
+	if fi.st.Mode&syscall.S_ISGID != 0 {
+		m |= os.ModeSetgid
+	}
+	if fi.st.Mode&syscall.S_ISUID != 0 {
+		m |= os.ModeSetuid
+	}
+	if fi.st.Mode&syscall.S_ISVTX != 0 {
+		m |= os.ModeSticky
+	}
+	return m
 }
