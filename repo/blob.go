@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
@@ -41,15 +42,25 @@ func (r *Repository) loadBlobAt(ctx context.Context, h pack.BlobHandle, loc inde
 // decodeBlob authenticates, decompresses and verifies a sealed blob. The
 // result is appended to buf[:0].
 func (r *Repository) decodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]byte, error) {
-	payload, err := pack.OpenBlob(r.key.AEAD(), nil, e, sealed)
-	if err != nil {
-		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: err}
-	}
 	var plain []byte
 	switch e.Compression {
 	case pack.CompressionNone:
-		plain = append(buf[:0], payload...)
+		// Authenticated and decrypted straight into buf: no
+		// intermediate payload to allocate and copy.
+		var err error
+		if plain, err = pack.OpenBlob(r.key.AEAD(), buf[:0], e, sealed); err != nil {
+			return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: err}
+		}
 	case pack.CompressionZstd:
+		scratch := blobScratch.Get().(*[]byte)
+		defer blobScratch.Put(scratch)
+		payload, err := pack.OpenBlob(r.key.AEAD(), (*scratch)[:0], e, sealed)
+		if err != nil {
+			return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: err}
+		}
+		if cap(payload) <= maxScratch {
+			*scratch = payload
+		}
 		plain, err = r.dec.DecodeAll(payload, buf[:0])
 		if err != nil {
 			return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)}
@@ -65,6 +76,12 @@ func (r *Repository) decodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]
 	}
 	return plain, nil
 }
+
+// blobScratch holds buffers for compressed payloads between decryption and
+// decompression (kept up to maxScratch).
+var blobScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxScratch = 8 << 20
 
 // compressible decides whether a data blob is worth compressing. Media
 // (JPEG, HEIC, MP4) is already compressed: an order-0 entropy estimate of a
