@@ -300,8 +300,13 @@ func (rs *restorer) ensureDir(p string) error {
 	if rs.created[p] {
 		return nil
 	}
-	if err := os.MkdirAll(p, 0o700); err != nil {
-		return err
+	// The walk goes top-down, so the parent normally exists: one mkdir
+	// instead of MkdirAll's stat of p, stat of the parent and mkdir.
+	// Anything else (p exists, a parent is missing) goes to MkdirAll.
+	if err := unix.Mkdir(p, 0o700); err != nil {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return err
+		}
 	}
 	rs.created[p] = true
 	return nil
