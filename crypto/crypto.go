@@ -1,9 +1,11 @@
 // Package crypto holds immich-vault's cryptographic building blocks: the
-// 32-byte ID type, the AEAD construction (XChaCha20-Poly1305 with random
-// 24-byte nonces), HKDF-SHA256 subkey derivation, keyed BLAKE3 blob IDs,
-// the key-derived chunker gear table and Argon2id password stretching.
+// 32-byte ID type, the AEAD constructions (XChaCha20-Poly1305 or
+// XAES-256-GCM, both with random 24-byte nonces), HKDF-SHA256 subkey
+// derivation, keyed BLAKE3 blob IDs, the key-derived chunker gear table and
+// Argon2id password stretching.
 //
-// It depends only on the standard library, x/crypto and zeebo/blake3.
+// It depends only on the standard library, x/crypto, x/sys/cpu and
+// zeebo/blake3.
 //
 // # Format
 //
@@ -17,8 +19,11 @@
 //   - GearTable = the first 2048 bytes of the BLAKE3 XOF keyed with
 //     subkey(PurposeChunkerGear) over the empty input, read as 256
 //     little-endian uint64.
-//   - Seal      = nonce(24, random) ‖ XChaCha20-Poly1305 ciphertext ‖ tag(16),
-//     under subkey(PurposeData) for repository data.
+//   - Seal      = nonce(24, random) ‖ ciphertext ‖ tag(16), with the
+//     repository's Cipher: XChaCha20-Poly1305 under subkey(PurposeData) or
+//     XAES-256-GCM (xaes.go) under subkey(PurposeDataXAES). The config is
+//     always sealed with XChaCha20-Poly1305 under subkey(PurposeData)
+//     (Key.ConfigAEAD): it is read before the cipher is known.
 //
 // # Concurrency
 //
@@ -50,10 +55,11 @@ const IDSize = 32
 // KeySize is the size of the master key and of every derived subkey.
 const KeySize = 32
 
-// NonceSize is the XChaCha20-Poly1305 nonce size.
+// NonceSize is the nonce size of every Cipher (XChaCha20-Poly1305 and
+// XAES-256-GCM).
 const NonceSize = 24
 
-// TagSize is the Poly1305 tag size.
+// TagSize is the tag size of every Cipher (Poly1305 and GCM).
 const TagSize = 16
 
 // Overhead is the number of bytes Seal adds to a plaintext (nonce + tag).
@@ -69,13 +75,18 @@ const (
 	PurposeData        = "immich-vault v1 data"
 	PurposeBlobID      = "immich-vault v1 blob-id"
 	PurposeChunkerGear = "immich-vault v1 chunker-gear"
+	// PurposeDataXAES keys XAES-256-GCM in repositories that use it: a key
+	// is never used with two different ciphers (the config of such a
+	// repository is sealed with XChaCha20-Poly1305 under PurposeData).
+	PurposeDataXAES = "immich-vault v1 data xaes-256-gcm"
 )
 
 // GearTableBytes is the number of XOF bytes the gear table is read from.
 const GearTableBytes = 256 * 8
 
 // maxSealedLen bounds what Open hands to chacha20poly1305, which panics on
-// ciphertexts above 2^38+64 bytes; such input can only be hostile.
+// ciphertexts above 2^38+64 bytes; such input can only be hostile. (GCM's
+// own limit, 2^36-32 bytes, is lower; its Open returns an error.)
 const maxSealedLen = NonceSize + (1 << 38) + 64
 
 // ErrAuth is returned by Open when the ciphertext, nonce or associated data
@@ -140,12 +151,15 @@ func truncate(s string) string {
 // their stored (encrypted) bytes, so it reveals nothing about plaintext.
 func Hash(data []byte) ID { return blake3.Sum256(data) }
 
-// Key is an unlocked repository master key with its derived subkeys.
+// Key is an unlocked repository master key with its derived subkeys, set
+// up for one Cipher (KeyFromMaster: XChaCha20Poly1305; see WithCipher).
 // It is safe for concurrent use.
 type Key struct {
 	master  [KeySize]byte
 	blobKey [KeySize]byte
-	aead    cipher.AEAD
+	cipher  Cipher
+	aead    cipher.AEAD // cipher, keyed with its data subkey
+	config  cipher.AEAD // XChaCha20-Poly1305 under subkey(PurposeData)
 	gear    *[256]uint64
 	// hashers holds *blake3.Hasher keyed with blobKey: a hasher is ~8.5 KiB,
 	// and BlobID runs for every chunk on every core.
@@ -161,26 +175,47 @@ func NewRandomKey() (*Key, error) {
 	return KeyFromMaster(m[:])
 }
 
-// KeyFromMaster rebuilds a Key from its KeySize-byte master secret. master
-// is copied; the caller may wipe it afterwards.
+// KeyFromMaster rebuilds a Key from its KeySize-byte master secret, set up
+// for XChaCha20Poly1305 (the cipher of format v1 as first written; call
+// WithCipher for the one a repository's config names). master is copied;
+// the caller may wipe it afterwards.
 func KeyFromMaster(master []byte) (*Key, error) {
 	if len(master) != KeySize {
 		return nil, fmt.Errorf("crypto: master key must be %d bytes, got %d", KeySize, len(master))
 	}
-	k := &Key{}
+	k := &Key{cipher: XChaCha20Poly1305}
 	copy(k.master[:], master)
 
-	dataKey := DeriveKey(master, PurposeData, KeySize)
-	a, err := NewAEAD(dataKey)
+	a, err := NewAEAD(DeriveKey(master, PurposeData, KeySize))
 	if err != nil {
 		return nil, fmt.Errorf("crypto: data key: %w", err)
 	}
-	k.aead = a
+	k.aead, k.config = a, a
 
 	k.setBlobIDKey(DeriveKey(master, PurposeBlobID, KeySize))
 
 	k.gear = gearTable(DeriveKey(master, PurposeChunkerGear, KeySize))
 	return k, nil
+}
+
+// WithCipher returns a Key with k's master key whose AEAD is c, keyed with
+// c's data subkey (PurposeData for XChaCha20Poly1305, PurposeDataXAES for
+// XAES256GCM). Blob IDs, gear table and ConfigAEAD are the same as k's; k
+// itself is unchanged. An unknown c is an error.
+func (k *Key) WithCipher(c Cipher) (*Key, error) {
+	if _, err := ParseCipher(string(c)); err != nil {
+		return nil, err
+	}
+	if c == k.cipher {
+		return k, nil
+	}
+	a, err := c.New(DeriveKey(k.master[:], c.purpose(), KeySize))
+	if err != nil {
+		return nil, fmt.Errorf("crypto: data key: %w", err)
+	}
+	n := &Key{master: k.master, cipher: c, aead: a, config: k.config, gear: k.gear}
+	n.setBlobIDKey(k.blobKey[:])
+	return n, nil
 }
 
 // setBlobIDKey installs the keyed-BLAKE3 key used by BlobID.
@@ -217,9 +252,18 @@ func gearTable(gearKey []byte) *[256]uint64 {
 // Master returns a copy of the master secret (only key files store it, encrypted).
 func (k *Key) Master() []byte { return slices.Clone(k.master[:]) }
 
-// AEAD returns the XChaCha20-Poly1305 AEAD keyed with the "data" subkey.
-// It is shared and safe for concurrent use.
+// Cipher returns the cipher AEAD uses.
+func (k *Key) Cipher() Cipher { return k.cipher }
+
+// AEAD returns the AEAD that seals repository data: k's Cipher keyed with
+// its data subkey. It is shared and safe for concurrent use.
 func (k *Key) AEAD() cipher.AEAD { return k.aead }
+
+// ConfigAEAD returns XChaCha20-Poly1305 keyed with the "data" subkey,
+// whatever k's Cipher: the repository config is sealed with it, because it
+// is opened before the cipher it names is known. For an XChaCha20Poly1305
+// key it is the same AEAD as AEAD.
+func (k *Key) ConfigAEAD() cipher.AEAD { return k.config }
 
 // BlobID returns the keyed BLAKE3-256 of plaintext under the "blob-id" subkey.
 // It does not allocate and is safe for concurrent use.
@@ -254,7 +298,8 @@ func DeriveKey(master []byte, purpose string, n int) []byte {
 	return out
 }
 
-// NewAEAD returns XChaCha20-Poly1305 keyed with key (KeySize bytes).
+// NewAEAD returns XChaCha20-Poly1305 keyed with key (KeySize bytes). It
+// wraps the master key in key files, whatever a repository's Cipher.
 func NewAEAD(key []byte) (cipher.AEAD, error) {
 	a, err := chacha20poly1305.NewX(key)
 	if err != nil {
@@ -272,8 +317,8 @@ func checkAEAD(a cipher.AEAD) {
 
 // Seal appends nonce ‖ ciphertext ‖ tag of plaintext to dst, with a fresh
 // random nonce and ad as associated data. dst and plaintext must not overlap.
-// a must be an XChaCha20-Poly1305 AEAD (24-byte nonce, 16-byte tag); anything
-// else is a programming error and panics.
+// a must be an AEAD with a 24-byte nonce and a 16-byte tag (XChaCha20-Poly1305
+// or XAES-256-GCM); anything else is a programming error and panics.
 func Seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {
 	checkAEAD(a)
 	n := len(dst)
@@ -290,9 +335,9 @@ func Seal(a cipher.AEAD, dst, plaintext, ad []byte) []byte {
 // Open authenticates and decrypts nonce ‖ ciphertext ‖ tag, appending the
 // plaintext to dst. Returns ErrAuth (wrapped) on any failure, never panics on
 // hostile input. dst must not overlap sealed, except that
-// dst = sealed[NonceSize:NonceSize] decrypts in place (and a must be an
-// XChaCha20-Poly1305 AEAD, as for Seal). On error the returned slice is nil
-// and the contents of dst's spare capacity are unspecified.
+// dst = sealed[NonceSize:NonceSize] decrypts in place (and a must have a
+// 24-byte nonce and a 16-byte tag, as for Seal). On error the returned slice
+// is nil and the contents of dst's spare capacity are unspecified.
 func Open(a cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) {
 	checkAEAD(a)
 	if len(sealed) < Overhead {

@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -306,7 +307,12 @@ func TestGearTable(t *testing.T) {
 }
 
 func TestSealOpen(t *testing.T) {
-	a := testKey(t).AEAD()
+	for c, a := range allAEADs(t) {
+		t.Run(string(c), func(t *testing.T) { testSealOpen(t, a) })
+	}
+}
+
+func testSealOpen(t *testing.T, a cipher.AEAD) {
 	for _, n := range []int{0, 1, 63, 64, 65, 4096, 1 << 20} {
 		pt := seeded(n, uint64(n))
 		ad := []byte("ad")
@@ -331,7 +337,12 @@ func TestSealOpen(t *testing.T) {
 }
 
 func TestOpenTamper(t *testing.T) {
-	a := testKey(t).AEAD()
+	for c, a := range allAEADs(t) {
+		t.Run(string(c), func(t *testing.T) { testOpenTamper(t, a) })
+	}
+}
+
+func testOpenTamper(t *testing.T, a cipher.AEAD) {
 	pt := []byte("the quick brown fox jumps over the lazy dog")
 	ad := []byte("blob-id-and-type")
 	sealed := Seal(a, nil, pt, ad)
@@ -382,7 +393,7 @@ func TestOpenTamper(t *testing.T) {
 	}
 }
 
-func TestNewAEAD(t *testing.T) {
+func TestNewAEAD(t *testing.T) { // XChaCha20-Poly1305, key files
 	if _, err := NewAEAD(make([]byte, 31)); err == nil {
 		t.Fatal("short key accepted")
 	}
@@ -454,29 +465,41 @@ func TestDeriveKEK(t *testing.T) {
 	}
 }
 
+// FuzzSealOpen runs every input through every Cipher (XChaCha20-Poly1305
+// and XAES-256-GCM under testKey's data subkeys).
 func FuzzSealOpen(f *testing.F) {
-	a := testKey(f).AEAD()
+	aeads := allAEADs(f)
 	f.Add([]byte("hello"), []byte("ad"), []byte{}, uint16(0))
 	f.Add([]byte{}, []byte{}, bytes.Repeat([]byte{0}, Overhead), uint16(3))
 	f.Add(bytes.Repeat([]byte{0xff}, 100), []byte(nil), bytes.Repeat([]byte{0xaa}, 70), uint16(500))
 	f.Fuzz(func(t *testing.T, pt, ad, hostile []byte, flip uint16) {
-		// Hostile sealed input never panics and never authenticates.
-		if out, err := Open(a, nil, hostile, ad); err == nil {
-			t.Fatalf("random input authenticated: %x", out)
-		} else if !errors.Is(err, ErrAuth) {
-			t.Fatalf("error does not wrap ErrAuth: %v", err)
-		}
-		// Round trip.
-		sealed := Seal(a, nil, pt, ad)
-		got, err := Open(a, nil, sealed, ad)
-		if err != nil || !bytes.Equal(got, pt) {
-			t.Fatalf("round trip: %v", err)
-		}
-		// Any single bit flip is detected.
-		bit := int(flip) % (8 * len(sealed))
-		sealed[bit/8] ^= 1 << (bit % 8)
-		if _, err := Open(a, nil, sealed, ad); !errors.Is(err, ErrAuth) {
-			t.Fatalf("bit %d flipped: %v", bit, err)
+		for c, a := range aeads {
+			// Hostile sealed input never panics and never authenticates.
+			if out, err := Open(a, nil, hostile, ad); err == nil {
+				t.Fatalf("%s: random input authenticated: %x", c, out)
+			} else if !errors.Is(err, ErrAuth) {
+				t.Fatalf("%s: error does not wrap ErrAuth: %v", c, err)
+			}
+			// Round trip.
+			sealed := Seal(a, nil, pt, ad)
+			got, err := Open(a, nil, sealed, ad)
+			if err != nil || !bytes.Equal(got, pt) {
+				t.Fatalf("%s: round trip: %v", c, err)
+			}
+			// The other ciphers do not open it.
+			for c2, a2 := range aeads {
+				if c2 != c {
+					if _, err := Open(a2, nil, sealed, ad); !errors.Is(err, ErrAuth) {
+						t.Fatalf("%s ciphertext opened by %s: %v", c, c2, err)
+					}
+				}
+			}
+			// Any single bit flip is detected.
+			bit := int(flip) % (8 * len(sealed))
+			sealed[bit/8] ^= 1 << (bit % 8)
+			if _, err := Open(a, nil, sealed, ad); !errors.Is(err, ErrAuth) {
+				t.Fatalf("%s: bit %d flipped: %v", c, bit, err)
+			}
 		}
 	})
 }
@@ -514,28 +537,60 @@ func BenchmarkHash(b *testing.B) {
 	}
 }
 
+// BenchmarkSeal and BenchmarkOpen run per Cipher and blob size:
+// BenchmarkSeal/xaes-256-gcm/1MiB etc.
 func BenchmarkSeal(b *testing.B) {
-	a := testKey(b).AEAD()
-	data := seeded(1<<20, 1)
-	dst := make([]byte, 0, len(data)+Overhead)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		Seal(a, dst[:0], data, []byte("ad"))
+	aeads := allAEADs(b)
+	for _, c := range Ciphers {
+		for _, size := range []int{64 << 10, 1 << 20} {
+			b.Run(string(c)+"/"+sizeName(size), func(b *testing.B) {
+				data := seeded(size, 1)
+				dst := make([]byte, 0, len(data)+Overhead)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					Seal(aeads[c], dst[:0], data, []byte("ad"))
+				}
+			})
+		}
 	}
 }
 
 func BenchmarkOpen(b *testing.B) {
-	a := testKey(b).AEAD()
-	data := seeded(1<<20, 1)
-	sealed := Seal(a, nil, data, []byte("ad"))
-	dst := make([]byte, 0, len(data))
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := Open(a, dst[:0], sealed, []byte("ad")); err != nil {
-			b.Fatal(err)
+	aeads := allAEADs(b)
+	for _, c := range Ciphers {
+		for _, size := range []int{64 << 10, 1 << 20} {
+			b.Run(string(c)+"/"+sizeName(size), func(b *testing.B) {
+				data := seeded(size, 1)
+				sealed := Seal(aeads[c], nil, data, []byte("ad"))
+				dst := make([]byte, 0, len(data))
+				b.ReportAllocs()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if _, err := Open(aeads[c], dst[:0], sealed, []byte("ad")); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
+	}
+}
+
+// BenchmarkSealTiny is the per-message cost (a 100-byte tree-sized blob):
+// for XAES-256-GCM it includes the key derivation, key schedule and GCM
+// set-up of every message.
+func BenchmarkSealTiny(b *testing.B) {
+	aeads := allAEADs(b)
+	for _, c := range Ciphers {
+		b.Run(string(c), func(b *testing.B) {
+			data := seeded(100, 1)
+			dst := make([]byte, 0, len(data)+Overhead)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				Seal(aeads[c], dst[:0], data, []byte("ad"))
+			}
+		})
 	}
 }
 
@@ -554,11 +609,12 @@ const (
 )
 
 func TestOpenInPlace(t *testing.T) {
-	a := testKey(t).AEAD()
-	pt := seeded(5000, 3)
-	sealed := Seal(a, nil, pt, nil)
-	got, err := Open(a, sealed[NonceSize:NonceSize], sealed, nil)
-	if err != nil || !bytes.Equal(got, pt) || &got[0] != &sealed[NonceSize] {
-		t.Fatalf("in-place open: %v", err)
+	for c, a := range allAEADs(t) {
+		pt := seeded(5000, 3)
+		sealed := Seal(a, nil, pt, nil)
+		got, err := Open(a, sealed[NonceSize:NonceSize], sealed, nil)
+		if err != nil || !bytes.Equal(got, pt) || &got[0] != &sealed[NonceSize] {
+			t.Fatalf("%s: in-place open: %v", c, err)
+		}
 	}
 }

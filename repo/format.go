@@ -28,7 +28,7 @@ const (
 	markerFormatName      = "immich-vault"
 	chunkerAlgorithm      = "fastcdc-gear-v1"
 	compressionAlgo       = "zstd"
-	encryptionAlgo        = "xchacha20-poly1305"
+	encryptionAlgo        = string(crypto.XChaCha20Poly1305) // v1's first cipher; configs may also name crypto.XAES256GCM
 	blobIDAlgo            = "blake3-keyed-256"
 	fileIDAlgo            = "blake3-256"
 	kdfAlgo               = "argon2id"
@@ -84,7 +84,7 @@ type Config struct {
 	Created     time.Time                  `json:"created"`
 	Chunker     ChunkerConfig              `json:"chunker"`
 	Compression string                     `json:"compression"` // "zstd"
-	Encryption  string                     `json:"encryption"`  // "xchacha20-poly1305"
+	Encryption  string                     `json:"encryption"`  // "xchacha20-poly1305" or "xaes-256-gcm" (crypto.Cipher)
 	BlobID      string                     `json:"blob_id"`     // "blake3-keyed-256"
 	FileID      string                     `json:"file_id"`     // "blake3-256"
 	PackSize    int                        `json:"pack_size"`   // target pack size in bytes
@@ -119,13 +119,16 @@ func (c *Config) validate() error {
 	for what, got := range map[string][2]string{
 		"chunker algorithm":     {c.Chunker.Algorithm, chunkerAlgorithm},
 		"compression algorithm": {c.Compression, compressionAlgo},
-		"encryption algorithm":  {c.Encryption, encryptionAlgo},
 		"blob id algorithm":     {c.BlobID, blobIDAlgo},
 		"file id algorithm":     {c.FileID, fileIDAlgo},
 	} {
 		if got[0] != got[1] {
 			return fmt.Errorf("unknown %s %q: %w", what, got[0], ErrUnsupportedVersion)
 		}
+	}
+	if _, err := crypto.ParseCipher(c.Encryption); err != nil {
+		return fmt.Errorf("unknown encryption algorithm %q (this program reads %q and %q): %w",
+			c.Encryption, crypto.XChaCha20Poly1305, crypto.XAES256GCM, ErrUnsupportedVersion)
 	}
 	if _, ok := c.Chunker.Profiles[ProfileData]; !ok {
 		return fmt.Errorf("config has no %q chunker profile: %w", ProfileData, ErrCorrupt)
@@ -144,6 +147,9 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// cipher returns the cipher named by a validated config.
+func (c *Config) cipher() crypto.Cipher { return crypto.Cipher(c.Encryption) }
 
 // fileAD is the associated data of a sealed repository file of type t.
 func fileAD(t backend.FileType) []byte {
@@ -191,7 +197,10 @@ func decodeKeyFile(b []byte) (*KeyFile, error) {
 	return &k, nil
 }
 
-// open derives the KEK from password and unwraps the master key.
+// open derives the KEK from password and unwraps the master key. Key files
+// always use XChaCha20-Poly1305 (crypto.NewAEAD): they are read before the
+// config that names the repository's cipher. The returned key is set up for
+// XChaCha20-Poly1305 too; Open switches it to the config's cipher.
 func (k *KeyFile) open(password []byte) (*crypto.Key, error) {
 	kek, err := crypto.DeriveKEK(password, k.Salt, k.KDFParams)
 	if err != nil {

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -40,6 +41,10 @@ type Options struct {
 	PackSize int
 	// ChunkerProfiles for Init (nil: DefaultChunkerProfiles()).
 	ChunkerProfiles map[string]chunker.Params
+	// Encryption for Init: the cipher of blobs, pack headers and sealed
+	// files ("": crypto.DefaultCipher(), XAES-256-GCM on CPUs with AES
+	// hardware, else XChaCha20-Poly1305). Open takes it from the config.
+	Encryption crypto.Cipher
 	// Warn receives non-fatal problems (e.g. falling back to a temporary cache).
 	Warn func(msg string)
 	// ShareKeyWith, for Init: use this repository's master key (and so its
@@ -47,7 +52,8 @@ type Options struct {
 	// one, so that blobs deduplicate and copy between the two repositories
 	// without re-hashing (`init --copy-chunker-params-from`). The new
 	// repository gets its own ID and key file; set ChunkerProfiles to the
-	// other repository's profiles as well.
+	// other repository's profiles as well. Encryption is independent of
+	// the other repository's: copy re-seals every blob anyway.
 	ShareKeyWith *Repository
 }
 
@@ -102,6 +108,13 @@ func (o *Options) warn(format string, args ...any) {
 
 // Init creates a new repository in be, protected by password.
 func Init(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
+	enc := opts.Encryption
+	if enc == "" {
+		enc = crypto.DefaultCipher()
+	}
+	if _, err := crypto.ParseCipher(string(enc)); err != nil {
+		return nil, fmt.Errorf("encryption: %w", err)
+	}
 	if _, err := be.Stat(ctx, backend.Handle{Type: backend.MarkerFile, Name: markerFormatName}); err == nil {
 		return nil, ErrRepositoryExists
 	} else if !errors.Is(err, backend.ErrNotFound) {
@@ -117,6 +130,9 @@ func Init(ctx context.Context, be backend.Backend, password []byte, opts Options
 	if err != nil {
 		return nil, err
 	}
+	if key, err = key.WithCipher(enc); err != nil {
+		return nil, err
+	}
 	var rid [32]byte
 	if _, err := rand.Read(rid[:]); err != nil {
 		return nil, err
@@ -127,7 +143,7 @@ func Init(ctx context.Context, be backend.Backend, password []byte, opts Options
 		Created:     time.Now().UTC(),
 		Chunker:     ChunkerConfig{Algorithm: chunkerAlgorithm, Profiles: opts.ChunkerProfiles},
 		Compression: compressionAlgo,
-		Encryption:  encryptionAlgo,
+		Encryption:  string(enc),
 		BlobID:      blobIDAlgo,
 		FileID:      fileIDAlgo,
 		PackSize:    opts.PackSize,
@@ -208,6 +224,10 @@ func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyNa
 		return nil, fmt.Errorf("decode config: %v: %w", err, ErrCorrupt)
 	}
 	if err := r.cfg.validate(); err != nil {
+		return nil, err
+	}
+	// Everything but the config is sealed with the config's cipher.
+	if r.key, err = key.WithCipher(r.cfg.cipher()); err != nil {
 		return nil, err
 	}
 	if err := r.openCache(ctx); err != nil {
@@ -344,7 +364,17 @@ func (r *Repository) sealFile(t backend.FileType, plaintext []byte, compress boo
 	} else {
 		env = append([]byte{envelopeRaw}, plaintext...)
 	}
-	return crypto.Seal(r.key.AEAD(), nil, env, fileAD(t))
+	return crypto.Seal(r.fileAEAD(t), nil, env, fileAD(t))
+}
+
+// fileAEAD is the AEAD of sealed files of type t: the config's cipher,
+// except for the config itself, which is always XChaCha20-Poly1305 under
+// the data subkey (it is opened before the cipher it names is known).
+func (r *Repository) fileAEAD(t backend.FileType) cipher.AEAD {
+	if t == backend.ConfigFile {
+		return r.key.ConfigAEAD()
+	}
+	return r.key.AEAD()
 }
 
 func (r *Repository) saveSealed(ctx context.Context, h backend.Handle, plaintext []byte, compress bool) error {
@@ -365,7 +395,7 @@ func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plainte
 const maxSealedFile = 1 << 30
 
 func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, error) {
-	env, err := crypto.Open(r.key.AEAD(), nil, sealed, fileAD(t))
+	env, err := crypto.Open(r.fileAEAD(t), nil, sealed, fileAD(t))
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
 	}

@@ -30,10 +30,14 @@ type Rates struct {
 	Chunk        float64 // chunker.Chunker (repository "data" profile)
 	Hash         float64 // keyed BLAKE3 (crypto.Key.BlobID), 1 MiB blobs
 	Compress     float64 // zstd (repository settings) on compressible text
-	Encrypt      float64 // crypto.Seal (XChaCha20-Poly1305), 1 MiB blobs
+	Encrypt      float64 // crypto.Seal with EncryptCipher, 1 MiB blobs
 	WriteCached  float64 // write(2) into the page cache, no fsync
 	WriteFsync   float64 // write(2) + fsync
 	DropCachesOK bool
+	// EncryptCipher is the cipher Encrypt measured: the one a new
+	// repository gets on this machine (crypto.DefaultCipher, what
+	// `init --encryption auto` chooses).
+	EncryptCipher crypto.Cipher
 }
 
 // Options for Measure.
@@ -67,6 +71,7 @@ func Measure(o Options) (Rates, error) {
 		best.Hash = max(best.Hash, r.Hash)
 		best.Compress = max(best.Compress, r.Compress)
 		best.Encrypt = max(best.Encrypt, r.Encrypt)
+		best.EncryptCipher = r.EncryptCipher
 		best.WriteCached = max(best.WriteCached, r.WriteCached)
 		best.WriteFsync = max(best.WriteFsync, r.WriteFsync)
 		best.DropCachesOK = r.DropCachesOK
@@ -93,6 +98,11 @@ func measureOnce(o Options) (Rates, error) {
 	rand.NewChaCha8([32]byte{1}).Read(data)
 	key, err := crypto.NewRandomKey()
 	if err != nil {
+		return r, err
+	}
+	// The data AEAD of a repository created here by default.
+	r.EncryptCipher = crypto.DefaultCipher()
+	if key, err = key.WithCipher(r.EncryptCipher); err != nil {
 		return r, err
 	}
 
@@ -204,7 +214,7 @@ func measureOnce(o Options) (Rates, error) {
 		dst = crypto.Seal(key.AEAD(), dst[:0], data[off:min(off+1<<20, len(data))], ad)
 	}
 	r.Encrypt = rate(len(data), time.Since(start))
-	logf("chunk %.0f MB/s, hash %.0f MB/s, encrypt %.0f MB/s", r.Chunk/1e6, r.Hash/1e6, r.Encrypt/1e6)
+	logf("chunk %.0f MB/s, hash %.0f MB/s, encrypt (%s) %.0f MB/s", r.Chunk/1e6, r.Hash/1e6, r.EncryptCipher, r.Encrypt/1e6)
 
 	text := o.Compessible
 	if len(text) == 0 {

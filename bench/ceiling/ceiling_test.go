@@ -3,6 +3,8 @@ package ceiling
 import (
 	"math"
 	"testing"
+
+	"github.com/immich-vault/immich-vault/crypto"
 )
 
 func TestPipelineLimit(t *testing.T) {
@@ -29,6 +31,9 @@ func TestMeasureSmall(t *testing.T) {
 		if v <= 0 || math.IsInf(v, 0) {
 			t.Errorf("%s rate %v", name, v)
 		}
+	}
+	if r.EncryptCipher != crypto.DefaultCipher() {
+		t.Errorf("encrypt measured %q, but a new repository here gets %q", r.EncryptCipher, crypto.DefaultCipher())
 	}
 	if r.ReadDisk != 0 {
 		t.Errorf("disk read measured without a DropCaches function: %v", r.ReadDisk)
