@@ -220,11 +220,10 @@ func TestCopyInterruptedResumes(t *testing.T) {
 	opts.PackSize = 1 << 20 // several packs
 	dst := repotest.InitIn(t, dstBe, opts)
 	// The third pack upload fails: the first packs are stored, no snapshot.
-	var packs int
+	var packs atomic.Int32 // uploads run in parallel
 	dstBe.SetSaveErr(func(h backend.Handle) error {
 		if h.Type == backend.PackFile {
-			packs++
-			if packs == 3 {
+			if packs.Add(1) == 3 {
 				return errInjected
 			}
 		}
@@ -236,8 +235,8 @@ func TestCopyInterruptedResumes(t *testing.T) {
 	if _, err := dst.Copy(context.Background(), src, snaps, repo.CopyOptions{Fetchers: 1}); err == nil {
 		t.Fatal("Copy succeeded although a pack upload failed")
 	}
-	if packs < 3 {
-		t.Fatalf("only %d pack uploads attempted", packs)
+	if packs.Load() < 3 {
+		t.Fatalf("only %d pack uploads attempted", packs.Load())
 	}
 	if got, _ := dst.Snapshots(context.Background(), nil); len(got) != 0 {
 		t.Fatalf("interrupted copy left %d snapshots", len(got))
