@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/immich-vault/immich-vault/crypto"
 )
 
 const (
@@ -33,6 +35,20 @@ func writeReport(path string, rep *report) error {
 		s = "# Benchmarks\n\n" + gen
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// cipherTitle is c's usual spelling ("XAES-256-GCM" for "xaes-256-gcm");
+// "unknown cipher" for an empty c (a report from before Rates.EncryptCipher).
+func cipherTitle(c crypto.Cipher) string {
+	switch c {
+	case crypto.XAES256GCM:
+		return "XAES-256-GCM"
+	case crypto.XChaCha20Poly1305:
+		return "XChaCha20-Poly1305"
+	case "":
+		return "unknown cipher"
+	}
+	return string(c)
 }
 
 func mib(n int64) string    { return fmt.Sprintf("%.1f", float64(n)/(1<<20)) }
@@ -90,7 +106,8 @@ func render(rep *report) string {
 	var cold, warm struct{ Bound, CPU, IO float64 }
 	if r.Chunk > 0 {
 		p("\n### Machine ceiling (single core, MB/s)\n\n")
-		p("| read (page cache) | read (disk) | chunk | hash (keyed BLAKE3) | compress (zstd, SQL text) | encrypt (XChaCha20-Poly1305) | write (page cache) | write + fsync |\n|---|---|---|---|---|---|---|---|\n")
+		p("| read (page cache) | read (disk) | chunk | hash (keyed BLAKE3) | compress (zstd, SQL text) | encrypt (%s) | write (page cache) | write + fsync |\n|---|---|---|---|---|---|---|---|\n",
+			cipherTitle(r.EncryptCipher))
 		rd := mbps(r.ReadDisk)
 		if r.ReadDisk == 0 {
 			rd = "n/a"

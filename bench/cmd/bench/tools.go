@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/immich-vault/immich-vault/crypto"
 )
 
 const password = "bench-password-not-secret"
@@ -39,8 +42,13 @@ type vault struct{ bin string }
 
 func (v *vault) Name() string    { return "immich-vault" }
 func (v *vault) Version() string { return versionOf(v.bin, "version") }
+
+// Settings names the cipher Init's `init` (--encryption auto) chooses on
+// this machine, crypto.DefaultCipher, the one the ceiling's encrypt stage
+// measures too; Init checks that the repository really got it.
 func (v *vault) Settings() string {
-	return "defaults: zstd only where a sample compresses (media: none), XChaCha20-Poly1305, Argon2id key"
+	return "defaults: zstd only where a sample compresses (media: none), " +
+		cipherTitle(crypto.DefaultCipher()) + " (`init --encryption auto` on this CPU), Argon2id key"
 }
 func (v *vault) cmd(repo string, args ...string) command {
 	return command{
@@ -49,8 +57,21 @@ func (v *vault) cmd(repo string, args ...string) command {
 	}
 }
 func (v *vault) Init(repo string) error {
-	_, _, err := run(v.cmd(repo, "init"))
-	return err
+	c := v.cmd(repo, "--json", "init")
+	_, out, err := run(c)
+	if err != nil {
+		return err
+	}
+	// The report's settings (Settings) name crypto.DefaultCipher: fail
+	// rather than publish figures under the wrong cipher.
+	var res struct{ Encryption string }
+	if i := bytes.IndexByte(out, '{'); i < 0 || json.NewDecoder(bytes.NewReader(out[i:])).Decode(&res) != nil {
+		return fmt.Errorf("%s: no JSON result in the output: %s", strings.Join(c.Args, " "), tail(string(out), 500))
+	}
+	if want := crypto.DefaultCipher(); res.Encryption != string(want) {
+		return fmt.Errorf("%s: repository encryption is %q, the report assumes %q", strings.Join(c.Args, " "), res.Encryption, want)
+	}
+	return nil
 }
 func (v *vault) Backup(repo, src string) (measurement, error) {
 	m, _, err := run(v.cmd(repo, "backup", src))
