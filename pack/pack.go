@@ -2,7 +2,11 @@
 // followed by an encrypted header listing them, and a 4-byte header length.
 //
 //	pack   = blob_1 ‖ … ‖ blob_n ‖ sealedHeader ‖ uint32le(len(sealedHeader))
-//	blob_i = nonce(24) ‖ XChaCha20-Poly1305(payload_i, AD=BlobAD(handle_i, compression_i)) ‖ tag(16)
+//	blob_i = nonce(24) ‖ AEAD(payload_i, AD=BlobAD(handle_i, compression_i)) ‖ tag(16)
+//
+// AEAD is the repository's cipher, XChaCha20-Poly1305 or XAES-256-GCM
+// (docs/FORMAT.md §7.4): both take a 24-byte nonce and add a 16-byte tag,
+// so every size below is the same whichever seals the pack.
 //
 // See docs/FORMAT.md for the byte-level specification. Bytes in, bytes out:
 // this package does no I/O of its own beyond the io.Writer / io.ReaderAt given.
@@ -12,7 +16,7 @@
 //	BlobAD       = "ivb1" ‖ type u8 ‖ compression u8 ‖ id[32]                  (38 bytes)
 //	header       = "IVPH" ‖ version u8 (=1) ‖ count u32le ‖ count × entry     (9 + 46·count bytes)
 //	entry        = type u8 ‖ compression u8 ‖ offset u32le ‖ length u32le ‖ rawLength u32le ‖ id[32]
-//	sealedHeader = nonce(24) ‖ XChaCha20-Poly1305(header, AD="ivph1") ‖ tag(16)
+//	sealedHeader = nonce(24) ‖ AEAD(header, AD="ivph1") ‖ tag(16)
 //
 // Blobs are stored contiguously from offset 0 in the order of the header
 // entries; the sealed header follows the last blob immediately. A pack with
@@ -22,7 +26,7 @@
 // # Concurrency
 //
 // Writer is not safe for concurrent use. The free functions are safe for
-// concurrent use as long as the cipher.AEAD is (the x/crypto ones are).
+// concurrent use as long as the cipher.AEAD is (both repository ciphers are).
 package pack
 
 import (
