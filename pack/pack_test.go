@@ -26,7 +26,13 @@ func newAEAD(t testing.TB) cipher.AEAD {
 
 func fixedAEAD(t testing.TB, key []byte) cipher.AEAD {
 	t.Helper()
-	a, err := crypto.NewAEAD(key)
+	return cipherAEAD(t, crypto.XChaCha20Poly1305, key)
+}
+
+// cipherAEAD returns repository cipher c keyed with key.
+func cipherAEAD(t testing.TB, c crypto.Cipher, key []byte) cipher.AEAD {
+	t.Helper()
+	a, err := c.New(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +132,19 @@ func TestHeaderLayout(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
+	for _, c := range crypto.Ciphers {
+		t.Run(string(c), func(t *testing.T) { testRoundTrip(t, c) })
+	}
+}
+
+func testRoundTrip(t *testing.T, c crypto.Cipher) {
+	newAEAD := func(t testing.TB) cipher.AEAD {
+		key := make([]byte, crypto.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			t.Fatal(err)
+		}
+		return cipherAEAD(t, c, key)
+	}
 	a := newAEAD(t)
 	for _, n := range []int{0, 1, 2, 500} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
@@ -415,21 +434,34 @@ func TestWriterAddInvalid(t *testing.T) {
 
 var fuzzKey = bytes.Repeat([]byte{0x42}, 32)
 
+// FuzzReadHeader reads b as a pack sealed with repository cipher
+// crypto.Ciphers[c % len(crypto.Ciphers)] under fuzzKey (c = 0:
+// XChaCha20-Poly1305, 1: XAES-256-GCM), so that the fuzzer gets past
+// authentication with either cipher.
 func FuzzReadHeader(f *testing.F) {
-	a := fixedAEAD(f, fuzzKey)
-	for _, n := range []int{0, 1, 3} {
-		data, _ := writePack(f, a, makeBlobs(uint64(n), n, 64))
-		f.Add(data)
-		// Mutations of real packs: flipped length, truncated, extended.
-		mut := bytes.Clone(data)
-		mut[len(mut)-1] ^= 0x80
-		f.Add(mut)
-		f.Add(data[:len(data)-1])
-		f.Add(append(bytes.Clone(data), data...))
+	aeads := make([]cipher.AEAD, len(crypto.Ciphers))
+	for i, c := range crypto.Ciphers {
+		aeads[i] = cipherAEAD(f, c, fuzzKey)
 	}
-	f.Add([]byte{})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
-	f.Fuzz(func(t *testing.T, b []byte) {
+	for i, a := range aeads {
+		c := uint8(i)
+		for _, n := range []int{0, 1, 3} {
+			data, _ := writePack(f, a, makeBlobs(uint64(n), n, 64))
+			f.Add(c, data)
+			// Mutations of real packs: flipped length, truncated, extended.
+			mut := bytes.Clone(data)
+			mut[len(mut)-1] ^= 0x80
+			f.Add(c, mut)
+			f.Add(c, data[:len(data)-1])
+			f.Add(c, append(bytes.Clone(data), data...))
+			// Opened with the other cipher: authentication fails.
+			f.Add(c+1, data)
+		}
+		f.Add(c, []byte{})
+		f.Add(c, []byte{0xff, 0xff, 0xff, 0xff})
+	}
+	f.Fuzz(func(t *testing.T, c uint8, b []byte) {
+		a := aeads[int(c)%len(aeads)]
 		es, err := ReadHeader(a, bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			requireFormatError(t, err, "ReadHeader")
