@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
@@ -178,39 +180,56 @@ func FuzzConfig(f *testing.F) {
 
 var (
 	fuzzRepoOnce sync.Once
-	fuzzRepo     *Repository
+	fuzzRepos    []*Repository
 	fuzzRepoErr  error
 )
 
-// sharedFuzzRepo is created once per fuzz process (Argon2id and cache setup
-// are too slow to repeat per input). It is never closed: the process exits.
-func sharedFuzzRepo(t testing.TB) *Repository {
+// sharedFuzzRepos returns one repository per crypto.Ciphers entry, in that
+// order, created once per fuzz process (Argon2id and cache setup are too
+// slow to repeat per input). They are never closed: the process exits.
+func sharedFuzzRepos(t testing.TB) []*Repository {
 	fuzzRepoOnce.Do(func() {
-		fuzzRepo, fuzzRepoErr = Init(t.Context(), memBackend(), []byte("pw"), Options{KDF: testKDF, NoCache: true})
+		for _, c := range crypto.Ciphers {
+			r, err := Init(t.Context(), memBackend(), []byte("pw"), Options{KDF: testKDF, NoCache: true, Encryption: c})
+			if err != nil {
+				fuzzRepoErr = err
+				return
+			}
+			fuzzRepos = append(fuzzRepos, r)
+		}
 	})
 	if fuzzRepoErr != nil {
 		t.Fatal(fuzzRepoErr)
 	}
-	return fuzzRepo
+	return fuzzRepos
 }
 
 var sealedTypes = []backend.FileType{backend.ConfigFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile}
 
-// FuzzOpenSealed feeds hostile bytes to openSealed. With seal set, the
-// input is the envelope plaintext and is sealed first, so the fuzzer
-// reaches the envelope and zstd decoding behind the authentication.
+// FuzzOpenSealed feeds hostile bytes to openSealed of a repository whose
+// cipher is crypto.Ciphers[c % len(crypto.Ciphers)] (0: XChaCha20-Poly1305,
+// 1: XAES-256-GCM), for the file type sealedTypes[typ % len(sealedTypes)].
+// With seal set, the input is the envelope plaintext and is sealed first
+// (with the AEAD that type really uses, sealRaw), so the fuzzer reaches the
+// envelope and zstd decoding behind the authentication.
 func FuzzOpenSealed(f *testing.F) {
-	r := sharedFuzzRepo(f)
+	repos := sharedFuzzRepos(f)
 	payload := []byte(`{"nodes":[],"hello":"world world world world world world"}`)
-	for i, ft := range sealedTypes {
-		f.Add(uint8(i), false, r.sealFile(ft, payload, false))
-		f.Add(uint8(i), false, r.sealFile(ft, payload, true))
+	for ci, r := range repos {
+		c := uint8(ci)
+		for i, ft := range sealedTypes {
+			f.Add(c, uint8(i), false, r.sealFile(ft, payload, false))
+			f.Add(c, uint8(i), false, r.sealFile(ft, payload, true))
+			// Sealed by the other repository: authentication fails.
+			f.Add(c+1, uint8(i), false, r.sealFile(ft, payload, true))
+		}
+		f.Add(c, uint8(0), true, append([]byte{envelopeZstd}, r.enc.EncodeAll(payload, nil)...))
+		f.Add(c, uint8(1), true, append([]byte{envelopeRaw}, payload...))
+		f.Add(c, uint8(2), true, []byte{envelopeZstd, 0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58})
+		f.Add(c, uint8(3), true, []byte{9})
 	}
-	f.Add(uint8(0), true, append([]byte{envelopeZstd}, r.enc.EncodeAll(payload, nil)...))
-	f.Add(uint8(1), true, append([]byte{envelopeRaw}, payload...))
-	f.Add(uint8(2), true, []byte{envelopeZstd, 0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58})
-	f.Add(uint8(3), true, []byte{9})
-	f.Fuzz(func(t *testing.T, typ uint8, seal bool, b []byte) {
+	f.Fuzz(func(t *testing.T, c, typ uint8, seal bool, b []byte) {
+		r := repos[int(c)%len(repos)]
 		ft := sealedTypes[int(typ)%len(sealedTypes)]
 		in := b
 		if seal {
@@ -220,6 +239,10 @@ func FuzzOpenSealed(f *testing.F) {
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error does not wrap ErrCorrupt: %v", err)
+			}
+			// (openSealed keeps only ErrCorrupt in the chain: match the text.)
+			if seal && strings.Contains(err.Error(), crypto.ErrAuth.Error()) {
+				t.Fatalf("sealRaw's %s file does not authenticate: %v", ft, err)
 			}
 			return
 		}

@@ -300,7 +300,9 @@ func TestNodeRawNames(t *testing.T) {
 
 func memBackend() backend.Backend { return mem.New() }
 
-// sealRaw seals env (an envelope: encoding byte ‖ payload) as a file of type t.
+// sealRaw seals env (an envelope: encoding byte ‖ payload) as a file of
+// type t, with the AEAD r really uses for t (fileAEAD: the config's own
+// AEAD for the config, r's cipher for the others).
 func sealRaw(r *Repository, t backend.FileType, env []byte) []byte {
-	return crypto.Seal(r.key.AEAD(), nil, env, fileAD(t))
+	return crypto.Seal(r.fileAEAD(t), nil, env, fileAD(t))
 }
