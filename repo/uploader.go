@@ -46,8 +46,19 @@ type Uploader struct {
 	spool backend.Spooler // non-nil: packs are written to temporary files
 	Stats UploadStats
 
-	mu   sync.Mutex
-	open map[pack.BlobType]*packBuilder
+	// open holds the packs being filled that no SaveBlob is writing to
+	// right now. A SaveBlob takes one out (or starts one), writes its blob
+	// without holding mu, and puts it back: concurrent SaveBlobs fill
+	// different packs instead of queueing behind one pack's write. A
+	// second pack of a type is only started once a full pack of that type
+	// was sent (busy counts the packs taken out, filled whether one was;
+	// idle is signalled when one comes back): a small backup still writes
+	// one pack per type, a large one writes several in parallel.
+	mu     sync.Mutex
+	idle   *sync.Cond
+	open   map[pack.BlobType][]*packBuilder
+	busy   map[pack.BlobType]int
+	filled map[pack.BlobType]bool
 
 	idxMu     sync.Mutex
 	idx       index.File
@@ -116,10 +127,13 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 	up := &Uploader{
 		r:         r,
 		queue:     make(chan *packBuilder),
-		open:      map[pack.BlobType]*packBuilder{},
+		open:      map[pack.BlobType][]*packBuilder{},
+		busy:      map[pack.BlobType]int{},
+		filled:    map[pack.BlobType]bool{},
 		lastFlush: time.Now(),
 		unindexed: map[pack.BlobHandle]struct{}{},
 	}
+	up.idle = sync.NewCond(&up.mu)
 	up.spool, _ = r.be.(backend.Spooler)
 	conns := r.be.Properties().Connections
 	if conns < 1 {
@@ -161,8 +175,10 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 	}
 	if err != nil {
 		up.mu.Lock()
-		for t, pb := range up.open {
-			up.discard(pb)
+		for t, l := range up.open {
+			for _, pb := range l {
+				up.discard(pb)
+			}
 			delete(up.open, t)
 		}
 		up.mu.Unlock()
@@ -220,21 +236,40 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	*sealBuf = sealed[:0]
 
 	up.mu.Lock()
-	pb := up.open[h.Type]
-	if pb == nil {
-		var err error
-		if pb, err = up.newPack(); err != nil {
-			up.mu.Unlock()
-			return err
+	var pb *packBuilder
+	for {
+		if l := up.open[h.Type]; len(l) > 0 {
+			pb, up.open[h.Type] = l[len(l)-1], l[:len(l)-1]
+			break
 		}
-		up.open[h.Type] = pb
+		if up.busy[h.Type] == 0 || up.filled[h.Type] {
+			break // start a pack
+		}
+		up.idle.Wait()
 	}
-	err := pb.w.Add(h, comp, sealed, len(data))
+	up.busy[h.Type]++
+	up.mu.Unlock()
+	var err error
+	if pb == nil {
+		pb, err = up.newPack()
+	}
 	var full *packBuilder
-	if err == nil && (pb.w.Size() >= int64(up.r.cfg.PackSize) || pb.w.Count() >= pack.MaxEntries) {
-		full = pb
-		delete(up.open, h.Type)
+	if err == nil {
+		err = pb.w.Add(h, comp, sealed, len(data))
 	}
+	up.mu.Lock()
+	up.busy[h.Type]--
+	switch {
+	case pb == nil:
+	case err == nil && (pb.w.Size() >= int64(up.r.cfg.PackSize) || pb.w.Count() >= pack.MaxEntries):
+		full = pb
+		up.filled[h.Type] = true
+	default:
+		// Back for the next SaveBlob (also after an error: the
+		// session fails and WithUploader discards it).
+		up.open[h.Type] = append(up.open[h.Type], pb)
+	}
+	up.idle.Broadcast()
 	up.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("add blob to pack: %w", err)
@@ -277,8 +312,8 @@ func (up *Uploader) send(ctx context.Context, pb *packBuilder) error {
 func (up *Uploader) flushOpen(ctx context.Context) error {
 	up.mu.Lock()
 	var l []*packBuilder
-	for t, pb := range up.open {
-		l = append(l, pb)
+	for t, open := range up.open {
+		l = append(l, open...)
 		delete(up.open, t)
 	}
 	up.mu.Unlock()
