@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -65,9 +66,15 @@ type Options struct {
 }
 
 // Cache is the Badger-backed merged index and metadata store. Safe for
-// concurrent use.
+// concurrent use, except BulkLoad (which reopens the database).
 type Cache struct {
 	db *badger.DB
+
+	dir  string   // "" for an in-memory cache
+	opts Options  // as given to OpenCache, for BulkLoad's reopening
+	lock *os.File // the directory lock (see lock_unix.go), or nil
+
+	trimDir string // the directory whose mappings are trimmed, or ""
 
 	stopTrim chan struct{}
 	trimDone chan struct{}
@@ -112,7 +119,7 @@ func badgerOptions(dir string, o *Options) badger.Options {
 	if o.InMemory {
 		bo = badger.DefaultOptions("").WithInMemory(true)
 	} else {
-		bo = badger.DefaultOptions(dir)
+		bo = badger.DefaultOptions(dir).WithBypassLockGuard(ownLock)
 	}
 	return bo.
 		WithLogger(errorLogger{logf}).
@@ -138,16 +145,39 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	var lock *os.File
+	if !opts.InMemory && ownLock {
+		// Badger creates a missing directory; so does the lock.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("open cache %s: %w", dir, err)
+		}
+		var err error
+		if lock, err = lockDir(dir); err != nil {
+			if isLockError(err) {
+				return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
+			}
+			return nil, fmt.Errorf("open cache %s: %w", dir, err)
+		}
+	}
 	db, err := badger.Open(badgerOptions(dir, opts))
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		if isLockError(err) {
 			return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
 		}
 		return nil, fmt.Errorf("open cache %s: %w", dir, err)
 	}
-	c := &Cache{db: db, pending: make(map[pack.BlobHandle]struct{})}
+	c := &Cache{db: db, opts: *opts, lock: lock, pending: make(map[pack.BlobHandle]struct{})}
+	if !opts.InMemory {
+		c.dir = dir
+	}
 	if err := c.checkSchema(); err != nil {
 		db.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		return nil, fmt.Errorf("open cache %s: %w", dir, err)
 	}
 	if !opts.InMemory && opts.TrimInterval >= 0 {
@@ -157,8 +187,11 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 		}
 		abs, err := filepath.Abs(dir)
 		if err == nil {
+			c.trimDir = abs + string(filepath.Separator)
+			// Opening read the index of every table through its mapping.
+			trimMappings(c.trimDir)
 			c.stopTrim, c.trimDone = make(chan struct{}), make(chan struct{})
-			go c.trimLoop(abs+string(filepath.Separator), every)
+			go c.trimLoop(c.trimDir, every)
 		}
 	}
 	return c, nil
@@ -239,7 +272,14 @@ func (c *Cache) Close() error {
 			<-c.trimDone
 		})
 	}
-	if err := c.db.Close(); err != nil {
+	err := c.db.Close()
+	if c.lock != nil {
+		// After the database: its files are complete before another
+		// process may open them.
+		c.lock.Close()
+		c.lock = nil
+	}
+	if err != nil {
 		return fmt.Errorf("close cache: %w", err)
 	}
 	return nil
