@@ -51,8 +51,8 @@ var ErrCacheLocked = errors.New("index: cache directory in use by another proces
 type Options struct {
 	// InMemory keeps everything in memory (for tests); dir is ignored.
 	InMemory bool
-	// MemTableSize, BlockCacheSize and IndexCacheSize override the bounded
-	// defaults (8, 16 and 16 MiB) when > 0.
+	// MemTableSize, BlockCacheSize and IndexCacheSize override the
+	// defaults (8 MiB, none and 16 MiB) when > 0.
 	MemTableSize   int64
 	BlockCacheSize int64
 	IndexCacheSize int64
@@ -96,12 +96,15 @@ func (errorLogger) Debugf(string, ...any)   {}
 
 // badgerOptions returns options for bounded memory. The entries are small
 // fixed-size IDs and offsets, so: no compression (IDs don't compress), values
-// inline in the LSM tree (ValueThreshold above 45 bytes), small memtables
-// and caches, and table indexes/bloom filters in a bounded cache instead of
-// all in memory (IndexCacheSize > 0), which is what keeps memory independent
-// of the number of entries.
+// inline in the LSM tree (ValueThreshold above 45 bytes), small memtables,
+// and table indexes/bloom filters in a bounded cache instead of all in
+// memory (IndexCacheSize > 0), which is what keeps memory independent of the
+// number of entries. No block cache: without compression or encryption
+// Badger reads blocks straight from the mapped tables, and the cache only
+// added its bookkeeping to every lookup (a no-change re-scan of 50k files
+// spent 17 % less user CPU without it).
 func badgerOptions(dir string, o *Options) badger.Options {
-	memTable, blockCache, indexCache := int64(8<<20), int64(16<<20), int64(16<<20)
+	memTable, blockCache, indexCache := int64(8<<20), int64(0), int64(16<<20)
 	if o.MemTableSize > 0 {
 		memTable = o.MemTableSize
 	}
