@@ -106,6 +106,44 @@ type restorer struct {
 	dirs    []dirMeta
 	created map[string]bool
 	trees   *treePrefetcher
+	// dirs of a fresh target are created by one goroutine (mkdirs) while
+	// the walk goes on: mkdir is kernel time, the walk mostly user time.
+	mkdirs chan mkdirReq
+}
+
+// mkdirReq asks the mkdir goroutine to create path, or (path "") to close
+// done once everything queued before it is created.
+type mkdirReq struct {
+	path string
+	done chan struct{}
+}
+
+// mkdirWorker creates the directories queued on rs.mkdirs, in order (the
+// walk queues a parent before its children).
+func (rs *restorer) mkdirWorker() {
+	for req := range rs.mkdirs {
+		if req.done != nil {
+			close(req.done)
+			continue
+		}
+		// One mkdir: the parent normally exists; anything else goes to
+		// MkdirAll.
+		if err := unix.Mkdir(req.path, 0o700); err != nil {
+			if err := os.MkdirAll(req.path, 0o700); err != nil {
+				rs.warn(req.path, err)
+			}
+		}
+	}
+}
+
+// mkdirBarrier waits until every queued directory exists.
+func (rs *restorer) mkdirBarrier() {
+	if rs.mkdirs == nil {
+		return
+	}
+	done := make(chan struct{})
+	rs.mkdirs <- mkdirReq{done: done}
+	<-done
 }
 
 // treePrefetcher loads subtrees in the background while the restore walks
@@ -190,6 +228,11 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 		return nil, fmt.Errorf("create target: %w", err)
 	}
 	rs.created[target] = true
+	if rs.fresh {
+		rs.mkdirs = make(chan mkdirReq, 4096)
+		go rs.mkdirWorker()
+		defer close(rs.mkdirs)
+	}
 	if tree != nil {
 		err = rs.walk(ctx, tree, target, snapBase)
 		if err == nil && node != nil {
@@ -318,11 +361,23 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 		if !descend {
 			return nil
 		}
-		if take {
+		if take && rs.mkdirs != nil {
+			// Fresh target: nothing can be in the way; created by the
+			// mkdir goroutine (a failure is warned there, and the files
+			// inside then fail to be created and are warned too).
+			rs.created[p] = true
+			select {
+			case rs.mkdirs <- mkdirReq{path: p}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		} else if take {
 			if err := rs.ensureDir(p); err != nil {
 				rs.warn(p, err)
 				return nil
 			}
+		}
+		if take {
 			rs.res.Dirs++
 			rs.prog.Dirs.Add(1)
 			rs.dirs = append(rs.dirs, dirMeta{p, n})
@@ -378,8 +433,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 		}
 		rs.links[key] = p
 	}
-	switch n.Type {
-	case NodeFile:
+	if n.Type == NodeFile {
 		rs.batch = append(rs.batch, &restoreFile{node: n, path: p, snapPath: snapPath, existing: exists,
 			single: !exists && len(n.Content) == 1 && n.Links <= 1})
 		rs.nblobs += len(n.Content)
@@ -387,6 +441,10 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 			return rs.flush(ctx)
 		}
 		return nil
+	}
+	// Other types are created right here, in their directory.
+	rs.mkdirBarrier()
+	switch n.Type {
 	case NodeSymlink:
 		if err := os.Symlink(n.Target(), p); err != nil {
 			rs.warn(p, err)
@@ -425,6 +483,7 @@ func (rs *restorer) damaged(snapPath string) {
 
 // flush restores the contents of the batched files.
 func (rs *restorer) flush(ctx context.Context) error {
+	rs.mkdirBarrier() // the files' directories exist
 	batch := rs.batch
 	rs.batch, rs.nblobs = nil, 0
 	if len(batch) == 0 {
