@@ -248,6 +248,12 @@ func NewReader(r io.Reader, c *Chunker, buf []byte) *Reader {
 // It returns io.EOF after the last chunk; an empty stream yields io.EOF at once.
 // A read error other than io.EOF is returned wrapped, dropping the partial
 // chunk, and is returned again by every later call.
+//
+// When dst has room (cap(dst) of at least the chunker's Min is a good
+// size), the stream is read straight into it and only the few bytes read
+// past a cut are copied, into the Reader's buffer, for the next chunk;
+// otherwise every byte goes through the Reader's buffer. The chunks are
+// the same either way.
 func (r *Reader) Next(dst []byte) ([]byte, error) {
 	dst = dst[:0]
 	for {
@@ -258,6 +264,12 @@ func (r *Reader) Next(dst []byte) ([]byte, error) {
 					return dst, nil
 				}
 				return nil, r.err
+			}
+			if cut, ok := r.readInto(&dst); ok {
+				if cut {
+					return dst, nil
+				}
+				continue
 			}
 			r.fill()
 			continue
@@ -273,6 +285,50 @@ func (r *Reader) Next(dst []byte) ([]byte, error) {
 		r.pos += sp
 		return dst, nil
 	}
+}
+
+// directStep is how far past the chunker's Min a direct read goes at a
+// time: what it reads past a cut is copied back into the Reader's buffer.
+const directStep = 128 << 10
+
+// readInto reads once into the spare capacity of *dst, which holds the
+// current chunk so far, and looks for a cut in what it read. ok is false
+// when there is too little room (or the read returned nothing): the caller
+// then reads through the Reader's buffer. The buffer must be empty.
+func (r *Reader) readInto(dst *[]byte) (cut, ok bool) {
+	d := *dst
+	// Bytes that cannot hold a cut (the chunk is still shorter than
+	// Min), then at most a step (bounded by the buffer, which takes
+	// what follows a cut).
+	safe := max(0, r.c.min-1-len(d))
+	want := min(cap(d)-len(d), safe+min(directStep, len(r.buf)))
+	if want < 16<<10 {
+		return false, false
+	}
+	n, err := r.rd.Read(d[len(d) : len(d)+want])
+	if n < 0 || n > want {
+		r.err = fmt.Errorf("chunker: read: reader returned invalid count %d", n)
+		return false, true
+	}
+	if err != nil && err != io.EOF {
+		r.err = fmt.Errorf("chunker: read: %w", err) // the partial chunk is dropped
+		return false, true
+	}
+	if err == io.EOF {
+		r.err = io.EOF
+	}
+	if n == 0 {
+		return false, err != nil
+	}
+	piece := d[len(d) : len(d)+n]
+	sp := r.c.NextSplitPoint(piece)
+	if sp < 0 {
+		*dst = d[:len(d)+n]
+		return false, true
+	}
+	*dst = d[:len(d)+sp]
+	r.pos, r.end = 0, copy(r.buf, piece[sp:])
+	return true, true
 }
 
 // fill reads once into the (fully consumed) buffer, setting r.err at the

@@ -543,7 +543,50 @@ func FuzzChunker(f *testing.F) {
 		if !bytes.Equal(out, data) || fmt.Sprint(sizes) != fmt.Sprint(whole) {
 			t.Fatal("reader differs")
 		}
+		// Reading straight into the chunk buffers (Next with spare
+		// capacity), from a reader returning short reads of varying
+		// sizes, gives the same chunks.
+		rd = NewReader(&shortReader{data: data, sizes: sl}, c, make([]byte, 16<<10+64*int(slices[0])))
+		out, sizes = nil, nil
+		dst := make([]byte, 0, 16<<10+int(slices[len(slices)-1])*256)
+		for {
+			chunk, err := rd.Next(dst)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, chunk...)
+			sizes = append(sizes, len(chunk))
+			dst = chunk[:0]
+		}
+		if !bytes.Equal(out, data) || fmt.Sprint(sizes) != fmt.Sprint(whole) {
+			t.Fatalf("direct reader differs: %v, whole: %v", sizes, whole)
+		}
 	})
+}
+
+// shortReader returns data in reads of the given sizes in turn (0: the
+// rest of the caller's buffer), like a file read in pieces.
+type shortReader struct {
+	data  []byte
+	sizes []int
+	i     int
+}
+
+func (r *shortReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := r.sizes[r.i%len(r.sizes)]
+	r.i++
+	if n == 0 || n > len(p) {
+		n = len(p)
+	}
+	n = copy(p[:n], r.data)
+	r.data = r.data[n:]
+	return n, nil
 }
 
 func BenchmarkNextSplitPoint(b *testing.B) {
@@ -612,6 +655,48 @@ func TestEmptyBuffer(t *testing.T) {
 		}
 		if got := c.NextSplitPoint(zeros[:p.Max-n]); got != p.Max-n {
 			t.Fatalf("after %d bytes: cut at %d, want %d", n, got, p.Max-n)
+		}
+	}
+}
+
+// TestReaderDirect compares chunks read straight into the chunk buffers
+// (Next with spare capacity) with chunks cut from the whole input, for
+// several read patterns, buffer sizes and chunk-buffer capacities.
+func TestReaderDirect(t *testing.T) {
+	p := Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10}
+	c := mustNew(t, p, testGear(3))
+	data := randomBytes(3<<20+12345, 9)
+	whole := splitWhole(c, data)
+	for _, tc := range []struct {
+		reads      []int
+		buf, dstCp int
+	}{
+		{[]int{0}, 1 << 20, 2 << 20},   // full reads, large chunk buffers
+		{[]int{0}, 16 << 10, 64 << 10}, // small buffer: short steps past Min
+		{[]int{4096, 0, 100, 70000}, 200 << 10, 300 << 10},
+		{[]int{1, 0}, 1 << 20, 20 << 10}, // capacity below Min: mixed paths
+		{[]int{0}, 1 << 20, 4 << 10},     // too little room: buffered path only
+	} {
+		rd := NewReader(&shortReader{data: data, sizes: tc.reads}, c, make([]byte, tc.buf))
+		var out []byte
+		var sizes []int
+		dst := make([]byte, 0, tc.dstCp)
+		for {
+			chunk, err := rd.Next(dst)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, chunk...)
+			sizes = append(sizes, len(chunk))
+			if cap(chunk) >= tc.dstCp {
+				dst = chunk[:0]
+			}
+		}
+		if !bytes.Equal(out, data) || fmt.Sprint(sizes) != fmt.Sprint(whole) {
+			t.Fatalf("reads %v, buffer %d, capacity %d: %d chunks %v, want %d %v", tc.reads, tc.buf, tc.dstCp, len(sizes), sizes, len(whole), whole)
 		}
 	}
 }
