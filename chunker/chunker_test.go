@@ -527,44 +527,39 @@ func FuzzChunker(f *testing.F) {
 		}
 		// Reader with a tiny buffer agrees and concatenates to the input.
 		rd := NewReader(bytes.NewReader(data), c, make([]byte, 1+int(slices[0])))
-		var out []byte
-		var sizes []int
-		for {
-			chunk, err := rd.Next(nil)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, chunk...)
-			sizes = append(sizes, len(chunk))
-		}
-		if !bytes.Equal(out, data) || fmt.Sprint(sizes) != fmt.Sprint(whole) {
+		if out, sizes := readChunks(t, rd, nil); !bytes.Equal(out, data) || fmt.Sprint(sizes) != fmt.Sprint(whole) {
 			t.Fatal("reader differs")
 		}
 		// Reading straight into the chunk buffers (Next with spare
 		// capacity), from a reader returning short reads of varying
 		// sizes, gives the same chunks.
 		rd = NewReader(&shortReader{data: data, sizes: sl}, c, make([]byte, 16<<10+64*int(slices[0])))
-		out, sizes = nil, nil
-		dst := make([]byte, 0, 16<<10+int(slices[len(slices)-1])*256)
-		for {
-			chunk, err := rd.Next(dst)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, chunk...)
-			sizes = append(sizes, len(chunk))
-			dst = chunk[:0]
-		}
+		out, sizes := readChunks(t, rd, make([]byte, 0, 16<<10+int(slices[len(slices)-1])*256))
 		if !bytes.Equal(out, data) || fmt.Sprint(sizes) != fmt.Sprint(whole) {
 			t.Fatalf("direct reader differs: %v, whole: %v", sizes, whole)
 		}
 	})
+}
+
+// readChunks reads rd to the end and returns the chunks' bytes and sizes.
+// dst (if not nil) is handed to Next, and every chunk's buffer that is at
+// least as large is handed to the next call (the archiver's pattern).
+func readChunks(t testing.TB, rd *Reader, dst []byte) (out []byte, sizes []int) {
+	t.Helper()
+	for {
+		chunk, err := rd.Next(dst)
+		if err == io.EOF {
+			return out, sizes
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, chunk...)
+		sizes = append(sizes, len(chunk))
+		if dst != nil && cap(chunk) >= cap(dst) {
+			dst = chunk[:0]
+		}
+	}
 }
 
 // shortReader returns data in reads of the given sizes in turn (0: the
@@ -678,23 +673,7 @@ func TestReaderDirect(t *testing.T) {
 		{[]int{0}, 1 << 20, 4 << 10},     // too little room: buffered path only
 	} {
 		rd := NewReader(&shortReader{data: data, sizes: tc.reads}, c, make([]byte, tc.buf))
-		var out []byte
-		var sizes []int
-		dst := make([]byte, 0, tc.dstCp)
-		for {
-			chunk, err := rd.Next(dst)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, chunk...)
-			sizes = append(sizes, len(chunk))
-			if cap(chunk) >= tc.dstCp {
-				dst = chunk[:0]
-			}
-		}
+		out, sizes := readChunks(t, rd, make([]byte, 0, tc.dstCp))
 		if !bytes.Equal(out, data) || fmt.Sprint(sizes) != fmt.Sprint(whole) {
 			t.Fatalf("reads %v, buffer %d, capacity %d: %d chunks %v, want %d %v", tc.reads, tc.buf, tc.dstCp, len(sizes), sizes, len(whole), whole)
 		}
