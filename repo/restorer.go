@@ -126,14 +126,21 @@ func (rs *restorer) mkdirWorker() {
 			close(req.done)
 			continue
 		}
-		// One mkdir: the parent normally exists; anything else goes to
-		// MkdirAll.
-		if err := unix.Mkdir(req.path, 0o700); err != nil {
-			if err := os.MkdirAll(req.path, 0o700); err != nil {
-				rs.warn(req.path, err)
-			}
+		if err := mkdir(req.path); err != nil {
+			rs.warn(req.path, err)
 		}
 	}
+}
+
+// mkdir creates directory p. The restore walks top-down, so the parent
+// normally exists: one mkdir instead of MkdirAll's stat of p, stat of the
+// parent and mkdir. Anything else (p exists, a parent is missing) goes to
+// MkdirAll.
+func mkdir(p string) error {
+	if err := unix.Mkdir(p, 0o700); err != nil {
+		return os.MkdirAll(p, 0o700)
+	}
+	return nil
 }
 
 // mkdirBarrier waits until every queued directory exists.
@@ -343,13 +350,8 @@ func (rs *restorer) ensureDir(p string) error {
 	if rs.created[p] {
 		return nil
 	}
-	// The walk goes top-down, so the parent normally exists: one mkdir
-	// instead of MkdirAll's stat of p, stat of the parent and mkdir.
-	// Anything else (p exists, a parent is missing) goes to MkdirAll.
-	if err := unix.Mkdir(p, 0o700); err != nil {
-		if err := os.MkdirAll(p, 0o700); err != nil {
-			return err
-		}
+	if err := mkdir(p); err != nil {
+		return err
 	}
 	rs.created[p] = true
 	return nil
