@@ -64,7 +64,8 @@ demo:
 FUZZ_LIST = grep -rEo --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git --exclude-dir=bin \
 	'^func Fuzz[A-Za-z0-9_]*\(' . | sed -E 's\#^\./\#\#; s\#:func (Fuzz[A-Za-z0-9_]*)\($$\#:\1\#' | sort
 
-# fuzz runs every Fuzz target of the module for FUZZTIME each. Targets are
+# fuzz runs every Fuzz target of the module for FUZZTIME each (a duration
+# such as 60s, or an execution count such as 5000x: CI uses a count, see .ci/run). Targets are
 # discovered with grep, so new ones are picked up without editing this file.
 fuzz:
 	@n=0; \
