@@ -76,6 +76,8 @@ type Repository struct {
 	gear     *[256]uint64
 	chunkMu  sync.Mutex
 	chunkers map[string][]*chunker.Chunker
+
+	held heldLocks // locks taken through this Repository (lock.go)
 }
 
 // Backend returns the underlying backend.
