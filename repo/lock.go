@@ -19,9 +19,9 @@ import (
 )
 
 // Lock timing (docs/FORMAT.md §10). A lock is refreshed every
-// LockRefreshInterval; another process treats it as stale when it was not
-// refreshed for LockStaleTimeout (or, on the same host, when its process is
-// gone). A holder that could not refresh for LockExpireAfter cancels its own
+// LockRefreshInterval; another process treats it as stale when its file was
+// not replaced for LockStaleTimeout on the storage's clock (or, in the same
+// kernel and PID namespace, when its process is gone). A holder that could not refresh for LockExpireAfter cancels its own
 // work, so it never acts on a lock that others may already consider stale.
 const (
 	LockRefreshInterval = 5 * time.Minute
@@ -772,6 +772,13 @@ func (r *Repository) hold(ctx context.Context, need lockKind, purpose string) (c
 		lk, err = r.LockForWrite(ctx, purpose)
 	} else {
 		lk, err = r.LockForRead(ctx, purpose)
+		if err != nil && ctx.Err() == nil {
+			// A read-only medium, or a copy that lost the empty locks/
+			// directory: reading stays possible, as it was before readers
+			// took locks, but unprotected.
+			r.opts.warn("%s: could not store a reader lock (%v); reading without one, so a prune running at the same time may delete packs this %s reads", purpose, err, purpose)
+			return ctx, func() {}, nil
+		}
 	}
 	if err != nil {
 		return nil, nil, err
