@@ -175,3 +175,47 @@ func TestLockRefresh(t *testing.T) {
 		t.Fatalf("after refresh %d lock files, want only the new one", len(locks))
 	}
 }
+
+// A reader (restore, check) that holds its lock keeps prune from deleting
+// packs it may read, whether it started before the record (it is in the
+// record's locks) or after it (a live reader at phase 2).
+func TestPruneWaitsForReader(t *testing.T) {
+	ctx := context.Background()
+	r := repotest.New(t)
+	src := randTree(t, 3, 21)
+	sn1 := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	src2 := randTree(t, 2, 22)
+	sn2 := backup(t, r, repo.BackupOptions{Paths: []string{src2}})
+	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{sn1}); err != nil {
+		t.Fatal(err)
+	}
+	rd := repotest.Reopen(t, r.Backend(), repotest.Options(t))
+	lk, err := rd.LockForRead(ctx, "restore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := lk.Info(); !info.Reader || info.Exclusive {
+		t.Fatalf("reader lock: %+v", info)
+	}
+	res, err := r.Prune(ctx, repo.PruneOptions{})
+	if err != nil || res.CondemnedPacks == 0 || res.DeletedPacks != 0 || res.DeferredPacks == 0 {
+		t.Fatalf("prune beside a reader: %+v, %v; want condemned and deferred", res, err)
+	}
+	lk.Unlock()
+	// A reader that starts after the record was completed.
+	lk2, err := rd.LockForRead(ctx, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = r.Prune(ctx, repo.PruneOptions{})
+	if err != nil || res.DeletedPacks != 0 || res.DeferredPacks == 0 {
+		t.Fatalf("prune beside a later reader: %+v, %v; want deferred", res, err)
+	}
+	lk2.Unlock()
+	res, err = r.Prune(ctx, repo.PruneOptions{})
+	if err != nil || res.DeletedPacks == 0 {
+		t.Fatalf("prune after the readers ended: %+v, %v", res, err)
+	}
+	mustCheck(t, r)
+	restoreEquals(t, repotest.Reopen(t, r.Backend(), repotest.Options(t)), sn2, src2)
+}
