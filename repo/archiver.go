@@ -160,6 +160,11 @@ type archiver struct {
 // Backup stores the given paths and streams as a new snapshot. It returns
 // the snapshot (also when it is partial: check Snapshot.Partial).
 func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot, error) {
+	ctx, release, err := r.hold(ctx, lockWrite, "backup") // docs/FORMAT.md §10
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	start := time.Now()
 	if opts.Time.IsZero() {
 		opts.Time = start

@@ -92,6 +92,11 @@ func (p *packReaderAt) ReadAt(b []byte, off int64) (int, error) {
 // every pack is decrypted and verified. Damaged blobs are traced to the
 // snapshots and files that use them.
 func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
+	ctx, release, err := r.hold(ctx, lockRead, "check") // docs/FORMAT.md §10.3
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res := &CheckResult{ReadData: opts.ReadData || opts.ReadDataSubset != nil, damagedSet: map[pack.BlobHandle]bool{}}
 	var mu sync.Mutex
 	problem := func(format string, args ...any) {
@@ -115,7 +120,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 
 	// 1. Packs in the backend.
 	sizes := map[ID]int64{}
-	err := r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
+	err = r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
 		id, err := crypto.ParseID(fi.Name)
 		if err != nil {
 			problem("data/%s: not a pack file name", fi.Name)

@@ -89,6 +89,16 @@ func (r *Repository) CopiedFrom(ctx context.Context) (map[CopyOrigin]ID, error) 
 // repository ID ‖ type ‖ source blob ID) so a re-run needs no download to
 // know which blobs r already has.
 func (r *Repository) Copy(ctx context.Context, src *Repository, snaps []*Snapshot, opts CopyOptions) (*CopyStats, error) {
+	ctx, release, err := r.hold(ctx, lockWrite, "copy") // docs/FORMAT.md §10
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, releaseSrc, err := src.hold(ctx, lockRead, "copy (source)")
+	if err != nil {
+		return nil, err
+	}
+	defer releaseSrc()
 	done, err := r.CopiedFrom(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list destination snapshots: %w", err)

@@ -11,7 +11,6 @@ import (
 	"os/user"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/immich-vault/immich-vault/crypto"
@@ -20,9 +19,9 @@ import (
 )
 
 // Lock timing (docs/FORMAT.md §10). A lock is refreshed every
-// LockRefreshInterval; another process treats it as stale when it was not
-// refreshed for LockStaleTimeout (or, on the same host, when its process is
-// gone). A holder that could not refresh for LockExpireAfter cancels its own
+// LockRefreshInterval; another process treats it as stale when its file was
+// not replaced for LockStaleTimeout on the storage's clock (or, in the same
+// kernel and PID namespace, when its process is gone). A holder that could not refresh for LockExpireAfter cancels its own
 // work, so it never acts on a lock that others may already consider stale.
 const (
 	LockRefreshInterval = 5 * time.Minute
@@ -38,7 +37,51 @@ const (
 )
 
 // ErrLocked: an exclusive operation (prune, repair) is already running.
+// Errors wrapping it are *LockedError values naming the holder.
 var ErrLocked = errors.New("repo: repository is locked by another maintenance operation")
+
+// LockedError names the live exclusive lock that refused a new one.
+type LockedError struct {
+	Holder LockInfo
+	// Age is the time since the holder's last refresh on the storage's
+	// clock; negative when the storage does not report times.
+	Age time.Duration
+}
+
+func (e *LockedError) Error() string {
+	age := "unknown time"
+	if e.Age >= 0 {
+		age = e.Age.Round(time.Second).String()
+	}
+	return fmt.Sprintf("%s is running on host %s (pid %d, lock refreshed %s ago): %v",
+		e.Holder.Purpose, e.Holder.Host, e.Holder.PID, age, ErrLocked)
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// LockIdentity is what proves that two processes run on the same kernel in
+// the same PID namespace, so that one may test whether the other's PID is
+// alive (docs/FORMAT.md §10.1). Empty outside Linux.
+type LockIdentity struct {
+	BootID       string `json:"boot_id,omitempty"`    // /proc/sys/kernel/random/boot_id
+	PIDNamespace string `json:"pid_ns,omitempty"`     // readlink /proc/self/ns/pid, "pid:[4026531836]"
+	MachineID    string `json:"machine_id,omitempty"` // /etc/machine-id
+}
+
+// Complete reports whether the identity can prove anything: boot ID and
+// PID namespace are both known.
+func (i LockIdentity) Complete() bool { return i.BootID != "" && i.PIDNamespace != "" }
+
+// SameProcessSpace reports whether a PID recorded under i can be tested by
+// a process whose identity is self: both complete and equal.
+func (i LockIdentity) SameProcessSpace(self LockIdentity) bool {
+	return i.Complete() && self.Complete() && i == self
+}
+
+var selfIdentity = sync.OnceValue(currentLockIdentity)
+
+// CurrentLockIdentity returns this process's identity (read once).
+func CurrentLockIdentity() LockIdentity { return selfIdentity() }
 
 // LockInfo is the content of a lock file (sealed JSON in locks/<id>). One
 // holder keeps the same Session across refreshes; each refresh stores a new
@@ -48,54 +91,136 @@ type LockInfo struct {
 	Kind      string    `json:"kind"`    // "lock"
 	Session   string    `json:"session"` // 32 hex chars, random per holder
 	Exclusive bool      `json:"exclusive"`
-	Purpose   string    `json:"purpose"` // "backup", "prune", ...
+	Reader    bool      `json:"reader,omitempty"` // reads packs through an unfiltered cache (restore, check)
+	Purpose   string    `json:"purpose"`          // "backup", "prune", ...
 	Host      string    `json:"host"`
 	Username  string    `json:"username,omitempty"`
 	PID       int       `json:"pid"`
-	Created   time.Time `json:"created"`
-	Refreshed time.Time `json:"refreshed"`
+	Created   time.Time `json:"created"`   // holder's clock, informative
+	Refreshed time.Time `json:"refreshed"` // holder's clock, informative
+	LockIdentity
 
-	file ID // current file name
+	file    ID        // current file name
+	modTime time.Time // the file's modification time on the storage's clock (zero: unknown)
 }
 
 // File returns the name of the lock's current file.
 func (l *LockInfo) File() ID { return l.file }
 
-// Stale reports whether l is stale at now, seen from host: not refreshed for
-// LockStaleTimeout, or held by a process of this host that no longer exists.
-func (l *LockInfo) Stale(now time.Time, host string) bool {
-	if now.Sub(l.Refreshed) > LockStaleTimeout {
-		return true
+// ModTime returns when the lock's file was stored, on the storage's clock
+// (zero when the backend does not report it).
+func (l *LockInfo) ModTime() time.Time { return l.modTime }
+
+// StaleReason says why l is stale to a process with identity self that
+// knows the storage's current time storageNow (the modification time of a
+// file it has just stored; zero if unknown), or "" when l may be alive
+// (docs/FORMAT.md §10.1):
+//   - same kernel and PID namespace (every identity field recorded and
+//     equal to self's) and the PID does not exist; or
+//   - its file was stored more than LockStaleTimeout before storageNow,
+//     both times read from the storage's clock.
+//
+// The created and refreshed fields (the holder's clock) are never compared
+// with anything: a host whose clock is wrong neither makes its live lock
+// stale nor its dead lock immortal.
+func (l *LockInfo) StaleReason(storageNow time.Time, self LockIdentity) string {
+	if l.LockIdentity.SameProcessSpace(self) && !processAlive(l.PID) {
+		return fmt.Sprintf("process %d no longer exists", l.PID)
 	}
-	if l.Host == host && host != "" && !processAlive(l.PID) {
-		return true
+	if age, ok := l.age(storageNow); ok && age > LockStaleTimeout {
+		return fmt.Sprintf("not refreshed for %s", age.Round(time.Second))
 	}
-	return false
+	return ""
 }
 
-// processAlive reports whether pid exists on this host (EPERM: it exists).
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
+// age is the time since l's file was stored, on the storage's clock.
+func (l *LockInfo) age(storageNow time.Time) (time.Duration, bool) {
+	if storageNow.IsZero() || l.modTime.IsZero() {
+		return 0, false
 	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return storageNow.Sub(l.modTime), true
 }
 
 // LockOptions configure Repository.Lock.
 type LockOptions struct {
 	Exclusive bool   // exclude other exclusive holders (prune, repair)
+	Reader    bool   // the holder reads packs (restore, check): prune's deletion waits for it
 	Purpose   string // recorded in the lock, shown to users
-	// Host and PID override the recorded identity (tests simulate other hosts).
+	// Host and PID override the recorded identity (tests simulate other
+	// hosts). A lock whose Host is overridden records no LockIdentity: it
+	// claims to come from elsewhere.
 	Host string
 	PID  int
 	// RefreshInterval overrides LockRefreshInterval (tests).
 	RefreshInterval time.Duration
+	// Now overrides the clock of the created and refreshed fields (tests
+	// simulate a host whose clock is wrong).
+	Now func() time.Time
+}
+
+// lockKind says what a held lock allows its Repository to do without
+// taking another one (see hold).
+type lockKind int
+
+const (
+	lockPlain     lockKind = iota // Lock: nothing implied
+	lockRead                      // LockForRead: shared reader lock, cache synced after it was stored
+	lockWrite                     // LockForWrite: shared lock, cache filtered (PrepareWrite)
+	lockExclusive                 // Lock with Exclusive
+)
+
+// covers reports whether a held lock of kind k serves an operation that
+// needs kind need. A writer's filtered cache never points into condemned
+// packs, so a write lock also serves reads.
+func (k lockKind) covers(need lockKind) bool {
+	switch need {
+	case lockRead:
+		return k == lockRead || k == lockWrite
+	case lockWrite:
+		return k == lockWrite
+	}
+	return false
+}
+
+// heldLocks are the locks taken through one Repository and not yet
+// released; engine operations reuse them instead of storing another.
+type heldLocks struct {
+	mu    sync.Mutex
+	locks []*Lock
+}
+
+func (h *heldLocks) add(l *Lock) {
+	h.mu.Lock()
+	h.locks = append(h.locks, l)
+	h.mu.Unlock()
+}
+
+func (h *heldLocks) remove(l *Lock) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, o := range h.locks {
+		if o == l {
+			h.locks = append(h.locks[:i], h.locks[i+1:]...)
+			return
+		}
+	}
+}
+
+func (h *heldLocks) find(need lockKind) *Lock {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, l := range h.locks {
+		if l.kind.covers(need) && l.ctx.Err() == nil {
+			return l
+		}
+	}
+	return nil
 }
 
 // Lock is a held lock. Its refresher runs until Unlock.
 type Lock struct {
 	r      *Repository
+	kind   lockKind
 	mu     sync.Mutex
 	info   LockInfo
 	ctx    context.Context
@@ -129,26 +254,39 @@ func hostname() string {
 }
 
 // Lock takes a lock. Shared (non-exclusive) locks never wait and never
-// conflict: backups take them. An exclusive lock fails with ErrLocked when
-// another live exclusive lock exists; stale locks never block anyone.
+// conflict: backups take them. An exclusive lock fails with a *LockedError
+// (wrapping ErrLocked) when another live exclusive lock exists; stale locks
+// never block anyone.
 //
-// A shared lock for a writer additionally makes the local cache forget the
-// blobs of packs that a pending deletion record condemns (see
-// PrepareWrite), so the writer stores such blobs again instead of
-// referencing them.
+// Engine operations take the locks they need themselves (backup, copy,
+// restore, check, dump, ls, diff, stats, prune, repair); a caller may hold
+// one across several operations with LockForWrite or LockForRead, and the
+// operations then use it instead of storing another.
 func (r *Repository) Lock(ctx context.Context, opts LockOptions) (*Lock, error) {
+	kind := lockPlain
+	if opts.Exclusive {
+		kind = lockExclusive
+	}
+	return r.lock(ctx, opts, kind)
+}
+
+func (r *Repository) lock(ctx context.Context, opts LockOptions, kind lockKind) (*Lock, error) {
 	var sess [16]byte
 	if _, err := rand.Read(sess[:]); err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
+	if opts.Now != nil {
+		now = opts.Now().UTC()
+	}
 	info := LockInfo{
 		Version: lockFileVersion, Kind: lockKindLock, Session: hex.EncodeToString(sess[:]),
-		Exclusive: opts.Exclusive, Purpose: opts.Purpose, Host: opts.Host, PID: opts.PID,
+		Exclusive: opts.Exclusive, Reader: opts.Reader, Purpose: opts.Purpose, Host: opts.Host, PID: opts.PID,
 		Created: now, Refreshed: now,
 	}
 	if info.Host == "" {
 		info.Host = hostname()
+		info.LockIdentity = CurrentLockIdentity()
 	}
 	if info.PID == 0 {
 		info.PID = os.Getpid()
@@ -160,27 +298,31 @@ func (r *Repository) Lock(ctx context.Context, opts LockOptions) (*Lock, error) 
 		return nil, err
 	}
 	if opts.Exclusive {
-		locks, err := r.Locks(ctx)
+		states, storageNow, err := r.lockStates(ctx, info.file)
 		if err != nil {
 			r.removeLockFile(context.WithoutCancel(ctx), info.file)
 			return nil, err
 		}
-		for _, o := range locks {
-			if o.Session == info.Session || !o.Exclusive || o.Stale(time.Now(), hostname()) {
+		for _, o := range states {
+			if o.Session == info.Session || !o.Exclusive || o.stale != "" {
 				continue
 			}
 			r.removeLockFile(context.WithoutCancel(ctx), info.file)
-			return nil, fmt.Errorf("%s is running on host %s (pid %d, since %s): %w",
-				o.Purpose, o.Host, o.PID, o.Created.Local().Format(time.DateTime), ErrLocked)
+			age, ok := o.age(storageNow)
+			if !ok {
+				age = -1
+			}
+			return nil, &LockedError{Holder: *o.LockInfo, Age: age}
 		}
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
-	l := &Lock{r: r, info: info, ctx: lctx, cancel: cancel, done: make(chan struct{}), stop: make(chan struct{})}
+	l := &Lock{r: r, kind: kind, info: info, ctx: lctx, cancel: cancel, done: make(chan struct{}), stop: make(chan struct{})}
 	iv := opts.RefreshInterval
 	if iv <= 0 {
 		iv = LockRefreshInterval
 	}
-	go l.refresher(iv)
+	go l.refresher(iv, opts.Now)
+	r.held.add(l)
 	return l, nil
 }
 
@@ -208,7 +350,7 @@ func (r *Repository) removeLockFile(ctx context.Context, id ID) error {
 // refresher stores a fresh copy of the lock every interval and cancels the
 // lock's context when no refresh succeeded for LockExpireAfter (wall clock,
 // so a suspended machine notices on resume).
-func (l *Lock) refresher(iv time.Duration) {
+func (l *Lock) refresher(iv time.Duration, clock func() time.Time) {
 	defer close(l.done)
 	t := time.NewTicker(min(iv, time.Minute))
 	defer t.Stop()
@@ -227,18 +369,23 @@ func (l *Lock) refresher(iv time.Duration) {
 		if now.Sub(last) < iv {
 			continue
 		}
-		if err := l.Refresh(l.ctx); err == nil {
+		if err := l.refresh(l.ctx, clock); err == nil {
 			last = now
 		}
 	}
 }
 
 // Refresh stores a new lock file with the current time and removes the old one.
-func (l *Lock) Refresh(ctx context.Context) error {
+func (l *Lock) Refresh(ctx context.Context) error { return l.refresh(ctx, nil) }
+
+func (l *Lock) refresh(ctx context.Context, clock func() time.Time) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := l.info
 	n.Refreshed = time.Now().UTC()
+	if clock != nil {
+		n.Refreshed = clock().UTC()
+	}
 	if err := l.r.saveLock(ctx, &n); err != nil {
 		return err
 	}
@@ -251,6 +398,7 @@ func (l *Lock) Refresh(ctx context.Context) error {
 func (l *Lock) Unlock() error {
 	var err error
 	l.once.Do(func() {
+		l.r.held.remove(l)
 		close(l.stop)
 		<-l.done
 		l.cancel(context.Canceled)
@@ -276,9 +424,11 @@ type lockFile struct {
 // skipped; files that fail to decode are reported through bad.
 func (r *Repository) loadLockDir(ctx context.Context, bad func(ID, error)) ([]*LockInfo, []*PendingDeletion, error) {
 	var ids []ID
+	mtimes := map[ID]time.Time{}
 	err := r.be.List(ctx, backend.LockFile, func(fi backend.FileInfo) error {
 		if id, err := crypto.ParseID(fi.Name); err == nil {
 			ids = append(ids, id)
+			mtimes[id] = fi.ModTime
 		}
 		return nil
 	})
@@ -315,6 +465,7 @@ func (r *Repository) loadLockDir(ctx context.Context, bad func(ID, error)) ([]*L
 				continue
 			}
 			l.file = id
+			l.modTime = mtimes[id]
 			locks = append(locks, &l)
 		case lockKindPending:
 			var p PendingDeletion
@@ -342,23 +493,162 @@ func (r *Repository) Locks(ctx context.Context) ([]*LockInfo, error) {
 	return l, err
 }
 
-// RemoveStaleLocks deletes lock files that are stale; it returns how many.
-func (r *Repository) RemoveStaleLocks(ctx context.Context) (int, error) {
+// lockState is one lock session as a judge sees it.
+type lockState struct {
+	*LockInfo        // the session's newest file (its modTime: the newest of its files)
+	files     []ID   // every file of the session (a failed removal may leave an older one)
+	stale     string // why it is stale; "" if it may be alive
+}
+
+// lockStates lists the lock sessions in locks/ and judges each. probe is a
+// file this process has just stored in locks/ (its own lock, new or
+// refreshed): its modification time is the storage's current time. It
+// also returns that time (zero when unknown: then only the PID rule
+// applies).
+func (r *Repository) lockStates(ctx context.Context, probe ID) ([]*lockState, time.Time, error) {
 	locks, err := r.Locks(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var storageNow time.Time
+	for _, l := range locks {
+		if l.file == probe {
+			storageNow = l.modTime
+		}
+	}
+	bySession := map[string]*lockState{}
+	var states []*lockState
+	for _, l := range locks {
+		s := bySession[l.Session]
+		if s == nil {
+			c := *l
+			s = &lockState{LockInfo: &c}
+			bySession[l.Session] = s
+			states = append(states, s)
+		} else {
+			// The holder's own clock orders the files of its session; the
+			// session's storage time is that of its newest file.
+			mt := s.modTime
+			if l.Refreshed.After(s.Refreshed) {
+				c := *l
+				s.LockInfo = &c
+			}
+			if mt.After(l.modTime) {
+				s.modTime = mt
+			} else {
+				s.modTime = l.modTime
+			}
+		}
+		s.files = append(s.files, l.file)
+	}
+	self := CurrentLockIdentity()
+	for _, s := range states {
+		s.stale = s.StaleReason(storageNow, self)
+	}
+	return states, storageNow, nil
+}
+
+// lockStatesNow is lockStates with a fresh probe: lk is refreshed first,
+// so the storage's current time is read from its new file.
+func (r *Repository) lockStatesNow(ctx context.Context, lk *Lock) ([]*lockState, time.Time, error) {
+	if err := lk.Refresh(ctx); err != nil {
+		return nil, time.Time{}, err
+	}
+	return r.lockStates(ctx, lk.Info().file)
+}
+
+// UnlockOptions select the locks RemoveLocks removes besides stale ones.
+type UnlockOptions struct {
+	// RemoveAll removes every lock, live or not. Only for when the user has
+	// made sure no other process uses the repository.
+	RemoveAll bool
+	// Host removes every lock recorded by this host name, except locks of
+	// this kernel and PID namespace whose process is alive. For when the
+	// user has made sure nothing runs on that host any more.
+	Host string
+}
+
+// LockReport describes one lock session RemoveLocks removed or kept.
+type LockReport struct {
+	Session   string    `json:"session"`
+	Purpose   string    `json:"purpose"`
+	Host      string    `json:"host"`
+	Username  string    `json:"username,omitempty"`
+	PID       int       `json:"pid"`
+	Exclusive bool      `json:"exclusive"`
+	Created   time.Time `json:"created"`
+	// AgeSeconds: since the last refresh, on the storage's clock (-1: unknown).
+	AgeSeconds float64 `json:"age_seconds"`
+	Reason     string  `json:"reason"` // why removed, or why kept
+}
+
+// UnlockResult is what RemoveLocks did.
+type UnlockResult struct {
+	Removed []LockReport `json:"removed"`
+	Kept    []LockReport `json:"kept"`
+}
+
+// RemoveLocks removes stale locks and, per opts, others (restic's unlock).
+// It stores a short-lived lock of its own to read the storage's clock.
+// Pending deletion records are never removed.
+func (r *Repository) RemoveLocks(ctx context.Context, opts UnlockOptions) (*UnlockResult, error) {
+	probe, err := r.Lock(ctx, LockOptions{Purpose: "unlock"})
+	if err != nil {
+		return nil, err
+	}
+	defer probe.Unlock()
+	return r.removeLocks(probe.Context(), probe, opts)
+}
+
+func (r *Repository) removeLocks(ctx context.Context, own *Lock, opts UnlockOptions) (*UnlockResult, error) {
+	states, storageNow, err := r.lockStates(ctx, own.Info().file)
+	if err != nil {
+		return nil, err
+	}
+	self := CurrentLockIdentity()
+	res := &UnlockResult{Removed: []LockReport{}, Kept: []LockReport{}}
+	for _, s := range states {
+		if s.Session == own.info.Session {
+			continue
+		}
+		rep := LockReport{Session: s.Session, Purpose: s.Purpose, Host: s.Host, Username: s.Username, PID: s.PID,
+			Exclusive: s.Exclusive, Created: s.Created, AgeSeconds: -1}
+		if age, ok := s.age(storageNow); ok {
+			rep.AgeSeconds = age.Round(time.Second).Seconds()
+		}
+		switch {
+		case s.stale != "":
+			rep.Reason = "stale: " + s.stale
+		case opts.RemoveAll:
+			rep.Reason = "--remove-all"
+		case opts.Host != "" && s.Host == opts.Host && s.SameProcessSpace(self):
+			rep.Reason = fmt.Sprintf("process %d is running on this machine", s.PID)
+		case opts.Host != "" && s.Host == opts.Host:
+			rep.Reason = "host " + opts.Host + " confirmed gone"
+		default:
+			rep.Reason = "may be alive"
+		}
+		if s.stale == "" && !opts.RemoveAll && (opts.Host == "" || s.Host != opts.Host || s.SameProcessSpace(self)) {
+			res.Kept = append(res.Kept, rep)
+			continue
+		}
+		for _, f := range s.files {
+			if err := r.removeLockFile(ctx, f); err != nil {
+				return res, err
+			}
+		}
+		res.Removed = append(res.Removed, rep)
+	}
+	return res, nil
+}
+
+// RemoveStaleLocks deletes stale locks; it returns how many.
+func (r *Repository) RemoveStaleLocks(ctx context.Context) (int, error) {
+	res, err := r.RemoveLocks(ctx, UnlockOptions{})
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	now, host := time.Now(), hostname()
-	for _, l := range locks {
-		if l.Stale(now, host) {
-			if err := r.removeLockFile(ctx, l.file); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
-	return n, nil
+	return len(res.Removed), nil
 }
 
 // PrepareWrite must be called by every writer that deduplicates against the
@@ -434,9 +724,10 @@ func (r *Repository) prepareWrite(ctx context.Context) (bool, error) {
 
 // LockForWrite takes a shared lock for a writer (backup, copy) and then
 // prepares the local cache with PrepareWrite. Do the writing with the
-// lock's Context and Unlock when done.
+// lock's Context and Unlock when done. Backup and Copy take it themselves
+// when the Repository holds none.
 func (r *Repository) LockForWrite(ctx context.Context, purpose string) (*Lock, error) {
-	lk, err := r.Lock(ctx, LockOptions{Purpose: purpose})
+	lk, err := r.lock(ctx, LockOptions{Purpose: purpose}, lockWrite)
 	if err != nil {
 		return nil, err
 	}
@@ -447,4 +738,50 @@ func (r *Repository) LockForWrite(ctx context.Context, purpose string) (*Lock, e
 		return nil, err
 	}
 	return lk, nil
+}
+
+// LockForRead takes a shared reader lock (restore, check, dump) and then
+// syncs the local cache with the index files, so the reader never looks
+// for a pack that a prune has already dropped from the index
+// (docs/FORMAT.md §10.3). Read with the lock's Context and Unlock when done.
+func (r *Repository) LockForRead(ctx context.Context, purpose string) (*Lock, error) {
+	lk, err := r.lock(ctx, LockOptions{Purpose: purpose, Reader: true}, lockRead)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.SyncIndex(lk.Context()); err != nil {
+		lk.Unlock()
+		return nil, err
+	}
+	return lk, nil
+}
+
+// hold gives an engine operation the lock it needs: a lock this Repository
+// already holds that covers it, else a new one (LockForRead or
+// LockForWrite). The returned context ends when the lock expires; call
+// release when done.
+func (r *Repository) hold(ctx context.Context, need lockKind, purpose string) (context.Context, func(), error) {
+	if l := r.held.find(need); l != nil {
+		hctx, cancel := context.WithCancelCause(ctx)
+		stop := context.AfterFunc(l.ctx, func() { cancel(context.Cause(l.ctx)) })
+		return hctx, func() { stop(); cancel(context.Canceled) }, nil
+	}
+	var lk *Lock
+	var err error
+	if need == lockWrite {
+		lk, err = r.LockForWrite(ctx, purpose)
+	} else {
+		lk, err = r.LockForRead(ctx, purpose)
+		if err != nil && ctx.Err() == nil {
+			// A read-only medium, or a copy that lost the empty locks/
+			// directory: reading stays possible, as it was before readers
+			// took locks, but unprotected.
+			r.opts.warn("%s: could not store a reader lock (%v); reading without one, so a prune running at the same time may delete packs this %s reads", purpose, err, purpose)
+			return ctx, func() {}, nil
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return lk.Context(), func() { lk.Unlock() }, nil
 }

@@ -246,8 +246,8 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		}
 		defer lk.Unlock()
 		ctx = lk.Context()
-		if n, err := r.RemoveStaleLocks(ctx); err == nil {
-			res.StaleLocks = n
+		if u, err := r.removeLocks(ctx, lk, UnlockOptions{}); err == nil {
+			res.StaleLocks = len(u.Removed)
 		}
 	}
 	// List packs before index files: a pack saved meanwhile is either not
@@ -515,19 +515,18 @@ func (r *Repository) repack(ctx context.Context, ri *repoIndex, packs []ID, kept
 // every lock it names is gone or stale, rescuing packs that snapshots
 // written meanwhile need.
 func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk *Lock, u *usedSet, res *PruneResult, progress func(string, ...any)) error {
-	host := hostname()
 	if p.Locks == nil {
 		// Complete the record: the locks alive now were possibly taken
 		// before the record was visible; every later writer sees it.
-		locks, err := r.Locks(ctx)
+		states, _, err := r.lockStatesNow(ctx, lk)
 		if err != nil {
 			return err
 		}
 		now := time.Now().UTC()
 		c := *p
 		c.Locks = []SeenLock{}
-		for _, l := range locks {
-			if l.Session == lk.info.Session || l.Stale(now, host) {
+		for _, l := range states {
+			if l.Session == lk.info.Session || l.stale != "" {
 				continue
 			}
 			c.Locks = append(c.Locks, SeenLock{Session: l.Session, File: l.file, Host: l.Host, PID: l.PID, Seen: now})
@@ -536,21 +535,24 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 			return err
 		}
 	}
-	// Are the processes that may reference condemned packs gone?
-	locks, err := r.Locks(ctx)
+	// Are the processes that may reference condemned packs gone? Judged
+	// as in §10.1 (storage clock, PID only within one kernel and PID
+	// namespace); a backend without modification times falls back to
+	// "the same file seen more than the stale timeout ago".
+	states, storageNow, err := r.lockStatesNow(ctx, lk)
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
 	var alive []string
 	for _, s := range p.Locks {
-		for _, l := range locks {
+		for _, l := range states {
 			if l.Session != s.Session {
 				continue
 			}
-			stale := l.Host == host && !processAlive(l.PID)
-			if l.file == s.File && now.Sub(s.Seen) > LockStaleTimeout {
-				stale = true // not refreshed for the stale timeout by our own clock
+			stale := l.stale != ""
+			if storageNow.IsZero() && l.file == s.File && now.Sub(s.Seen) > LockStaleTimeout {
+				stale = true // not refreshed for the stale timeout by the pruners' clocks
 			}
 			if !stale {
 				alive = append(alive, fmt.Sprintf("%s on %s (pid %d)", l.Purpose, l.Host, l.PID))
@@ -558,11 +560,11 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 			break
 		}
 	}
+	if len(alive) == 0 {
+		alive = liveReaders(states, lk)
+	}
 	if len(alive) > 0 {
-		for _, c := range p.Packs {
-			res.DeferredPacks++
-			res.DeferredBytes += c.Size
-		}
+		deferPending(p.Packs, res)
 		res.DeferredReason = fmt.Sprintf("still running since the packs were condemned: %v; the next prune after they finish deletes them", alive)
 		return nil
 	}
@@ -658,6 +660,27 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 			res.DeletedIndex++
 		}
 	}
+	// A reader that stored its lock after the listing above syncs its
+	// cache after storing it, so it sees the index files just written;
+	// one that stored it before may still look for a doomed pack: leave
+	// the doomed packs (now unindexed) to a later run.
+	if states, _, err := r.lockStatesNow(ctx, lk); err != nil {
+		return err
+	} else if readers := liveReaders(states, lk); len(readers) > 0 {
+		c := *p
+		c.Packs = nil
+		for _, cp := range p.Packs {
+			if doomed[cp.ID] {
+				c.Packs = append(c.Packs, cp)
+			}
+		}
+		if err := r.replacePending(ctx, p, &c); err != nil {
+			return err
+		}
+		deferPending(c.Packs, res)
+		res.DeferredReason = fmt.Sprintf("still reading the repository: %v; the next prune after they finish deletes them", readers)
+		return nil
+	}
 	progress("deleting %d packs", len(doomed))
 	for pid := range doomed {
 		size, present := sizes[pid]
@@ -672,6 +695,26 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 		res.FreedBytes += size
 	}
 	return r.removeLockFile(ctx, p.file)
+}
+
+// liveReaders names the live reader locks (restore, check, ...) other than
+// lk: they may read any indexed pack, so doomed packs wait for them.
+func liveReaders(states []*lockState, lk *Lock) []string {
+	var alive []string
+	for _, l := range states {
+		if l.Reader && l.stale == "" && l.Session != lk.info.Session {
+			alive = append(alive, fmt.Sprintf("%s on %s (pid %d)", l.Purpose, l.Host, l.PID))
+		}
+	}
+	return alive
+}
+
+// deferPending counts packs whose deletion waits for a later run.
+func deferPending(packs []CondemnedPack, res *PruneResult) {
+	for _, c := range packs {
+		res.DeferredPacks++
+		res.DeferredBytes += c.Size
+	}
 }
 
 // replacePending stores c (a new version of p) and removes p.

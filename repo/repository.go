@@ -76,6 +76,8 @@ type Repository struct {
 	gear     *[256]uint64
 	chunkMu  sync.Mutex
 	chunkers map[string][]*chunker.Chunker
+
+	held heldLocks // locks taken through this Repository (lock.go)
 }
 
 // Backend returns the underlying backend.
@@ -487,6 +489,17 @@ func (r *Repository) openCache(ctx context.Context) error {
 // cache is rebuilt from scratch. Damaged index files are skipped with a
 // warning (Options.Warn).
 func (r *Repository) SyncIndex(ctx context.Context) error {
+	// An index file listed but gone when loaded was superseded by a
+	// concurrent prune or repair (docs/FORMAT.md §10.3): list again.
+	for attempt := 1; ; attempt++ {
+		err := r.syncIndex(ctx)
+		if err == nil || attempt == 5 || !errors.Is(err, backend.ErrNotFound) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (r *Repository) syncIndex(ctx context.Context) error {
 	present := map[ID]bool{}
 	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
 		id, err := crypto.ParseID(fi.Name)

@@ -208,6 +208,11 @@ const restoreBatchBlobs = 250_000
 
 // Restore writes the snapshot (or its SubPath) into opts.Target.
 func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOptions) (*RestoreResult, error) {
+	ctx, release, err := r.hold(ctx, lockRead, "restore") // docs/FORMAT.md §10.3
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if opts.Progress == nil {
 		opts.Progress = &Progress{}
 	}

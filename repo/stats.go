@@ -20,7 +20,11 @@ type Stats struct {
 
 // Stats computes statistics over the given snapshots (nil: all).
 func (r *Repository) Stats(ctx context.Context, snaps []*Snapshot) (*Stats, error) {
-	var err error
+	ctx, release, err := r.hold(ctx, lockRead, "stats") // docs/FORMAT.md §10.3
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if snaps == nil {
 		snaps, err = r.Snapshots(ctx, nil)
 		if err != nil {
@@ -30,7 +34,7 @@ func (r *Repository) Stats(ctx context.Context, snaps []*Snapshot) (*Stats, erro
 	st := &Stats{Snapshots: len(snaps)}
 	seen := map[string]bool{}
 	for _, sn := range snaps {
-		err := r.Walk(ctx, sn.Tree, "/", func(p string, n *Node) error {
+		err := r.walk(ctx, sn.Tree, "/", func(p string, n *Node) error {
 			if n.Type == NodeFile {
 				st.Files++
 				st.TotalSize += int64(n.Size)

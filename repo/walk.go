@@ -12,6 +12,15 @@ var ErrSkipDir = errors.New("repo: skip this directory")
 // Walk calls fn for every node below tree id in depth-first, name order,
 // with its absolute path inside the snapshot (prefix "/" for the root).
 func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p string, n *Node) error) error {
+	ctx, release, err := r.hold(ctx, lockRead, "ls") // docs/FORMAT.md §10.3
+	if err != nil {
+		return err
+	}
+	defer release()
+	return r.walk(ctx, id, prefix, fn)
+}
+
+func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p string, n *Node) error) error {
 	t, err := r.LoadTree(ctx, id)
 	if err != nil {
 		return err
@@ -29,7 +38,7 @@ func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p s
 			return err
 		}
 		if n.Type == NodeDir && n.Subtree != nil {
-			if err := r.Walk(ctx, *n.Subtree, p, fn); err != nil {
+			if err := r.walk(ctx, *n.Subtree, p, fn); err != nil {
 				return err
 			}
 		}
@@ -48,6 +57,15 @@ const (
 // Diff compares two trees, calling fn for every changed path. Identical
 // subtrees (same ID) are skipped without loading them.
 func (r *Repository) Diff(ctx context.Context, a, b ID, prefix string, fn func(kind rune, p string, n *Node) error) error {
+	ctx, release, err := r.hold(ctx, lockRead, "diff") // docs/FORMAT.md §10.3
+	if err != nil {
+		return err
+	}
+	defer release()
+	return r.diff(ctx, a, b, prefix, fn)
+}
+
+func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(kind rune, p string, n *Node) error) error {
 	if a == b {
 		return nil
 	}
@@ -100,7 +118,7 @@ func (r *Repository) Diff(ctx context.Context, a, b ID, prefix string, fn func(k
 						return err
 					}
 				}
-				if err := r.Diff(ctx, *na.Subtree, *nb.Subtree, p, fn); err != nil {
+				if err := r.diff(ctx, *na.Subtree, *nb.Subtree, p, fn); err != nil {
 					return err
 				}
 				continue
@@ -140,7 +158,7 @@ func (r *Repository) reportAll(ctx context.Context, kind rune, p string, n *Node
 		return err
 	}
 	if n.Type == NodeDir && n.Subtree != nil {
-		return r.Walk(ctx, *n.Subtree, p, func(q string, m *Node) error { return fn(kind, q, m) })
+		return r.walk(ctx, *n.Subtree, p, func(q string, m *Node) error { return fn(kind, q, m) })
 	}
 	return nil
 }

@@ -126,12 +126,6 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		return err
 	}
 	defer r.Close()
-	lk, err := r.LockForWrite(ctx, "backup") // shared: never waits (docs/FORMAT.md §10)
-	if err != nil {
-		return err
-	}
-	defer lk.Unlock()
-	ctx = lk.Context()
 
 	var warnings atomic.Int64
 	opts := repo.BackupOptions{

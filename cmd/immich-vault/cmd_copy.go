@@ -118,12 +118,6 @@ or the terminal.`,
 				}
 				snaps = append(snaps, s)
 			}
-			lock, err := dst.LockForWrite(ctx, "copy") // shared lock + condemned-pack filter (FORMAT.md §10)
-			if err != nil {
-				return err
-			}
-			defer lock.Unlock()
-			ctx = lock.Context()
 			st, err := dst.Copy(ctx, src, snaps, repo.CopyOptions{
 				Progress: func(s *repo.Snapshot, st *repo.CopyStats) {
 					gopts.printf("copied snapshot %s (%s, %s) as %s\n", s.ID().Short(), s.Time.Format("2006-01-02 15:04:05"),

@@ -94,7 +94,7 @@ func runPrune(cmd *cobra.Command, r *repo.Repository, opts repo.PruneOptions) er
 	}
 	res, err := r.Prune(cmd.Context(), opts)
 	if errors.Is(err, repo.ErrLocked) {
-		return &exitError{code: exitLocked, err: fmt.Errorf("%w\nWait for it to finish and run prune again (a lock of a crashed process expires after %v)", err, repo.LockStaleTimeout)}
+		return lockedErr(err)
 	}
 	if err != nil {
 		return fmt.Errorf("prune failed, nothing referenced was deleted: %w", err)

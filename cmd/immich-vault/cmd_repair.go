@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -11,13 +10,6 @@ import (
 )
 
 func init() { register(newRepairCmd) }
-
-func lockedErr(err error) error {
-	if errors.Is(err, repo.ErrLocked) {
-		return &exitError{code: exitLocked, err: fmt.Errorf("%w\nWait for it to finish and try again (a lock of a crashed process expires after %v)", err, repo.LockStaleTimeout)}
-	}
-	return err
-}
 
 func newRepairCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "repair", Short: "Repair the index or snapshots of a damaged repository"}

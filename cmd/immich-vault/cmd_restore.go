@@ -10,7 +10,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
-	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -135,18 +134,8 @@ func newDumpCmd() *cobra.Command {
 			if n == nil || n.Type != repo.NodeFile {
 				return fmt.Errorf("%s is not a regular file; dump writes one file", p)
 			}
-			var buf []byte
-			for _, id := range n.Content {
-				buf, err = r.LoadBlob(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob}, buf)
-				if err != nil {
-					return fmt.Errorf("dump %s: %w", p, err)
-				}
-				if _, err := gopts.stdout.Write(buf); err != nil {
-					if errors.Is(err, io.ErrClosedPipe) {
-						return nil
-					}
-					return err
-				}
+			if err := r.DumpFile(ctx, n, gopts.stdout); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				return fmt.Errorf("dump %s: %w", p, err)
 			}
 			return nil
 		}),

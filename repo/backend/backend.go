@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // FileType is the kind of a repository file; it selects the directory/prefix.
@@ -37,6 +38,10 @@ func (h Handle) String() string { return string(h.Type) + "/" + h.Name }
 type FileInfo struct {
 	Name string
 	Size int64
+	// ModTime is when the file was stored, on the storage's clock (file
+	// system mtime, S3 LastModified); zero when the backend cannot tell.
+	// Lock staleness is judged with it (docs/FORMAT.md §10.1).
+	ModTime time.Time
 }
 
 // Properties describe a backend's capabilities.

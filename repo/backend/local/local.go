@@ -492,7 +492,7 @@ func (l *Local) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, e
 	if !fi.Mode().IsRegular() {
 		return backend.FileInfo{}, fmt.Errorf("stat %v: not a regular file", h)
 	}
-	return backend.FileInfo{Name: h.Name, Size: fi.Size()}, nil
+	return backend.FileInfo{Name: h.Name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
 // List calls fn for every file of type t (walking data/xx for packs), in
@@ -515,7 +515,7 @@ func (l *Local) List(ctx context.Context, t backend.FileType, fn func(backend.Fi
 		if err != nil {
 			return fmt.Errorf("list %s: %w", t, err)
 		}
-		return fn(backend.FileInfo{Name: h.Name, Size: fi.Size()})
+		return fn(backend.FileInfo{Name: h.Name, Size: fi.Size(), ModTime: fi.ModTime()})
 	}
 	if t != backend.PackFile {
 		return l.listDir(ctx, t, l.typeDir(t), fn)
@@ -561,7 +561,7 @@ func (l *Local) listDir(ctx context.Context, t backend.FileType, dir string, fn 
 		if err != nil {
 			return fmt.Errorf("list %s: %w", t, err)
 		}
-		if err := fn(backend.FileInfo{Name: name, Size: fi.Size()}); err != nil {
+		if err := fn(backend.FileInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
@@ -21,12 +22,15 @@ const DefaultConnections = 4
 type Mem struct {
 	mu    sync.Mutex
 	files map[backend.Handle][]byte
+	mtime map[backend.Handle]time.Time // when each file was saved
 }
 
 var _ backend.Backend = (*Mem)(nil)
 
 // New returns an empty in-memory backend.
-func New() *Mem { return &Mem{files: make(map[backend.Handle][]byte)} }
+func New() *Mem {
+	return &Mem{files: make(map[backend.Handle][]byte), mtime: make(map[backend.Handle]time.Time)}
+}
 
 // Location returns "mem:".
 func (m *Mem) Location() string { return "mem:" }
@@ -84,6 +88,7 @@ func (m *Mem) Save(ctx context.Context, h backend.Handle, rd backend.RewindReade
 		return fmt.Errorf("save %v: %w", h, backend.ErrExists)
 	}
 	m.files[h] = buf.Bytes()
+	m.mtime[h] = time.Now()
 	return nil
 }
 
@@ -123,11 +128,12 @@ func (m *Mem) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, err
 	h = h.Canonical()
 	m.mu.Lock()
 	b, ok := m.files[h]
+	mt := m.mtime[h]
 	m.mu.Unlock()
 	if !ok {
 		return backend.FileInfo{}, fmt.Errorf("stat %v: %w", h, backend.ErrNotFound)
 	}
-	return backend.FileInfo{Name: h.Name, Size: int64(len(b))}, nil
+	return backend.FileInfo{Name: h.Name, Size: int64(len(b)), ModTime: mt}, nil
 }
 
 // List calls fn for a snapshot of the files of type t taken at the start;
@@ -143,7 +149,7 @@ func (m *Mem) List(ctx context.Context, t backend.FileType, fn func(backend.File
 	m.mu.Lock()
 	for h, b := range m.files {
 		if h.Type == t {
-			fis = append(fis, backend.FileInfo{Name: h.Name, Size: int64(len(b))})
+			fis = append(fis, backend.FileInfo{Name: h.Name, Size: int64(len(b)), ModTime: m.mtime[h]})
 		}
 	}
 	m.mu.Unlock()
@@ -173,5 +179,6 @@ func (m *Mem) Remove(ctx context.Context, h backend.Handle) error {
 		return fmt.Errorf("remove %v: %w", h, backend.ErrNotFound)
 	}
 	delete(m.files, h)
+	delete(m.mtime, h)
 	return nil
 }

@@ -567,7 +567,7 @@ func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo,
 	if err != nil {
 		return backend.FileInfo{}, b.wrap(ctx, fmt.Sprintf("stat %v", h), err)
 	}
-	return backend.FileInfo{Name: h.Canonical().Name, Size: aws.ToInt64(out.ContentLength)}, nil
+	return backend.FileInfo{Name: h.Canonical().Name, Size: aws.ToInt64(out.ContentLength), ModTime: aws.ToTime(out.LastModified)}, nil
 }
 
 // List pages through ListObjectsV2 (1000 keys a page).
@@ -611,7 +611,7 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 			if (backend.Handle{Type: t, Name: name}).Validate() != nil {
 				continue // not ours (e.g. a "folder" object)
 			}
-			if err := fn(backend.FileInfo{Name: name, Size: aws.ToInt64(o.Size)}); err != nil {
+			if err := fn(backend.FileInfo{Name: name, Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}); err != nil {
 				return err
 			}
 		}
