@@ -51,19 +51,23 @@ type AffectedFile struct {
 
 // CheckResult lists every problem found. Problems is empty for a healthy repository.
 type CheckResult struct {
-	Packs      int            `json:"packs"`
-	Blobs      int            `json:"blobs"`
-	Snapshots  int            `json:"snapshots"`
-	Problems   []string       `json:"problems"`
-	Damaged    []DamagedBlob  `json:"damaged_blobs"`
-	Affected   []AffectedFile `json:"affected_files"`
-	Unindexed  []string       `json:"unindexed_packs"`
-	ReadData   bool           `json:"read_data"`
-	PacksRead  int            `json:"packs_read"`
-	BytesRead  int64          `json:"bytes_read"`
-	Keys       int            `json:"keys"`
-	Pending    int            `json:"pending_deletion_packs"`
-	damagedSet map[pack.BlobHandle]bool
+	Packs     int            `json:"packs"`
+	Blobs     int            `json:"blobs"`
+	Snapshots int            `json:"snapshots"`
+	Problems  []string       `json:"problems"`
+	Damaged   []DamagedBlob  `json:"damaged_blobs"`
+	Affected  []AffectedFile `json:"affected_files"`
+	Unindexed []string       `json:"unindexed_packs"`
+	ReadData  bool           `json:"read_data"`
+	PacksRead int            `json:"packs_read"`
+	BytesRead int64          `json:"bytes_read"`
+	Keys      int            `json:"keys"`
+	Pending   int            `json:"pending_deletion_packs"`
+	// DamagedSnapshots lists snapshot files that cannot be loaded (repair
+	// snapshots keeps those whose content authenticates under another
+	// name, and removes the others).
+	DamagedSnapshots []string `json:"damaged_snapshots"`
+	damagedSet       map[pack.BlobHandle]bool
 }
 
 // damageLocked records blob h as damaged (once); the caller holds the lock.
@@ -161,12 +165,20 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 			problem("key %s: %v", shortName(name), err)
 			continue
 		}
+		_, kerr := decodeKeyFile(b)
 		if id, perr := crypto.ParseID(name); perr != nil || crypto.Hash(b) != id {
+			if kerr == nil {
+				// A valid key under the wrong name (renamed or swapped)
+				// still opens the repository: it must not be deleted.
+				problem("key %s: a valid key stored under the wrong name (renamed or swapped): do not delete it; rename keys/%s to keys/%s",
+					shortName(name), name, crypto.Hash(b))
+				continue
+			}
 			problem("key %s: content does not match its name (damaged)", shortName(name))
 			continue
 		}
-		if _, err := decodeKeyFile(b); err != nil {
-			problem("key %s: %v", shortName(name), err)
+		if kerr != nil {
+			problem("key %s: %v", shortName(name), kerr)
 		}
 	}
 	_, pend, err := r.loadLockDir(ctx, func(id ID, err error) { problem("lock file %s: %v", id.Short(), err) })
@@ -288,7 +300,10 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		damage(h, first, bad[first])
 	}
 	// 4. Snapshots: trees and referenced blobs; trace damage to files.
-	snaps, err := r.Snapshots(ctx, func(id ID, err error) { problem("snapshot %s: %v", id.Short(), err) })
+	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
+		problem("snapshot %s: %v", id.Short(), err)
+		res.DamagedSnapshots = append(res.DamagedSnapshots, id.String())
+	})
 	if err != nil {
 		return nil, err
 	}

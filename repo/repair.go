@@ -391,6 +391,14 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 	var out []RepairedSnapshot
 	for _, id := range ids {
 		sn, err := r.LoadSnapshot(ctx, id)
+		if err != nil && errors.Is(err, ErrCorrupt) {
+			// Authentic content under the wrong name (swapped or
+			// renamed): keep the snapshot, under a name of its own.
+			if rs, ok := r.renameSnapshot(ctx, id, opts.DryRun); ok {
+				out = append(out, rs)
+				continue
+			}
+		}
 		if err != nil {
 			rs := RepairedSnapshot{Old: id.String(), Error: err.Error()}
 			if errors.Is(err, ErrCorrupt) {
@@ -445,6 +453,44 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 		out = append(out, rs)
 	}
 	return out, nil
+}
+
+// renameSnapshot handles a snapshot file whose content authenticates but
+// does not match its name: the snapshot is stored again under a name of
+// its own (unless a file of the right name holds it already) and the
+// misnamed file is removed. ok is false when the content does not
+// authenticate. A snapshot rescued this way is not checked for missing
+// data here: the next run of repair snapshots does that.
+func (r *Repository) renameSnapshot(ctx context.Context, id ID, dry bool) (RepairedSnapshot, bool) {
+	h := backend.Handle{Type: backend.SnapshotFile, Name: id.String()}
+	b, err := loadBounded(ctx, r.be, h)
+	if err != nil {
+		return RepairedSnapshot{}, false
+	}
+	plain, err := r.openSealed(backend.SnapshotFile, b)
+	if err != nil {
+		return RepairedSnapshot{}, false
+	}
+	if _, err := DecodeSnapshot(plain); err != nil {
+		return RepairedSnapshot{}, false
+	}
+	rs := RepairedSnapshot{Old: id.String(), Error: "content authenticates but does not match the file's name (swapped or renamed): stored again under its own name", DamagedFiles: []string{}}
+	right := crypto.Hash(b)
+	if have, err := r.LoadSnapshot(ctx, right); err == nil && have.ID() == right {
+		rs.New = right.String() // already stored under its right name
+	} else if !dry {
+		nid, err := r.saveHashed(ctx, backend.SnapshotFile, plain)
+		if err != nil {
+			return RepairedSnapshot{}, false
+		}
+		rs.New = nid.String()
+	}
+	if !dry {
+		if err := r.be.Remove(ctx, h); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return RepairedSnapshot{}, false
+		}
+	}
+	return rs, true
 }
 
 type treeRepairer struct {

@@ -97,13 +97,18 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 // pack), and repair snapshots only rewrites snapshots around blobs that
 // are missing from the rebuilt index.
 func checkAdvice(res *repo.CheckResult) string {
+	snaps := ""
+	if len(res.DamagedSnapshots) > 0 {
+		snaps = fmt.Sprintf(" %d snapshot file(s) cannot be read: `immich-vault repair snapshots` stores again those whose content "+
+			"authenticates under another name (swapped or renamed) and removes the others (they can never be read).", len(res.DamagedSnapshots))
+	}
 	if len(res.Damaged) == 0 && len(res.Affected) == 0 {
-		msg := "No file is affected: every snapshot restores as it is"
+		msg := "No file of a readable snapshot is affected"
 		if res.ReadData {
 			msg += " (every blob was read and verified)"
 		}
 		return msg + ". Run `immich-vault repair index` to rebuild the index and copy the intact blobs of any damaged pack into a new one " +
-			"(prune then deletes the damaged pack); a damaged key or lock file named above can be deleted by hand"
+			"(prune then deletes the damaged pack)." + snaps + " A damaged key or lock file named above can be deleted by hand (a key that is only misnamed must be renamed as said, not deleted)"
 	}
 	return "Files not listed restore normally. Run `immich-vault repair index --read-data` (it keeps every blob that still authenticates " +
 		"and copies those of damaged packs into new ones) then `immich-vault repair snapshots` to rewrite the affected snapshots " +
