@@ -9,7 +9,7 @@ import (
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
-// Size limits of repository files (docs/FORMAT.md §14). A reader checks a
+// Size limits of repository files (docs/FORMAT.md §11.5). A reader checks a
 // file's size against its kind's maximum before reading it and reads
 // through a limit in case the size it was told is wrong, so a hostile or
 // damaged file (a sparse multi-GiB file planted in index/, say) costs at
@@ -113,7 +113,7 @@ func loadBounded(ctx context.Context, be backend.Backend, h backend.Handle) ([]b
 // checkSealedSize refuses to store a sealed file that readers would refuse.
 func checkSealedSize(t backend.FileType, sealed []byte) error {
 	if limit := maxFileSize(t); int64(len(sealed)) > limit {
-		return fmt.Errorf("%v file of %d bytes exceeds the format's limit of %d (docs/FORMAT.md §14)", t, len(sealed), limit)
+		return fmt.Errorf("%v file of %d bytes exceeds the format's limit of %d (docs/FORMAT.md §11.5)", t, len(sealed), limit)
 	}
 	return nil
 }

@@ -395,7 +395,7 @@ func (r *Repository) saveSealed(ctx context.Context, h backend.Handle, plaintext
 // saveHashed stores plaintext sealed under the hash of the stored bytes.
 func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plaintext []byte) (ID, error) {
 	if len(plaintext) > MaxSealedPlaintext {
-		return ID{}, fmt.Errorf("%v file of %d bytes exceeds the format's plaintext limit of %d (docs/FORMAT.md §14)", t, len(plaintext), MaxSealedPlaintext)
+		return ID{}, fmt.Errorf("%v file of %d bytes exceeds the format's plaintext limit of %d (docs/FORMAT.md §11.5)", t, len(plaintext), MaxSealedPlaintext)
 	}
 	sealed := r.sealFile(t, plaintext, true)
 	if err := checkSealedSize(t, sealed); err != nil {
@@ -433,7 +433,7 @@ func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, erro
 	}
 }
 
-// loadSealed reads (bounded by the kind's maximum, docs/FORMAT.md §14),
+// loadSealed reads (bounded by the kind's maximum, docs/FORMAT.md §11.5),
 // checks the name of a hashed file against its content, and opens a
 // sealed file.
 func (r *Repository) loadSealed(ctx context.Context, h backend.Handle) ([]byte, error) {

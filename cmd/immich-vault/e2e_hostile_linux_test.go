@@ -16,7 +16,7 @@ import (
 
 // hostileRSSBound is the peak resident memory any command may reach on a
 // repository with a hostile file in it (a sparse 3 GiB file included):
-// the limits of docs/FORMAT.md §14 keep every read of a repository file
+// the limits of docs/FORMAT.md §11.5 keep every read of a repository file
 // at its kind's maximum, and such a file is refused by its size before it
 // is read. Measured: about 60-90 MiB for these commands on this small
 // repository, the same as on the undamaged one.
