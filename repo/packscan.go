@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 
 	"github.com/immich-vault/immich-vault/crypto"
@@ -76,6 +77,16 @@ func (r *Repository) verifyPackBlobs(ctx context.Context, id ID, size int64, ent
 		return nil
 	}
 	start := int64(inRange[0].Offset)
+	if end-start > math.MaxInt32 {
+		// Too long a range for Load's int length on 32-bit platforms:
+		// one range read per blob instead.
+		for _, e := range inRange {
+			if err := fn(r.verifyBlobAt(ctx, id, e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	h := backend.Handle{Type: backend.PackFile, Name: id.String()}
 	var buf, plain []byte
 	return r.be.Load(ctx, h, int(end-start), start, func(rd io.Reader) error {
