@@ -152,6 +152,10 @@ const (
 	minSealedHeader = int64(HeaderFixedSize + crypto.Overhead)
 	// maxSealedHeader is the sealed size of the largest allowed header.
 	maxSealedHeader = int64(HeaderFixedSize + MaxEntries*EntrySize + crypto.Overhead)
+	// MaxTrailer is the largest trailer (sealed header and its 4-byte
+	// length) a reader accepts: what a reader of a pack's header reads at
+	// most, whatever the length field says.
+	MaxTrailer = maxSealedHeader + trailerSize
 )
 
 // ErrCorrupt marks every format/integrity error from this package; test with errors.Is.

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -50,19 +51,36 @@ type AffectedFile struct {
 
 // CheckResult lists every problem found. Problems is empty for a healthy repository.
 type CheckResult struct {
-	Packs      int            `json:"packs"`
-	Blobs      int            `json:"blobs"`
-	Snapshots  int            `json:"snapshots"`
-	Problems   []string       `json:"problems"`
-	Damaged    []DamagedBlob  `json:"damaged_blobs"`
-	Affected   []AffectedFile `json:"affected_files"`
-	Unindexed  []string       `json:"unindexed_packs"`
-	ReadData   bool           `json:"read_data"`
-	PacksRead  int            `json:"packs_read"`
-	BytesRead  int64          `json:"bytes_read"`
-	Keys       int            `json:"keys"`
-	Pending    int            `json:"pending_deletion_packs"`
-	damagedSet map[pack.BlobHandle]bool
+	Packs     int            `json:"packs"`
+	Blobs     int            `json:"blobs"`
+	Snapshots int            `json:"snapshots"`
+	Problems  []string       `json:"problems"`
+	Damaged   []DamagedBlob  `json:"damaged_blobs"`
+	Affected  []AffectedFile `json:"affected_files"`
+	Unindexed []string       `json:"unindexed_packs"`
+	ReadData  bool           `json:"read_data"`
+	PacksRead int            `json:"packs_read"`
+	BytesRead int64          `json:"bytes_read"`
+	Keys      int            `json:"keys"`
+	Pending   int            `json:"pending_deletion_packs"`
+	// DamagedSnapshots lists snapshot files that cannot be loaded (repair
+	// snapshots keeps those whose content authenticates under another
+	// name, and removes the others).
+	DamagedSnapshots []string `json:"damaged_snapshots"`
+	damagedSet       map[pack.BlobHandle]bool
+}
+
+// damageLocked records blob h as damaged (once); the caller holds the lock.
+func damageLocked(res *CheckResult, h pack.BlobHandle, packID ID, reason string) {
+	if res.damagedSet[h] {
+		return
+	}
+	res.damagedSet[h] = true
+	d := DamagedBlob{Handle: h, ID: h.ID.String(), Type: h.Type.String(), Reason: reason}
+	if !packID.IsNull() {
+		d.Pack = packID.String()
+	}
+	res.Damaged = append(res.Damaged, d)
 }
 
 // OK reports whether no problem was found.
@@ -107,15 +125,18 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	damage := func(h pack.BlobHandle, packID ID, reason string) {
 		mu.Lock()
 		defer mu.Unlock()
-		if res.damagedSet[h] {
-			return
+		damageLocked(res, h, packID, reason)
+	}
+	// A blob that fails in one pack is damaged only if no other pack
+	// holds an intact copy: failures are collected per pack first.
+	failedAt := map[pack.BlobHandle]map[ID]string{}
+	packDamage := func(h pack.BlobHandle, packID ID, reason string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failedAt[h] == nil {
+			failedAt[h] = map[ID]string{}
 		}
-		res.damagedSet[h] = true
-		d := DamagedBlob{Handle: h, ID: h.ID.String(), Type: h.Type.String(), Reason: reason}
-		if !packID.IsNull() {
-			d.Pack = packID.String()
-		}
-		res.Damaged = append(res.Damaged, d)
+		failedAt[h][packID] = reason
 	}
 
 	// 1. Packs in the backend.
@@ -144,17 +165,25 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	}
 	for _, name := range keyNames {
 		res.Keys++
-		b, err := backend.LoadAll(ctx, r.be, backend.Handle{Type: backend.KeyFile, Name: name})
+		b, err := loadBounded(ctx, r.be, backend.Handle{Type: backend.KeyFile, Name: name})
 		if err != nil {
 			problem("key %s: %v", shortName(name), err)
 			continue
 		}
+		_, kerr := decodeKeyFile(b)
 		if id, perr := crypto.ParseID(name); perr != nil || crypto.Hash(b) != id {
+			if kerr == nil {
+				// A valid key under the wrong name (renamed or swapped)
+				// still opens the repository: it must not be deleted.
+				problem("key %s: a valid key stored under the wrong name (renamed or swapped): do not delete it; rename keys/%s to keys/%s",
+					shortName(name), name, crypto.Hash(b))
+				continue
+			}
 			problem("key %s: content does not match its name (damaged)", shortName(name))
 			continue
 		}
-		if _, err := decodeKeyFile(b); err != nil {
-			problem("key %s: %v", shortName(name), err)
+		if kerr != nil {
+			problem("key %s: %v", shortName(name), kerr)
 		}
 	}
 	_, pend, err := r.loadLockDir(ctx, func(id ID, err error) { problem("lock file %s: %v", id.Short(), err) })
@@ -204,7 +233,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		if _, ok := sizes[id]; !ok {
 			problem("pack %s is in the index but missing from the repository", id.Short())
 			for _, e := range indexed[id] {
-				damage(e.BlobHandle, id, "pack missing")
+				packDamage(e.BlobHandle, id, "pack missing")
 			}
 		}
 	}
@@ -240,7 +269,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 			res.BytesRead += size
 		}
 		g.Go(func() error {
-			r.checkPack(gctx, id, size, entries, read, problem, damage)
+			r.checkPack(gctx, id, size, entries, read, problem, packDamage)
 			if opts.Progress != nil {
 				mu.Lock()
 				checked++
@@ -257,8 +286,29 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	for _, es := range indexed {
 		res.Blobs += len(es)
 	}
+	for h, bad := range failedAt {
+		intact := false
+		for _, p := range ri.blobs[h] {
+			if _, present := sizes[p]; present && bad[p] == "" {
+				intact = true
+			}
+		}
+		if intact {
+			continue // the index lists an intact copy in another pack
+		}
+		var first ID
+		for p := range bad {
+			if first.IsNull() || bytes.Compare(p[:], first[:]) < 0 {
+				first = p
+			}
+		}
+		damage(h, first, bad[first])
+	}
 	// 4. Snapshots: trees and referenced blobs; trace damage to files.
-	snaps, err := r.Snapshots(ctx, func(id ID, err error) { problem("snapshot %s: %v", id.Short(), err) })
+	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
+		problem("snapshot %s: %v", id.Short(), err)
+		res.DamagedSnapshots = append(res.DamagedSnapshots, id.String())
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -277,64 +327,50 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	return res, nil
 }
 
+// checkPack checks one pack: its header against the index and its name
+// against its trailer; with readData, or when its header is unreadable,
+// every indexed blob is read (one at a time: memory is one blob, whatever
+// the pack's size) and verified.
 func (r *Repository) checkPack(ctx context.Context, id ID, size int64, entries []pack.Entry, readData bool,
 	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) {
 	h := backend.Handle{Type: backend.PackFile, Name: id.String()}
-	var ra io.ReaderAt = &packReaderAt{ctx: ctx, be: r.be, h: h}
-	var data []byte
-	if readData {
-		b, err := backend.LoadAll(ctx, r.be, h)
-		if err != nil {
-			problem("pack %s: %v", id.Short(), err)
-			for _, e := range entries {
-				damage(e.BlobHandle, id, "pack unreadable")
-			}
-			return
-		}
-		data = b
-		if name, err := pack.Name(data); err != nil || name != id {
-			problem("pack %s: its header does not match its name (damaged or renamed)", id.Short())
-		}
-		ra = bytesReaderAt(data)
+	if size > MaxPackFile {
+		problem("pack %s: %d bytes, more than a pack can hold (%d): damaged; run `immich-vault repair index`", id.Short(), size, int64(MaxPackFile))
 	}
-	hdr, err := pack.ReadHeader(r.key.AEAD(), ra, size)
-	if err != nil {
-		problem("pack %s: header: %v", id.Short(), err)
-		if !readData {
-			for _, e := range entries {
-				damage(e.BlobHandle, id, "pack header damaged")
-			}
-			return
+	hdr, err := pack.ReadHeader(r.key.AEAD(), &packReaderAt{ctx: ctx, be: r.be, h: h}, size)
+	switch {
+	case err != nil && !isCorrupt(err):
+		problem("pack %s: %v", id.Short(), err)
+		for _, e := range entries {
+			damage(e.BlobHandle, id, "pack unreadable")
 		}
-	} else if !subsetOf(entries, hdr) {
+		return
+	case err != nil:
+		// Its blobs may well be intact (restore reads them through the
+		// index): read them to tell.
+		problem("pack %s: header damaged (%v); repair index copies its intact blobs into a new pack", id.Short(), err)
+		readData = true
+	case !subsetOf(entries, hdr):
 		problem("pack %s: header does not match the index (run repair index)", id.Short())
+	}
+	if name, err := r.packTrailerName(ctx, id, size); err == nil && name != id {
+		problem("pack %s: its header does not match its name (damaged, renamed or swapped)", id.Short())
 	}
 	if !readData {
 		return
 	}
-	for _, e := range entries {
-		end := int64(e.Offset) + int64(e.Length)
-		if end > int64(len(data)) {
-			damage(e.BlobHandle, id, "blob beyond end of pack")
-			continue
+	err = r.verifyPackBlobs(ctx, id, size, entries, func(c blobCheck) error {
+		if c.Err != nil {
+			damage(c.Entry.BlobHandle, id, c.Err.Error())
 		}
-		if _, err := r.decodeBlob(e, id, data[e.Offset:end], nil); err != nil {
-			damage(e.BlobHandle, id, err.Error())
+		return nil
+	})
+	if err != nil {
+		problem("pack %s: %v", id.Short(), err)
+		for _, e := range entries {
+			damage(e.BlobHandle, id, "pack unreadable")
 		}
 	}
-}
-
-type bytesReaderAt []byte
-
-func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > int64(len(b)) {
-		return 0, io.ErrUnexpectedEOF
-	}
-	n := copy(p, b[off:])
-	if n < len(p) {
-		return n, io.ErrUnexpectedEOF
-	}
-	return n, nil
 }
 
 // subsetOf reports whether every entry of idx appears in the header hdr

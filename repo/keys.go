@@ -23,7 +23,7 @@ type KeyInfo struct {
 func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var out []KeyInfo
 	err := r.be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
-		b, err := backend.LoadAll(ctx, r.be, backend.Handle{Type: backend.KeyFile, Name: fi.Name})
+		b, err := loadBounded(ctx, r.be, backend.Handle{Type: backend.KeyFile, Name: fi.Name})
 		if err != nil {
 			return err
 		}

@@ -461,33 +461,31 @@ func (r *Repository) repack(ctx context.Context, ri *repoIndex, packs []ID, kept
 		return nil
 	}
 	for _, pid := range packs {
-		data, err := backend.LoadAll(ctx, r.be, backend.Handle{Type: backend.PackFile, Name: pid.String()})
-		if err != nil {
-			return fmt.Errorf("read pack %s for repacking: %w", pid.Short(), err)
-		}
+		var want []pack.Entry
 		for _, e := range ri.packs[pid] {
-			if kept[e.BlobHandle] != pid {
-				continue
+			if kept[e.BlobHandle] == pid {
+				want = append(want, e)
 			}
-			end := int64(e.Offset) + int64(e.Length)
-			if end > int64(len(data)) {
-				return fmt.Errorf("pack %s: blob %s beyond end: %w (run check)", pid.Short(), e.ID.Short(), ErrCorrupt)
-			}
-			sealed := data[e.Offset:end]
-			if _, err := r.decodeBlob(e, pid, sealed, nil); err != nil {
-				return fmt.Errorf("repack: %w (run check; nothing was deleted)", err)
+		}
+		// Blob by blob in one pass: memory is one blob, not the pack.
+		err := r.verifyPackBlobs(ctx, pid, packEnd(want), want, func(c blobCheck) error {
+			if c.Err != nil {
+				return fmt.Errorf("repack: %w (run check; nothing was deleted)", c.Err)
 			}
 			if w == nil {
 				w = pack.NewWriter(&buf, r.key.AEAD())
 			}
-			if err := w.Add(e.BlobHandle, e.Compression, sealed, int(e.RawLength)); err != nil {
+			e := c.Entry
+			if err := w.Add(e.BlobHandle, e.Compression, c.Sealed, int(e.RawLength)); err != nil {
 				return fmt.Errorf("repack: add blob: %w", err)
 			}
 			if w.Size() >= int64(r.cfg.PackSize) || w.Count() >= pack.MaxEntries {
-				if err := flush(); err != nil {
-					return err
-				}
+				return flush()
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("repack pack %s: %w", pid.Short(), err)
 		}
 	}
 	if err := flush(); err != nil {

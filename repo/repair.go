@@ -21,31 +21,56 @@ import (
 type RepairIndexOptions struct {
 	// ReadData reads every pack completely and leaves blobs that fail to
 	// verify out of the new index (repair snapshots then marks the files
-	// that used them, and the next backup stores them again).
+	// that used them, and the next backup stores them again). Without it
+	// only the blobs of damaged packs, and index entries the pack's header
+	// does not list, are verified.
 	ReadData bool
 	DryRun   bool
 }
 
 // RepairIndexResult reports what RepairIndex did.
 type RepairIndexResult struct {
-	DryRun         bool     `json:"dry_run"`
-	Packs          int      `json:"packs"`
-	Blobs          int      `json:"blobs"`
-	AdoptedPacks   int      `json:"adopted_packs"`    // packs no index file listed
-	UnreadablePack []string `json:"unreadable_packs"` // header unreadable: blobs lost
-	DroppedBlobs   int      `json:"dropped_blobs"`    // failed verification (ReadData)
+	DryRun       bool `json:"dry_run"`
+	Packs        int  `json:"packs"`
+	Blobs        int  `json:"blobs"`
+	AdoptedPacks int  `json:"adopted_packs"` // packs no index file listed
+	// UnreadablePack lists damaged packs in which no blob authenticates:
+	// their blobs are lost.
+	UnreadablePack []string `json:"unreadable_packs"`
+	DroppedBlobs   int      `json:"dropped_blobs"` // failed verification: left out
 	OldIndexFiles  int      `json:"old_index_files"`
 	NewIndexFiles  int      `json:"new_index_files"`
 	CancelledPacks int      `json:"cancelled_pending_deletions"`
-	SalvagedPacks  []string `json:"salvaged_packs"` // damaged: intact blobs copied out, pack left out of the index
-
+	// SalvagedPacks lists damaged packs (header unreadable, or content
+	// that does not match the name): every blob in them that still
+	// authenticates was copied into a new pack (SalvagedBlobs in all);
+	// the damaged pack is left out of the index, for prune to delete.
+	SalvagedPacks []string `json:"salvaged_packs"`
+	SalvagedBlobs int      `json:"salvaged_blobs"`
+	// UnverifiedPacks could not be read (an I/O error, not damage): their
+	// index entries are kept as they were. Run repair index again once
+	// they can be read.
+	UnverifiedPacks []string `json:"unverified_packs"`
 }
 
-// RepairIndex rebuilds the repository index from the pack headers: it
-// writes new index files listing every readable pack (adopting packs no
-// index lists), then removes every old index file. Pending deletions are
-// cancelled, because adopted packs may be condemned ones (docs/FORMAT.md
-// §10). It takes the exclusive lock.
+// packRebuild is what RepairIndex learnt about one pack.
+type packRebuild struct {
+	entries []pack.Entry // kept
+	dropped int          // blobs that failed verification and are not kept
+	rewrite bool         // damaged: copy the kept blobs into a new pack
+	ioErr   error        // unreadable: entries are the old ones, unverified
+}
+
+// RepairIndex rebuilds the repository index from the packs: it writes new
+// index files listing every readable pack (adopting packs no index lists),
+// then removes every old index file. It never drops an entry whose blob
+// still authenticates at its recorded place: for each pack, the entries of
+// its header and of the old index files are candidates, and a candidate is
+// left out only when it fails verification. A damaged pack (header
+// unreadable, or content that does not match its name) has its
+// authenticated blobs copied into a new pack and is left for prune to
+// delete. Pending deletions are cancelled, because adopted packs may be
+// condemned ones (docs/FORMAT.md §10). It takes the exclusive lock.
 func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (*RepairIndexResult, error) {
 	res := &RepairIndexResult{DryRun: opts.DryRun}
 	if !opts.DryRun {
@@ -61,7 +86,6 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		return nil, err
 	}
 	var oldIdx []ID
-	listed := map[ID]bool{}
 	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
 		if id, err := crypto.ParseID(fi.Name); err == nil {
 			oldIdx = append(oldIdx, id)
@@ -71,11 +95,20 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("list index files: %w", err)
 	}
+	// The old index files' entries are candidates, verified against the
+	// packs before they are kept, so a file is used if it authenticates
+	// even under the wrong name (swapped, replayed).
+	old := map[ID][]pack.Entry{}
 	for _, id := range oldIdx {
-		if f, err := r.LoadIndexFile(ctx, id); err == nil {
-			for _, p := range f.Packs {
-				listed[p.Pack] = true
+		f, err := r.loadIndexAnyName(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
 			}
+			continue
+		}
+		for _, p := range f.Packs {
+			old[p.Pack] = appendNew(old[p.Pack], p.Entries)
 		}
 	}
 	res.OldIndexFiles = len(oldIdx)
@@ -84,18 +117,12 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
-	type result struct {
-		entries []pack.Entry
-		err     error
-		dropped int
-		salvage bool // content does not match the name: copy the good blobs out
-	}
-	results := make([]result, len(ids))
+	results := make([]packRebuild, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(2, r.be.Properties().Connections))
 	for i, id := range ids {
 		g.Go(func() error {
-			results[i].entries, results[i].dropped, results[i].salvage, results[i].err = r.readPackEntries(gctx, id, sizes[id], opts.ReadData)
+			results[i] = r.rebuildPack(gctx, id, sizes[id], old[id], opts.ReadData)
 			return gctx.Err()
 		})
 	}
@@ -105,48 +132,67 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	var files []*index.File
 	cur := &index.File{}
 	n := 0
+	add := func(id ID, entries []pack.Entry) {
+		res.Packs++
+		res.Blobs += len(entries)
+		cur.Packs = append(cur.Packs, index.PackBlobs{Pack: id, Entries: entries})
+		if n += len(entries); n >= indexFlushEntries {
+			files = append(files, cur)
+			cur, n = &index.File{}, 0
+		}
+	}
+	inGood := map[pack.BlobHandle]bool{}
+	for i, id := range ids {
+		rs := results[i]
+		res.DroppedBlobs += rs.dropped
+		switch {
+		case rs.ioErr != nil:
+			res.UnverifiedPacks = append(res.UnverifiedPacks, id.String())
+		case rs.rewrite:
+			continue
+		}
+		if len(rs.entries) == 0 {
+			continue
+		}
+		if len(old[id]) == 0 {
+			res.AdoptedPacks++
+		}
+		for _, e := range rs.entries {
+			inGood[e.BlobHandle] = true
+		}
+		add(id, rs.entries)
+	}
+	// Damaged packs: their authenticated blobs move to new packs (those
+	// another pack holds already are not copied twice).
 	salvage := &repoIndex{files: map[ID]*index.File{}, packs: map[ID][]pack.Entry{}, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
 	salvageKept := map[pack.BlobHandle]ID{}
 	var salvageIDs []ID
 	for i, id := range ids {
 		rs := results[i]
-		if rs.err != nil {
+		if !rs.rewrite || rs.ioErr != nil {
+			continue
+		}
+		if len(rs.entries) == 0 {
 			res.UnreadablePack = append(res.UnreadablePack, id.String())
 			continue
 		}
-		if rs.salvage {
-			// A damaged pack leaves the index: its intact blobs move to a
-			// new pack, the pack itself is left for prune to delete.
-			res.DroppedBlobs += rs.dropped
-			res.SalvagedPacks = append(res.SalvagedPacks, id.String())
-			salvage.packs[id] = rs.entries
-			for _, e := range rs.entries {
-				if _, ok := salvageKept[e.BlobHandle]; !ok {
-					salvageKept[e.BlobHandle] = id
-				}
+		res.SalvagedPacks = append(res.SalvagedPacks, id.String())
+		salvage.packs[id] = rs.entries
+		for _, e := range rs.entries {
+			if _, ok := salvageKept[e.BlobHandle]; !ok && !inGood[e.BlobHandle] {
+				salvageKept[e.BlobHandle] = id
+				res.SalvagedBlobs++
 			}
-			salvageIDs = append(salvageIDs, id)
-			continue
 		}
-		res.DroppedBlobs += rs.dropped
-		if len(rs.entries) == 0 {
-			continue
-		}
-		res.Packs++
-		res.Blobs += len(rs.entries)
-		if !listed[id] {
-			res.AdoptedPacks++
-		}
-		cur.Packs = append(cur.Packs, index.PackBlobs{Pack: id, Entries: rs.entries})
-		if n += len(rs.entries); n >= indexFlushEntries {
-			files = append(files, cur)
-			cur, n = &index.File{}, 0
-		}
+		salvageIDs = append(salvageIDs, id)
 	}
 	if len(cur.Packs) > 0 {
 		files = append(files, cur)
 	}
 	res.NewIndexFiles = len(files)
+	if res.SalvagedBlobs > 0 {
+		res.NewIndexFiles++ // repack writes one for the new packs
+	}
 	pend, err := r.PendingDeletions(ctx)
 	if err != nil {
 		return nil, err
@@ -164,12 +210,17 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 			return nil, err
 		}
 	}
-	if len(salvageIDs) > 0 {
+	// Salvaged blobs are stored (packs, then their index file) before any
+	// old index file goes: an interruption leaves the old index in place.
+	newIDs := map[ID]bool{}
+	if len(salvageKept) > 0 {
 		if err := r.repack(ctx, salvage, salvageIDs, salvageKept, &PruneResult{}); err != nil {
 			return nil, fmt.Errorf("salvage damaged packs: %w", err)
 		}
+		for id := range salvage.files {
+			newIDs[id] = true
+		}
 	}
-	newIDs := map[ID]bool{}
 	for i, f := range files {
 		if i == 0 {
 			f.Supersedes = oldIdx
@@ -195,39 +246,89 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	return res, nil
 }
 
-// readPackEntries reads a pack's header (and with readData verifies every
-// blob, leaving failures out).
-func (r *Repository) readPackEntries(ctx context.Context, id ID, size int64, readData bool) ([]pack.Entry, int, bool, error) {
-	h := backend.Handle{Type: backend.PackFile, Name: id.String()}
-	if !readData {
-		entries, err := pack.ReadHeader(r.key.AEAD(), &packReaderAt{ctx: ctx, be: r.be, h: h}, size)
-		return entries, 0, false, err
+// appendNew appends the entries of add that dst does not hold yet.
+func appendNew(dst, add []pack.Entry) []pack.Entry {
+	have := make(map[pack.Entry]bool, len(dst))
+	for _, e := range dst {
+		have[e] = true
 	}
-	data, err := backend.LoadAll(ctx, r.be, h)
+	for _, e := range add {
+		if !have[e] {
+			have[e] = true
+			dst = append(dst, e)
+		}
+	}
+	return dst
+}
+
+// loadIndexAnyName loads an index file that authenticates, whatever its
+// name: for repair, whose every entry is verified against the packs.
+func (r *Repository) loadIndexAnyName(ctx context.Context, id ID) (*index.File, error) {
+	b, err := loadBounded(ctx, r.be, backend.Handle{Type: backend.IndexFile, Name: id.String()})
 	if err != nil {
-		return nil, 0, false, err
+		return nil, err
 	}
-	name, nerr := pack.Name(data)
-	damaged := nerr != nil || name != id
-	entries, err := pack.ReadHeader(r.key.AEAD(), bytesReaderAt(data), int64(len(data)))
+	plain, err := r.openSealed(backend.IndexFile, b)
 	if err != nil {
-		return nil, 0, damaged, err
+		return nil, err
 	}
-	var good []pack.Entry
+	return index.DecodeFile(plain)
+}
+
+// rebuildPack works out which blobs of pack id to index. Candidates are
+// the entries of its header and old, the entries the old index files list
+// for it. A pack whose header is unreadable, or whose content does not
+// match its name, is damaged: every candidate is verified and the pack is
+// marked for rewriting. Otherwise the header's entries are kept (verified
+// with readData) and old entries the header lacks are verified. A failure
+// to read the pack keeps old as it is.
+func (r *Repository) rebuildPack(ctx context.Context, id ID, size int64, old []pack.Entry, readData bool) packRebuild {
+	hdr, herr := pack.ReadHeader(r.key.AEAD(), &packReaderAt{ctx: ctx, be: r.be, h: backend.Handle{Type: backend.PackFile, Name: id.String()}}, size)
+	if herr != nil && !isCorrupt(herr) {
+		return packRebuild{entries: old, ioErr: herr}
+	}
+	name, nerr := r.packTrailerName(ctx, id, size)
+	if nerr != nil && !isCorrupt(nerr) {
+		return packRebuild{entries: old, ioErr: nerr}
+	}
+	damaged := herr != nil || nerr != nil || name != id || size > MaxPackFile
+	candidates := appendNew(append([]pack.Entry(nil), hdr...), old)
+	verify := candidates
+	var kept []pack.Entry
+	if !damaged && !readData {
+		kept = append(kept, hdr...)
+		verify = candidates[len(hdr):]
+	}
+	failed := map[pack.BlobHandle]bool{}
+	keptSet := map[pack.BlobHandle]bool{}
+	for _, e := range kept {
+		keptSet[e.BlobHandle] = true
+	}
+	err := r.verifyPackBlobs(ctx, id, size, verify, func(c blobCheck) error {
+		if c.Err != nil {
+			if !isCorrupt(c.Err) {
+				return c.Err
+			}
+			failed[c.Entry.BlobHandle] = true
+			return nil
+		}
+		if !keptSet[c.Entry.BlobHandle] {
+			keptSet[c.Entry.BlobHandle] = true
+			kept = append(kept, c.Entry)
+		}
+		return nil
+	})
+	if err != nil {
+		return packRebuild{entries: old, ioErr: err}
+	}
 	dropped := 0
-	for _, e := range entries {
-		end := int64(e.Offset) + int64(e.Length)
-		if end > int64(len(data)) {
+	for h := range failed {
+		if !keptSet[h] {
 			dropped++
-			continue
 		}
-		if _, err := r.decodeBlob(e, id, data[e.Offset:end], nil); err != nil {
-			dropped++
-			continue
-		}
-		good = append(good, e)
 	}
-	return good, dropped, damaged, nil
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Offset < kept[j].Offset })
+	return packRebuild{entries: kept, dropped: dropped, rewrite: damaged}
 }
 
 // RepairSnapshotsOptions configure RepairSnapshots.
@@ -290,6 +391,14 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 	var out []RepairedSnapshot
 	for _, id := range ids {
 		sn, err := r.LoadSnapshot(ctx, id)
+		if err != nil && errors.Is(err, ErrCorrupt) {
+			// Authentic content under the wrong name (swapped or
+			// renamed): keep the snapshot, under a name of its own.
+			if rs, ok := r.renameSnapshot(ctx, id, opts.DryRun); ok {
+				out = append(out, rs)
+				continue
+			}
+		}
 		if err != nil {
 			rs := RepairedSnapshot{Old: id.String(), Error: err.Error()}
 			if errors.Is(err, ErrCorrupt) {
@@ -344,6 +453,44 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 		out = append(out, rs)
 	}
 	return out, nil
+}
+
+// renameSnapshot handles a snapshot file whose content authenticates but
+// does not match its name: the snapshot is stored again under a name of
+// its own (unless a file of the right name holds it already) and the
+// misnamed file is removed. ok is false when the content does not
+// authenticate. A snapshot rescued this way is not checked for missing
+// data here: the next run of repair snapshots does that.
+func (r *Repository) renameSnapshot(ctx context.Context, id ID, dry bool) (RepairedSnapshot, bool) {
+	h := backend.Handle{Type: backend.SnapshotFile, Name: id.String()}
+	b, err := loadBounded(ctx, r.be, h)
+	if err != nil {
+		return RepairedSnapshot{}, false
+	}
+	plain, err := r.openSealed(backend.SnapshotFile, b)
+	if err != nil {
+		return RepairedSnapshot{}, false
+	}
+	if _, err := DecodeSnapshot(plain); err != nil {
+		return RepairedSnapshot{}, false
+	}
+	rs := RepairedSnapshot{Old: id.String(), Error: "content authenticates but does not match the file's name (swapped or renamed): stored again under its own name", DamagedFiles: []string{}}
+	right := crypto.Hash(b)
+	if have, err := r.LoadSnapshot(ctx, right); err == nil && have.ID() == right {
+		rs.New = right.String() // already stored under its right name
+	} else if !dry {
+		nid, err := r.saveHashed(ctx, backend.SnapshotFile, plain)
+		if err != nil {
+			return RepairedSnapshot{}, false
+		}
+		rs.New = nid.String()
+	}
+	if !dry {
+		if err := r.be.Remove(ctx, h); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return RepairedSnapshot{}, false
+		}
+	}
+	return rs, true
 }
 
 type treeRepairer struct {

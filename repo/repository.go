@@ -191,7 +191,7 @@ func Init(ctx context.Context, be backend.Backend, password []byte, opts Options
 // CheckMarker reads the plaintext marker: ErrNoRepository when missing,
 // ErrUnsupportedVersion for unknown versions. It needs no password.
 func CheckMarker(ctx context.Context, be backend.Backend) (Marker, error) {
-	b, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.MarkerFile, Name: markerFormatName})
+	b, err := loadBounded(ctx, be, backend.Handle{Type: backend.MarkerFile, Name: markerFormatName})
 	if errors.Is(err, backend.ErrNotFound) {
 		return Marker{}, fmt.Errorf("%s: %w", be.Location(), ErrNoRepository)
 	}
@@ -250,7 +250,14 @@ func findKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.
 	}
 	var firstErr error
 	for _, name := range names {
-		b, err := backend.LoadAll(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+		b, err := loadBounded(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+		if errors.Is(err, ErrCorrupt) {
+			// An oversized file in keys/ is not a key: try the others.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("key %s: %w", shortName(name), err)
+			}
+			continue
+		}
 		if err != nil {
 			return nil, "", fmt.Errorf("load key %s: %w", name, err)
 		}
@@ -380,21 +387,28 @@ func (r *Repository) fileAEAD(t backend.FileType) cipher.AEAD {
 }
 
 func (r *Repository) saveSealed(ctx context.Context, h backend.Handle, plaintext []byte, compress bool) error {
-	return r.be.Save(ctx, h, backend.NewByteReader(r.sealFile(h.Type, plaintext, compress)))
+	sealed := r.sealFile(h.Type, plaintext, compress)
+	if err := checkSealedSize(h.Type, sealed); err != nil {
+		return err
+	}
+	return r.be.Save(ctx, h, backend.NewByteReader(sealed))
 }
 
 // saveHashed stores plaintext sealed under the hash of the stored bytes.
 func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plaintext []byte) (ID, error) {
+	if len(plaintext) > MaxSealedPlaintext {
+		return ID{}, fmt.Errorf("%v file of %d bytes exceeds the format's plaintext limit of %d (docs/FORMAT.md §11.5)", t, len(plaintext), MaxSealedPlaintext)
+	}
 	sealed := r.sealFile(t, plaintext, true)
+	if err := checkSealedSize(t, sealed); err != nil {
+		return ID{}, err
+	}
 	id := crypto.Hash(sealed)
 	if err := r.be.Save(ctx, backend.Handle{Type: t, Name: id.String()}, backend.NewByteReader(sealed)); err != nil {
 		return id, err
 	}
 	return id, nil
 }
-
-// maxSealedFile bounds the decompressed size of config/index/snapshot files.
-const maxSealedFile = 1 << 30
 
 func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, error) {
 	env, err := crypto.Open(r.fileAEAD(t), nil, sealed, fileAD(t))
@@ -412,7 +426,7 @@ func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, erro
 		if err != nil {
 			return nil, fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)
 		}
-		if len(out) > maxSealedFile {
+		if len(out) > MaxSealedPlaintext {
 			return nil, fmt.Errorf("file too large: %w", ErrCorrupt)
 		}
 		return out, nil
@@ -421,8 +435,11 @@ func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, erro
 	}
 }
 
+// loadSealed reads (bounded by the kind's maximum, docs/FORMAT.md §11.5),
+// checks the name of a hashed file against its content, and opens a
+// sealed file.
 func (r *Repository) loadSealed(ctx context.Context, h backend.Handle) ([]byte, error) {
-	b, err := backend.LoadAll(ctx, r.be, h)
+	b, err := loadBounded(ctx, r.be, h)
 	if err != nil {
 		return nil, err
 	}

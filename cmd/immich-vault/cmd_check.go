@@ -79,8 +79,8 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 				}
 			}
 			if !res.OK() {
-				return fmt.Errorf("the repository has errors: %d problem(s), %d damaged blob(s), %d affected file(s). Files not listed restore normally; "+
-					"run `immich-vault repair index --read-data` then `immich-vault repair snapshots` to rewrite the affected snapshots", len(res.Problems), len(res.Damaged), len(res.Affected))
+				return fmt.Errorf("the repository has errors: %d problem(s), %d damaged blob(s), %d affected file(s). %s",
+					len(res.Problems), len(res.Damaged), len(res.Affected), checkAdvice(res))
 			}
 			gopts.printf("no errors were found\n")
 			return nil
@@ -89,4 +89,28 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 	cmd.Flags().BoolVar(&readData, "read-data", false, "decrypt and verify all data (reads the whole repository)")
 	cmd.Flags().StringVar(&subset, "read-data-subset", "", "decrypt and verify a `subset` of the packs: n/m, P% or a size")
 	return cmd
+}
+
+// checkAdvice says what to do about the problems check found. Every
+// command it names is safe to run as is: repair index keeps every blob that
+// still authenticates (a damaged pack's intact blobs are copied into a new
+// pack), and repair snapshots only rewrites snapshots around blobs that
+// are missing from the rebuilt index.
+func checkAdvice(res *repo.CheckResult) string {
+	snaps := ""
+	if len(res.DamagedSnapshots) > 0 {
+		snaps = fmt.Sprintf(" %d snapshot file(s) cannot be read: `immich-vault repair snapshots` stores again those whose content "+
+			"authenticates under another name (swapped or renamed) and removes the others (they can never be read).", len(res.DamagedSnapshots))
+	}
+	if len(res.Damaged) == 0 && len(res.Affected) == 0 {
+		msg := "No file of a readable snapshot is affected"
+		if res.ReadData {
+			msg += " (every blob was read and verified)"
+		}
+		return msg + ". Run `immich-vault repair index` to rebuild the index and copy the intact blobs of any damaged pack into a new one " +
+			"(prune then deletes the damaged pack)." + snaps + " A damaged key or lock file named above can be deleted by hand (a key that is only misnamed must be renamed as said, not deleted)"
+	}
+	return "Files not listed restore normally. Run `immich-vault repair index --read-data` (it keeps every blob that still authenticates " +
+		"and copies those of damaged packs into new ones) then `immich-vault repair snapshots` to rewrite the affected snapshots " +
+		"around the lost data (affected files are renamed *.damaged); back up again to store the lost files anew"
 }

@@ -18,12 +18,16 @@ func newRepairCmd() *cobra.Command {
 		Use:   "index",
 		Short: "Rebuild the index from the pack headers",
 		Long: `Rebuild the repository's index from the headers of every pack: packs no index
-lists (left by interrupted backups) are adopted, packs whose header cannot be
-read are left out (their blobs are reported missing by check). With
---read-data every blob is verified and damaged ones are left out of the
-index; run repair snapshots afterwards to rewrite the snapshots that used
-them, and back up again to store the lost data anew. Pending deletions are
-cancelled (the next prune condemns again what is still unused).`,
+lists (left by interrupted backups) are adopted. No blob that still
+authenticates is ever left out: the entries of the old index files are
+verified against the packs and kept when the blob decrypts and matches its
+ID. A damaged pack (header unreadable, or content that does not match its
+name) has every intact blob copied into a new pack; the damaged pack is no
+longer indexed and prune deletes it. With --read-data every blob of every
+pack is verified and damaged ones are left out of the index; run repair
+snapshots afterwards to rewrite the snapshots that used them, and back up
+again to store the lost data anew. Pending deletions are cancelled (the next
+prune condemns again what is still unused).`,
 		Args: cobra.NoArgs,
 		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			res, err := r.RepairIndex(cmd.Context(), repo.RepairIndexOptions{ReadData: readData, DryRun: dryRun})
@@ -32,6 +36,12 @@ cancelled (the next prune condemns again what is still unused).`,
 			}
 			if res.UnreadablePack == nil {
 				res.UnreadablePack = []string{}
+			}
+			if res.SalvagedPacks == nil {
+				res.SalvagedPacks = []string{}
+			}
+			if res.UnverifiedPacks == nil {
+				res.UnverifiedPacks = []string{}
 			}
 			if gopts.json {
 				return gopts.printJSON(res)
@@ -45,8 +55,15 @@ cancelled (the next prune condemns again what is still unused).`,
 			if res.DroppedBlobs > 0 {
 				gopts.printf("%d damaged blobs left out of the index: run `immich-vault repair snapshots` next\n", res.DroppedBlobs)
 			}
+			if len(res.SalvagedPacks) > 0 {
+				gopts.printf("%s %d intact blobs of %d damaged pack(s) into new packs; prune deletes the damaged packs\n",
+					map[bool]string{true: "would copy", false: "copied"}[dryRun], res.SalvagedBlobs, len(res.SalvagedPacks))
+			}
 			for _, p := range res.UnreadablePack {
-				fmt.Fprintf(gopts.stdout, "pack %s: header unreadable, its blobs are lost\n", p)
+				fmt.Fprintf(gopts.stdout, "pack %s: damaged, and no blob in it authenticates: its blobs are lost\n", p)
+			}
+			for _, p := range res.UnverifiedPacks {
+				fmt.Fprintf(gopts.stdout, "pack %s: could not be read; its index entries are kept unverified (run repair index again when it can be read)\n", p)
 			}
 			if res.CancelledPacks > 0 {
 				gopts.printf("cancelled the pending deletion of %d packs\n", res.CancelledPacks)

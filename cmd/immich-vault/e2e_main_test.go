@@ -106,6 +106,7 @@ type result struct {
 	code   int
 	stdout string
 	stderr string
+	rusage any // the child's ProcessState.SysUsage() (*syscall.Rusage on unix)
 }
 
 func (r result) String() string {
@@ -199,6 +200,9 @@ func (e *env) runOpts(o opts, args ...string) result {
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	if cmd.ProcessState != nil {
+		r.rusage = cmd.ProcessState.SysUsage()
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
