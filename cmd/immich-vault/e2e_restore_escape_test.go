@@ -114,10 +114,11 @@ func checkEscapeRestored(t *testing.T, dst string, big []byte) {
 // TestRestoreSymlinkInTargetNotFollowed: the target holds dir -> elsewhere
 // and the snapshot has a directory "dir"; restore with --overwrite always
 // or if-changed must replace the symlink by a directory, not write into
-// (or chmod, chown, touch) elsewhere.
+// (or chmod, chown, touch) elsewhere; --overwrite never keeps the symlink
+// and restores nothing through it.
 func TestRestoreSymlinkInTargetNotFollowed(t *testing.T) {
 	t.Parallel()
-	for _, policy := range []string{"always", "if-changed"} {
+	for _, policy := range []string{"always", "if-changed", "never"} {
 		t.Run(policy, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
@@ -139,6 +140,14 @@ func TestRestoreSymlinkInTargetNotFollowed(t *testing.T) {
 			if after := outsideState(t, elsewhere); after != before {
 				t.Errorf("restore --overwrite %s changed a directory outside its target through the symlink %s/dir:\nbefore:\n%s\nafter:\n%s\n%v",
 					policy, dst, before, after, r)
+			}
+			if policy == "never" {
+				// The symlink is kept and nothing is restored through it.
+				wantCode(t, r, exitFailure)
+				if tgt, err := os.Readlink(filepath.Join(dst, "dir")); err != nil || tgt != elsewhere {
+					t.Errorf("restore --overwrite never: dir is %q, %v; want the existing symlink kept", tgt, err)
+				}
+				return
 			}
 			wantCode(t, r, exitOK)
 			checkEscapeRestored(t, dst, big)
