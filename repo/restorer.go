@@ -263,7 +263,8 @@ func (rs *restorer) mkdirWorker() {
 			pop()
 		}
 	}()
-	// parentHandle returns the handle of the directory at stack[i]'s parent.
+	// handleAt returns the handle of the directory at stack[i] (the
+	// target for -1), opening it relative to the one below if needed.
 	var handleAt func(i int) (tdir, error)
 	handleAt = func(i int) (tdir, error) {
 		if i < 0 {
