@@ -70,7 +70,13 @@ Files whose data is damaged are reported; everything else is restored (exit code
 			start := time.Now()
 			res, err := r.Restore(ctx, sn, repo.RestoreOptions{
 				Target: target, SubPath: sub, Include: inc, Exclude: exc, Overwrite: ow, Progress: prog,
-				Warn: func(p string, err error) { gopts.warnf("%s: %v", p, err) },
+				Warn: func(p string, err error) {
+					if errors.Is(err, repo.ErrEntryInTheWay) {
+						gopts.warnf("%s: %v; pass --overwrite always or if-changed to replace it", p, err)
+						return
+					}
+					gopts.warnf("%s: %v", p, err)
+				},
 			})
 			pp.done()
 			if errors.Is(err, repo.ErrTargetNotEmpty) {
