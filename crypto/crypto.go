@@ -86,7 +86,9 @@ const GearTableBytes = 256 * 8
 
 // maxSealedLen bounds what Open hands to chacha20poly1305, which panics on
 // ciphertexts above 2^38+64 bytes; such input can only be hostile. (GCM's
-// own limit, 2^36-32 bytes, is lower; its Open returns an error.)
+// own limit, 2^36-32 bytes, is lower; its Open returns an error.) It is
+// compared as a uint64: it does not fit a 32-bit int (linux/arm, 386),
+// where no slice can reach it anyway.
 const maxSealedLen = NonceSize + (1 << 38) + 64
 
 // ErrAuth is returned by Open when the ciphertext, nonce or associated data
@@ -343,7 +345,7 @@ func Open(a cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < Overhead {
 		return nil, fmt.Errorf("open: sealed data too short (%d bytes, need at least %d): %w", len(sealed), Overhead, ErrAuth)
 	}
-	if len(sealed) > maxSealedLen {
+	if uint64(len(sealed)) > maxSealedLen {
 		return nil, fmt.Errorf("open: sealed data too large (%d bytes): %w", len(sealed), ErrAuth)
 	}
 	out, err := a.Open(dst, sealed[:NonceSize], sealed[NonceSize:], ad)
