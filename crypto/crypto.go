@@ -32,6 +32,7 @@
 package crypto
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
@@ -110,6 +111,11 @@ func (id ID) Short() string { return hex.EncodeToString(id[:4]) }
 
 // IsNull reports whether id is all zeros.
 func (id ID) IsNull() bool { return id == ID{} }
+
+// Compare orders IDs by their bytes (the order of their hex forms, without
+// formatting them): -1, 0 or +1 as id is less than, equal to or greater
+// than other. For sort.Slice, slices.SortFunc and the like.
+func (id ID) Compare(other ID) int { return bytes.Compare(id[:], other[:]) }
 
 // MarshalText encodes id as 64 lower-case hex characters (so IDs are hex
 // strings in JSON, not arrays of numbers).

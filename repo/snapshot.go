@@ -140,7 +140,7 @@ func (r *Repository) Snapshots(ctx context.Context, onErr func(ID, error)) ([]*S
 		if !out[i].Time.Equal(out[j].Time) {
 			return out[i].Time.Before(out[j].Time)
 		}
-		return out[i].id.String() < out[j].id.String()
+		return out[i].id.Compare(out[j].id) < 0
 	})
 	return out, nil
 }
