@@ -166,7 +166,7 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 		var err error
 		if lock, err = lockDir(dir); err != nil {
 			if isLockError(err) {
-				return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
+				return nil, fmt.Errorf("open cache %s: %w (%w)", dir, ErrCacheLocked, err)
 			}
 			return nil, fmt.Errorf("open cache %s: %w", dir, err)
 		}
@@ -177,7 +177,7 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 			lock.Close()
 		}
 		if isLockError(err) {
-			return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
+			return nil, fmt.Errorf("open cache %s: %w (%w)", dir, ErrCacheLocked, err)
 		}
 		return nil, fmt.Errorf("open cache %s: %w", dir, err)
 	}

@@ -137,7 +137,7 @@ func (b *Backend) do(ctx context.Context, name string, h backend.Handle, op func
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w (while waiting to retry: %v)", ctx.Err(), err)
+			return fmt.Errorf("%w (while waiting to retry: %w)", ctx.Err(), err)
 		}
 	}
 }
