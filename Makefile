@@ -13,7 +13,7 @@ BENCHTIME   ?= 1s
 # Packages for bench; narrow with `make bench PKG=./chunker/...`.
 PKG         ?= ./...
 
-.PHONY: all build test test-deps vet test-race demo fuzz fuzz-list bench lint clean
+.PHONY: all build test test-deps vet test-race demo fuzz fuzz-list bench lint clean cross test-386
 
 all: build
 
@@ -43,6 +43,36 @@ test: test-deps vet
 	echo "full log: $$log"; \
 	if [ $$status -eq 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL (exit $$status)"; fi; \
 	exit $$status
+
+# cross builds and vets the module for every platform users run it on
+# (docs/PLATFORMS.md): go build ./... for each of CROSS_TARGETS, then go vet
+# (which type-checks the test code too): ./... everywhere but Windows, where
+# the end-to-end tests are Unix-only and the core packages are vetted; on
+# macOS and Windows the core packages' test binaries are also linked
+# (go test -c). Any OS-specific code outside a build-tagged file fails here.
+CROSS_TARGETS ?= linux/amd64 linux/arm64 linux/arm linux/386 darwin/amd64 darwin/arm64 freebsd/amd64 windows/amd64
+CORE_PKGS     := ./chunker/... ./crypto/... ./pack/... ./index/... ./repo/...
+cross:
+	@start=$$(date +%s); out=$$(mktemp -d -t immich-vault-cross.XXXXXX); \
+	for t in $(CROSS_TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; echo "==> cross $$t"; \
+		GOOS=$$os GOARCH=$$arch $(GO) build ./...; \
+		if [ "$$os" = windows ]; then \
+			GOOS=$$os GOARCH=$$arch $(GO) vet $(CORE_PKGS); \
+		else \
+			GOOS=$$os GOARCH=$$arch $(GO) vet ./...; \
+		fi; \
+		case $$os in darwin|windows) \
+			GOOS=$$os GOARCH=$$arch $(GO) test -c -o "$$out/" $(CORE_PKGS);; \
+		esac; \
+	done; \
+	rm -rf "$$out"; \
+	echo "cross: $(words $(CROSS_TARGETS)) targets build and vet in $$(( $$(date +%s) - start )) s"
+
+# test-386 runs the core packages' tests as a 32-bit program (int is 32
+# bits: the overflows linux/arm would hit), natively on amd64.
+test-386:
+	GOARCH=386 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(CORE_PKGS)
 
 # crash is the long form of the crash harness (the short form runs in
 # `make test`): backup, prune and forget --prune each started and SIGKILLed

@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -124,7 +125,7 @@ func badgerOptions(dir string, o *Options) badger.Options {
 	} else {
 		bo = badger.DefaultOptions(dir).WithBypassLockGuard(ownLock)
 	}
-	return bo.
+	bo = bo.
 		WithLogger(errorLogger{logf}).
 		WithNumVersionsToKeep(1).
 		WithCompression(options.None).
@@ -139,6 +140,14 @@ func badgerOptions(dir string, o *Options) badger.Options {
 		WithDetectConflicts(false).
 		WithNumCompactors(2).
 		WithMetricsEnabled(false)
+	if strconv.IntSize == 32 {
+		// 32-bit programs (linux/arm on a Raspberry Pi, 386): Badger maps
+		// a value log file at twice its size, 2 GiB by default, which a
+		// 32-bit address space cannot hold ("cannot allocate memory").
+		// Values above the threshold are rare here; 64 MiB files suffice.
+		bo = bo.WithValueLogFileSize(64 << 20)
+	}
+	return bo
 }
 
 // OpenCache opens (creating if needed) the cache in dir. A cache with another
@@ -157,7 +166,7 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 		var err error
 		if lock, err = lockDir(dir); err != nil {
 			if isLockError(err) {
-				return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
+				return nil, fmt.Errorf("open cache %s: %w (%w)", dir, ErrCacheLocked, err)
 			}
 			return nil, fmt.Errorf("open cache %s: %w", dir, err)
 		}
@@ -168,7 +177,7 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 			lock.Close()
 		}
 		if isLockError(err) {
-			return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
+			return nil, fmt.Errorf("open cache %s: %w (%w)", dir, ErrCacheLocked, err)
 		}
 		return nil, fmt.Errorf("open cache %s: %w", dir, err)
 	}

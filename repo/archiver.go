@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -763,7 +762,7 @@ func (a *archiver) unchanged(ctx context.Context, n, parent *Node) ([]ID, bool) 
 		}
 		return nil, false
 	}
-	if a.noFileCache {
+	if a.noFileCache || n.Inode == 0 { // no inode number: no identity to key on
 		return nil, false
 	}
 	v, ok, err := a.r.cache.GetMeta(fileCacheKey(n))
@@ -808,7 +807,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 		if a.opts.Warn != nil {
 			a.opts.Warn(j.path, errors.New("file changed while it was read; the snapshot holds the bytes read"))
 		}
-	} else if size == size0 {
+	} else if size == size0 && n.Inode != 0 {
 		// Only a file that did not change while read feeds the file cache.
 		v := make([]byte, 0, 32*len(ids))
 		for _, id := range ids {
@@ -850,12 +849,15 @@ func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *Node {
 	case m&os.ModeSocket != 0:
 		n.Type = NodeSocket
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		n.UID, n.GID = st.Uid, st.Gid
-		n.Inode, n.Device, n.Links = st.Ino, uint64(st.Dev), uint64(st.Nlink)
-		n.Rdev = uint64(st.Rdev)
-		n.ChangeTime = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)).UTC()
-		n.User, n.Group = a.names.user(st.Uid), a.names.group(st.Gid)
+	if st, ok := sysStatOf(fi); ok {
+		n.UID, n.GID = st.uid, st.gid
+		n.Inode, n.Device, n.Links = st.ino, st.dev, st.nlink
+		n.Rdev = st.rdev
+		n.ChangeTime = st.ctime.UTC()
+		n.User, n.Group = a.names.user(st.uid), a.names.group(st.gid)
+	} else {
+		// No ctime, owner or inode here (Windows): see docs/PLATFORMS.md.
+		n.ChangeTime = n.ModTime
 	}
 	if n.Type != NodeDev && n.Type != NodeCharDev {
 		n.Rdev = 0

@@ -243,7 +243,7 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		}
 	}
 	sort.Strings(res.Unindexed)
-	sort.Slice(packIDs, func(i, j int) bool { return packIDs[i].String() < packIDs[j].String() })
+	sort.Slice(packIDs, func(i, j int) bool { return packIDs[i].Compare(packIDs[j]) < 0 })
 	if opts.ReadDataSubset != nil && !opts.ReadData {
 		present := map[ID]int64{}
 		for _, id := range packIDs {
@@ -503,7 +503,7 @@ func (s *Subset) prepare(packs map[ID]int64) {
 	for id := range packs {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 })
 	mrand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	s.chosen = map[ID]bool{}
 	if s.Percent > 0 {

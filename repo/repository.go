@@ -223,7 +223,7 @@ func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyNa
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	if err := json.Unmarshal(cb, &r.cfg); err != nil {
-		return nil, fmt.Errorf("decode config: %v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("decode config: %w: %w", err, ErrCorrupt)
 	}
 	if err := r.cfg.validate(); err != nil {
 		return nil, err
@@ -413,7 +413,7 @@ func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plainte
 func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, error) {
 	env, err := crypto.Open(r.fileAEAD(t), nil, sealed, fileAD(t))
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("%w: %w", err, ErrCorrupt)
 	}
 	if len(env) < 1 {
 		return nil, fmt.Errorf("empty envelope: %w", ErrCorrupt)
@@ -424,7 +424,7 @@ func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, erro
 	case envelopeZstd:
 		out, err := r.dec.DecodeAll(env[1:], nil)
 		if err != nil {
-			return nil, fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)
+			return nil, fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)
 		}
 		if len(out) > MaxSealedPlaintext {
 			return nil, fmt.Errorf("file too large: %w", ErrCorrupt)

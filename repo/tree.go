@@ -160,7 +160,7 @@ func DecodeTree(b []byte) (*Tree, error) {
 	if !ok {
 		var err error
 		if t, err = decodeTreeJSON(b); err != nil {
-			return nil, fmt.Errorf("decode tree: %v: %w", err, ErrCorrupt)
+			return nil, fmt.Errorf("decode tree: %w: %w", err, ErrCorrupt)
 		}
 	}
 	if len(t.Nodes) > maxTreeNodes {

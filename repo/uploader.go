@@ -134,7 +134,7 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 		unindexed: map[pack.BlobHandle]struct{}{},
 	}
 	up.idle = sync.NewCond(&up.mu)
-	up.spool, _ = r.be.(backend.Spooler)
+	up.spool, _ = backend.As[backend.Spooler](r.be)
 	conns := r.be.Properties().Connections
 	if conns < 1 {
 		conns = 1

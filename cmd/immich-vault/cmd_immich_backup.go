@@ -14,6 +14,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
 type immichBackupOptions struct {
@@ -304,8 +305,10 @@ func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immic
 	}
 	need += 64 << 20 // index, snapshot and pack overhead
 	if uint64(need) > free {
+		// backend.ErrNoSpace: the one "storage full" sentinel, also what a
+		// backend returns when the disk fills during the backup.
 		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (database plus files changed since the last backup)\nFree space on the backup disk or prune old snapshots; --no-space-check skips this check",
-			immich.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
+			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
 	}
 	return nil
 }

@@ -422,48 +422,20 @@ func (l *Local) Load(ctx context.Context, h backend.Handle, length int, offset i
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("load %v: %w", h, err)
 	}
-	// Raw descriptor and pread: os.File would register the file with the
-	// netpoller and cost several extra syscalls per load (restore loads
-	// one range per tree and per pack).
 	p := l.path(h.Canonical())
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	r, size, closeFile, err := openLoad(p)
 	if err != nil {
-		return fmt.Errorf("load %v: %w", h, notFound(&fs.PathError{Op: "open", Path: p, Err: err}))
+		return fmt.Errorf("load %v: %w", h, notFound(err))
 	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("load %v: %w", h, err)
-	}
-	n, err := backend.CheckRange(st.Size, length, offset)
+	defer closeFile()
+	n, err := backend.CheckRange(size, length, offset)
 	if err != nil {
 		return fmt.Errorf("load %v: %w", h, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("load %v: %w", h, err)
 	}
-	return fn(io.NewSectionReader(fdReaderAt(fd), offset, n))
-}
-
-// fdReaderAt reads a raw descriptor with pread.
-type fdReaderAt int
-
-func (fd fdReaderAt) ReadAt(b []byte, off int64) (int, error) {
-	total := 0
-	for total < len(b) {
-		n, err := syscall.Pread(int(fd), b[total:], off+int64(total))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return total, err
-		}
-		if n == 0 {
-			return total, io.EOF
-		}
-		total += n
-	}
-	return total, nil
+	return fn(io.NewSectionReader(r, offset, n))
 }
 
 // notFound wraps fs.ErrNotExist errors with backend.ErrNotFound. ENOTDIR
