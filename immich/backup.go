@@ -91,6 +91,9 @@ type BackupOptions struct {
 	WaitSeconds    float64 // recorded only
 	// Log receives progress notes ("dumping the database").
 	Log func(format string, args ...any)
+	// AfterQuiesce, if set, runs once Immich is quiesced (fault injection
+	// in tests).
+	AfterQuiesce func()
 }
 
 func (o *BackupOptions) logf(format string, args ...any) {
@@ -124,13 +127,21 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		if err != nil {
 			return nil, nil, err
 		}
+		// Deferred: runs on every return and while a panic of this
+		// goroutine unwinds; the undo uses its own bounded context, since
+		// ctx is cancelled after a signal. (A panic in another goroutine
+		// ends the process without defers: the watchdog and the quiesce
+		// journal cover that, see Journal.)
 		defer func() {
 			rec.QuiesceSeconds = time.Since(qstart).Seconds()
 			if rerr := resume(); rerr != nil {
 				o.logf("could not undo quiesce: %v", rerr)
-				err = errors.Join(err, fmt.Errorf("undo quiesce (%s): %w — start Immich by hand", o.Quiesce.Mode, rerr))
+				err = errors.Join(err, fmt.Errorf("undo quiesce (%s): %w", o.Quiesce.Mode, rerr))
 			}
 		}()
+		if o.AfterQuiesce != nil {
+			o.AfterQuiesce()
+		}
 	}
 	rec.ImmichVersion, rec.PostgresVersion, err = o.DB.Versions(ctx)
 	if err != nil {
@@ -164,6 +175,14 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	)
 	go func() {
 		defer close(catDone)
+		defer func() {
+			// A parser bug must fail this backup (and let the quiesce be
+			// undone), not end the process.
+			if p := recover(); p != nil {
+				catErr = fmt.Errorf("parse the database dump: internal error: %v", p)
+				pr.CloseWithError(catErr)
+			}
+		}()
 		cat, catErr = CatalogFromDump(pr)
 		io.Copy(io.Discard, pr)
 	}()
