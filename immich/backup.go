@@ -32,27 +32,30 @@ const (
 
 // Record is the "immich" metadata of a snapshot (format version 1).
 type Record struct {
-	Version         int      `json:"version"`
-	ImmichVersion   string   `json:"immich_version,omitempty"`
-	PostgresVersion string   `json:"postgres_version,omitempty"`
-	Schema          string   `json:"schema"`
-	Counts          Counts   `json:"counts"`
-	Components      []string `json:"components"`
-	UploadLocation  string   `json:"upload_location"`
-	External        []Mount  `json:"external_libraries,omitempty"`
-	InstallFiles    []string `json:"install_files,omitempty"`
-	ImmichDir       string   `json:"immich_dir,omitempty"`
-	DBMode          string   `json:"db_mode"`
-	DBName          string   `json:"db_name,omitempty"`
-	DBUser          string   `json:"db_user,omitempty"`
-	Dump            string   `json:"dump"`
-	DumpBytes       int64    `json:"dump_bytes"`
-	Globals         string   `json:"globals,omitempty"`
-	SkipGenerated   bool     `json:"skip_generated,omitempty"`
-	Quiesce         string   `json:"quiesce"`
-	QuiesceSeconds  float64  `json:"quiesce_seconds,omitempty"`
-	DumpSeconds     float64  `json:"dump_seconds"`
-	WaitSeconds     float64  `json:"wait_quiet_seconds,omitempty"`
+	Version         int    `json:"version"`
+	ImmichVersion   string `json:"immich_version,omitempty"`
+	PostgresVersion string `json:"postgres_version,omitempty"`
+	Schema          string `json:"schema"`
+	Counts          Counts `json:"counts"`
+	// TableRows: rows of every table in the dump (absent in snapshots of
+	// immich-vault before 0.2; immich verify --restore-test compares with it).
+	TableRows      map[string]int64 `json:"table_rows,omitempty"`
+	Components     []string         `json:"components"`
+	UploadLocation string           `json:"upload_location"`
+	External       []Mount          `json:"external_libraries,omitempty"`
+	InstallFiles   []string         `json:"install_files,omitempty"`
+	ImmichDir      string           `json:"immich_dir,omitempty"`
+	DBMode         string           `json:"db_mode"`
+	DBName         string           `json:"db_name,omitempty"`
+	DBUser         string           `json:"db_user,omitempty"`
+	Dump           string           `json:"dump"`
+	DumpBytes      int64            `json:"dump_bytes"`
+	Globals        string           `json:"globals,omitempty"`
+	SkipGenerated  bool             `json:"skip_generated,omitempty"`
+	Quiesce        string           `json:"quiesce"`
+	QuiesceSeconds float64          `json:"quiesce_seconds,omitempty"`
+	DumpSeconds    float64          `json:"dump_seconds"`
+	WaitSeconds    float64          `json:"wait_quiet_seconds,omitempty"`
 }
 
 // RecordOf returns the Immich record of a snapshot.
@@ -197,7 +200,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		if catErr != nil {
 			return fmt.Errorf("database dump is not readable: %w", catErr)
 		}
-		rec.Schema, rec.Counts = cat.Schema, cat.Counts
+		rec.Schema, rec.Counts, rec.TableRows = cat.Schema, cat.Counts, cat.TableRows
 		rec.DumpBytes = counted.n
 		rec.DumpSeconds = time.Since(dumpStart).Seconds()
 		// Snapshot metadata is read after all streams are done.

@@ -133,6 +133,7 @@ var quiesceInterruptions = []interruption{
 	{name: "SIGKILL", signal: syscall.SIGKILL},
 	{name: "panic", env: []string{"IMMICH_VAULT_TEST_FAULT=panic"}},
 	{name: "dump-fails", args: []string{"--db-name", "nonexistent"}},
+	{name: "disk-full"}, // repository on a 2 MiB tmpfs, 4 MiB to store
 }
 
 // TestImmichQuiesceInterruptions runs immich backup with every way to
@@ -169,10 +170,18 @@ func TestImmichQuiesceInterruptions(t *testing.T) {
 				if in.signal != 0 && in.signal != syscall.SIGKILL {
 					n = trials
 				}
+				extraArgs, extraEnv := in.args, in.env
+				if in.name == "disk-full" {
+					if os.Geteuid() != 0 {
+						t.Logf("disk-full: needs root to mount a tmpfs; skipped")
+						continue
+					}
+					extraArgs, extraEnv = qe.fullDisk(t)
+				}
 				for i := 0; i < n; i++ {
 					delay := time.Duration(rng.Int63n(int64(full)))
 					what := fmt.Sprintf("%s/%s trial %d (signal after %s of a %s run)", way, in.name, i+1, delay.Round(time.Millisecond), full.Round(time.Millisecond))
-					r := qe.interrupt(t, append(append([]string{}, args...), in.args...), append(append([]string{}, env...), in.env...), in.signal, delay)
+					r := qe.interrupt(t, append(append([]string{}, args...), extraArgs...), append(append([]string{}, env...), extraEnv...), in.signal, delay)
 					if strings.Contains(r.stderr, "panic:") && in.name != "panic" {
 						t.Errorf("%s: panicked:\n%v", what, r)
 					}
@@ -184,6 +193,26 @@ func TestImmichQuiesceInterruptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fullDisk initialises a repository on a 2 MiB tmpfs and returns the
+// arguments and environment of a backup that cannot fit on it.
+func (qe *quiesceEnv) fullDisk(t *testing.T) (args, env []string) {
+	t.Helper()
+	mnt := filepath.Join(qe.env.dir, "small")
+	mustMkdirAll(t, mnt)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	env = []string{"IMMICH_VAULT_REPOSITORY=" + filepath.Join(mnt, "repo")}
+	r := qe.runOpts(opts{extraEnv: append(append([]string{}, qe.extra...), env...)}, "init")
+	wantCode(t, r, exitOK)
+	big := filepath.Join(qe.env.dir, "big.bin")
+	b := make([]byte, 4<<20)
+	rand.New(rand.NewSource(1)).Read(b)
+	mustWrite(t, big, b, 0o644)
+	return []string{"--no-space-check", "--extra-path", big}, env
 }
 
 // interrupt runs the backup and sends sig after delay (0 sig: none).
