@@ -1,6 +1,7 @@
 package immich
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -200,6 +201,9 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		if catErr != nil {
 			return fmt.Errorf("database dump is not readable: %w", catErr)
 		}
+		if !bytes.Contains(counted.tail, []byte(dumpComplete)) {
+			return fmt.Errorf("database dump is incomplete (it does not end with %q), so no snapshot was written", dumpComplete)
+		}
 		rec.Schema, rec.Counts, rec.TableRows = cat.Schema, cat.Counts, cat.TableRows
 		rec.DumpBytes = counted.n
 		rec.DumpSeconds = time.Since(dumpStart).Seconds()
@@ -274,15 +278,25 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r    io.Reader
+	n    int64
+	tail []byte // the last bytes read (for the dump's trailer)
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	c.tail = append(c.tail, p[:n]...)
+	if len(c.tail) > 512 {
+		c.tail = append(c.tail[:0], c.tail[len(c.tail)-256:]...)
+	}
 	return n, err
 }
+
+// dumpComplete is the last comment pg_dump writes: a dump without it was
+// cut short (a killed pg_dump, a restarted container), even if every COPY
+// block in it is whole.
+const dumpComplete = "-- PostgreSQL database dump complete"
 
 func dedup(s []string) []string {
 	out := s[:0]
