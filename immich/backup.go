@@ -38,25 +38,26 @@ type Record struct {
 	PostgresVersion string `json:"postgres_version,omitempty"`
 	Schema          string `json:"schema"`
 	Counts          Counts `json:"counts"`
-	// TableRows: rows of every table in the dump (absent in snapshots of
-	// immich-vault before 0.2; immich verify --restore-test compares with it).
-	TableRows      map[string]int64 `json:"table_rows,omitempty"`
-	Components     []string         `json:"components"`
-	UploadLocation string           `json:"upload_location"`
-	External       []Mount          `json:"external_libraries,omitempty"`
-	InstallFiles   []string         `json:"install_files,omitempty"`
-	ImmichDir      string           `json:"immich_dir,omitempty"`
-	DBMode         string           `json:"db_mode"`
-	DBName         string           `json:"db_name,omitempty"`
-	DBUser         string           `json:"db_user,omitempty"`
-	Dump           string           `json:"dump"`
-	DumpBytes      int64            `json:"dump_bytes"`
-	Globals        string           `json:"globals,omitempty"`
-	SkipGenerated  bool             `json:"skip_generated,omitempty"`
-	Quiesce        string           `json:"quiesce"`
-	QuiesceSeconds float64          `json:"quiesce_seconds,omitempty"`
-	DumpSeconds    float64          `json:"dump_seconds"`
-	WaitSeconds    float64          `json:"wait_quiet_seconds,omitempty"`
+	// TableRows: rows of every table in the dump (absent in older
+	// snapshots; immich verify --restore-test compares with it).
+	TableRows       map[string]int64 `json:"table_rows,omitempty"`
+	Components      []string         `json:"components"`
+	UploadLocation  string           `json:"upload_location"`
+	External        []Mount          `json:"external_libraries,omitempty"`
+	InstallFiles    []string         `json:"install_files,omitempty"`
+	ImmichDir       string           `json:"immich_dir,omitempty"`
+	DBMode          string           `json:"db_mode"`
+	DBName          string           `json:"db_name,omitempty"`
+	DBUser          string           `json:"db_user,omitempty"`
+	Dump            string           `json:"dump"`
+	DumpBytes       int64            `json:"dump_bytes"`
+	Globals         string           `json:"globals,omitempty"`
+	SkipGenerated   bool             `json:"skip_generated,omitempty"`
+	SkipImmichDumps bool             `json:"skip_immich_dumps,omitempty"`
+	Quiesce         string           `json:"quiesce"`
+	QuiesceSeconds  float64          `json:"quiesce_seconds,omitempty"`
+	DumpSeconds     float64          `json:"dump_seconds"`
+	WaitSeconds     float64          `json:"wait_quiet_seconds,omitempty"`
 }
 
 // RecordOf returns the Immich record of a snapshot.
@@ -81,8 +82,12 @@ type BackupOptions struct {
 	DB            *DB
 	Quiesce       *Quiescer // nil: none
 	SkipGenerated bool      // leave out thumbs/ and encoded-video/ except DB-referenced originals there
-	Globals       bool      // also store pg_dumpall --globals-only
-	ExtraPaths    []string
+	// SkipImmichDumps leaves out Immich's own nightly dumps
+	// (UPLOAD_LOCATION/backups/*.sql.gz): the snapshot's own dump supersedes
+	// them, and gzip output deduplicates poorly.
+	SkipImmichDumps bool
+	Globals         bool // also store pg_dumpall --globals-only
+	ExtraPaths      []string
 	// ExtraCommands run with sh -c; each output is stored as
 	// StreamDir/commands/NN.txt (a failing command fails the backup).
 	ExtraCommands  []string
@@ -121,7 +126,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	rec := &Record{
 		Version: recordVersion, UploadLocation: cfg.UploadLocation, External: cfg.External, ImmichDir: cfg.ImmichDir,
 		DBMode: o.DB.Cfg.Mode, DBName: o.DB.Cfg.Name, DBUser: o.DB.Cfg.User, Dump: DumpPath,
-		SkipGenerated: o.SkipGenerated, Quiesce: QuiesceNone, WaitSeconds: o.WaitSeconds,
+		SkipGenerated: o.SkipGenerated, SkipImmichDumps: o.SkipImmichDumps, Quiesce: QuiesceNone, WaitSeconds: o.WaitSeconds,
 	}
 	if o.Quiesce != nil && o.Quiesce.Mode != "" {
 		rec.Quiesce = o.Quiesce.Mode
@@ -263,9 +268,15 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	tags := append([]string{Tag}, o.Tags...)
 	sort.Strings(tags)
 	tags = dedup(tags)
+	var exclude *repo.Filter
+	if o.SkipImmichDumps {
+		if exclude, err = repo.NewFilter([]string{filepath.ToSlash(filepath.Join(cfg.UploadLocation, "backups")) + "/*.sql.gz"}); err != nil {
+			return nil, nil, err
+		}
+	}
 	o.logf("storing the database dump, then the files")
 	sn, err := r.Backup(ctx, repo.BackupOptions{
-		Paths: paths, Streams: streams, Tags: tags, Host: o.Host, Parent: o.Parent, Metadata: meta,
+		Paths: paths, Streams: streams, Tags: tags, Host: o.Host, Parent: o.Parent, Metadata: meta, Exclude: exclude,
 		Warn: o.Warn, Progress: o.Progress, ProgramVersion: o.ProgramVersion,
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ type immichBackupOptions struct {
 	quiesce       string
 	immichURL     string
 	skipGenerated bool
+	skipDumps     bool
 	globals       bool
 	extraPaths    []string
 	extraCommands []string
@@ -86,6 +87,7 @@ not be read (snapshot marked partial), 10 repository missing, 12 wrong password.
 	f.StringVar(&o.stateDir, "state-dir", "", "`directory` of the quiesce record (default IMMICH_VAULT_STATE_DIR, $XDG_STATE_HOME/immich-vault or ~/.local/state/immich-vault; see immich resume)")
 	f.DurationVar(&o.maintTimeout, "quiesce-timeout", 3*time.Minute, "how long to wait for Immich to enter or leave maintenance mode, or to answer after docker start")
 	f.BoolVar(&o.skipGenerated, "skip-generated", false, "leave out thumbs/ and encoded-video/ (regenerable), keeping motion-photo originals stored there and the .immich markers")
+	f.BoolVar(&o.skipDumps, "skip-immich-dumps", false, "leave out Immich's own nightly dumps (UPLOAD_LOCATION/backups/*.sql.gz): this snapshot's database dump supersedes them")
 	f.BoolVar(&o.globals, "globals", false, "also store pg_dumpall --globals-only (roles)")
 	f.StringArrayVar(&o.extraPaths, "extra-path", nil, "also back up `path` (repeatable)")
 	f.StringArrayVar(&o.extraCommands, "extra-command", nil, "also store the output of `command` run with sh -c, e.g. \"helm get values immich\" (repeatable; a failure fails the backup)")
@@ -273,7 +275,7 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	prog := &repo.Progress{}
 	pp := newProgress("backup", prog, func() (int64, int64, bool) { return 0, 0, false })
 	sn, rec, err = immich.Backup(ctx, r, immich.BackupOptions{
-		Config: cfg, DB: db, Quiesce: quiescer, SkipGenerated: o.skipGenerated, Globals: o.globals,
+		Config: cfg, DB: db, Quiesce: quiescer, SkipGenerated: o.skipGenerated, SkipImmichDumps: o.skipDumps, Globals: o.globals,
 		ExtraPaths: o.extraPaths, ExtraCommands: o.extraCommands, Tags: o.tags, Host: host, Parent: parent,
 		Progress: prog, ProgramVersion: "immich-vault " + version,
 		Warn: func(p string, err error) { warnings.Add(1); gopts.warnf("%s: %v", p, err) },

@@ -41,3 +41,21 @@ func TestImmichVerifyRestoreTest(t *testing.T) {
 		t.Errorf("text output:\n%v", r)
 	}
 }
+
+// --skip-immich-dumps leaves out Immich's own backups/*.sql.gz and keeps the
+// rest of backups/ (its .immich marker).
+func TestImmichSkipImmichDumps(t *testing.T) {
+	ie := newImmichEnv(t, "immich")
+	ie.initRepo()
+	gz := ie.f.Upload + "/backups/immich-db-backup-20261206T020000-v3.1.0-pg14.19.sql.gz"
+	mustWrite(t, gz, []byte("\x1f\x8bnot really gzip"), 0o644)
+	ie.ok("immich", "backup", "--immich-dir", ie.dir, "--skip-immich-dumps")
+	paths := ie.lsPaths("latest")
+	if contains(paths, gz) || !contains(paths, ie.f.Upload+"/backups/.immich") {
+		t.Errorf("with --skip-immich-dumps: %s in snapshot %v, marker %v", gz, contains(paths, gz), contains(paths, ie.f.Upload+"/backups/.immich"))
+	}
+	ie.ok("immich", "backup", "--immich-dir", ie.dir)
+	if !contains(ie.lsPaths("latest"), gz) {
+		t.Errorf("without the flag Immich's dump is backed up")
+	}
+}
