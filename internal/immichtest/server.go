@@ -170,9 +170,12 @@ func (s *Server) serve(ln net.Listener) {
 	if s.readState().IsMaintenanceMode {
 		mode = "maintenance"
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(s.handle)}
+	// Each incarnation answers as what it booted as, also for a request
+	// still in flight when it is shut down.
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handle(w, r, mode) })}
 	s.mu.Lock()
 	s.srv, s.mode = srv, mode
+	s.log = append(s.log, "(up: "+mode+")")
 	s.mu.Unlock()
 	s.writeMode(mode)
 	go srv.Serve(ln)
@@ -183,6 +186,7 @@ func (s *Server) down() {
 	s.mu.Lock()
 	srv := s.srv
 	s.srv, s.mode = nil, "down"
+	s.log = append(s.log, "(down)")
 	s.mu.Unlock()
 	s.writeMode("down")
 	if srv != nil {
@@ -260,10 +264,7 @@ func msg(m string, code int) map[string]any {
 	return map[string]any{"message": m, "statusCode": code}
 }
 
-func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	mode := s.mode
-	s.mu.Unlock()
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, mode string) {
 	p := strings.TrimSuffix(r.URL.Path, "/")
 	ver := map[string]int{"major": s.Version[0], "minor": s.Version[1], "patch": s.Version[2]}
 	switch {
