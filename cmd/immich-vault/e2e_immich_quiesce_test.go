@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -183,7 +182,12 @@ func TestImmichQuiesceInterruptions(t *testing.T) {
 					what := fmt.Sprintf("%s/%s trial %d (signal after %s of a %s run)", way, in.name, i+1, delay.Round(time.Millisecond), full.Round(time.Millisecond))
 					r := qe.interrupt(t, append(append([]string{}, args...), extraArgs...), append(append([]string{}, env...), extraEnv...), in.signal, delay)
 					if strings.Contains(r.stderr, "panic:") && in.name != "panic" {
-						t.Errorf("%s: panicked:\n%v", what, r)
+						// Known at the time of writing: repo/archiver.go closes
+						// a.files while saveEntry's directory goroutines may
+						// still send on it ("send on closed channel") after an
+						// error or a cancellation. Immich is still brought back
+						// (by the watchdog), asserted below.
+						t.Errorf("%s: panicked (exit code %d instead of a clean failure):\n%v", what, r.code, r)
 					}
 					if in.signal == 0 && r.code == exitOK {
 						t.Errorf("%s: exit 0, want a failure", what)
@@ -326,5 +330,3 @@ func killWatchdogs(t *testing.T, state string) {
 		t.Fatal("no watchdog process found")
 	}
 }
-
-var _ = json.Marshal
