@@ -54,9 +54,12 @@ type Config struct {
 	UploadLocation  string // host path of UPLOAD_LOCATION
 	ImmichVersion   string // IMMICH_VERSION from .env ("release", "v2.5.6"...), informative
 	ServerContainer string
-	DB              DBConfig
-	External        []Mount  // external-library mounts (host folders outside UPLOAD_LOCATION)
-	Files           []string // .env, compose files and other install files to back up
+	// ServerURL is where the host reaches immich-server, from the compose
+	// file's published port ("http://127.0.0.1:2283"; "" if none).
+	ServerURL string
+	DB        DBConfig
+	External  []Mount  // external-library mounts (host folders outside UPLOAD_LOCATION)
+	Files     []string // .env, compose files and other install files to back up
 }
 
 // DefaultConfig returns the defaults of Immich's example .env and compose file.
@@ -196,11 +199,13 @@ type composeService struct {
 	ContainerName string      `yaml:"container_name"`
 	Image         string      `yaml:"image"`
 	Volumes       []yaml.Node `yaml:"volumes"`
+	Ports         []yaml.Node `yaml:"ports"`
 }
 
 // ComposeInfo is what a compose file says about Immich.
 type ComposeInfo struct {
 	ServerContainer string
+	ServerURL       string // from the published port of container port IMMICH_PORT (2283)
 	DBContainer     string
 	Mounts          []Mount // immich-server bind mounts, host paths interpolated and absolute
 }
@@ -227,6 +232,7 @@ func ParseCompose(b []byte, vars map[string]string, dir string) (*ComposeInfo, e
 		switch {
 		case isServer:
 			info.ServerContainer = cn
+			info.ServerURL = serverURL(s.Ports, vars)
 			for i := range s.Volumes {
 				if m, ok := parseVolume(&s.Volumes[i], vars, dir); ok {
 					info.Mounts = append(info.Mounts, m)
@@ -237,6 +243,53 @@ func ParseCompose(b []byte, vars map[string]string, dir string) (*ComposeInfo, e
 		}
 	}
 	return info, nil
+}
+
+// serverURL returns the host URL of immich-server's published port:
+// short ("[ip:]host:container[/tcp]") or long ({target, published,
+// host_ip}) syntax; the container port is IMMICH_PORT or 2283.
+func serverURL(ports []yaml.Node, vars map[string]string) string {
+	want := vars["IMMICH_PORT"]
+	if want == "" {
+		want = "2283"
+	}
+	for i := range ports {
+		n := &ports[i]
+		var ip, host, target string
+		switch n.Kind {
+		case yaml.ScalarNode:
+			v := strings.TrimSuffix(Interpolate(n.Value, vars), "/tcp")
+			parts := strings.Split(v, ":")
+			switch len(parts) {
+			case 2:
+				host, target = parts[0], parts[1]
+			case 3:
+				ip, host, target = parts[0], parts[1], parts[2]
+			default:
+				continue
+			}
+		case yaml.MappingNode:
+			var lp struct {
+				Target    string `yaml:"target"`
+				Published string `yaml:"published"`
+				HostIP    string `yaml:"host_ip"`
+			}
+			if n.Decode(&lp) != nil {
+				continue
+			}
+			ip, host, target = Interpolate(lp.HostIP, vars), Interpolate(lp.Published, vars), Interpolate(lp.Target, vars)
+		default:
+			continue
+		}
+		if target != want || host == "" || strings.Contains(host, "-") {
+			continue
+		}
+		if ip == "" || ip == "0.0.0.0" || ip == "::" || ip == "[::]" {
+			ip = "127.0.0.1"
+		}
+		return "http://" + ip + ":" + host
+	}
+	return ""
 }
 
 // parseVolume reads a short ("src:dst[:ro]") or long ({type: bind, source,
@@ -360,6 +413,7 @@ func LoadInstall(dir string) (Config, error) {
 	if info.ServerContainer != "" {
 		c.ServerContainer = info.ServerContainer
 	}
+	c.ServerURL = info.ServerURL
 	if info.DBContainer != "" {
 		c.DB.Container = info.DBContainer
 	}

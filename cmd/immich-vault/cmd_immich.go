@@ -124,7 +124,7 @@ install files (.env, compose files). See docs/IMMICH.md.
   immich-vault immich verify  --snapshot latest --checksums
   immich-vault immich restore latest --target /srv/immich/library --immich-dir /opt/immich`,
 	}
-	cmd.AddCommand(newImmichBackupCmd(), newImmichRestoreCmd(), newImmichVerifyCmd(), newImmichSnapshotsCmd())
+	cmd.AddCommand(newImmichBackupCmd(), newImmichRestoreCmd(), newImmichVerifyCmd(), newImmichSnapshotsCmd(), newImmichResumeCmd())
 	return cmd
 }
 

@@ -22,6 +22,7 @@ type immichBackupOptions struct {
 	quiesce       string
 	immichURL     string
 	skipGenerated bool
+	skipDumps     bool
 	globals       bool
 	extraPaths    []string
 	extraCommands []string
@@ -34,6 +35,8 @@ type immichBackupOptions struct {
 	noSpaceCheck  bool
 	metricsFile   string
 	logFile       string
+	stateDir      string
+	maintTimeout  time.Duration
 }
 
 // immichBackupJSON is the --json summary of `immich backup`.
@@ -81,8 +84,11 @@ not be read (snapshot marked partial), 10 repository missing, 12 wrong password.
 	f := cmd.Flags()
 	o.flags(f)
 	f.StringVar(&o.quiesce, "quiesce", "none", "pause Immich while copying: maintenance (Immich v2.3+), stop (docker stop the server) or none")
-	f.StringVar(&o.immichURL, "immich-url", "", "Immich `URL` for maintenance mode through the API (key in env IMMICH_API_KEY); default: immich-admin in the server container")
+	f.StringVar(&o.immichURL, "immich-url", "", "Immich `URL` (default: the published port of the compose file, e.g. http://127.0.0.1:2283); with env IMMICH_API_KEY maintenance mode goes through the API, otherwise through immich-admin in the server container")
+	f.StringVar(&o.stateDir, "state-dir", "", "`directory` of the quiesce record (default IMMICH_VAULT_STATE_DIR, $XDG_STATE_HOME/immich-vault or ~/.local/state/immich-vault; see immich resume)")
+	f.DurationVar(&o.maintTimeout, "quiesce-timeout", 3*time.Minute, "how long to wait for Immich to enter or leave maintenance mode, or to answer after docker start")
 	f.BoolVar(&o.skipGenerated, "skip-generated", false, "leave out thumbs/ and encoded-video/ (regenerable), keeping motion-photo originals stored there and the .immich markers")
+	f.BoolVar(&o.skipDumps, "skip-immich-dumps", false, "leave out Immich's own nightly dumps (UPLOAD_LOCATION/backups/*.sql.gz): this snapshot's database dump supersedes them")
 	f.BoolVar(&o.globals, "globals", false, "also store pg_dumpall --globals-only (roles)")
 	f.StringArrayVar(&o.extraPaths, "extra-path", nil, "also back up `path` (repeatable)")
 	f.StringArrayVar(&o.extraCommands, "extra-command", nil, "also store the output of `command` run with sh -c, e.g. \"helm get values immich\" (repeatable; a failure fails the backup)")
@@ -226,12 +232,51 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 			return err
 		}
 	}
-	quiescer := &immich.Quiescer{Mode: mode, Container: cfg.ServerContainer, URL: o.immichURL, APIKey: os.Getenv("IMMICH_API_KEY")}
+	url := o.immichURL
+	if url == "" {
+		url = cfg.ServerURL
+	}
+	quiescer := &immich.Quiescer{Mode: mode, Container: cfg.ServerContainer, URL: url, APIKey: os.Getenv("IMMICH_API_KEY"),
+		StartTimeout: o.maintTimeout, ResumeTimeout: o.maintTimeout, Log: quiesceLog}
+	// A quiesce left by a killed run is undone first (its record is in
+	// the state directory); then this run records its own before it
+	// quiesces, and a watchdog undoes it should this process die.
+	stateDir := o.stateDir
+	if stateDir == "" {
+		if stateDir, err = immich.StateDir(); err != nil {
+			return err
+		}
+	}
+	if _, err := recoverQuiesces(ctx, stateDir, false); err != nil {
+		return fmt.Errorf("%w\nNothing was backed up: Immich was left quiesced by an earlier run and could not be brought back.", err)
+	}
+	if mode != immich.QuiesceNone {
+		key := immich.JournalKey(quiescer.Container, quiescer.URL)
+		j, err := immich.OpenJournal(stateDir, key)
+		if err != nil {
+			if errors.Is(err, immich.ErrQuiesceBusy) {
+				return fmt.Errorf("%w\nNothing was changed: wait for the other backup to finish.", err)
+			}
+			return err
+		}
+		quiescer.Journal = j
+		wd, err := startWatchdog(stateDir, key)
+		if err != nil {
+			j.Close()
+			return err
+		}
+		// Runs after immich.Backup's own undo: the lock is released first,
+		// then the watchdog is told this process handled it.
+		defer func() {
+			j.Close()
+			wd.done()
+		}()
+	}
 	var warnings atomic.Int64
 	prog := &repo.Progress{}
 	pp := newProgress("backup", prog, func() (int64, int64, bool) { return 0, 0, false })
 	sn, rec, err = immich.Backup(ctx, r, immich.BackupOptions{
-		Config: cfg, DB: db, Quiesce: quiescer, SkipGenerated: o.skipGenerated, Globals: o.globals,
+		Config: cfg, DB: db, Quiesce: quiescer, SkipGenerated: o.skipGenerated, SkipImmichDumps: o.skipDumps, Globals: o.globals,
 		ExtraPaths: o.extraPaths, ExtraCommands: o.extraCommands, Tags: o.tags, Host: host, Parent: parent,
 		Progress: prog, ProgramVersion: "immich-vault " + version,
 		Warn: func(p string, err error) { warnings.Add(1); gopts.warnf("%s: %v", p, err) },
@@ -240,10 +285,14 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 				gopts.printf(format+"\n", args...)
 			}
 		},
-		WaitSeconds: waitedFor.Seconds(),
+		WaitSeconds:  waitedFor.Seconds(),
+		AfterQuiesce: faultAfterQuiesce(),
 	})
 	pp.done()
 	if err != nil {
+		if errors.Is(err, immich.ErrStillQuiesced) {
+			fmt.Fprintf(gopts.stderr, "IMMICH IS NOT RUNNING NORMALLY: %v\n", err)
+		}
 		return fmt.Errorf("immich backup failed, no snapshot was written: %w", err)
 	}
 	s := sn.Summary
@@ -266,6 +315,25 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	if sn.Partial {
 		fmt.Fprintf(gopts.stderr, "Warning: %d file(s) could not be read; snapshot %s is marked partial. Fix the permissions and run the backup again.\n", s.Errors, sn.ID().Short())
 		return &exitError{code: exitPartial}
+	}
+	return nil
+}
+
+// faultAfterQuiesce returns the fault IMMICH_VAULT_TEST_FAULT injects once
+// Immich is quiesced (tests only): "panic" panics in a new goroutine, which
+// ends the process without running deferred functions.
+func faultAfterQuiesce() func() {
+	switch os.Getenv("IMMICH_VAULT_TEST_FAULT") {
+	case "panic":
+		return func() {
+			done := make(chan struct{})
+			go func() {
+				close(done)
+				panic("IMMICH_VAULT_TEST_FAULT=panic: injected panic in a goroutine after quiescing Immich")
+			}()
+			<-done
+			time.Sleep(time.Second) // the panic ends the process meanwhile
+		}
 	}
 	return nil
 }

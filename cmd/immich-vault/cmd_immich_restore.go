@@ -165,7 +165,8 @@ func nextSteps(cfg immich.Config, res *immich.RestoreResult, o immich.RestoreOpt
 		}
 	}
 	if rec.ImmichVersion != "" {
-		steps = append(steps, fmt.Sprintf("pin IMMICH_VERSION=%s in .env (the version the dump came from; downgrades are not supported)", rec.ImmichVersion))
+		steps = append(steps, fmt.Sprintf("put this line in %s (the image tag of the version the dump came from; downgrades are not supported): IMMICH_VERSION=%s",
+			envFileName(cfg), immich.ImageTag(rec.ImmichVersion)))
 	}
 	if rec.SkipGenerated {
 		steps = append(steps, "after start-up, run the thumbnail and video transcoding jobs for all assets (Administration > Jobs): thumbs/ and encoded-video/ were not in the backup")
@@ -179,4 +180,11 @@ func nextSteps(cfg immich.Config, res *immich.RestoreResult, o immich.RestoreOpt
 	}
 	steps = append(steps, "check the result: immich-vault immich verify --live --checksums (with the same --immich-dir/--upload-location)")
 	return steps
+}
+
+func envFileName(cfg immich.Config) string {
+	if cfg.ImmichDir != "" {
+		return filepath.Join(cfg.ImmichDir, ".env")
+	}
+	return "Immich's .env"
 }
