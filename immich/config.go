@@ -18,10 +18,8 @@ import (
 var (
 	ErrNoUploadLocation = errors.New("immich: upload location unknown")
 	ErrDatabaseNotEmpty = errors.New("immich: target database is not empty")
-	ErrTargetNotEmpty   = errors.New("immich: target upload location is not empty")
 	ErrNotImmich        = errors.New("immich: snapshot holds no Immich record")
 	ErrWrongMount       = errors.New("immich: repository is not on the required mount")
-	ErrNoSpace          = errors.New("immich: not enough free space")
 	ErrSchema           = errors.New("immich: unrecognised database schema")
 )
 

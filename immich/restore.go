@@ -56,7 +56,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 	if o.UploadTarget != "" && o.Overwrite == repo.OverwriteUnset {
 		entries, err := os.ReadDir(o.UploadTarget)
 		if err == nil && len(entries) > 0 {
-			return nil, fmt.Errorf("%s: %w (use --overwrite if-changed to resume or update a restore)", o.UploadTarget, ErrTargetNotEmpty)
+			return nil, fmt.Errorf("%s: %w (use --overwrite if-changed to resume or update a restore)", o.UploadTarget, repo.ErrTargetNotEmpty)
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("upload target: %w", err)

@@ -104,7 +104,7 @@ supported). The exact next steps are printed at the end.`,
 			res, err := immich.Restore(ctx, r, sn, opts)
 			if err != nil {
 				switch {
-				case errors.Is(err, immich.ErrTargetNotEmpty):
+				case errors.Is(err, repo.ErrTargetNotEmpty):
 					return fmt.Errorf("%w\nNothing was restored. Choose an empty --target, or --overwrite if-changed to resume.", err)
 				case errors.Is(err, immich.ErrDatabaseNotEmpty):
 					return fmt.Errorf("%w\nNothing was restored. Immich needs a fresh database: stop Immich and pass --drop-existing, or wipe DB_DATA_LOCATION and recreate the postgres container.", err)
