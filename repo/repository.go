@@ -329,7 +329,11 @@ func (r *Repository) initCodecs() error {
 	var err error
 	r.enc, err = zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(1),
+		// One encoder per core: EncodeAll takes an encoder from a pool of
+		// this size and waits when none is free, so 1 made every
+		// compressible backup (dumps, sidecars, any non-media source) run
+		// on one core behind the blob workers (issue 14).
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithEncoderCRC(false),
 		zstd.WithWindowSize(1<<20),
 		zstd.WithLowerEncoderMem(true))
