@@ -209,7 +209,6 @@ func applyFlags(fd int, n *Node, report extReport) error {
 	return fmt.Errorf("set file flags: %w", err)
 }
 
-
 // openForMeta opens the regular file p (already lstat'ed as n) to read
 // its attributes and flags: without following a symlink, without blocking
 // (a FIFO swapped in meanwhile), without updating its access time where

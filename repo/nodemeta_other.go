@@ -12,7 +12,6 @@ var errExtUnsupported = errors.New("extended attributes and file flags are resto
 
 func readExtMeta(*Node, int, string) []error { return nil }
 
-
 type extReport func(kind string, err error)
 
 func applyXAttrs(_ int, n *Node, report extReport) error { reportExt(n, report, false); return nil }
