@@ -578,7 +578,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 			return a.saveDir(ctx, p, n, parent, rootDev)
 		}
 	case NodeSymlink:
-		target, err := os.Readlink(p)
+		target, err := readlinkLong(p)
 		if err != nil {
 			a.warn(p, err)
 			return done(nil, nil)
@@ -593,7 +593,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
 
 func isCacheDir(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "CACHEDIR.TAG"))
+	f, err := openLongFile(filepath.Join(dir, "CACHEDIR.TAG"))
 	if err != nil {
 		return false
 	}

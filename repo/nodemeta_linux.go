@@ -21,6 +21,19 @@ import (
 // p (not following a symlink) and the flags are not read. p also names the
 // entry in the returned problems (each a *SourceError-worthy warning).
 func readExtMeta(n *Node, fd int, p string) []error {
+	if fd < 0 && len(p) > maxResolve {
+		// Too long for one call: relative to the parent directory's
+		// descriptor, named through /proc/self/fd (lgetxattr does not
+		// follow the last component, the entry itself).
+		var errs []error
+		if err := withParent(p, func(dfd int, name string) error {
+			errs = readExtMeta(n, -1, "/proc/self/fd/"+strconv.Itoa(dfd)+"/"+name)
+			return nil
+		}); err != nil {
+			errs = append(errs, fmt.Errorf("read extended attributes: %w", err))
+		}
+		return errs
+	}
 	var errs []error
 	list := func(buf []byte) (int, error) {
 		if fd >= 0 {
@@ -215,9 +228,9 @@ func applyFlags(fd int, n *Node, report extReport) error {
 // permitted; a file that is no longer n's inode is refused.
 func openForMeta(p string, n *Node) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
-	fd, err := openRetry(unix.AT_FDCWD, p, flags|unix.O_NOATIME, 0)
+	fd, err := openLong(p, flags|unix.O_NOATIME, 0)
 	if err == unix.EPERM {
-		fd, err = openRetry(unix.AT_FDCWD, p, flags, 0)
+		fd, err = openLong(p, flags, 0)
 	}
 	if err != nil {
 		return -1, err
