@@ -211,15 +211,44 @@ func applyFlags(fd int, n *Node, report extReport) error {
 	cur, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
 	if err == nil {
 		err = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(cur&^StoredFlags|want))
+		if flagRefused(err) {
+			// One flag the file system lacks (nocow on ext4, say)
+			// must not cost the others: one at a time, the
+			// immutable and append-only flags last.
+			err = nil
+			set := cur &^ StoredFlags
+			for _, bit := range flagOrder {
+				if want&bit == 0 {
+					continue
+				}
+				if e := unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(set|bit)); e == nil {
+					set |= bit
+				} else if flagRefused(e) {
+					report(MetaKindFlags, e)
+				} else if err == nil {
+					err = e
+				}
+			}
+			if err == nil {
+				return nil
+			}
+		}
 	}
 	switch {
 	case err == nil:
 		return nil
-	case refused(err) || err == unix.ENOTTY || err == unix.EINVAL:
+	case flagRefused(err):
 		report(MetaKindFlags, err)
 		return nil
 	}
 	return fmt.Errorf("set file flags: %w", err)
+}
+
+// flagOrder: the stored flags, immutable and append-only last.
+var flagOrder = [...]uint32{FlagSync, FlagNoDump, FlagNoAtime, FlagDirSync, FlagTopDir, FlagNoCOW, FlagProjInherit, FlagAppend, FlagImmutable}
+
+func flagRefused(err error) bool {
+	return err != nil && (refused(err) || err == unix.ENOTTY || err == unix.EINVAL)
 }
 
 // openForMeta opens the regular file p (already lstat'ed as n) to read

@@ -254,3 +254,52 @@ func TestExtendedMetadataUnsupportedTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestExtendedMetadataSomeFlags: a target file system that has some of a
+// file's flags and not others (tmpfs: immutable and nodump, not sync) gets
+// those it has; the others are counted, one per flag.
+func TestExtendedMetadataSomeFlags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	needXattrTools(t, e.dir)
+	src := filepath.Join(e.dir, "src")
+	f := filepath.Join(src, "sealed.txt")
+	mustWrite(t, f, []byte("sealed\n"), 0o644)
+	t.Cleanup(func() { unflag(src) })
+	sh(t, src, "chattr", "+S", "+d", "+i", f)
+	e.initRepo()
+	e.backup(exitOK, src)
+
+	dst := filepath.Join(e.dir, "tmpfs")
+	mustMkdirAll(t, dst)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "tmpfs", dst).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount tmpfs: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { unflag(dst); exec.Command("umount", dst).Run() })
+	probe := filepath.Join(dst, "probe")
+	mustWrite(t, probe, nil, 0o644)
+	if out, err := exec.Command("chattr", "+d", probe).CombinedOutput(); err != nil {
+		t.Skipf("this kernel's tmpfs has no file flags: %v %s", err, out)
+	}
+	if err := os.Remove(probe); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run("restore", "--json", "latest:"+src, "--target", dst)
+	wantCode(t, r, exitOK)
+	var sum struct {
+		NotRestored map[string]int64 `json:"metadata_not_restored"`
+	}
+	if err := json.Unmarshal(lastJSONObject(t, r), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.NotRestored["flags"] != 1 {
+		t.Errorf("flags not restored: %d, want 1 (sync)\n%v", sum.NotRestored["flags"], r)
+	}
+	got := strings.Fields(sh(t, dst, "lsattr", "sealed.txt"))[0]
+	if !strings.Contains(got, "i") || !strings.Contains(got, "d") || strings.Contains(got, "S") {
+		t.Errorf("restored flags on tmpfs: %s, want i and d (not S)", got)
+	}
+}
