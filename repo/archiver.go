@@ -577,13 +577,14 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 			return a.saveDir(ctx, p, n, parent, rootDev)
 		}
 	case NodeSymlink:
-		target, err := os.Readlink(p)
+		target, err := readlinkLong(p)
 		if err != nil {
 			a.warn(p, err)
 			return done(nil, nil)
 		}
 		n.SetTarget(target)
 	}
+	a.extMeta(n, -1, p)
 	a.prog.Files.Add(1)
 	return done(n, nil)
 }
@@ -591,7 +592,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
 
 func isCacheDir(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "CACHEDIR.TAG"))
+	f, err := openLongFile(filepath.Join(dir, "CACHEDIR.TAG"))
 	if err != nil {
 		return false
 	}
@@ -618,6 +619,7 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 	d, err := openDir(p)
 	if err == nil {
 		defer d.close()
+		a.extMeta(n, d.fd, p)
 		names, err = d.names()
 	}
 	if err != nil {
@@ -697,7 +699,7 @@ func sameNode(a, b *Node) bool {
 		len(a.Content) != len(b.Content) || (a.Subtree == nil) != (b.Subtree == nil) {
 		return false
 	}
-	if a.Subtree != nil && *a.Subtree != *b.Subtree {
+	if (a.Subtree != nil && *a.Subtree != *b.Subtree) || !sameExt(a, b) {
 		return false
 	}
 	for i := range a.Content {
@@ -783,6 +785,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 	n := j.node
 	if ids, ok := a.unchanged(ctx, n, j.parent); ok && !a.opts.ForceRead {
 		n.Content = ids
+		a.extMetaUnread(n, j.path)
 		a.sum.filesUnmodified.Add(1)
 		a.sum.bytesProcessed.Add(int64(n.Size))
 		a.prog.Files.Add(1)
@@ -794,6 +797,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 		return nil, &SourceError{Path: j.path, Err: err}
 	}
 	defer f.Close()
+	a.extMeta(n, f.fd, j.path)
 	// The walker's lstat is the "before" state: one fstat after reading
 	// tells whether the file changed (or was replaced) meanwhile.
 	size0, mtime0 := int64(n.Size), n.ModTime

@@ -36,9 +36,9 @@ const readAheadWindow = 8 << 20
 // where permitted, without updating its access time.
 func openSource(p string) (*rawFile, error) {
 	for {
-		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|openNoatime|syscall.O_CLOEXEC, 0)
+		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|openNoatime|syscall.O_CLOEXEC, 0)
 		if errors.Is(err, syscall.EPERM) {
-			fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+			fd, err = openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
 		}
 		if errors.Is(err, syscall.EINTR) {
 			continue
@@ -110,7 +110,7 @@ type dirHandle struct {
 
 func openDir(p string) (*dirHandle, error) {
 	for {
-		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}

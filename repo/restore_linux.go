@@ -97,3 +97,16 @@ func mknodAt(parent int, name string, n *Node) error {
 	}
 	return nil
 }
+
+// xattrsAt sets the extended attributes of name in parent (a symlink,
+// FIFO, device or socket restore has just created) through an O_PATH
+// descriptor of it: opened without following a symlink, never opened for
+// I/O (opening a device or FIFO could block or act on the device).
+func xattrsAt(parent int, name string, n *Node, report extReport) error {
+	fd, err := openRetry(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open to set extended attributes: %w", err)
+	}
+	defer unix.Close(fd)
+	return applyXAttrsPath(fd, n, report)
+}

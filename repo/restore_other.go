@@ -20,6 +20,8 @@ type tdir = string
 type targetRoot struct {
 	root *os.Root
 	path string
+	// report receives extended metadata the target could not take.
+	report func(rel, kind string, err error)
 }
 
 func openTargetRoot(p string) (*targetRoot, error) {
@@ -188,10 +190,29 @@ func (t *targetRoot) setMeta(rel string, n *Node) error {
 	}
 	// Ownership is restored where the system has it and permits it.
 	t.root.Lchown(rel, int(n.UID), int(n.GID))
+	// Extended attributes and flags: not here (reported as not restored).
+	report := func(kind string, err error) {
+		if t.report != nil {
+			t.report(rel, kind, err)
+		}
+	}
+	reportExt(n, report, false)
+	if n.Type == NodeDir {
+		reportExt(n, report, true)
+	}
 	return nil
 }
 
-func (t *targetRoot) setMetaAt(parent tdir, name string, n *Node) error {
+func (t *targetRoot) setFlags(rel string, n *Node) error {
+	reportExt(n, func(kind string, err error) {
+		if t.report != nil {
+			t.report(rel, kind, err)
+		}
+	}, true)
+	return nil
+}
+
+func (t *targetRoot) setMetaAt(parent tdir, name, _ string, n *Node) error {
 	return t.setMeta(join(parent, name), n)
 }
 

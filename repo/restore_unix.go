@@ -31,6 +31,9 @@ type targetRoot struct {
 	path string
 	// beneath: openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS works here.
 	beneath bool
+	// report receives extended metadata (an attribute kind or file flags)
+	// that the target could not take at rel; nil: ignored.
+	report func(rel, kind string, err error)
 }
 
 func openTargetRoot(p string) (*targetRoot, error) {
@@ -359,7 +362,7 @@ func (t *targetRoot) writeNew(rel string, data []byte, n *Node) error {
 		unix.Close(fd)
 		return fmt.Errorf("write: %w", err)
 	}
-	err = fdMeta(fd, n)
+	err = t.fdMeta(fd, rel, n)
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = fmt.Errorf("write: %w", cerr)
 	}
@@ -392,32 +395,62 @@ func (t *targetRoot) setMeta(rel string, n *Node) error {
 			return perr
 		}
 		defer unix.Close(pfd)
-		return t.setMetaAt(pfd, name, n)
+		return t.setMetaAt(pfd, name, rel, n)
 	}
 	if err != nil {
 		return fmt.Errorf("open to set metadata: %w", explain(err))
 	}
 	defer unix.Close(fd)
-	return fdMeta(fd, n)
+	return t.fdMeta(fd, rel, n)
 }
 
-// fdMeta sets owner (when permitted), mode and times through fd.
-func fdMeta(fd int, n *Node) error {
+// reporter returns the extReport for the entry rel.
+func (t *targetRoot) reporter(rel string) extReport {
+	return func(kind string, err error) {
+		if t.report != nil {
+			t.report(rel, kind, err)
+		}
+	}
+}
+
+// fdMeta sets owner (when permitted), mode, extended attributes (ACLs
+// after chmod, which rewrites an ACL's mask) and times through fd, and
+// last the flags of a directory (a file's flags are set by setFlags once
+// every hard link to it exists: an immutable file refuses new links).
+func (t *targetRoot) fdMeta(fd int, rel string, n *Node) error {
 	if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && err != unix.EPERM {
 		return fmt.Errorf("chown: %w", err)
 	}
 	if err := unix.Fchmod(fd, unixPerm(n)); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
+	xerr := applyXAttrs(fd, n, t.reporter(rel))
 	if err := futimens(fd, n); err != nil {
 		return fmt.Errorf("set times: %w", err)
+	}
+	if xerr != nil {
+		return xerr
+	}
+	if n.Type == NodeDir {
+		return applyFlags(fd, n, t.reporter(rel))
 	}
 	return nil
 }
 
+// setFlags sets the inode flags of the regular file rel (the last change
+// restore makes to it).
+func (t *targetRoot) setFlags(rel string, n *Node) error {
+	fd, err := t.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return fmt.Errorf("open to set file flags: %w", explain(err))
+	}
+	defer unix.Close(fd)
+	return applyFlags(fd, n, t.reporter(rel))
+}
+
 // setMetaAt sets owner (when permitted), mode (not of a symlink) and times
 // of name in parent, not following a symlink.
-func (t *targetRoot) setMetaAt(parent tdir, name string, n *Node) error {
+func (t *targetRoot) setMetaAt(parent tdir, name, rel string, n *Node) error {
 	if err := unix.Fchownat(parent, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EPERM {
 		return fmt.Errorf("chown: %w", err)
 	}
@@ -426,10 +459,14 @@ func (t *targetRoot) setMetaAt(parent tdir, name string, n *Node) error {
 			return fmt.Errorf("chmod: %w", explain(err))
 		}
 	}
+	var xerr error
+	if len(n.XAttrs) > 0 {
+		xerr = xattrsAt(parent, name, n, t.reporter(rel))
+	}
 	if err := unix.UtimesNanoAt(parent, name, nodeTimes(n), unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("set times: %w", err)
 	}
-	return nil
+	return xerr
 }
 
 func nodeTimes(n *Node) []unix.Timespec {

@@ -37,3 +37,8 @@ func chmodNoFollow(parent int, name string, mode uint32) error {
 func mknodAt(parent int, name string, n *Node) error {
 	return fmt.Errorf("restoring a %s node is supported on Linux only", n.Type)
 }
+
+// xattrsAt: extended attributes are restored on Linux only.
+func xattrsAt(_ int, _ string, n *Node, report extReport) error {
+	return applyXAttrsPath(-1, n, report)
+}

@@ -71,7 +71,17 @@ type RestoreResult struct {
 	Skipped            int64 // existing files left as they were
 	Damaged            []string
 	Errors             int64
+	// NotRestored counts, by kind ("acl", "user", "security.capability",
+	// "security", "trusted", "flags"...), extended metadata the target
+	// could not take (file system without support, or privileges the
+	// restoring user lacks). The first of each kind is also warned about
+	// (an error wrapping ErrMetaNotRestored); they are not Errors.
+	NotRestored map[string]int64
 }
+
+// ErrMetaNotRestored: extended attributes, ACLs or file flags of a kind the
+// target file system does not support or the restoring user may not set.
+var ErrMetaNotRestored = errors.New("repo: extended metadata not restored")
 
 type restoreFile struct {
 	node     *Node
@@ -112,6 +122,9 @@ type restorer struct {
 	// dirs of a fresh target are created by one goroutine (mkdirs) while
 	// the walk goes on: mkdir is kernel time, the walk mostly user time.
 	mkdirs chan mkdirReq
+	// flagged: files with inode flags, set after every file and hard
+	// link exists (an immutable file refuses new links).
+	flagged []*restoreFile
 }
 
 // rdir is a directory of the target as the walk sees it. Its handle (an
@@ -420,6 +433,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 		return nil, fmt.Errorf("create target: %w", err)
 	}
 	defer rs.root.close()
+	rs.root.report = rs.metaRefused
 	top := &rdir{rel: ".", h: rs.root.rootDir(), open: true, ready: true}
 	if rs.fresh {
 		rs.mkdirs = make(chan mkdirReq, 4096)
@@ -446,6 +460,16 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 			continue
 		}
 		rs.res.Links++
+	}
+	// File flags after contents, metadata and links; directories get
+	// theirs with their metadata, below.
+	for _, f := range rs.flagged {
+		if f.failed.Load() {
+			continue
+		}
+		if err := rs.root.setFlags(f.rel, f.node); err != nil {
+			rs.warn(rs.display(f.rel), err)
+		}
 	}
 	// Directory metadata last, deepest first, so writing files inside does
 	// not disturb their mtimes.
@@ -497,6 +521,30 @@ func (rs *restorer) warn(p string, err error) {
 	rs.prog.Errors.Add(1)
 	if rs.opts.Warn != nil {
 		rs.opts.Warn(p, err)
+	}
+}
+
+// metaRefused counts extended metadata of kind that the target refused
+// at rel, warning about the first of each kind.
+func (rs *restorer) metaRefused(rel, kind string, err error) {
+	rs.resMu.Lock()
+	if rs.res.NotRestored == nil {
+		rs.res.NotRestored = map[string]int64{}
+	}
+	rs.res.NotRestored[kind]++
+	first := rs.res.NotRestored[kind] == 1
+	rs.resMu.Unlock()
+	if first && rs.opts.Warn != nil {
+		what := kind + " extended attributes"
+		switch kind {
+		case "acl":
+			what = "ACLs"
+		case MetaKindFlags:
+			what = "file flags"
+		case "security.capability":
+			what = "file capabilities (security.capability)"
+		}
+		rs.opts.Warn(rs.display(rel), fmt.Errorf("%w: %s cannot be restored here (%v): the target file system does not support them, or setting them needs privileges this user lacks (trusted.* and security.* attributes and the immutable and append-only flags need root); further ones are counted in the summary, not reported", ErrMetaNotRestored, what, err))
 	}
 }
 
@@ -630,8 +678,12 @@ func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath stri
 		rs.links[key] = rel
 	}
 	if n.Type == NodeFile {
-		rs.batch = append(rs.batch, &restoreFile{node: n, rel: rel, snapPath: snapPath, existing: exists,
-			single: !exists && len(n.Content) == 1 && n.Links <= 1})
+		f := &restoreFile{node: n, rel: rel, snapPath: snapPath, existing: exists,
+			single: !exists && len(n.Content) == 1 && n.Links <= 1}
+		rs.batch = append(rs.batch, f)
+		if n.Flags&StoredFlags != 0 {
+			rs.flagged = append(rs.flagged, f)
+		}
 		rs.nblobs += len(n.Content)
 		if rs.nblobs >= restoreBatchBlobs {
 			return rs.flush(ctx)
@@ -650,7 +702,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath stri
 	}
 	rs.res.Files++
 	rs.prog.Files.Add(1)
-	if err := rs.root.setMetaAt(ph, name, n); err != nil {
+	if err := rs.root.setMetaAt(ph, name, rel, n); err != nil {
 		rs.warn(rs.display(rel), err)
 	}
 	return nil

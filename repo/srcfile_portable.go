@@ -21,7 +21,8 @@ type sysStat struct {
 // Windows and the Unixes this project does not build for): no O_NOATIME,
 // no readahead advice. It builds everywhere so that it is tested on Linux.
 type portableFile struct {
-	f *os.File
+	f  *os.File
+	fd int // -1: extended metadata is read by path (nodemeta_other.go reads none)
 }
 
 // errNotSameFile: what was opened is not the file an lstat of the path
@@ -53,7 +54,7 @@ func openPortable(p string) (*portableFile, error) {
 		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: p, Err: errNotSameFile}
 	}
-	return &portableFile{f: f}, nil
+	return &portableFile{f: f, fd: -1}, nil
 }
 
 func (f *portableFile) Read(b []byte) (int, error) { return f.f.Read(b) }
@@ -74,6 +75,7 @@ func (f *portableFile) Close() error { return f.f.Close() }
 type portableDir struct {
 	f    *os.File
 	path string
+	fd   int // -1, as portableFile's
 }
 
 // openPortableDir opens directory p without following a final symlink.
@@ -89,7 +91,7 @@ func openPortableDir(p string) (*portableDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &portableDir{f: f, path: p}, nil
+	return &portableDir{f: f, path: p, fd: -1}, nil
 }
 
 func (d *portableDir) close() { d.f.Close() }
