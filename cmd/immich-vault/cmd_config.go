@@ -215,6 +215,7 @@ repository and every copy target with their passwords (read-only).`,
 					problems = append(problems, err.Error())
 				}
 			}
+			problems = append(problems, checkValues(f)...)
 			problems = append(problems, checkFiles(f)...)
 			if openRepository && len(problems) == 0 {
 				problems = append(problems, openAll(cmd.Context(), f)...)
@@ -228,6 +229,30 @@ repository and every copy target with their passwords (read-only).`,
 	}
 	cmd.Flags().BoolVar(&openRepository, "open", false, "also open the repository and each copy target (reads their config; writes nothing)")
 	return cmd
+}
+
+// checkValues parses the values that the commands parse only when they
+// run (string flags), with the same functions.
+func checkValues(f *config.File) []string {
+	var p []string
+	pf := pruneFlags{maxUnused: f.Prune.MaxUnused, maxRepackSize: f.Prune.MaxRepackSize}
+	if pf.maxUnused == "" {
+		pf.maxUnused = "5%"
+	}
+	if _, err := pf.options(); err != nil {
+		p = append(p, "prune: "+strings.NewReplacer("--max-unused", "prune.max_unused", "--max-repack-size", "prune.max_repack_size").Replace(err.Error()))
+	}
+	if s := f.Check.ReadDataSubset; s != "" {
+		if _, err := repo.ParseSubset(s); err != nil {
+			p = append(p, "check.read_data_subset: "+err.Error())
+		}
+	}
+	if g := f.Retention.GroupBy; g != nil {
+		if _, err := repo.ParseGroupBy(*g); err != nil {
+			p = append(p, "retention.group_by: "+err.Error())
+		}
+	}
+	return p
 }
 
 // checkFiles reports files the configuration names that are missing.
