@@ -185,7 +185,7 @@ reading a seventh of the data. Written to standard output, or to --output
 }
 
 func newConfigValidateCmd() *cobra.Command {
-	var openRepository bool
+	var openRepository, syntaxOnly bool
 	cmd := &cobra.Command{
 		Use:   "validate [--config FILE]",
 		Short: "Check the configuration file without running anything",
@@ -216,7 +216,9 @@ repository and every copy target with their passwords (read-only).`,
 				}
 			}
 			problems = append(problems, checkValues(f)...)
-			problems = append(problems, checkFiles(f)...)
+			if !syntaxOnly {
+				problems = append(problems, checkFiles(f)...)
+			}
 			if openRepository && len(problems) == 0 {
 				problems = append(problems, openAll(cmd.Context(), f)...)
 			}
@@ -227,6 +229,7 @@ repository and every copy target with their passwords (read-only).`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&syntaxOnly, "syntax-only", false, "skip the checks of the files it names (for a file written for another machine)")
 	cmd.Flags().BoolVar(&openRepository, "open", false, "also open the repository and each copy target (reads their config; writes nothing)")
 	return cmd
 }
