@@ -220,7 +220,7 @@ func TestImmichDirectModeAndFailedDump(t *testing.T) {
 	}
 	// --require-mount: the repository is not on a mount at this directory.
 	r = ie.run("immich", "backup", "--upload-location", ie.f.Upload, "--db-mode", "direct", "--require-mount", filepath.Join(ie.env.dir, "usb"))
-	wantCode(t, r, exitFailure)
+	wantCode(t, r, exitNoRepo) // documented: 10, disk not mounted
 	if !strings.Contains(r.stderr, "not on the required mount") {
 		t.Errorf("require-mount:\n%v", r)
 	}
