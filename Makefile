@@ -13,12 +13,45 @@ BENCHTIME   ?= 1s
 # Packages for bench; narrow with `make bench PKG=./chunker/...`.
 PKG         ?= ./...
 
-.PHONY: all build test test-deps vet test-race demo fuzz fuzz-list bench lint clean cross test-386
+.PHONY: all build test test-deps vet test-race demo fuzz fuzz-list bench lint clean cross test-386 install uninstall
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/immich-vault
+
+# install puts the binary in $(BINDIR), man pages generated from the
+# commands' help in $(MANDIR)/man1, bash/zsh/fish completions, the systemd
+# units in $(SYSTEMDDIR) and the docs in $(DOCDIR). DESTDIR stages a package
+# build. The units are not enabled: see docs/NIGHTLY.md.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/immich-vault
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSTEMDDIR  ?= /etc/systemd/system
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(SYSTEMDDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/immich-vault
+	$(BIN) generate --man $(DESTDIR)$(MANDIR)/man1 \
+		--bash-completion $(DESTDIR)$(BASHCOMPDIR)/immich-vault \
+		--zsh-completion $(DESTDIR)$(ZSHCOMPDIR)/_immich-vault \
+		--fish-completion $(DESTDIR)$(FISHCOMPDIR)/immich-vault.fish
+	sed 's|/usr/local/bin/immich-vault|$(BINDIR)/immich-vault|g; s|/usr/local/share/doc/immich-vault|$(DOCDIR)|g' \
+		docs/systemd/immich-vault.service > $(DESTDIR)$(SYSTEMDDIR)/immich-vault.service
+	install -m 0644 docs/systemd/immich-vault.timer $(DESTDIR)$(SYSTEMDDIR)/immich-vault.timer
+	install -m 0644 README.md docs/*.md docs/systemd/config.yaml $(DESTDIR)$(DOCDIR)/
+	@echo "installed $(BINDIR)/immich-vault; next: immich-vault config init --immich-dir /opt/immich (docs/NIGHTLY.md)"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/immich-vault $(DESTDIR)$(MANDIR)/man1/immich-vault*.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/immich-vault $(DESTDIR)$(ZSHCOMPDIR)/_immich-vault $(DESTDIR)$(FISHCOMPDIR)/immich-vault.fish \
+		$(DESTDIR)$(SYSTEMDDIR)/immich-vault.service $(DESTDIR)$(SYSTEMDDIR)/immich-vault.timer
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 # test-deps installs what the test suite needs beyond Go: every
 # scripts/deps.d/*.sh, in order (PostgreSQL from Debian's packages, the S3

@@ -453,34 +453,3 @@ func (c *Config) HostPath(p string) (string, bool) {
 	}
 	return "", false
 }
-
-// ParseConfigFile reads an immich-vault config file: "key: value" or
-// "key = value" lines (keys are long flag names without dashes), # comments,
-// repeated keys for repeatable flags. Values may be quoted.
-func ParseConfigFile(b []byte) ([][2]string, error) {
-	var out [][2]string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	ln := 0
-	for sc.Scan() {
-		ln++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.IndexAny(line, ":=")
-		if i <= 0 {
-			return nil, fmt.Errorf("config line %d: want \"key: value\"", ln)
-		}
-		k := strings.TrimSpace(strings.TrimLeft(line[:i], "-"))
-		v := strings.TrimSpace(line[i+1:])
-		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-			v = v[1 : len(v)-1]
-		}
-		if k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("config line %d: bad key %q", ln, k)
-		}
-		out = append(out, [2]string{k, v})
-	}
-	return out, sc.Err()
-}

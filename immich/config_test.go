@@ -85,20 +85,6 @@ func TestInterpolate(t *testing.T) {
 	}
 }
 
-func TestParseConfigFile(t *testing.T) {
-	got, err := ParseConfigFile([]byte("# cron\nimmich-dir: /opt/immich\n--quiesce = stop\nexclude: 'a b'\nexclude: c\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := [][2]string{{"immich-dir", "/opt/immich"}, {"quiesce", "stop"}, {"exclude", "a b"}, {"exclude", "c"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q", got)
-	}
-	if _, err := ParseConfigFile([]byte("no separator\n")); err == nil {
-		t.Error("want an error")
-	}
-}
-
 func TestRequireMount(t *testing.T) {
 	dir := t.TempDir()
 	if err := RequireMount(dir, "/"); err != nil && !errors.Is(err, ErrWrongMount) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -45,8 +46,9 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 			}
 			defer r.Close()
 			prog := &repo.Progress{}
-			pp := newProgress("check: packs", prog, nil)
-			opts.Progress = func(done, total int) { prog.Files.Store(int64(done)) }
+			var packs atomic.Int64 // total and ETA on the progress line
+			pp := newProgress("check: packs", prog, func() (int64, int64, bool) { return packs.Load(), 0, packs.Load() > 0 })
+			opts.Progress = func(done, total int) { prog.Files.Store(int64(done)); packs.Store(int64(total)) }
 			res, err := r.Check(ctx, opts)
 			pp.done()
 			if err != nil {

@@ -75,9 +75,6 @@ Exit codes: 0 success, 1 failure (no snapshot written), 3 some files could
 not be read (snapshot marked partial), 10 repository missing, 12 wrong password.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfigFile(cmd, o.configFile); err != nil {
-				return err
-			}
 			return runImmichBackup(cmd, &o)
 		},
 	}
@@ -125,14 +122,7 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 		rec *immich.Record
 	)
 	defer func() {
-		code := exitOK
-		if err != nil {
-			code = exitFailure
-			var ee *exitError
-			if errors.As(err, &ee) {
-				code = ee.code
-			}
-		}
+		code := exitCodeOf(cmd.Context(), err) // the process's exit code, not a blanket 1
 		m := immich.Metrics{Start: start, Duration: time.Since(start), ExitCode: code, Success: code == exitOK || code == exitPartial}
 		fields := map[string]string{"command": "immich-backup", "status": "ok", "exit": strconv.Itoa(code), "duration": time.Since(start).Round(time.Millisecond).String()}
 		if sn != nil {
@@ -151,6 +141,9 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 		}
 		if err != nil && code != exitPartial {
 			fields["error"] = strings.ReplaceAll(err.Error(), "\n", " ")
+		}
+		if immichBackupDone != nil {
+			immichBackupDone(m) // run's metrics
 		}
 		if o.metricsFile != "" {
 			if merr := immich.WriteMetrics(o.metricsFile, m); merr != nil {
@@ -178,17 +171,24 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	if dir, ok := localRepoPath(); ok {
 		if o.requireMount != "" {
 			if err := immich.RequireMount(dir, o.requireMount); err != nil {
-				return fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, o.requireMount)
+				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, o.requireMount)}
 			}
 		}
 		if o.requireUUID != "" {
 			if err := immich.RequireUUID(dir, o.requireUUID, ""); err != nil {
-				return fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)
+				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)}
 			}
 		}
 	} else if o.requireMount != "" || o.requireUUID != "" {
 		return errors.New("--require-mount/--require-uuid apply to a local repository only")
 	}
+	// Repository and password first: a wrong password or a missing disk
+	// fails at once, not after --wait-quiet's bound.
+	r, err := openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	var waitedFor time.Duration
 	if o.waitQuiet > 0 {
 		gopts.printf("waiting until nothing under %s changed for %s (at most %s)\n", cfg.UploadLocation, o.waitQuiet, o.waitQuietMax)
@@ -201,11 +201,6 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 			gopts.warnf("files under %s still changed after waiting %s; backing up anyway (database first, so the snapshot is consistent except for the newest uploads)", cfg.UploadLocation, waited.Round(time.Second))
 		}
 	}
-	r, err := openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	// Shared write lock before the parent is chosen: prune beside this
 	// backup cannot delete what it relies on (docs/FORMAT.md §10).
 	lk, err := r.LockForWrite(ctx, "immich backup")

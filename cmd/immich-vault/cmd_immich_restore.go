@@ -51,9 +51,6 @@ Restore onto the same Immich version as the snapshot's (downgrades are not
 supported). The exact next steps are printed at the end.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfigFile(cmd, o.configFile); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			ow, err := repo.ParseOverwrite(overwrite)
 			if err != nil {

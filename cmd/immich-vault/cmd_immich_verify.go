@@ -64,9 +64,6 @@ Exit code 0 when everything checks out, 1 when a file is missing, corrupted
 or counts differ (each problem is named).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfigFile(cmd, o.configFile); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			if live && snapshot != "" {
 				return errors.New("give either --snapshot or --live, not both")

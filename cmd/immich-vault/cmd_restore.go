@@ -63,11 +63,12 @@ Files whose data is damaged are reported; everything else is restored (exit code
 				return err
 			}
 			prog := &repo.Progress{}
-			var total int64
+			var total, files int64
 			if sn.Summary != nil && sub == "" {
 				total = sn.Summary.BytesProcessed
+				files = sn.Summary.FilesNew + sn.Summary.FilesChanged + sn.Summary.FilesUnmodified
 			}
-			pp := newProgress("restore", prog, func() (int64, int64, bool) { return 0, total, total > 0 })
+			pp := newProgress("restore", prog, func() (int64, int64, bool) { return files, total, total > 0 })
 			start := time.Now()
 			res, err := r.Restore(ctx, sn, repo.RestoreOptions{
 				Target: target, SubPath: sub, Include: inc, Exclude: exc, Overwrite: ow, Progress: prog,

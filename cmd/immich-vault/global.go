@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/immich-vault/immich-vault/internal/config"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/limit"
@@ -33,6 +34,8 @@ type globalOptions struct {
 	verbose         int
 	cpuProfile      string
 	traceFile       string
+	configFile      string       // --config / IMMICH_VAULT_CONFIG
+	cfg             *config.File // the loaded configuration file, if any
 	stdout          io.Writer
 	stderr          io.Writer
 }
@@ -78,11 +81,15 @@ func newRootCmd() *cobra.Command {
 	f.BoolVar(&gopts.json, "json", false, "machine-readable JSON output")
 	f.BoolVarP(&gopts.quiet, "quiet", "q", false, "print only errors")
 	f.CountVarP(&gopts.verbose, "verbose", "v", "more output (repeatable)")
+	f.StringVar(&gopts.configFile, "config", os.Getenv("IMMICH_VAULT_CONFIG"), "read settings from the YAML `file` (env IMMICH_VAULT_CONFIG; see docs/CONFIG.md and `config init`)")
 	f.StringVar(&gopts.cpuProfile, "cpu-profile", "", "write a CPU profile to `file` (for performance work)")
 	_ = f.MarkHidden("cpu-profile")
 	f.StringVar(&gopts.traceFile, "trace", "", "write a Go execution trace to `file` (for performance work)")
 	_ = f.MarkHidden("trace")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := applyConfig(cmd); err != nil {
+			return err
+		}
 		if gopts.cpuProfile != "" {
 			f, err := os.Create(gopts.cpuProfile)
 			if err != nil {
