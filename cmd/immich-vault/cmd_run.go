@@ -393,16 +393,56 @@ func (rn *runner) copyTo(t config.CopyTarget) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer src.Close()
 	dst, err := openTarget(rn.ctx, t)
 	if err != nil {
+		src.Close()
 		if exitCodeOf(rn.ctx, err) == exitNoRepository {
 			err = &exitError{code: exitNoRepository, err: fmt.Errorf("copy target %s: %w\nCreate it once with `immich-vault -r %s init --copy-chunker-params-from %s` (it then shares the source's key material and copies fast)", t.Label(), err, t.Repository, gopts.repo)}
 		}
 		return "", err
 	}
-	defer dst.Close()
-	return "", copySnapshots(rn.ctx, src, dst, nil)
+	err = copySnapshots(rn.ctx, src, dst, nil)
+	// Closed before the retention step: forget and prune open the target
+	// (and its cache) themselves.
+	src.Close()
+	dst.Close()
+	if err != nil {
+		return "", err
+	}
+	return rn.offsiteRetention(t)
+}
+
+// offsiteRetention applies the configuration's retention to copy target t
+// (forget after every copy, prune when prune.every says so, remembered per
+// target), so an offsite repository does not keep every snapshot ever
+// copied. Both run through the forget and prune commands against the
+// target, as `immich-vault -r TARGET forget|prune` would.
+func (rn *runner) offsiteRetention(t config.CopyTarget) (string, error) {
+	if rn.cfg.Retention.Empty() {
+		return "", nil
+	}
+	saved := *gopts
+	defer func() { *gopts = saved }()
+	gopts.repo = t.Repository
+	if t.PasswordFile != "" || t.PasswordCommand != "" {
+		gopts.passwordFile, gopts.passwordCommand = t.PasswordFile, t.PasswordCommand
+	}
+	if err := rn.command("forget", nil, nil); err != nil {
+		return "", fmt.Errorf("forget on copy target %s: %w", t.Label(), err)
+	}
+	detail := "forgot by retention"
+	pe, _ := config.ParseEvery(rn.cfg.Prune.Every)
+	if rn.cfg.Prune.Every == "" {
+		pe = config.Every{Interval: 7 * 24 * time.Hour}
+	}
+	if pe.Due(rn.last("prune"), time.Now()) { // rn.last reads the state of gopts.repo: the target
+		if err := rn.command("prune", nil, nil); err != nil {
+			return detail, fmt.Errorf("prune on copy target %s: %w", t.Label(), err)
+		}
+		rn.remember("prune")
+		detail += ", pruned"
+	}
+	return detail, nil
 }
 
 // hooks runs cmds (sh -c) one after the other, each bounded by

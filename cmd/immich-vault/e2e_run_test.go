@@ -145,12 +145,16 @@ func TestRunNightlyImmichS3(t *testing.T) {
 		}
 	}
 	// forget kept 2 immich snapshots; prune deleted the third's data; the
-	// offsite copy holds every snapshot copied on each night.
+	// offsite copy is kept by the same policy (it used to keep every
+	// snapshot ever copied), and pruned there too.
 	if n := len(re.snapshots()); n != 2 {
 		t.Errorf("local repository holds %d snapshots, want 2 (keep_last: 2)", n)
 	}
-	if n := re.offsiteSnapshots(); n != 3 {
-		t.Errorf("offsite holds %d snapshots, want 3", n)
+	if n := re.offsiteSnapshots(); n != 2 {
+		t.Errorf("offsite holds %d snapshots, want 2 (keep_last: 2 applies offsite too)", n)
+	}
+	if r := re.runOpts(opts{password: strPtr(""), extraEnv: re.aws}, "-r", re.offsite, "--password-file", filepath.Join(re.env.dir, "offsite-password"), "check", "--read-data"); r.code != 0 {
+		t.Errorf("offsite check --read-data after its prune:\n%v", r)
 	}
 	re.ok("check", "--read-data")
 	if log, _ := os.ReadFile(re.docker); strings.Count(string(log), "stop immich_server") != 3 || strings.Count(string(log), "start immich_server") != 3 {
