@@ -58,7 +58,11 @@ Exit codes:
   10  the repository does not exist (wrong path, or its disk is not mounted)
   11  the repository is locked by another prune or repair (retry later)
   12  wrong password
-  130 interrupted`
+  129 interrupted by SIGHUP (the terminal or ssh session went away)
+  130 interrupted by SIGINT (Ctrl-C)
+  143 interrupted by SIGTERM
+      (after any of these the lock and temporary files are removed; run the
+      command again to complete it)`
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
