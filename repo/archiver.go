@@ -801,7 +801,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 		a.prog.Bytes.Add(int64(n.Size))
 		return n, nil
 	}
-	f, err := openSource(j.path)
+	f, err := openSource(j.path, n.Device, n.Inode)
 	if err != nil {
 		return nil, &SourceError{Path: j.path, Err: err}
 	}
