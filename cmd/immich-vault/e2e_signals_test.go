@@ -270,3 +270,53 @@ func (e *env) runBounded(bound time.Duration, args ...string) (result, bool) {
 	}
 	return r, hung
 }
+
+// Temporary files left by a SIGKILLed writer: check reports them (count
+// and bytes), prune removes the ones older than the safe age and keeps a
+// young one (it may be a live writer's).
+func TestSignalKilledTempFilesReportedAndPruned(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	src := filepath.Join(e.dir, "src")
+	writeRandomTree(t, src, 6, 7, nil)
+	e.ok("backup", src)
+	// What a SIGKILL during a backup leaves: a spooled pack in data/ and
+	// a Save's file in data/xx and index/ (contents do not matter).
+	old := time.Now().Add(-2 * time.Hour)
+	aged := []string{filepath.Join(e.repo, "data", ".tmp-111"), filepath.Join(e.repo, "data", "3f", ".tmp-222"), filepath.Join(e.repo, "index", ".tmp-333")}
+	for _, p := range aged {
+		mustWrite(t, p, make([]byte, 100_000), 0o600)
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	young := filepath.Join(e.repo, "data", ".tmp-444")
+	mustWrite(t, young, make([]byte, 5000), 0o600)
+
+	r := e.ok("check")
+	if !strings.Contains(r.stdout, "4 temporary file(s) (297.9 KiB)") {
+		t.Errorf("check does not report the 4 temporary files (305000 bytes):\n%v", r)
+	}
+	res := decodeJSON[struct {
+		TempFiles *struct {
+			Count int   `json:"count"`
+			Bytes int64 `json:"bytes"`
+		} `json:"temp_files"`
+	}](t, e.ok("check", "--json"))
+	if res.TempFiles == nil || res.TempFiles.Count != 4 || res.TempFiles.Bytes != 305_000 {
+		t.Errorf("check --json temp_files = %+v, want count 4, bytes 305000", res.TempFiles)
+	}
+	r = e.ok("prune")
+	if !strings.Contains(r.stdout, "temporary files left by killed processes: 3 (") || !strings.Contains(r.stdout, "removed, 1 (") {
+		t.Errorf("prune does not report removing 3 and keeping 1 temporary file:\n%v", r)
+	}
+	for _, p := range aged {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("prune left %s (2 hours old): %v", p, err)
+		}
+	}
+	if _, err := os.Lstat(young); err != nil {
+		t.Errorf("prune removed the young temporary file %s (it may be a running writer's): %v", young, err)
+	}
+	e.ok("check", "--read-data")
+}
