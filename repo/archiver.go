@@ -676,6 +676,9 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 			return
 		}
 		id, err := a.up.SaveTree(ctx, tree)
+		if errors.Is(err, ErrBlobTooLarge) {
+			err = fmt.Errorf("directory %s: its %d entries encode to a tree larger than the 64 MiB limit of one tree blob (about 150,000 to 250,000 entries, fewer with long names); exclude part of it or split it into subdirectories: %w", p, len(tree.Nodes), err)
+		}
 		if err != nil {
 			out <- nodeResult{nil, err}
 			return

@@ -320,3 +320,125 @@ func TestSignalKilledTempFilesReportedAndPruned(t *testing.T) {
 	}
 	e.ok("check", "--read-data")
 }
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
+// it at the end of the test. Tests using it need root (they skip without).
+func mountTmpfs(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	mustMkdirAll(t, dir)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// fillDisk fills the file system of dir (one file of zeros) so that at
+// most about leave bytes stay free.
+func fillDisk(t *testing.T, dir string, leave int64) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for n := int64(0); n < free-leave; n += int64(len(buf)) {
+		if _, err := f.Write(buf[:min(int64(len(buf)), free-leave-n)]); err != nil {
+			break // full
+		}
+	}
+}
+
+// A full repository disk: the backup fails with "no space left on device"
+// naming the repository, not with "pack: writer broken by earlier error";
+// it leaves no lock and no temporary file, and the repository checks.
+func TestSignalRepositoryDiskFull(t *testing.T) {
+	e := newEnv(t)
+	e.repo = filepath.Join(mountTmpfs(t, 24<<20), "repo")
+	e.initRepo()
+	small := filepath.Join(e.dir, "small")
+	writeRandomTree(t, small, 4, 1, nil)
+	e.ok("backup", small)
+	big := filepath.Join(e.dir, "big")
+	writeRandomTree(t, big, 150, 2, nil) // ~35 MB of random data
+	for i := range 6 {
+		r := e.run("backup", big)
+		if r.code != exitFailure || !strings.Contains(r.stderr, "no space left on device") || !strings.Contains(r.stderr, e.repo) {
+			t.Fatalf("run %d: want exit 1 with \"no space left on device\" naming %s:\n%v", i, e.repo, r)
+		}
+		t.Logf("run %d: %s", i, r.stderr)
+		if strings.Contains(r.stderr, "writer broken") && !strings.Contains(r.stderr, "no space left on device") {
+			t.Fatalf("run %d: the error hides the cause:\n%v", i, r)
+		}
+		if locks := e.repoLocks(); len(locks) > 0 {
+			t.Fatalf("run %d: lock left: %v", i, locks)
+		}
+		if tmps := repoTempFiles(t, e.repo); len(tmps) > 0 {
+			t.Fatalf("run %d: temporary files left: %v", i, tmps)
+		}
+	}
+	e.ok("check", "--read-data")
+}
+
+// A directory too large for one tree blob: the error names the directory
+// and the limit (splitting trees is a separate issue). Symlinks with long
+// targets reach the 64 MiB limit with ~16,000 entries.
+func TestSignalTreeTooLargeNamesDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	big := filepath.Join(e.dir, "src", "huge-dir")
+	mustMkdirAll(t, big)
+	target := strings.Repeat("t", 4000)
+	name := strings.Repeat("n", 240)
+	for i := range 17_000 {
+		if err := os.Symlink(target, filepath.Join(big, fmt.Sprintf("%s%06d", name, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.run("backup", filepath.Join(e.dir, "src"))
+	if r.code != exitFailure || !strings.Contains(r.stderr, "directory "+big+": ") || !strings.Contains(r.stderr, "64 MiB") {
+		t.Fatalf("want exit 1 naming directory %s and the 64 MiB limit:\n%v", big, r)
+	}
+	if locks := e.repoLocks(); len(locks) > 0 {
+		t.Fatalf("lock left: %v", locks)
+	}
+}
+
+// --password-file /dev/zero used to read without bound; a password command
+// that never ends used to hang. Both now fail with a message saying so.
+func TestSignalPasswordFileAndCommandBounded(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	none := strPtr("")
+	r, hung := e.runBounded(2*time.Minute, "--password-file", "/dev/zero", "snapshots")
+	if hung || r.code != exitFailure || !strings.Contains(r.stderr, "no line end within its first 4096 bytes") {
+		t.Fatalf("--password-file /dev/zero: want exit 1 saying no line end within 4096 bytes (hung: %v):\n%v", hung, r)
+	}
+	// A password followed by more lines is fine.
+	pw := filepath.Join(e.dir, "pw")
+	mustWrite(t, pw, []byte(e.password+"\n"+strings.Repeat("comment\n", 1000)), 0o600)
+	e.okOpts(opts{password: none}, "--password-file", pw, "snapshots")
+
+	start := time.Now()
+	r = e.runOpts(opts{password: none, extraEnv: []string{"IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT=2s"}},
+		"--password-command", "sleep 600", "snapshots")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "did not finish within 2s") || !strings.Contains(r.stderr, "IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT") {
+		t.Fatalf("hanging --password-command: want exit 1 saying it did not finish within 2s:\n%v", r)
+	}
+	t.Logf("the hanging password command was given up after %v", time.Since(start).Round(time.Millisecond))
+	e.okOpts(opts{password: none}, "--password-command", "echo '"+e.password+"'", "snapshots")
+}

@@ -151,8 +151,8 @@ func reportError(err error, ctx context.Context) int {
 		msg = "wrong password: no key in the repository opens with it.\nCheck IMMICH_VAULT_PASSWORD, --password-file or --password-command."
 	case errors.Is(err, repo.ErrUnsupportedVersion):
 		msg += "\nThis repository was written by a newer immich-vault: upgrade immich-vault to read it."
-	case errors.Is(err, backend.ErrNoSpace):
-		msg += "\nThe repository's disk is full: free space there (prune forgotten snapshots, or move the repository) and run the command again; nothing of the failed step was committed."
+	case errors.Is(err, backend.ErrNoSpace), errors.Is(err, syscall.ENOSPC):
+		msg += "\nThe disk holding the file named above is full (for the repository: prune forgotten snapshots, or move it). Free space and run the command again; nothing of the failed step was committed."
 	case ctx.Err() != nil:
 		code = exitInterrupted
 		msg = "interrupted: nothing was committed by the interrupted step; earlier snapshots are intact"
