@@ -442,3 +442,93 @@ func TestSignalPasswordFileAndCommandBounded(t *testing.T) {
 	t.Logf("the hanging password command was given up after %v", time.Since(start).Round(time.Millisecond))
 	e.okOpts(opts{password: none}, "--password-command", "echo '"+e.password+"'", "snapshots")
 }
+
+// The cache on a full file system: already full at start, and filling
+// during the backup (Badger writes through memory mappings of sparse
+// files: a block that cannot be allocated is a SIGBUS, which used to kill
+// the process with a goroutine dump and its lock left). The cache is
+// disposable: every command must work, with a warning.
+func TestSignalCacheDiskFull(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	src := filepath.Join(e.dir, "src")
+	writeRandomTree(t, src, 40, 3, nil)
+	manyDirs(t, filepath.Join(src, "many"), 200, 60)
+	e.ok("backup", src)
+	id := e.snapshots()[0].ID
+
+	t.Run("filling", func(t *testing.T) {
+		// Room for the cache's reserve (48 MiB) and a little more; once
+		// the backup has opened its cache, the rest is taken.
+		e.t = t
+		e.cache = mountTmpfs(t, 64<<20)
+		degraded := 0
+		for i := range 3 {
+			os.Remove(filepath.Join(e.cache, "filler"))
+			cmd := exec.Command(binPath, "backup", "--force", src)
+			cmd.Env = e.environ()
+			var out lockedBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			var err error
+			filled := false
+		wait:
+			for {
+				select {
+				case err = <-done:
+					break wait
+				case <-time.After(5 * time.Millisecond):
+					if !filled {
+						if m, _ := filepath.Glob(filepath.Join(e.cache, "*", "index", "*.mem")); len(m) > 0 {
+							fillDisk(t, e.cache, 256<<10)
+							filled = true
+						}
+					}
+				}
+			}
+			text := out.String()
+			if err != nil || strings.Contains(text, "goroutine ") {
+				t.Fatalf("backup %d with the cache's disk filled meanwhile (filled: %v): %v\n%s", i, filled, err, clip(text))
+			}
+			if strings.Contains(text, "continues in memory") {
+				degraded++
+			}
+			t.Logf("backup %d (filled during the run: %v): %s", i, filled, strings.TrimSpace(text))
+		}
+		if degraded == 0 {
+			t.Errorf("no backup reported moving its cache into memory")
+		}
+		e.restoreCheck(t, id, src)
+	})
+	t.Run("full", func(t *testing.T) {
+		e.t = t
+		e.cache = mountTmpfs(t, 2<<20)
+		fillDisk(t, e.cache, 64<<10)
+		for _, args := range [][]string{{"backup", src}, {"snapshots"}, {"check"}} {
+			r := e.run(args...)
+			if r.code != exitOK || strings.Contains(r.output(), "goroutine ") || !strings.Contains(r.stderr, "cache") {
+				t.Fatalf("%v with the cache on a full tmpfs: want exit 0 and a warning about the cache:\n%v", args, r)
+			}
+			t.Logf("%v: %s", args, strings.TrimSpace(r.stderr))
+		}
+		e.restoreCheck(t, id, src)
+	})
+}
+
+// restoreCheck restores snapshot id and compares it with the directory src
+// (which must not have changed since).
+func (e *env) restoreCheck(t *testing.T, id, src string) {
+	t.Helper()
+	target := filepath.Join(t.TempDir(), "r")
+	r := e.run("restore", id, "--target", target)
+	if r.code != exitOK || strings.Contains(r.output(), "goroutine ") {
+		t.Fatalf("restore: want exit 0:\n%v", r)
+	}
+	if out, err := exec.Command("diff", "-r", src, filepath.Join(target, src)).CombinedOutput(); err != nil {
+		t.Fatalf("restored tree differs from %s: %v\n%s", src, err, out)
+	}
+}
