@@ -532,3 +532,60 @@ func (e *env) restoreCheck(t *testing.T, id, src string) {
 		t.Fatalf("restored tree differs from %s: %v\n%s", src, err, out)
 	}
 }
+
+// Each signal gives 128+signal; a second one while the first is being
+// handled does not skip the clean-up (SIGHUP used to kill the process at
+// once, leaving its lock and ~17 MB temporary pack files).
+func TestSignalTwiceStillCleansUp(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	src := filepath.Join(e.dir, "src")
+	writeRandomTree(t, src, 300, 5, nil) // ~70 MB
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM} {
+		os.RemoveAll(e.cache)
+		cmd := exec.Command(binPath, "backup", "--force", src)
+		cmd.Env = e.environ()
+		var out lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Wait until packs are being written (a state, not a delay).
+		var err error
+		signalled := false
+	wait:
+		for deadline := time.Now().Add(cmdTimeout); ; {
+			select {
+			case err = <-done:
+				break wait
+			case <-time.After(2 * time.Millisecond):
+			}
+			if !signalled && len(repoTempFiles(t, filepath.Join(e.repo, "data"))) > 0 {
+				cmd.Process.Signal(sig)
+				time.Sleep(time.Millisecond)
+				cmd.Process.Signal(sig)
+				signalled = true
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("%v: backup did not end within %v:\n%s", sig, cmdTimeout, out.String())
+			}
+		}
+		r := signalRun{signalled: signalled, out: out.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		if !signalled {
+			t.Logf("%v: the backup ended before a pack was seen being written", sig)
+			continue
+		}
+		if r.code != signalExit[sig] {
+			t.Errorf("%v twice: exit %d, want %d:\n%s", sig, r.code, signalExit[sig], r.out)
+		}
+		e.checkSignalled(sig.String()+" twice", sig, r)
+	}
+	e.ok("backup", src)
+	e.ok("check", "--read-data")
+}
