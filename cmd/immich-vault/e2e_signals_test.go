@@ -39,10 +39,15 @@ func (e *env) environ(extra ...string) []string {
 // startSignal starts the binary with args and sends sig after delay (unless
 // it ended before); it waits for the process to exit, at most cmdTimeout
 // after the signal (then it fails the test: a process deaf to the signal).
+// The signal is never sent before the process armed its handler (it says
+// so through IMMICH_VAULT_SIGNALS_ARMED_FILE): until then, early in its
+// start-up, the default action ends any process, which has done nothing
+// yet (on a loaded machine that window lasted 348 ms once).
 func (e *env) startSignal(delay time.Duration, sig syscall.Signal, extraEnv []string, args ...string) signalRun {
 	e.t.Helper()
 	cmd := exec.Command(binPath, args...)
-	cmd.Env = e.environ(extraEnv...)
+	armed := filepath.Join(e.t.TempDir(), "armed")
+	cmd.Env = e.environ(append(extraEnv, "IMMICH_VAULT_SIGNALS_ARMED_FILE="+armed)...)
 	cmd.Dir = e.dir
 	var buf lockedBuffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -57,6 +62,16 @@ func (e *env) startSignal(delay time.Duration, sig syscall.Signal, extraEnv []st
 	select {
 	case err = <-done:
 	case <-time.After(delay):
+		for {
+			if _, err := os.Stat(armed); err == nil {
+				break
+			}
+			select {
+			case err = <-done:
+				e.t.Fatalf("%v exited before arming its signal handler: %v\n%s", args, err, buf.String())
+			case <-time.After(time.Millisecond):
+			}
+		}
 		signalled = cmd.Process.Signal(sig) == nil
 		select {
 		case err = <-done:
@@ -69,6 +84,9 @@ func (e *env) startSignal(delay time.Duration, sig syscall.Signal, extraEnv []st
 	r := signalRun{signalled: signalled, ran: time.Since(start), out: buf.String()}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.out += fmt.Sprintf("\n[killed by %v, %v after its start]", ws.Signal(), r.ran.Round(time.Millisecond))
+		}
 	} else if err != nil {
 		e.t.Fatal(err)
 	}
