@@ -111,11 +111,17 @@ test-386:
 # `make test`): backup, prune and forget --prune each started and SIGKILLed
 # at a random moment IV_CRASH_TRIALS times (default 50), check --read-data and
 # bit-identical restores after every kill; then a longer corruption campaign.
-# Replay a run with IV_CRASH_SEED=<seed printed in the log>.
+# Replay a run with IV_CRASH_SEED=<seed printed in the log>. Beside it, the
+# signal campaign: backup, restore, copy and prune each sent SIGINT, SIGTERM
+# and SIGHUP at a random instant IV_SIGNAL_TRIALS times per signal (default
+# 30), no panic/lock/temp file, check --read-data and bit-identical re-runs
+# after each (replay with IV_SIGNAL_SEED).
 .PHONY: crash
 IV_CRASH_TRIALS ?= 50
+IV_SIGNAL_TRIALS ?= 30
 crash: build
 	IV_CRASH_TRIALS=$(IV_CRASH_TRIALS) $(GO) test -count=1 -timeout 90m -run '^TestCrashHarness$$' -v ./cmd/immich-vault
+	IV_SIGNAL_TRIALS=$(IV_SIGNAL_TRIALS) $(GO) test -count=1 -timeout 180m -run '^TestSignalCampaign$$' -v ./cmd/immich-vault
 	IV_CORRUPTION_TRIALS=10 $(GO) test -count=1 -timeout 30m -run '^TestCorruptionCampaign$$' -v ./repo
 
 test-race:

@@ -154,6 +154,11 @@ type archiver struct {
 	// dirSem bounds the directories walked concurrently; when it is full a
 	// directory is walked inline by its parent's goroutine (no deadlock).
 	dirSem chan struct{}
+	// walkers counts the goroutines the walk starts (directories walked
+	// concurrently, trees collected): they send file jobs and save trees,
+	// so the channels are closed only after every one of them returned,
+	// also when the walk itself returned early on an error or a signal.
+	walkers sync.WaitGroup
 }
 
 // Backup stores the given paths and streams as a new snapshot. It returns
@@ -205,11 +210,18 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 			g.Go(func() error { defer fileWG.Done(); return a.fileWorker(ctx) })
 		}
 		g.Go(func() error {
+			// A walk that returns early (an error, a signal) leaves
+			// directory goroutines behind: wctx stops them, and the
+			// channels they send on are closed only once they are gone.
+			wctx, wcancel := context.WithCancel(ctx)
 			defer func() {
+				wcancel()
+				a.walkers.Wait()
 				close(a.files)
 				fileWG.Wait()
 				close(a.blobs)
 			}()
+			ctx := wctx
 			// Streams first (the database before the files it describes).
 			for i := range opts.Streams {
 				if err := a.saveStream(ctx, &opts.Streams[i], root); err != nil {
@@ -565,7 +577,9 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 		select {
 		case a.dirSem <- struct{}{}:
 			out := make(future, 1)
+			a.walkers.Add(1)
 			go func() {
+				defer a.walkers.Done()
 				// The slot covers walking the directory (submitting its
 				// entries), not waiting for its tree to complete.
 				f := a.saveDir(ctx, p, n, parent, rootDev)
@@ -648,7 +662,9 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 		futs = append(futs, a.saveEntry(ctx, cp, fi, pn, rootDev))
 	}
 	out := make(future, 1)
+	a.walkers.Add(1)
 	go func() {
+		defer a.walkers.Done()
 		tree, err := a.collect(ctx, futs)
 		if err != nil {
 			out <- nodeResult{nil, err}
@@ -666,6 +682,9 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 			return
 		}
 		id, err := a.up.SaveTree(ctx, tree)
+		if errors.Is(err, ErrBlobTooLarge) {
+			err = fmt.Errorf("directory %s: its %d entries encode to a tree larger than the 64 MiB limit of one tree blob (about 150,000 to 250,000 entries, fewer with long names); exclude part of it or split it into subdirectories: %w", p, len(tree.Nodes), err)
+		}
 		if err != nil {
 			out <- nodeResult{nil, err}
 			return
@@ -792,7 +811,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 		a.prog.Bytes.Add(int64(n.Size))
 		return n, nil
 	}
-	f, err := openSource(j.path)
+	f, err := openSource(j.path, n.Device, n.Inode)
 	if err != nil {
 		return nil, &SourceError{Path: j.path, Err: err}
 	}

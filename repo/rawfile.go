@@ -33,17 +33,25 @@ type rawFile struct {
 const readAheadWindow = 8 << 20
 
 // openSource opens p for reading without following a final symlink and,
-// where permitted, without updating its access time.
-func openSource(p string) (*rawFile, error) {
+// where permitted, without updating its access time. The file must still
+// be the regular file the walk's lstat saw (device dev, inode ino): the
+// open does not block (a FIFO swapped in meanwhile would wait for a writer
+// forever) and the opened file is checked; otherwise the error wraps
+// errChangedType.
+func openSource(p string, dev, ino uint64) (*rawFile, error) {
 	for {
-		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|openNoatime|syscall.O_CLOEXEC, 0)
+		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|openNoatime|syscall.O_CLOEXEC|openNonblock, 0)
 		if errors.Is(err, syscall.EPERM) {
-			fd, err = openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+			fd, err = openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|openNonblock, 0)
 		}
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
+			return nil, &pathError{"open", p, err}
+		}
+		if err := checkOpened(fd, dev, ino); err != nil {
+			syscall.Close(fd)
 			return nil, &pathError{"open", p, err}
 		}
 		return &rawFile{fd: fd}, nil

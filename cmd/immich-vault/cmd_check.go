@@ -57,8 +57,15 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 			if res.Problems == nil {
 				res.Problems = []string{}
 			}
+			tmp, err := tempFiles(ctx, r, false)
+			if err != nil {
+				return err
+			}
 			if gopts.json {
-				if err := gopts.printJSON(res); err != nil {
+				if err := gopts.printJSON(struct {
+					*repo.CheckResult
+					TempFiles *tempFilesReport `json:"temp_files,omitempty"`
+				}{res, tmp}); err != nil {
 					return err
 				}
 			} else {
@@ -75,6 +82,10 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 				}
 				if len(res.Unindexed) > 0 {
 					gopts.printf("%d pack(s) are not in the index (left by an interrupted backup, or in use by a running one; prune removes them)\n", len(res.Unindexed))
+				}
+				if tmp != nil {
+					gopts.printf("%d temporary file(s) (%s) in the repository: left by a process that was killed, or in use by a running one; prune removes them once they are older than %v and than every running process's lock\n",
+						tmp.Count, formatBytes(tmp.Bytes), repo.LockStaleTimeout)
 				}
 				if res.Pending > 0 {
 					gopts.printf("%d pack(s) are condemned and will be deleted by a later prune\n", res.Pending)

@@ -42,11 +42,10 @@ func (o *fromOptions) open(ctx context.Context) (*repo.Repository, error) {
 	var pw []byte
 	switch {
 	case o.passwordFile != "":
-		b, err := os.ReadFile(o.passwordFile)
+		pw, err = readPasswordFile(o.passwordFile, "source password file")
 		if err != nil {
-			return nil, fmt.Errorf("read source password file: %w", err)
+			return nil, err
 		}
-		pw = firstLine(b)
 	case os.Getenv("IMMICH_VAULT_FROM_PASSWORD") != "":
 		pw = []byte(os.Getenv("IMMICH_VAULT_FROM_PASSWORD"))
 	default:
