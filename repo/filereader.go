@@ -61,7 +61,8 @@ type FileReader struct {
 // readBatch is a stretch of the file: its blobs in file order and the
 // range requests that fetch them.
 type readBatch struct {
-	items []batchItem
+	items   []batchItem
+	fetches []*rangeFetch
 	cost  int64 // window bytes held until the batch is consumed
 	err   error // a planning failure (e.g. a blob missing from the index) after the items
 }
@@ -80,6 +81,25 @@ type rangeFetch struct {
 	start, end int64     // sealed byte range in the pack
 	segs       []segment // distinct blobs of the range, by offset
 	done       chan struct{}
+	plain      []byte // backs the segments' plaintext (from readBufs)
+}
+
+// readBufs recycles the buffers of range requests (sealed bytes, and
+// decoded ones once their batch is consumed): reading a large file
+// otherwise allocates (and clears) its size twice over.
+var readBufs sync.Pool // of *[]byte
+
+func getReadBuf(n int) []byte {
+	if p, ok := readBufs.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n)
+}
+
+func putReadBuf(b []byte) {
+	if cap(b) > 0 {
+		readBufs.Put(&b)
+	}
 }
 
 type segment struct {
@@ -95,6 +115,7 @@ const (
 	fetchMaxCost   = 16 << 20
 	batchMaxItems  = 16384
 	readQueueDepth = 64
+	decodeSlack    = 64 // > zstd's compressedBlockOverAlloc (16)
 )
 
 // NewFileReader returns a reader of file node n's content. ctx bounds the
@@ -212,6 +233,7 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 			f.segs = append(f.segs, segment{entry: bl.e})
 			bl.f, bl.seg = f, len(f.segs)-1
 		}
+		b.fetches = fetches
 		b.items = make([]batchItem, len(uses))
 		for i, u := range uses {
 			b.items[i] = batchItem{f: u.f, seg: u.seg, off: off}
@@ -254,7 +276,8 @@ func (fr *FileReader) run(f *rangeFetch) {
 	defer close(f.done)
 	defer func() { <-fr.slots }()
 	ctx := fr.ctx
-	sealed := make([]byte, f.end-f.start)
+	sealed := getReadBuf(int(f.end - f.start))
+	defer putReadBuf(sealed)
 	h := backend.Handle{Type: backend.PackFile, Name: f.pack.String()}
 	err := fr.r.be.Load(ctx, h, len(sealed), f.start, func(rd io.Reader) error {
 		_, err := io.ReadFull(rd, sealed)
@@ -279,15 +302,19 @@ func (fr *FileReader) run(f *rangeFetch) {
 	for _, s := range f.segs {
 		raw += int(s.entry.RawLength)
 	}
-	plain := make([]byte, raw)
+	// Each blob is decoded in place into one buffer, in order. The room
+	// after a blob (the next blobs' place, and decodeSlack at the end)
+	// lets zstd use its fast copies, which may write a few bytes past the
+	// end of their output: the next blob overwrites them.
+	plain := getReadBuf(raw + decodeSlack)
+	f.plain = plain
 	pos := 0
 	for i := range f.segs {
 		s := &f.segs[i]
 		e := s.entry
 		b := sealed[int64(e.Offset)-f.start : int64(e.Offset)+int64(e.Length)-f.start]
-		n := int(e.RawLength)
-		s.plain, s.err = fr.r.decodeBlob(e, f.pack, b, plain[pos:pos:pos+n])
-		pos += n
+		s.plain, s.err = fr.r.decodeBlob(e, f.pack, b, plain[pos:pos])
+		pos += int(e.RawLength)
 	}
 }
 
@@ -302,6 +329,11 @@ func (fr *FileReader) advance() error {
 				return fr.fail(fr.cur.err)
 			}
 			fr.window.Release(fr.cur.cost)
+			for _, f := range fr.cur.fetches {
+				// Consumed: no segment of f is referenced any more.
+				putReadBuf(f.plain)
+				f.plain = nil
+			}
 			fr.cur = nil
 		}
 		var b *readBatch

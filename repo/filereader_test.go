@@ -458,9 +458,9 @@ func TestFindNode(t *testing.T) {
 	}
 }
 
-// BenchmarkFileReader measures the reader's hot path (plan, decode, copy
-// out) on an in-memory backend: a 32 MiB SQL-like file of small blobs.
-func BenchmarkFileReader(b *testing.B) {
+// benchReaderFile backs up a 32 MiB SQL-like file of small blobs into an
+// in-memory repository.
+func benchReaderFile(b *testing.B) (*repo.Repository, *repo.Node, int64) {
 	data := sqlLike(32<<20, 9)
 	r := repotest.InitIn(b, mem.New(), repotest.Options(b))
 	sn, err := r.Backup(context.Background(), repo.BackupOptions{Streams: []repo.Stream{{Path: "/db.sql", Reader: bytes.NewReader(data)}}})
@@ -471,7 +471,14 @@ func BenchmarkFileReader(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(data)))
+	return r, n, int64(len(data))
+}
+
+// BenchmarkFileReader measures the reader's hot path (plan, fetch, decode,
+// write out) on an in-memory backend.
+func BenchmarkFileReader(b *testing.B) {
+	r, n, size := benchReaderFile(b)
+	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {
 		fr, err := r.NewFileReader(context.Background(), n, repo.FileReaderOptions{})
@@ -482,5 +489,22 @@ func BenchmarkFileReader(b *testing.B) {
 			b.Fatal(err)
 		}
 		fr.Close()
+	}
+}
+
+// BenchmarkFileReaderBlobByBlob is the reference: one LoadBlob per blob,
+// in order, as dump and immich restore read before the FileReader.
+func BenchmarkFileReaderBlobByBlob(b *testing.B) {
+	r, n, size := benchReaderFile(b)
+	b.SetBytes(size)
+	b.ResetTimer()
+	for b.Loop() {
+		var buf []byte
+		var err error
+		for _, id := range n.Content {
+			if buf, err = r.LoadBlob(context.Background(), blobHandle(id), buf); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }
