@@ -63,8 +63,8 @@ type FileReader struct {
 type readBatch struct {
 	items   []batchItem
 	fetches []*rangeFetch
-	cost  int64 // window bytes held until the batch is consumed
-	err   error // a planning failure (e.g. a blob missing from the index) after the items
+	cost    int64 // window bytes held until the batch is consumed
+	err     error // a planning failure (e.g. a blob missing from the index) after the items
 }
 
 // batchItem is one blob of the file: segment seg of fetch f, at offset
