@@ -160,11 +160,10 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 	defer close(fr.queue)
 	ctx := fr.ctx
 	type blob struct {
-		e     pack.Entry
-		pack  ID
-		first int // first item using it
-		f     *rangeFetch
-		seg   int
+		e    pack.Entry
+		pack ID
+		f    *rangeFetch
+		seg  int
 	}
 	var off int64
 	for len(ids) > 0 {
@@ -194,7 +193,7 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 				ids = nil
 				break
 			}
-			bl := &blob{e: loc.Entry(h), pack: loc.Pack, first: len(uses)}
+			bl := &blob{e: loc.Entry(h), pack: loc.Pack}
 			seen[id] = bl
 			blobs = append(blobs, bl)
 			uses = append(uses, bl)
@@ -215,7 +214,7 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 			return blobs[i].e.Offset < blobs[j].e.Offset
 		})
 		var fetches []*rangeFetch
-		var cost int64
+		var cost, total int64 // of the last request; of all (gaps included)
 		for _, bl := range blobs {
 			bStart, bEnd := int64(bl.e.Offset), int64(bl.e.Offset)+int64(bl.e.Length)
 			f := (*rangeFetch)(nil)
@@ -229,6 +228,7 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 				cost = 0
 			}
 			cost += bEnd - f.end + int64(bl.e.RawLength)
+			total += bEnd - f.end + int64(bl.e.RawLength)
 			f.end = bEnd
 			f.segs = append(f.segs, segment{entry: bl.e})
 			bl.f, bl.seg = f, len(f.segs)-1
@@ -248,7 +248,7 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 				order = append(order, it.f)
 			}
 		}
-		b.cost = min(b.cost, window)
+		b.cost = min(total+decodeSlack*int64(len(fetches)), window)
 		if err := fr.window.Acquire(ctx, b.cost); err != nil {
 			return
 		}
