@@ -20,6 +20,14 @@
 // `restic dump`).
 //
 //	go run ./bench/read -before /tmp/immich-vault-old
+//
+// Measured when the FileReader came in (2 shared cores under a load of
+// ~10, versitygw on 127.0.0.1, restic not installed; best of 2 runs, one
+// for the runs over 30 s), against the blob-by-blob reader before it:
+//
+//	                        1062 MiB local  1062 MiB S3  66 MiB S3  66 MiB S3 + 50 ms RTT
+//	FileReader                    5.02 s        5.90 s     1.07 s        1.98 s
+//	before (one GET per blob)     7.48 s      112.08 s     7.72 s      206.23 s
 package main
 
 import (
