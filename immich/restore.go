@@ -132,6 +132,10 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 	return res, nil
 }
 
+// verifyReadAhead is the read-ahead window of each file verify hashes
+// from a snapshot.
+const verifyReadAhead = 16 << 20
+
 // OpenDump streams the snapshot's database dump without restoring anything.
 func OpenDump(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (io.ReadCloser, *Record, error) {
 	rec, err := RecordOf(sn)
@@ -160,5 +164,9 @@ func VerifySnapshot(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, 
 	}
 	cfg := Config{UploadLocation: rec.UploadLocation, External: rec.External}
 	o.Expected = &rec.Counts
-	return Verify(ctx, cat, &cfg, NewSnapshotFiles(r, sn), o)
+	files := NewSnapshotFiles(r, sn)
+	// Several files are hashed at once (Verify's workers): a smaller
+	// read-ahead each keeps their sum near one file's default.
+	files.ReadAhead = verifyReadAhead
+	return Verify(ctx, cat, &cfg, files, o)
 }

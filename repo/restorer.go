@@ -482,34 +482,26 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	return &rs.res, nil
 }
 
-// resolvePath finds the node at p inside the snapshot. For a directory it
-// returns its tree; for the root it returns node nil and the root tree.
+// resolvePath finds the node at p inside the snapshot (FindNode). For a
+// directory it returns its tree; for the root it returns node nil and the
+// root tree.
 func (r *Repository) resolvePath(ctx context.Context, sn *Snapshot, p string) (*Node, *Tree, string, error) {
-	tree, err := r.LoadTree(ctx, sn.Tree)
+	p = path.Clean("/" + p)
+	node, err := r.FindNode(ctx, sn, p)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	p = path.Clean("/" + p)
-	if p == "/" {
-		return nil, tree, "/", nil
+	id := sn.Tree
+	switch {
+	case node == nil:
+	case node.Type == NodeDir:
+		id = *node.Subtree
+	default:
+		return node, nil, p, nil
 	}
-	var node *Node
-	comps := splitAbs(p)
-	for i, c := range comps {
-		node = tree.Find(c)
-		if node == nil {
-			return nil, nil, "", fmt.Errorf("path %s not found in snapshot %s", p, sn.ID().Short())
-		}
-		if node.Type != NodeDir {
-			if i != len(comps)-1 {
-				return nil, nil, "", fmt.Errorf("path %s: %s is not a directory", p, "/"+strings.Join(comps[:i+1], "/"))
-			}
-			return node, nil, p, nil
-		}
-		tree, err = r.LoadTree(ctx, *node.Subtree)
-		if err != nil {
-			return nil, nil, "", err
-		}
+	tree, err := r.LoadTree(ctx, id)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	return node, tree, p, nil
 }

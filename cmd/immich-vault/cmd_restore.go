@@ -161,7 +161,7 @@ func newDumpCmd() *cobra.Command {
 				return err
 			}
 			p := "/" + strings.TrimLeft(args[1], "/")
-			n, err := findNode(cmd, r, sn, p)
+			n, err := r.FindNode(ctx, sn, p)
 			if err != nil {
 				return err
 			}
