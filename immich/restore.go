@@ -47,6 +47,13 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 	if err != nil {
 		return nil, err
 	}
+	// One reader lock for the dump load and the file restore (a prune
+	// running meanwhile waits for it instead of deleting packs read here).
+	ctx, release, err := r.HoldForRead(ctx, "immich restore")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res := &RestoreResult{Record: rec}
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
@@ -153,6 +160,11 @@ func OpenDump(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (io.Re
 // from the stored dump, files from the snapshot's trees, expected counts
 // from its record.
 func VerifySnapshot(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o VerifyOptions) (*VerifyReport, error) {
+	ctx, release, err := r.HoldForRead(ctx, "immich verify")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	dump, rec, err := OpenDump(ctx, r, sn)
 	if err != nil {
 		return nil, err

@@ -756,6 +756,16 @@ func (r *Repository) LockForRead(ctx context.Context, purpose string) (*Lock, er
 	return lk, nil
 }
 
+// HoldForRead is what engine read operations do at their entry, for a
+// caller above the engine that runs many of them as one operation (find
+// across snapshots, an Immich restore or verify): one shared reader lock
+// for all of them instead of one per call (the engine reuses a held lock,
+// see hold). Use the returned context for the reads; call release when
+// done.
+func (r *Repository) HoldForRead(ctx context.Context, purpose string) (context.Context, func(), error) {
+	return r.hold(ctx, lockRead, purpose)
+}
+
 // hold gives an engine operation the lock it needs: a lock this Repository
 // already holds that covers it, else a new one (LockForRead or
 // LockForWrite). The returned context ends when the lock expires; call

@@ -173,6 +173,12 @@ func newFindCmd() *cobra.Command {
 				return err
 			}
 			defer r.Close()
+			// One reader lock for every snapshot's walk, not one each.
+			ctx, release, err := r.HoldForRead(ctx, "find")
+			if err != nil {
+				return err
+			}
+			defer release()
 			snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
 			if err != nil {
 				return err
