@@ -128,39 +128,30 @@ func exitCodeFor(s syscall.Signal) int { return 128 + int(s) }
 
 // reportError prints a user-facing message for err and returns the exit code.
 func reportError(err error, ctx context.Context) int {
-	if err == nil {
-		return exitOK
-	}
+	code := exitCodeOf(ctx, err)
 	var ee *exitError
-	if errors.As(err, &ee) && ee.err == nil {
-		return ee.code
+	if err == nil || (errors.As(err, &ee) && ee.err == nil) {
+		return code
 	}
-	code := exitFailure
 	msg := err.Error()
 	if sig := received.Load(); sig != nil && ctx.Err() != nil {
-		// A signal cancelled the run: whatever failed after that (a killed
-		// dump command, a cancelled upload) is a consequence of it.
 		if *sig == syscall.SIGPIPE {
-			return exitCodeFor(*sig) // output went nowhere; say nothing
+			return code // output went nowhere; say nothing
 		}
 		fmt.Fprintf(os.Stderr, "Fatal: interrupted by %s: nothing was committed by the interrupted step; earlier snapshots are intact. Run the command again to complete it.\n", signalName(*sig))
-		return exitCodeFor(*sig)
+		return code
 	}
 	switch {
 	case errors.As(err, &ee):
-		code = ee.code
 	case errors.Is(err, repo.ErrNoRepository):
-		code = exitNoRepository
 		msg += "\nCheck the repository path (-r or IMMICH_VAULT_REPOSITORY) and that its disk is mounted; create a new one with `immich-vault init`."
 	case errors.Is(err, repo.ErrWrongPassword):
-		code = exitWrongPass
 		msg = "wrong password: no key in the repository opens with it.\nCheck IMMICH_VAULT_PASSWORD, --password-file or --password-command."
 	case errors.Is(err, repo.ErrUnsupportedVersion):
 		msg += "\nThis repository was written by a newer immich-vault: upgrade immich-vault to read it."
 	case errors.Is(err, backend.ErrNoSpace), errors.Is(err, syscall.ENOSPC):
 		msg += "\nThe disk holding the file named above is full (for the repository: prune forgotten snapshots, or move it). Free space and run the command again; nothing of the failed step was committed."
 	case ctx.Err() != nil:
-		code = exitInterrupted
 		msg = "interrupted: nothing was committed by the interrupted step; earlier snapshots are intact"
 	}
 	fmt.Fprintln(os.Stderr, "Fatal: "+msg)
