@@ -115,13 +115,19 @@ test-386:
 # signal campaign: backup, restore, copy and prune each sent SIGINT, SIGTERM
 # and SIGHUP at a random instant IV_SIGNAL_TRIALS times per signal (default
 # 30), no panic/lock/temp file, check --read-data and bit-identical re-runs
-# after each (replay with IV_SIGNAL_SEED).
+# after each (replay with IV_SIGNAL_SEED). Then immich backup with each way to
+# quiesce (maintenance mode through the API, immich-admin, docker stop; test
+# doubles of Immich and docker) interrupted IV_QUIESCE_TRIALS times per signal
+# and way (default 10: 30 per signal), SIGKILL, a panic, a failing dump and a
+# full disk: Immich must end up running normally with no quiesce record left.
 .PHONY: crash
 IV_CRASH_TRIALS ?= 50
 IV_SIGNAL_TRIALS ?= 30
+IV_QUIESCE_TRIALS ?= 10
 crash: build
 	IV_CRASH_TRIALS=$(IV_CRASH_TRIALS) $(GO) test -count=1 -timeout 90m -run '^TestCrashHarness$$' -v ./cmd/immich-vault
 	IV_SIGNAL_TRIALS=$(IV_SIGNAL_TRIALS) $(GO) test -count=1 -timeout 180m -run '^TestSignalCampaign$$' -v ./cmd/immich-vault
+	IV_QUIESCE_TRIALS=$(IV_QUIESCE_TRIALS) $(GO) test -count=1 -timeout 120m -run '^TestImmichQuiesceInterruptions$$' -v ./cmd/immich-vault
 	IV_CORRUPTION_TRIALS=10 $(GO) test -count=1 -timeout 30m -run '^TestCorruptionCampaign$$' -v ./repo
 
 test-race:
