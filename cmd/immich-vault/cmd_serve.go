@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -116,7 +117,9 @@ func runServe(ctx context.Context, r *repo.Repository, o web.Options, listen, tl
 	addr := ln.Addr().(*net.TCPAddr)
 	url := fmt.Sprintf("%s://%s/", scheme, net.JoinHostPort(addr.IP.String(), fmt.Sprint(addr.Port)))
 	if gopts.json {
-		gopts.printJSON(map[string]string{"url": url, "webdav": url + "dav/"})
+		// One line, so a supervisor or test can read it before the server ends.
+		b, _ := json.Marshal(map[string]string{"url": url, "webdav": url + "dav/"})
+		fmt.Fprintf(gopts.stdout, "%s\n", b)
 	} else {
 		gopts.printf("serving %s (WebDAV: %sdav/); stop with Ctrl-C\n", url, url)
 	}
