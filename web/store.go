@@ -161,22 +161,19 @@ func rootNode(sn *repo.Snapshot) *repo.Node {
 	return &repo.Node{Name: "", Type: repo.NodeDir, Mode: 0o755, ModTime: sn.Time, Subtree: &tree}
 }
 
-// node returns the node at comps in sn (rootNode for none), walking the
-// snapshot's trees one name at a time.
+// node returns the node at comps in sn (rootNode for none), resolved by the
+// program's one path resolver (repo.FindNodeIn) through the tree cache.
 func (s *store) node(ctx context.Context, sn *repo.Snapshot, comps []string) (*repo.Node, error) {
-	n := rootNode(sn)
-	for i, c := range comps {
-		if n.Type != repo.NodeDir || n.Subtree == nil {
-			return nil, fmt.Errorf("/%s: %w", strings.Join(comps[:i], "/"), ErrNotDir)
-		}
-		t, err := s.tree(ctx, *n.Subtree)
-		if err != nil {
-			return nil, err
-		}
-		n = t.Find(c)
-		if n == nil {
-			return nil, fmt.Errorf("/%s: %w", strings.Join(comps[:i+1], "/"), ErrNotFound)
-		}
+	n, err := repo.FindNodeIn(ctx, s.tree, sn.Tree, "/"+strings.Join(comps, "/"), "")
+	switch {
+	case errors.Is(err, repo.ErrPathNotFound):
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	case errors.Is(err, repo.ErrNotADirectory):
+		return nil, fmt.Errorf("%w: %w", ErrNotDir, err)
+	case err != nil:
+		return nil, err
+	case n == nil:
+		return rootNode(sn), nil
 	}
 	return n, nil
 }
