@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -25,13 +24,9 @@ const hostileRSSBound = 256 << 20
 // hostileSparseSize is the size of the planted sparse files (issue 11 item 4).
 const hostileSparseSize = 3 << 30
 
-// maxRSS returns the child's peak resident set size in bytes.
-func maxRSS(r result) int64 {
-	if ru, ok := r.rusage.(*syscall.Rusage); ok {
-		return int64(ru.Maxrss) << 10 // KiB on Linux (int32 on 32-bit)
-	}
-	return 0
-}
+// maxRSS returns the child's peak resident set size in bytes, as the
+// binary itself reported it (result.peakRSS).
+func maxRSS(r result) int64 { return r.peakRSS }
 
 // repoFiles lists the regular files of kind (a directory of the
 // repository, "config" for the config), sorted by path.
@@ -334,6 +329,9 @@ func TestHostileRepository(t *testing.T) {
 				r := e.run(args...)
 				if strings.Contains(r.output(), "panic:") || strings.Contains(r.output(), "goroutine ") || r.code == 2 {
 					t.Fatalf("panic:\n%v", r)
+				}
+				if maxRSS(r) == 0 {
+					t.Fatalf("the binary reported no peak RSS (IMMICH_VAULT_TEST_PEAK_RSS_FILE):\n%v", r)
 				}
 				if m := maxRSS(r); m > peak {
 					peak, peakWhat = m, tc.kind+"/"+tc.damage+": "+strings.Join(r.args, " ")

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +107,11 @@ type result struct {
 	code   int
 	stdout string
 	stderr string
-	rusage any // the child's ProcessState.SysUsage() (*syscall.Rusage on unix)
+	// peakRSS is the child's own peak resident set size in bytes (0:
+	// unknown, e.g. not Linux), reported by the binary through
+	// IMMICH_VAULT_TEST_PEAK_RSS_FILE: the parent's rusage includes the
+	// test process's own size (vfork+exec inherits its high-water mark).
+	peakRSS int64
 }
 
 func (r result) String() string {
@@ -179,6 +184,8 @@ func (e *env) runOpts(o opts, args ...string) result {
 		environ = append(environ, "IMMICH_VAULT_CACHE_DIR="+e.cache)
 	}
 	environ = append(environ, o.extraEnv...)
+	rssFile := filepath.Join(e.t.TempDir(), "peak-rss")
+	environ = append(environ, "IMMICH_VAULT_TEST_PEAK_RSS_FILE="+rssFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
@@ -200,8 +207,8 @@ func (e *env) runOpts(o opts, args ...string) result {
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	r := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	if cmd.ProcessState != nil {
-		r.rusage = cmd.ProcessState.SysUsage()
+	if b, err := os.ReadFile(rssFile); err == nil {
+		r.peakRSS, _ = strconv.ParseInt(string(b), 10, 64)
 	}
 	var ee *exec.ExitError
 	switch {

@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,6 +175,16 @@ func (c *cdp) readLoop() {
 // decodes its result into out (if non-nil).
 func (c *cdp) call(session, method string, params any, out any) {
 	c.t.Helper()
+	if err := c.callErr(session, method, params, out); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// callErr is call returning DevTools' error answers instead of failing:
+// an evaluation that meets a navigation is answered "Inspected target
+// navigated or closed" (-32000), which a poll simply retries.
+func (c *cdp) callErr(session, method string, params any, out any) error {
+	c.t.Helper()
 	c.mu.Lock()
 	c.nextID++
 	id := c.nextID
@@ -196,7 +207,7 @@ func (c *cdp) call(session, method string, params any, out any) {
 			c.t.Fatalf("DevTools %s: connection closed", method)
 		}
 		if m.Error != nil {
-			c.t.Fatalf("DevTools %s: %s (%d)", method, m.Error.Message, m.Error.Code)
+			return fmt.Errorf("DevTools %s: %s (%d)", method, m.Error.Message, m.Error.Code)
 		}
 		if out != nil {
 			if err := json.Unmarshal(m.Result, out); err != nil {
@@ -206,11 +217,30 @@ func (c *cdp) call(session, method string, params any, out any) {
 	case <-time.After(browserTimeout):
 		c.t.Fatalf("DevTools %s: no answer within %v", method, browserTimeout)
 	}
+	return nil
 }
 
 // eval evaluates a JavaScript expression in the page (DevTools evaluation,
 // which the page's CSP does not restrict) and returns its value as JSON.
 func (c *cdp) eval(expr string) json.RawMessage {
+	c.t.Helper()
+	v, err := c.evalErr(expr)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return v
+}
+
+// act runs a page action that may navigate (a click on a link or a submit
+// button, history.back()) after the evaluation has answered: evaluated
+// directly, the navigation can overtake the answer, which DevTools then
+// reports as an error.
+func (c *cdp) act(stmt string) {
+	c.t.Helper()
+	c.eval("setTimeout(() => { " + stmt + " }, 0); true")
+}
+
+func (c *cdp) evalErr(expr string) (json.RawMessage, error) {
 	c.t.Helper()
 	var res struct {
 		Result struct {
@@ -220,11 +250,13 @@ func (c *cdp) eval(expr string) json.RawMessage {
 			Text string `json:"text"`
 		} `json:"exceptionDetails"`
 	}
-	c.call(c.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res)
+	if err := c.callErr(c.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true}, &res); err != nil {
+		return nil, err
+	}
 	if res.ExceptionDetails != nil {
 		c.t.Fatalf("evaluate %s: %s", expr, res.ExceptionDetails.Text)
 	}
-	return res.Result.Value
+	return res.Result.Value, nil
 }
 
 // waitFor polls expr until it is true, or fails with what the page shows.
@@ -232,7 +264,8 @@ func (c *cdp) waitFor(what, expr string) {
 	c.t.Helper()
 	deadline := time.Now().Add(browserTimeout)
 	for {
-		if string(c.eval("document.readyState === 'complete' && !!("+expr+")")) == "true" {
+		// An error here is a navigation meeting the poll: poll again.
+		if v, err := c.evalErr("document.readyState === 'complete' && !!(" + expr + ")"); err == nil && string(v) == "true" {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -287,29 +320,29 @@ func TestServeBrowser(t *testing.T) {
 	// A wrong password first: refused, still on the form.
 	c.eval("document.querySelector('#password').focus()")
 	c.call(c.session, "Input.insertText", map[string]any{"text": "not the password"}, nil)
-	c.eval("document.querySelector('#login-submit').click()")
+	c.act("document.querySelector('#login-submit').click()")
 	c.waitFor("the wrong-password message", "document.querySelector('#login-error')")
 	c.screenshot(filepath.Join(art, "02-login-refused.png"))
 
 	// The right one, typed as keyboard input.
 	c.eval("document.querySelector('#password').value = ''; document.querySelector('#password').focus()")
 	c.call(c.session, "Input.insertText", map[string]any{"text": serveSecret}, nil)
-	c.eval("document.querySelector('#login-submit').click()")
+	c.act("document.querySelector('#login-submit').click()")
 	c.waitFor("the timeline", "document.querySelector('#timeline')")
 	c.waitFor("snapshot "+id+" on the timeline", "document.querySelector('#snap-"+id+"')")
 	c.screenshot(filepath.Join(art, "03-timeline.png"))
 
 	// Open the snapshot from the timeline, then the backed-up folder.
-	c.eval("document.querySelector('#snap-" + id + " h2 a').click()")
+	c.act("document.querySelector('#snap-" + id + " h2 a').click()")
 	c.waitFor("the snapshot's root folder", "document.querySelector('#listing') && location.pathname.endsWith('/browse/')")
 	c.screenshot(filepath.Join(art, "04-snapshot-root.png"))
 	c.navigate(base + "/s/" + id + "/browse/" + escPath(src[1:]) + "/")
 	c.waitFor("the source folder", "document.querySelector('#listing a[href$=\"/big.bin\"]')")
 	c.screenshot(filepath.Join(art, "05-folder.png"))
-	c.eval("document.querySelector('#listing a[href$=\"/photos/\"]').click()")
+	c.act("document.querySelector('#listing a[href$=\"/photos/\"]').click()")
 	c.waitFor("the photos folder", "document.querySelector('#crumbs') && document.querySelector('#crumbs').innerText.endsWith('photos')")
 	c.screenshot(filepath.Join(art, "06-subfolder.png"))
-	c.eval("history.back()")
+	c.act("history.back()")
 	c.waitFor("the source folder again", "document.querySelector('#listing a[href$=\"/big.bin\"]')")
 
 	// Download a multi-chunk file by clicking its link.
@@ -325,7 +358,7 @@ func TestServeBrowser(t *testing.T) {
 	c.screenshot(filepath.Join(art, "07-after-download.png"))
 
 	// Log out: the timeline is then refused again.
-	c.eval("document.querySelector('#logout').click()")
+	c.act("document.querySelector('#logout').click()")
 	c.waitFor("the login form after logout", "document.querySelector('#login-form')")
 	c.navigate(base + "/")
 	c.waitFor("the login form", "document.querySelector('#login-form')")

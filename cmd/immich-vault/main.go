@@ -56,7 +56,11 @@ func main() {
 	defer stop()
 	root := newRootCmd()
 	err := root.ExecuteContext(ctx)
-	os.Exit(reportError(err, ctx))
+	code := reportError(err, ctx)
+	if f := os.Getenv("IMMICH_VAULT_TEST_PEAK_RSS_FILE"); f != "" {
+		writePeakRSS(f)
+	}
+	os.Exit(code)
 }
 
 // Signals that end a run: SIGINT (Ctrl-C), SIGTERM (service managers,
