@@ -193,76 +193,61 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	for _, p := range pend {
 		res.Pending += len(p.Packs)
 	}
-	// 2. Index files.
-	indexed := map[ID][]pack.Entry{}
-	var idxIDs []ID
-	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			idxIDs = append(idxIDs, id)
+	// 2. Index files, streamed into a table on disk (loadRepoIndex): ri
+	// resolves trees through the index files (the truth), not through the
+	// local cache, which may lag behind other writers or leave out
+	// condemned packs (PrepareWrite).
+	ri, err := r.loadRepoIndex(ctx, func(id ID, err error) {
+		if id.IsNull() {
+			problem("%v", err)
 		} else {
-			problem("index/%s: not an index file name", fi.Name)
+			problem("index %s: %v", id.Short(), err)
 		}
-		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list index: %w", err)
+		return nil, err
 	}
-	// ri resolves trees through the index files (the truth), not through
-	// the local cache, which may lag behind other writers or leave out
-	// condemned packs (PrepareWrite).
-	ri := &repoIndex{files: map[ID]*index.File{}, packs: indexed, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
-	for _, id := range idxIDs {
-		f, err := r.LoadIndexFile(ctx, id)
-		if err != nil {
-			problem("index %s: %v", id.Short(), err)
-			continue
-		}
-		for _, pb := range f.Packs {
-			if _, ok := indexed[pb.Pack]; !ok {
-				indexed[pb.Pack] = pb.Entries
-				for _, e := range pb.Entries {
-					ri.blobs[e.BlobHandle] = append(ri.blobs[e.BlobHandle], pb.Pack)
-				}
-			}
-		}
-	}
+	defer ri.close()
 	// 3. Every pack: header vs index (and with ReadData every blob).
-	var packIDs []ID
-	for id := range indexed {
-		packIDs = append(packIDs, id)
-		if _, ok := sizes[id]; !ok {
-			problem("pack %s is in the index but missing from the repository", id.Short())
-			for _, e := range indexed[id] {
-				packDamage(e.BlobHandle, id, "pack missing")
-			}
-		}
-	}
 	for id := range sizes {
-		if _, ok := indexed[id]; !ok {
+		if _, ok, err := ri.t.FindPack(id); err != nil {
+			return nil, err
+		} else if !ok {
 			res.Unindexed = append(res.Unindexed, id.String())
 		}
 	}
 	sort.Strings(res.Unindexed)
-	sort.Slice(packIDs, func(i, j int) bool { return packIDs[i].String() < packIDs[j].String() })
 	if opts.ReadDataSubset != nil && !opts.ReadData {
 		present := map[ID]int64{}
-		for _, id := range packIDs {
-			if sz, ok := sizes[id]; ok {
-				present[id] = sz
+		err := ri.t.ForEachPack(func(p index.PackInfo) error {
+			if sz, ok := sizes[p.ID]; ok {
+				present[p.ID] = sz
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		opts.ReadDataSubset.prepare(present)
 	}
-	res.Packs = len(packIDs)
+	res.Packs = ri.t.NumPacks()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(runtime.GOMAXPROCS(0), r.be.Properties().Connections))
 	var checked int
-	for _, id := range packIDs {
+	err = ri.t.ForEachPack(func(p index.PackInfo) error {
+		id := p.ID
+		entries, err := ri.t.PackEntries(p)
+		if err != nil {
+			return err
+		}
 		size, ok := sizes[id]
 		if !ok {
-			continue
+			problem("pack %s is in the index but missing from the repository", id.Short())
+			for _, e := range entries {
+				packDamage(e.BlobHandle, id, "pack missing")
+			}
+			return nil
 		}
-		entries := indexed[id]
 		read := opts.ReadData || (opts.ReadDataSubset != nil && opts.ReadDataSubset.selected(id))
 		if read {
 			res.PacksRead++
@@ -275,21 +260,31 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 				checked++
 				n := checked
 				mu.Unlock()
-				opts.Progress(n, len(packIDs))
+				opts.Progress(n, res.Packs)
 			}
 			return gctx.Err()
 		})
+		return gctx.Err()
+	})
+	if werr := g.Wait(); werr != nil {
+		return nil, werr
 	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	for _, es := range indexed {
-		res.Blobs += len(es)
-	}
+	res.Blobs = int(ri.t.NumBlobs())
 	for h, bad := range failedAt {
+		holders, err := ri.t.Lookup(h)
+		if err != nil {
+			return nil, err
+		}
 		intact := false
-		for _, p := range ri.blobs[h] {
-			if _, present := sizes[p]; present && bad[p] == "" {
+		for _, hd := range holders {
+			pi, err := ri.t.Pack(hd.Pack)
+			if err != nil {
+				return nil, err
+			}
+			if _, present := sizes[pi.ID]; present && bad[pi.ID] == "" {
 				intact = true
 			}
 		}
@@ -304,7 +299,9 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		}
 		damage(h, first, bad[first])
 	}
-	// 4. Snapshots: trees and referenced blobs; trace damage to files.
+	// 4. Snapshots: every tree loads and every data blob used is indexed
+	// (the used blobs, collected on disk, merge-joined with the table);
+	// then, only if something is damaged, trace the damage to files.
 	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
 		problem("snapshot %s: %v", id.Short(), err)
 		res.DamagedSnapshots = append(res.DamagedSnapshots, id.String())
@@ -313,15 +310,37 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		return nil, err
 	}
 	res.Snapshots = len(snaps)
-	inIndex := make(map[pack.BlobHandle]bool, res.Blobs)
-	for _, es := range indexed {
-		for _, e := range es {
-			inIndex[e.BlobHandle] = true
+	used, err := index.NewHandleSet(r.tableDir())
+	if err != nil {
+		return nil, err
+	}
+	defer used.Close()
+	seen := map[ID]bool{}
+	for _, sn := range snaps {
+		if err := r.collectTree(ctx, ri, sn.Tree, used, seen, res, damage); err != nil {
+			return nil, err
 		}
 	}
-	clean := map[ID]bool{} // trees fully verified without damage
-	for _, sn := range snaps {
-		r.checkTree(ctx, ri, sn, sn.Tree, "/", res, inIndex, clean, problem, damage)
+	seen = nil
+	if err := used.Freeze(nil); err != nil {
+		return nil, err
+	}
+	cur := ri.t.BlobCursor()
+	err = used.ForEach(func(h pack.BlobHandle) error {
+		holders, err := cur.Seek(h)
+		if err == nil && len(holders) == 0 && !res.damagedSet[h] {
+			damage(h, ID{}, "not in any index file")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Damaged) > 0 {
+		clean := map[ID]bool{} // trees fully verified without damage
+		for _, sn := range snaps {
+			r.checkTree(ctx, ri, sn, sn.Tree, "/", res, clean, problem, damage)
+		}
 	}
 	sort.Slice(res.Damaged, func(i, j int) bool { return res.Damaged[i].ID < res.Damaged[j].ID })
 	return res, nil
@@ -388,9 +407,45 @@ func subsetOf(idx, hdr []pack.Entry) bool {
 	return true
 }
 
+// collectTree loads tree id and every tree below it (each once: seen),
+// recording the trees that fail to load as damaged and adding every data
+// blob they use to used.
+func (r *Repository) collectTree(ctx context.Context, ri *repoIndex, id ID, used *index.HandleSet, seen map[ID]bool, res *CheckResult,
+	damage func(pack.BlobHandle, ID, string)) error {
+	if seen[id] {
+		return nil
+	}
+	seen[id] = true
+	th := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
+	if res.damagedSet[th] {
+		return nil
+	}
+	t, err := r.loadTreeVia(ctx, ri, id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		damage(th, ID{}, err.Error())
+		return nil
+	}
+	for _, n := range t.Nodes {
+		for _, c := range n.Content {
+			if err := used.Add(pack.BlobHandle{ID: c, Type: pack.DataBlob}); err != nil {
+				return err
+			}
+		}
+		if n.Type == NodeDir && n.Subtree != nil {
+			if err := r.collectTree(ctx, ri, *n.Subtree, used, seen, res, damage); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkTree verifies a tree and everything below it; it returns whether the
 // tree is free of damage. Damage is reported once per (snapshot, path).
-func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot, id ID, p string, res *CheckResult, inIndex map[pack.BlobHandle]bool, clean map[ID]bool,
+func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot, id ID, p string, res *CheckResult, clean map[ID]bool,
 	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) bool {
 	if clean[id] {
 		return true
@@ -414,19 +469,14 @@ func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot,
 	for _, n := range t.Nodes {
 		np := p + n.FileName()
 		if n.Type == NodeDir {
-			if !r.checkTree(ctx, ri, sn, *n.Subtree, np+"/", res, inIndex, clean, problem, damage) {
+			if !r.checkTree(ctx, ri, sn, *n.Subtree, np+"/", res, clean, problem, damage) {
 				ok = false
 			}
 			continue
 		}
 		for _, b := range n.Content {
 			h := pack.BlobHandle{ID: b, Type: pack.DataBlob}
-			bad := res.damagedSet[h]
-			if !bad && !inIndex[h] {
-				damage(h, ID{}, "not in any index file")
-				bad = true
-			}
-			if bad {
+			if res.damagedSet[h] { // blobs no index file lists included (collectTree)
 				res.Affected = append(res.Affected, AffectedFile{Snapshot: sn.ID().String(), Path: np, Blob: b.String()})
 				ok = false
 			}

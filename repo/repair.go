@@ -164,7 +164,7 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	}
 	// Damaged packs: their authenticated blobs move to new packs (those
 	// another pack holds already are not copied twice).
-	salvage := &repoIndex{files: map[ID]*index.File{}, packs: map[ID][]pack.Entry{}, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
+	salvage := map[ID][]pack.Entry{}
 	salvageKept := map[pack.BlobHandle]ID{}
 	var salvageIDs []ID
 	for i, id := range ids {
@@ -177,7 +177,7 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 			continue
 		}
 		res.SalvagedPacks = append(res.SalvagedPacks, id.String())
-		salvage.packs[id] = rs.entries
+		salvage[id] = rs.entries
 		for _, e := range rs.entries {
 			if _, ok := salvageKept[e.BlobHandle]; !ok && !inGood[e.BlobHandle] {
 				salvageKept[e.BlobHandle] = id
@@ -214,10 +214,20 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	// old index file goes: an interruption leaves the old index in place.
 	newIDs := map[ID]bool{}
 	if len(salvageKept) > 0 {
-		if err := r.repack(ctx, salvage, salvageIDs, salvageKept, &PruneResult{}); err != nil {
+		want := func(pid ID) ([]pack.Entry, error) {
+			var out []pack.Entry
+			for _, e := range salvage[pid] {
+				if salvageKept[e.BlobHandle] == pid {
+					out = append(out, e)
+				}
+			}
+			return out, nil
+		}
+		ids, err := r.repack(ctx, salvageIDs, want, &PruneResult{})
+		if err != nil {
 			return nil, fmt.Errorf("salvage damaged packs: %w", err)
 		}
-		for id := range salvage.files {
+		for _, id := range ids {
 			newIDs[id] = true
 		}
 	}
@@ -374,15 +384,26 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 		defer lk.Unlock()
 		ctx = lk.Context()
 	}
-	ri, err := r.loadRepoIndex(ctx)
+	ri, err := r.loadRepoIndex(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
+	defer ri.close()
 	bad := map[pack.BlobHandle]bool{}
 	for _, h := range opts.Damaged {
 		bad[h] = true
 	}
-	ok := func(h pack.BlobHandle) bool { return !bad[h] && len(ri.blobs[h]) > 0 }
+	var lookupErr error
+	ok := func(h pack.BlobHandle) bool {
+		if bad[h] {
+			return false
+		}
+		hs, err := ri.t.Lookup(h)
+		if err != nil && lookupErr == nil {
+			lookupErr = err
+		}
+		return len(hs) > 0
+	}
 	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
@@ -451,6 +472,9 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 			}
 		}
 		out = append(out, rs)
+	}
+	if lookupErr != nil {
+		return nil, fmt.Errorf("read index table: %w", lookupErr)
 	}
 	return out, nil
 }
@@ -547,10 +571,10 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 					continue
 				}
 				keep = append(keep, c)
-				if ps := t.ri.blobs[h]; len(ps) > 0 {
-					if e, ok := t.ri.entry(h, ps[0]); ok {
-						size += uint64(e.RawLength)
-					}
+				if hs, err := t.ri.t.Lookup(h); err != nil {
+					return ID{}, err
+				} else if len(hs) > 0 {
+					size += uint64(hs[0].Entry.RawLength)
 				}
 			}
 			if lost {
