@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"golang.org/x/sync/errgroup"
@@ -31,6 +33,34 @@ type CheckOptions struct {
 	ReadDataSubset *Subset
 	// Progress receives one call per pack checked (may be concurrent).
 	Progress func(done, total int)
+	// ReadDataBudget, if positive (and ReadData and ReadDataSubset
+	// unset), verifies packs resumably: the packs not verified for the
+	// longest time (never verified first) are read, in parallel, until the
+	// budget is spent; each pack verified intact is remembered with the
+	// time, in the local cache, so that successive runs cover every pack.
+	// At least one due pack is read per run.
+	ReadDataBudget time.Duration
+	// ReadDataMaxAge, with ReadDataBudget, makes packs verified less than
+	// this long ago not due (zero: every pack is due, oldest first).
+	ReadDataMaxAge time.Duration
+	// Now is the clock of the resumable mode (nil: time.Now; tests).
+	Now func() time.Time
+}
+
+// ReadDataCoverage reports resumable verification (CheckOptions.ReadDataBudget).
+type ReadDataCoverage struct {
+	Due       int   `json:"due_packs"`      // not verified within the maximum age, before this run
+	Verified  int   `json:"verified_packs"` // read and found intact this run
+	Remaining int   `json:"remaining_packs"`
+	Covered   int   `json:"covered_packs"` // verified within the maximum age, after this run
+	Total     int   `json:"total_packs"`
+	Bytes     int64 `json:"verified_bytes"`
+	// Oldest is the oldest verification time of any pack after this run
+	// (zero if some pack was never verified).
+	Oldest time.Time `json:"oldest_verification"`
+	// NotRemembered: the cache is temporary (another process holds it), so
+	// this run's verifications are forgotten.
+	NotRemembered bool `json:"not_remembered,omitempty"`
 }
 
 // DamagedBlob is a blob that is missing or fails verification.
@@ -67,7 +97,9 @@ type CheckResult struct {
 	// snapshots keeps those whose content authenticates under another
 	// name, and removes the others).
 	DamagedSnapshots []string `json:"damaged_snapshots"`
-	damagedSet       map[pack.BlobHandle]bool
+	// Coverage is set by resumable verification (ReadDataBudget).
+	Coverage   *ReadDataCoverage `json:"read_data_coverage,omitempty"`
+	damagedSet map[pack.BlobHandle]bool
 }
 
 // damageLocked records blob h as damaged (once); the caller holds the lock.
@@ -271,6 +303,12 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	}
 	if err != nil {
 		return nil, err
+	}
+	if opts.ReadDataBudget > 0 && !res.ReadData {
+		res.ReadData = true
+		if err := r.checkCoverage(ctx, ri, sizes, opts, res, problem, packDamage); err != nil {
+			return nil, err
+		}
 	}
 	res.Blobs = int(ri.t.NumBlobs())
 	for h, bad := range failedAt {
@@ -578,4 +616,141 @@ func (s *Subset) selected(id ID) bool {
 		return binary.BigEndian.Uint64(id[:8])%s.M == s.N-1
 	}
 	return s.chosen[id]
+}
+
+// coverageKey is the cache metadata key remembering when pack id was last
+// verified (8 bytes, Unix seconds, big-endian). The cache is local: a
+// deleted cache, or another host, starts coverage afresh (it only re-reads
+// packs; nothing is skipped that was not verified).
+func coverageKey(id ID) []byte { return append([]byte("readdata/"), id[:]...) }
+
+// checkCoverage is the resumable read-data pass: due packs, oldest
+// verification first (sorted on disk), read in parallel until the budget
+// is spent.
+func (r *Repository) checkCoverage(ctx context.Context, ri *repoIndex, sizes map[ID]int64, opts CheckOptions, res *CheckResult,
+	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) error {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	deadline := start.Add(opts.ReadDataBudget)
+	cov := &ReadDataCoverage{NotRemembered: r.tmpDir != ""}
+	res.Coverage = cov
+	// Due packs, as (last verification, pack) records sorted on disk.
+	due, err := index.NewSorter(r.tableDir(), 8+32, 8+32)
+	if err != nil {
+		return err
+	}
+	defer due.Close()
+	var rec [40]byte
+	err = ri.t.ForEachPack(func(p index.PackInfo) error {
+		if _, ok := sizes[p.ID]; !ok {
+			return nil // missing: reported already
+		}
+		cov.Total++
+		var last int64
+		if v, ok, err := r.cache.GetMeta(coverageKey(p.ID)); err != nil {
+			return err
+		} else if ok && len(v) == 8 {
+			last = int64(binary.BigEndian.Uint64(v))
+		}
+		if last > 0 && opts.ReadDataMaxAge > 0 && start.Sub(time.Unix(last, 0)) < opts.ReadDataMaxAge {
+			cov.Covered++
+			return nil
+		}
+		binary.BigEndian.PutUint64(rec[:8], uint64(last))
+		copy(rec[8:], p.ID[:])
+		return due.Add(rec[:])
+	})
+	if err != nil {
+		return err
+	}
+	cov.Due = int(due.Len())
+	mw := r.cache.NewMetaWriter()
+	defer mw.Flush()
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(runtime.GOMAXPROCS(0), r.be.Properties().Connections))
+	errStop := errors.New("budget spent")
+	scheduled := 0
+	err = due.Sorted(func(b []byte) error {
+		if scheduled > 0 && !now().Before(deadline) {
+			return errStop
+		}
+		if gctx.Err() != nil {
+			return errStop
+		}
+		id := ID(b[8:40])
+		p, ok, err := ri.t.FindPack(id)
+		if err != nil || !ok {
+			return err
+		}
+		entries, err := ri.t.PackEntries(p)
+		if err != nil {
+			return err
+		}
+		size := sizes[id]
+		scheduled++
+		g.Go(func() error {
+			bad := false
+			r.checkPack(gctx, id, size, entries, true,
+				func(f string, a ...any) { bad = true; problem(f, a...) },
+				func(h pack.BlobHandle, pid ID, reason string) { bad = true; damage(h, pid, reason) })
+			if bad || gctx.Err() != nil {
+				return gctx.Err()
+			}
+			var v [8]byte
+			binary.BigEndian.PutUint64(v[:], uint64(now().Unix()))
+			mu.Lock()
+			defer mu.Unlock()
+			cov.Verified++
+			cov.Bytes += size
+			res.PacksRead++
+			res.BytesRead += size
+			return mw.Put(coverageKey(id), v[:])
+		})
+		return nil
+	})
+	if werr := g.Wait(); werr != nil {
+		return werr
+	}
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	if err := mw.Flush(); err != nil {
+		return err
+	}
+	cov.Remaining = cov.Due - cov.Verified
+	cov.Covered += cov.Verified
+	// The oldest verification after this run (a pass over the cache's
+	// records of the packs still indexed).
+	if cov.Remaining == 0 || opts.ReadDataMaxAge > 0 {
+		var oldest int64
+		never := false
+		err = ri.t.ForEachPack(func(p index.PackInfo) error {
+			if _, ok := sizes[p.ID]; !ok {
+				return nil
+			}
+			v, ok, err := r.cache.GetMeta(coverageKey(p.ID))
+			if err != nil {
+				return err
+			}
+			if !ok || len(v) != 8 {
+				never = true
+				return nil
+			}
+			if t := int64(binary.BigEndian.Uint64(v)); oldest == 0 || t < oldest {
+				oldest = t
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if !never && oldest > 0 {
+			cov.Oldest = time.Unix(oldest, 0).UTC()
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,5 +36,47 @@ func TestSnapshotsDoesNotReadTheIndex(t *testing.T) {
 	// Commands that need the index still see the damaged file.
 	if r := e.run("check"); !strings.Contains(r.output(), bad[:8]) {
 		t.Fatalf("check does not report the damaged index file:\n%s", r.output())
+	}
+}
+
+// TestCheckReadDataBudgetResumesAcrossRuns: the packs a budgeted check
+// verified are remembered across processes (in the cache): a second run
+// with a maximum age reads nothing, and reports full coverage.
+func TestCheckReadDataBudgetResumesAcrossRuns(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	src := filepath.Join(e.dir, "src")
+	mustWrite(t, filepath.Join(src, "a.txt"), []byte("hello"), 0o644)
+	mustWrite(t, filepath.Join(src, "b.txt"), []byte(strings.Repeat("x", 100000)), 0o644)
+	e.backup(0, src)
+	type cov struct {
+		Due, Verified, Remaining, Covered, Total int
+	}
+	get := func(r result) cov {
+		var out struct {
+			Coverage *struct {
+				Due       int `json:"due_packs"`
+				Verified  int `json:"verified_packs"`
+				Remaining int `json:"remaining_packs"`
+				Covered   int `json:"covered_packs"`
+				Total     int `json:"total_packs"`
+			} `json:"read_data_coverage"`
+		}
+		if err := json.Unmarshal(lastJSONObject(t, r), &out); err != nil || out.Coverage == nil {
+			t.Fatalf("no coverage in the output (%v):\n%s", err, r.output())
+		}
+		c := out.Coverage
+		return cov{c.Due, c.Verified, c.Remaining, c.Covered, c.Total}
+	}
+	first := get(e.ok("--json", "check", "--read-data-budget", "1h", "--read-data-max-age", "1d"))
+	if first.Total == 0 || first.Verified != first.Total || first.Remaining != 0 {
+		t.Fatalf("first run: %+v", first)
+	}
+	second := get(e.ok("--json", "check", "--read-data-budget", "1h", "--read-data-max-age", "1d"))
+	if second.Due != 0 || second.Verified != 0 || second.Covered != first.Total {
+		t.Fatalf("second run (within the maximum age) read again: %+v", second)
+	}
+	if r := e.run("check", "--read-data-budget", "1h", "--read-data"); r.code == 0 {
+		t.Fatalf("--read-data-budget with --read-data accepted:\n%s", r.output())
 	}
 }
