@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"math"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -37,7 +40,8 @@ type CheckOptions struct {
 	// unset), verifies packs resumably: the packs not verified for the
 	// longest time (never verified first) are read, in parallel, until the
 	// budget is spent; each pack verified intact is remembered with the
-	// time, in the local cache, so that successive runs cover every pack.
+	// time, beside the local cache, so that successive runs cover every
+	// pack.
 	// At least one due pack is read per run.
 	ReadDataBudget time.Duration
 	// ReadDataMaxAge, with ReadDataBudget, makes packs verified less than
@@ -58,8 +62,8 @@ type ReadDataCoverage struct {
 	// Oldest is the oldest verification time of any pack after this run
 	// (zero if some pack was never verified).
 	Oldest time.Time `json:"oldest_verification"`
-	// NotRemembered: the cache is temporary (another process holds it), so
-	// this run's verifications are forgotten.
+	// NotRemembered: the repository was opened without a cache (NoCache),
+	// so this run's verifications are forgotten on close.
 	NotRemembered bool `json:"not_remembered,omitempty"`
 }
 
@@ -618,15 +622,77 @@ func (s *Subset) selected(id ID) bool {
 	return s.chosen[id]
 }
 
-// coverageKey is the cache metadata key remembering when pack id was last
-// verified (8 bytes, Unix seconds, big-endian). The cache is local: a
-// deleted cache, or another host, starts coverage afresh (it only re-reads
-// packs; nothing is skipped that was not verified).
-func coverageKey(id ID) []byte { return append([]byte("readdata/"), id[:]...) }
+// The coverage file remembers when each pack was last verified intact by
+// a budgeted check: <cache root>/<repository ID>/readdata-coverage, records
+// of packID[32] ‖ Unix seconds u64be sorted by pack ID, rewritten (to a
+// temporary file, then renamed) at the end of each run with the records of
+// the packs still indexed. It lives beside the index cache, not in it: the
+// cache is wiped whenever prune replaces index files, and coverage must
+// survive that. Deleting it only makes the next runs read packs again.
+const coverageRec = 32 + 8
+
+func (r *Repository) coveragePath() string {
+	if r.opts.NoCache {
+		return filepath.Join(r.tmpDir, "readdata-coverage")
+	}
+	root, err := r.opts.cacheRoot()
+	if err != nil {
+		return filepath.Join(r.tmpDir, "readdata-coverage")
+	}
+	return filepath.Join(root, r.cfg.ID, "readdata-coverage")
+}
+
+// coverageReader reads the coverage file in pack ID order.
+type coverageReader struct {
+	f   *os.File
+	rd  *bufio.Reader
+	cur [coverageRec]byte
+	ok  bool
+}
+
+func openCoverage(path string) (*coverageReader, error) {
+	c := &coverageReader{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read-data coverage: %w", err)
+	}
+	c.f, c.rd = f, bufio.NewReaderSize(f, 64<<10)
+	c.next()
+	return c, nil
+}
+
+func (c *coverageReader) next() {
+	if c.rd == nil {
+		return
+	}
+	_, err := io.ReadFull(c.rd, c.cur[:])
+	c.ok = err == nil // a short or missing tail: the rest is forgotten
+}
+
+// last returns when pack id was verified (0: never); ids must be asked
+// in increasing order.
+func (c *coverageReader) last(id ID) int64 {
+	for c.ok && bytes.Compare(c.cur[:32], id[:]) < 0 {
+		c.next()
+	}
+	if c.ok && bytes.Equal(c.cur[:32], id[:]) {
+		return int64(binary.BigEndian.Uint64(c.cur[32:]))
+	}
+	return 0
+}
+
+func (c *coverageReader) close() {
+	if c.f != nil {
+		c.f.Close()
+	}
+}
 
 // checkCoverage is the resumable read-data pass: due packs, oldest
 // verification first (sorted on disk), read in parallel until the budget
-// is spent.
+// is spent, then the coverage file is rewritten.
 func (r *Repository) checkCoverage(ctx context.Context, ri *repoIndex, sizes map[ID]int64, opts CheckOptions, res *CheckResult,
 	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) error {
 	now := opts.Now
@@ -635,7 +701,8 @@ func (r *Repository) checkCoverage(ctx context.Context, ri *repoIndex, sizes map
 	}
 	start := now()
 	deadline := start.Add(opts.ReadDataBudget)
-	cov := &ReadDataCoverage{NotRemembered: r.tmpDir != ""}
+	path := r.coveragePath()
+	cov := &ReadDataCoverage{NotRemembered: r.opts.NoCache}
 	res.Coverage = cov
 	// Due packs, as (last verification, pack) records sorted on disk.
 	due, err := index.NewSorter(r.tableDir(), 8+32, 8+32)
@@ -643,18 +710,17 @@ func (r *Repository) checkCoverage(ctx context.Context, ri *repoIndex, sizes map
 		return err
 	}
 	defer due.Close()
+	old, err := openCoverage(path)
+	if err != nil {
+		return err
+	}
 	var rec [40]byte
 	err = ri.t.ForEachPack(func(p index.PackInfo) error {
 		if _, ok := sizes[p.ID]; !ok {
 			return nil // missing: reported already
 		}
 		cov.Total++
-		var last int64
-		if v, ok, err := r.cache.GetMeta(coverageKey(p.ID)); err != nil {
-			return err
-		} else if ok && len(v) == 8 {
-			last = int64(binary.BigEndian.Uint64(v))
-		}
+		last := old.last(p.ID)
 		if last > 0 && opts.ReadDataMaxAge > 0 && start.Sub(time.Unix(last, 0)) < opts.ReadDataMaxAge {
 			cov.Covered++
 			return nil
@@ -663,12 +729,17 @@ func (r *Repository) checkCoverage(ctx context.Context, ri *repoIndex, sizes map
 		copy(rec[8:], p.ID[:])
 		return due.Add(rec[:])
 	})
+	old.close()
 	if err != nil {
 		return err
 	}
 	cov.Due = int(due.Len())
-	mw := r.cache.NewMetaWriter()
-	defer mw.Flush()
+	// This run's verifications, to merge into the file.
+	upd, err := index.NewSorter(r.tableDir(), coverageRec, 32)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(runtime.GOMAXPROCS(0), r.be.Properties().Connections))
@@ -700,57 +771,111 @@ func (r *Repository) checkCoverage(ctx context.Context, ri *repoIndex, sizes map
 			if bad || gctx.Err() != nil {
 				return gctx.Err()
 			}
-			var v [8]byte
-			binary.BigEndian.PutUint64(v[:], uint64(now().Unix()))
+			var v [coverageRec]byte
+			copy(v[:32], id[:])
+			binary.BigEndian.PutUint64(v[32:], uint64(now().Unix()))
 			mu.Lock()
 			defer mu.Unlock()
 			cov.Verified++
 			cov.Bytes += size
 			res.PacksRead++
 			res.BytesRead += size
-			return mw.Put(coverageKey(id), v[:])
+			return upd.Add(v[:])
 		})
 		return nil
 	})
-	if werr := g.Wait(); werr != nil {
+	werr := g.Wait()
+	if err != nil && !errors.Is(err, errStop) && werr == nil {
+		werr = err
+	}
+	// Remember what was verified, even when interrupted.
+	if serr := r.saveCoverage(path, ri, sizes, upd, cov); serr != nil && werr == nil {
+		werr = serr
+	}
+	if werr != nil {
 		return werr
-	}
-	if err != nil && !errors.Is(err, errStop) {
-		return err
-	}
-	if err := mw.Flush(); err != nil {
-		return err
 	}
 	cov.Remaining = cov.Due - cov.Verified
 	cov.Covered += cov.Verified
-	// The oldest verification after this run (a pass over the cache's
-	// records of the packs still indexed).
-	if cov.Remaining == 0 || opts.ReadDataMaxAge > 0 {
-		var oldest int64
-		never := false
-		err = ri.t.ForEachPack(func(p index.PackInfo) error {
-			if _, ok := sizes[p.ID]; !ok {
-				return nil
-			}
-			v, ok, err := r.cache.GetMeta(coverageKey(p.ID))
-			if err != nil {
+	return nil
+}
+
+// saveCoverage rewrites the coverage file: the old records and this run's
+// (the newest time of each pack), for the packs still indexed and present.
+// It sets cov.Oldest.
+func (r *Repository) saveCoverage(path string, ri *repoIndex, sizes map[ID]int64, upd *index.Sorter, cov *ReadDataCoverage) error {
+	old, err := openCoverage(path)
+	if err != nil {
+		return err
+	}
+	if old.ok {
+		for ; old.ok; old.next() {
+			if err := upd.Add(old.cur[:]); err != nil {
+				old.close()
 				return err
 			}
-			if !ok || len(v) != 8 {
-				never = true
-				return nil
-			}
-			if t := int64(binary.BigEndian.Uint64(v)); oldest == 0 || t < oldest {
-				oldest = t
-			}
+		}
+	}
+	old.close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("read-data coverage: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "readdata-coverage-")
+	if err != nil {
+		return fmt.Errorf("read-data coverage: %w", err)
+	}
+	defer os.Remove(f.Name())
+	w := bufio.NewWriterSize(f, 64<<10)
+	var pend [coverageRec]byte
+	have := false
+	var oldest int64
+	kept := 0
+	emit := func() error {
+		if !have {
 			return nil
-		})
-		if err != nil {
+		}
+		id := ID(pend[:32])
+		if _, ok := sizes[id]; !ok {
+			return nil
+		}
+		if _, ok, err := ri.t.FindPack(id); err != nil || !ok {
 			return err
 		}
-		if !never && oldest > 0 {
-			cov.Oldest = time.Unix(oldest, 0).UTC()
+		if t := int64(binary.BigEndian.Uint64(pend[32:])); oldest == 0 || t < oldest {
+			oldest = t
 		}
+		kept++
+		_, err := w.Write(pend[:])
+		return err
+	}
+	// Sorted by pack ID then time: the last record of a pack is its newest.
+	err = upd.Sorted(func(b []byte) error {
+		if have && !bytes.Equal(b[:32], pend[:32]) {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+		copy(pend[:], b)
+		have = true
+		return nil
+	})
+	if err == nil {
+		err = emit()
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("read-data coverage: %w", err)
+	}
+	if kept == cov.Total && oldest > 0 {
+		cov.Oldest = time.Unix(oldest, 0).UTC()
 	}
 	return nil
 }

@@ -116,7 +116,7 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 					}
 					gopts.printf("\n")
 					if c.NotRemembered {
-						gopts.warnf("the cache is in use by another process: this run's verifications are not remembered")
+						gopts.warnf("no cache (--no-cache): this run's verifications are not remembered")
 					}
 				}
 				if res.Pending > 0 {

@@ -40,8 +40,9 @@ func TestSnapshotsDoesNotReadTheIndex(t *testing.T) {
 }
 
 // TestCheckReadDataBudgetResumesAcrossRuns: the packs a budgeted check
-// verified are remembered across processes (in the cache): a second run
-// with a maximum age reads nothing, and reports full coverage.
+// verified are remembered across processes, and across a wipe of the index
+// cache: a second run with a maximum age reads nothing, and reports full
+// coverage.
 func TestCheckReadDataBudgetResumesAcrossRuns(t *testing.T) {
 	e := newEnv(t)
 	e.initRepo()
@@ -71,6 +72,15 @@ func TestCheckReadDataBudgetResumesAcrossRuns(t *testing.T) {
 	first := get(e.ok("--json", "check", "--read-data-budget", "1h", "--read-data-max-age", "1d"))
 	if first.Total == 0 || first.Verified != first.Total || first.Remaining != 0 {
 		t.Fatalf("first run: %+v", first)
+	}
+	// The index cache is wiped whenever prune replaces index files:
+	// coverage lives beside it and survives.
+	dirs, _ := filepath.Glob(filepath.Join(e.cache, "*", "index"))
+	if len(dirs) != 1 {
+		t.Fatalf("index cache directories: %v", dirs)
+	}
+	if err := os.RemoveAll(dirs[0]); err != nil {
+		t.Fatal(err)
 	}
 	second := get(e.ok("--json", "check", "--read-data-budget", "1h", "--read-data-max-age", "1d"))
 	if second.Due != 0 || second.Verified != 0 || second.Covered != first.Total {
