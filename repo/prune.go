@@ -651,8 +651,12 @@ func (r *Repository) newIndexWriter(supersedes []ID) *indexWriter {
 	return &indexWriter{r: r, cur: &index.File{}, supersedes: supersedes}
 }
 
+// indexFileEntries bounds the entries of an index file an indexWriter
+// writes (a variable for tests).
+var indexFileEntries = indexFlushEntries
+
 func (w *indexWriter) add(ctx context.Context, p index.PackBlobs) error {
-	if w.n > 0 && w.n+len(p.Entries) > indexFlushEntries {
+	if w.n > 0 && w.n+len(p.Entries) > indexFileEntries {
 		if err := w.flush(ctx, false); err != nil {
 			return err
 		}
