@@ -359,7 +359,12 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	defer used.Close()
 	seen := map[ID]bool{}
 	for _, sn := range snaps {
-		if err := r.collectTree(ctx, ri, sn.Tree, used, seen, res, damage); err != nil {
+		err := r.collectUsed(ctx, ri, sn.Tree, used, seen, func(id ID, err error) {
+			if th := (pack.BlobHandle{ID: id, Type: pack.TreeBlob}); !res.damagedSet[th] {
+				damage(th, ID{}, err.Error())
+			}
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -449,25 +454,20 @@ func subsetOf(idx, hdr []pack.Entry) bool {
 	return true
 }
 
-// collectTree loads tree id and every tree below it (each once: seen),
-// recording the trees that fail to load as damaged and adding every data
-// blob they use to used.
-func (r *Repository) collectTree(ctx context.Context, ri *repoIndex, id ID, used *index.HandleSet, seen map[ID]bool, res *CheckResult,
-	damage func(pack.BlobHandle, ID, string)) error {
+// collectUsed loads tree id and every tree below it (each once: seen),
+// passing the trees that fail to load to onErr and adding every data blob
+// they use to used.
+func (r *Repository) collectUsed(ctx context.Context, ri *repoIndex, id ID, used *index.HandleSet, seen map[ID]bool, onErr func(ID, error)) error {
 	if seen[id] {
 		return nil
 	}
 	seen[id] = true
-	th := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
-	if res.damagedSet[th] {
-		return nil
-	}
 	t, err := r.loadTreeVia(ctx, ri, id)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		damage(th, ID{}, err.Error())
+		onErr(id, err)
 		return nil
 	}
 	for _, n := range t.Nodes {
@@ -477,7 +477,7 @@ func (r *Repository) collectTree(ctx context.Context, ri *repoIndex, id ID, used
 			}
 		}
 		if n.Type == NodeDir && n.Subtree != nil {
-			if err := r.collectTree(ctx, ri, *n.Subtree, used, seen, res, damage); err != nil {
+			if err := r.collectUsed(ctx, ri, *n.Subtree, used, seen, onErr); err != nil {
 				return err
 			}
 		}

@@ -393,22 +393,61 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 	for _, h := range opts.Damaged {
 		bad[h] = true
 	}
-	var lookupErr error
-	ok := func(h pack.BlobHandle) bool {
-		if bad[h] {
-			return false
-		}
-		hs, err := ri.t.Lookup(h)
-		if err != nil && lookupErr == nil {
-			lookupErr = err
-		}
-		return len(hs) > 0
-	}
 	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+	// First, what is damaged: trees that do not load, and data blobs no
+	// index file lists (every distinct tree read once, the blobs used
+	// collected on disk and merge-joined with the index table). Nothing
+	// damaged: no snapshot needs rewriting.
+	missing := map[pack.BlobHandle]bool{}
+	treeDamage := false
+	{
+		used, err := index.NewHandleSet(r.tableDir())
+		if err != nil {
+			return nil, err
+		}
+		defer used.Close()
+		seen := map[ID]bool{}
+		for _, id := range ids {
+			sn, err := r.LoadSnapshot(ctx, id)
+			if err != nil {
+				continue // handled below
+			}
+			err = r.collectUsed(ctx, ri, sn.Tree, used, seen, func(ID, error) { treeDamage = true })
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := used.Freeze(nil); err != nil {
+			return nil, err
+		}
+		cur := ri.t.BlobCursor()
+		err = used.ForEach(func(h pack.BlobHandle) error {
+			holders, err := cur.Seek(h)
+			if err == nil && len(holders) == 0 {
+				missing[h] = true
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	needRepair := treeDamage || len(missing) > 0 || len(bad) > 0
+	ok := func(h pack.BlobHandle) bool {
+		if bad[h] || missing[h] {
+			return false
+		}
+		if h.Type == pack.TreeBlob {
+			hs, err := ri.t.Lookup(h)
+			return err == nil && len(hs) > 0
+		}
+		return true
+	}
+	clean := map[ID]bool{} // trees without damage, across snapshots
 	var out []RepairedSnapshot
 	for _, id := range ids {
 		sn, err := r.LoadSnapshot(ctx, id)
@@ -433,7 +472,10 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 			out = append(out, rs)
 			continue
 		}
-		rt := &treeRepairer{r: r, ri: ri, ok: ok, dry: opts.DryRun, memo: map[ID]ID{}}
+		if !needRepair {
+			continue
+		}
+		rt := &treeRepairer{r: r, ri: ri, ok: ok, dry: opts.DryRun, clean: clean}
 		var newRoot ID
 		err = r.WithUploader(ctx, func(ctx context.Context, up *Uploader) error {
 			rt.up = up
@@ -472,9 +514,6 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 			}
 		}
 		out = append(out, rs)
-	}
-	if lookupErr != nil {
-		return nil, fmt.Errorf("read index table: %w", lookupErr)
 	}
 	return out, nil
 }
@@ -523,12 +562,15 @@ type treeRepairer struct {
 	up      *Uploader
 	ok      func(pack.BlobHandle) bool
 	dry     bool
-	memo    map[ID]ID // trees without damage map to themselves
+	clean   map[ID]bool // trees without damage (they map to themselves)
 	damaged []string
 }
 
 // tree returns the ID of the repaired version of tree id at path p.
 func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
+	if t.clean[id] {
+		return id, nil
+	}
 	tr, err := t.r.loadTreeVia(ctx, t.ri, id)
 	if err != nil || !t.ok(pack.BlobHandle{ID: id, Type: pack.TreeBlob}) {
 		return ID{}, errMissingTree
@@ -588,6 +630,7 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 		nodes = append(nodes, &nn)
 	}
 	if !changed {
+		t.clean[id] = true
 		return id, nil
 	}
 	nt := &Tree{Nodes: nodes}
