@@ -89,7 +89,19 @@ type Holder struct {
 // done; files must come in ID order, so that the first listing of a pack
 // wins as in every other reader) and builds their table in a new
 // directory under tmpDir (the system's temporary directory if empty).
-func BuildTable(ctx context.Context, tmpDir string, next func() (ID, *File, error)) (t *Table, err error) {
+func BuildTable(ctx context.Context, tmpDir string, next func() (ID, *File, error)) (*Table, error) {
+	return buildTable(ctx, tmpDir, next, false)
+}
+
+// BuildTableUnion is BuildTable keeping every listing of a pack: a pack's
+// entries (PackEntries) are those of all its listings, in file order,
+// duplicates included, and every one is a holder of its blob. For repair,
+// which verifies every candidate entry.
+func BuildTableUnion(ctx context.Context, tmpDir string, next func() (ID, *File, error)) (*Table, error) {
+	return buildTable(ctx, tmpDir, next, true)
+}
+
+func buildTable(ctx context.Context, tmpDir string, next func() (ID, *File, error), union bool) (t *Table, err error) {
 	dir, err := os.MkdirTemp(tmpDir, "immich-vault-table-")
 	if err != nil {
 		return nil, fmt.Errorf("index table: %w", err)
@@ -184,7 +196,11 @@ func BuildTable(ctx context.Context, tmpDir string, next func() (ID, *File, erro
 			cur = PackInfo{ID: id, Ord: uint32(pw.n), file: fo, listing: binary.BigEndian.Uint32(r[36:]), entOff: entOff, whereAt: whereAt,
 				Entries: int(binary.BigEndian.Uint32(r[40:])), Bytes: int64(binary.BigEndian.Uint64(r[44:]))}
 			have = true
-		} else if fo == lastFile {
+		} else if union {
+			cur.Entries += int(binary.BigEndian.Uint32(r[40:]))
+			cur.Bytes += int64(binary.BigEndian.Uint64(r[44:]))
+		}
+		if have && cur.whereN > 0 && fo == lastFile {
 			return nil // listed twice by one file: the file is named once
 		}
 		lastFile = fo
@@ -234,7 +250,7 @@ func BuildTable(ctx context.Context, tmpDir string, next func() (ID, *File, erro
 			return errors.New("index table: pack of an entry not in the pack table")
 		}
 		pi := decodePackRec(rec, uint32(pc.i))
-		if fo != pi.file || binary.BigEndian.Uint32(r[36:]) != pi.listing {
+		if !union && (fo != pi.file || binary.BigEndian.Uint32(r[36:]) != pi.listing) {
 			return nil // a later listing
 		}
 		if _, err := ew.Write(r[44:]); err != nil {

@@ -200,3 +200,52 @@ func TestTableMatchesMaps(t *testing.T) {
 		t.Fatal("Has of a handle not added = true")
 	}
 }
+
+// TestTableUnionKeepsEveryListing: in union mode a pack's entries are
+// those of all its listings, in file order.
+func TestTableUnionKeepsEveryListing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	p := tblRandID(rng)
+	mk := func(n int) []pack.Entry {
+		var es []pack.Entry
+		for i := 0; i < n; i++ {
+			es = append(es, pack.Entry{BlobHandle: pack.BlobHandle{ID: tblRandID(rng), Type: pack.DataBlob}, Offset: uint32(i * 10), Length: 10, RawLength: 1})
+		}
+		return es
+	}
+	a, b := mk(3), mk(2)
+	ids := []ID{{1}, {2}}
+	files := []*File{{Packs: []PackBlobs{{Pack: p, Entries: a}}}, {Packs: []PackBlobs{{Pack: p, Entries: b}, {Pack: p, Entries: a[:1]}}}}
+	i := 0
+	tb, err := BuildTableUnion(context.Background(), t.TempDir(), func() (ID, *File, error) {
+		if i == len(files) {
+			return ID{}, nil, io.EOF
+		}
+		i++
+		return ids[i-1], files[i-1], nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tb.Close()
+	pi, ok, err := tb.FindPack(p)
+	if err != nil || !ok {
+		t.Fatalf("FindPack: %v %v", ok, err)
+	}
+	es, err := tb.PackEntries(pi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(append([]pack.Entry{}, a...), b...), a[0])
+	if len(es) != len(want) {
+		t.Fatalf("%d entries, want %d", len(es), len(want))
+	}
+	for k := range es {
+		if es[k] != want[k] {
+			t.Fatalf("entry %d: %+v, want %+v", k, es[k], want[k])
+		}
+	}
+	if fs, _ := tb.PackFiles(pi); len(fs) != 2 {
+		t.Fatalf("files %v, want 2", fs)
+	}
+}

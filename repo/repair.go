@@ -1,11 +1,15 @@
 package repo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"time"
 
@@ -95,21 +99,39 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("list index files: %w", err)
 	}
+	sort.Slice(oldIdx, func(i, j int) bool { return bytes.Compare(oldIdx[i][:], oldIdx[j][:]) < 0 })
 	// The old index files' entries are candidates, verified against the
 	// packs before they are kept, so a file is used if it authenticates
-	// even under the wrong name (swapped, replayed).
-	old := map[ID][]pack.Entry{}
-	for _, id := range oldIdx {
-		f, err := r.loadIndexAnyName(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+	// even under the wrong name (swapped, replayed). Every listing of a
+	// pack counts (a table in union mode, on disk).
+	rest := oldIdx
+	next := func() (ID, *index.File, error) {
+		for len(rest) > 0 {
+			id := rest[0]
+			rest = rest[1:]
+			f, err := r.loadIndexAnyName(ctx, id)
+			if err != nil {
+				if ctx.Err() != nil {
+					return id, nil, ctx.Err()
+				}
+				continue
 			}
-			continue
+			return id, f, nil
 		}
-		for _, p := range f.Packs {
-			old[p.Pack] = appendNew(old[p.Pack], p.Entries)
+		return ID{}, nil, io.EOF
+	}
+	old, err := index.BuildTableUnion(ctx, r.tableDir(), next)
+	if err != nil {
+		return nil, err
+	}
+	defer old.Close()
+	oldEntries := func(id ID) ([]pack.Entry, error) {
+		p, ok, err := old.FindPack(id)
+		if err != nil || !ok {
+			return nil, err
 		}
+		es, err := old.PackEntries(p)
+		return appendNew(nil, es), err
 	}
 	res.OldIndexFiles = len(oldIdx)
 	ids := make([]ID, 0, len(sizes))
@@ -117,79 +139,109 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
-	results := make([]packRebuild, len(ids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(2, r.be.Properties().Connections))
-	for i, id := range ids {
-		g.Go(func() error {
-			results[i] = r.rebuildPack(gctx, id, sizes[id], old[id], opts.ReadData)
-			return gctx.Err()
-		})
+	// Packs are rebuilt in parallel, a window at a time; the entries to
+	// index go to a spill file in pack order and their handles to an
+	// on-disk set, so that memory does not grow with the repository.
+	spill, err := os.CreateTemp(r.tableDir(), "repair-index-")
+	if err != nil {
+		return nil, fmt.Errorf("repair index: %w", err)
 	}
-	if err := g.Wait(); err != nil {
+	defer os.Remove(spill.Name())
+	defer spill.Close()
+	sw := bufio.NewWriterSize(spill, 64<<10)
+	good, err := index.NewHandleSet(r.tableDir())
+	if err != nil {
 		return nil, err
 	}
-	var files []*index.File
-	cur := &index.File{}
-	n := 0
-	add := func(id ID, entries []pack.Entry) {
-		res.Packs++
-		res.Blobs += len(entries)
-		cur.Packs = append(cur.Packs, index.PackBlobs{Pack: id, Entries: entries})
-		if n += len(entries); n >= indexFlushEntries {
-			files = append(files, cur)
-			cur, n = &index.File{}, 0
-		}
-	}
-	inGood := map[pack.BlobHandle]bool{}
-	for i, id := range ids {
-		rs := results[i]
-		res.DroppedBlobs += rs.dropped
-		switch {
-		case rs.ioErr != nil:
-			res.UnverifiedPacks = append(res.UnverifiedPacks, id.String())
-		case rs.rewrite:
-			continue
-		}
-		if len(rs.entries) == 0 {
-			continue
-		}
-		if len(old[id]) == 0 {
-			res.AdoptedPacks++
-		}
-		for _, e := range rs.entries {
-			inGood[e.BlobHandle] = true
-		}
-		add(id, rs.entries)
-	}
-	// Damaged packs: their authenticated blobs move to new packs (those
-	// another pack holds already are not copied twice).
+	defer good.Close()
 	salvage := map[ID][]pack.Entry{}
-	salvageKept := map[pack.BlobHandle]ID{}
 	var salvageIDs []ID
-	for i, id := range ids {
-		rs := results[i]
-		if !rs.rewrite || rs.ioErr != nil {
-			continue
+	inFile := 0 // entries of the index file being counted (as indexWriter splits)
+	const window = 256
+	for w := 0; w < len(ids); w += window {
+		win := ids[w:min(w+window, len(ids))]
+		results := make([]packRebuild, len(win))
+		olds := make([][]pack.Entry, len(win))
+		for i, id := range win {
+			if olds[i], err = oldEntries(id); err != nil {
+				return nil, err
+			}
 		}
-		if len(rs.entries) == 0 {
-			res.UnreadablePack = append(res.UnreadablePack, id.String())
-			continue
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(2, r.be.Properties().Connections))
+		for i, id := range win {
+			g.Go(func() error {
+				results[i] = r.rebuildPack(gctx, id, sizes[id], olds[i], opts.ReadData)
+				return gctx.Err()
+			})
 		}
-		res.SalvagedPacks = append(res.SalvagedPacks, id.String())
-		salvage[id] = rs.entries
-		for _, e := range rs.entries {
-			if _, ok := salvageKept[e.BlobHandle]; !ok && !inGood[e.BlobHandle] {
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		for i, id := range win {
+			rs := results[i]
+			res.DroppedBlobs += rs.dropped
+			switch {
+			case rs.ioErr != nil:
+				res.UnverifiedPacks = append(res.UnverifiedPacks, id.String())
+			case rs.rewrite:
+				// Damaged: its authenticated blobs move to new packs.
+				if len(rs.entries) == 0 {
+					res.UnreadablePack = append(res.UnreadablePack, id.String())
+				} else {
+					res.SalvagedPacks = append(res.SalvagedPacks, id.String())
+					salvage[id] = rs.entries
+					salvageIDs = append(salvageIDs, id)
+				}
+				continue
+			}
+			if len(rs.entries) == 0 {
+				continue
+			}
+			if len(olds[i]) == 0 {
+				res.AdoptedPacks++
+			}
+			res.Packs++
+			res.Blobs += len(rs.entries)
+			if inFile > 0 && inFile+len(rs.entries) > indexFileEntries {
+				res.NewIndexFiles++
+				inFile = 0
+			}
+			inFile += len(rs.entries)
+			if err := writeSpilledPack(sw, id, rs.entries); err != nil {
+				return nil, err
+			}
+			for _, e := range rs.entries {
+				if err := good.Add(e.BlobHandle); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if inFile > 0 {
+		res.NewIndexFiles++
+	}
+	if err := sw.Flush(); err != nil {
+		return nil, fmt.Errorf("repair index: %w", err)
+	}
+	if err := good.Freeze(nil); err != nil {
+		return nil, err
+	}
+	// Salvaged blobs that no intact pack holds are copied (once).
+	salvageKept := map[pack.BlobHandle]ID{}
+	for _, id := range salvageIDs {
+		for _, e := range salvage[id] {
+			if _, ok := salvageKept[e.BlobHandle]; ok {
+				continue
+			}
+			if has, err := good.Has(e.BlobHandle); err != nil {
+				return nil, err
+			} else if !has {
 				salvageKept[e.BlobHandle] = id
 				res.SalvagedBlobs++
 			}
 		}
-		salvageIDs = append(salvageIDs, id)
 	}
-	if len(cur.Packs) > 0 {
-		files = append(files, cur)
-	}
-	res.NewIndexFiles = len(files)
 	if res.SalvagedBlobs > 0 {
 		res.NewIndexFiles++ // repack writes one for the new packs
 	}
@@ -231,14 +283,24 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 			newIDs[id] = true
 		}
 	}
-	for i, f := range files {
-		if i == 0 {
-			f.Supersedes = oldIdx
+	iw := r.newIndexWriter(oldIdx)
+	rd := bufio.NewReaderSize(io.NewSectionReader(spill, 0, 1<<62), 64<<10)
+	for {
+		id, entries, err := readSpilledPack(rd)
+		if err == io.EOF {
+			break
 		}
-		id, err := r.SaveIndexFile(ctx, f)
 		if err != nil {
+			return nil, fmt.Errorf("repair index: %w", err)
+		}
+		if err := iw.add(ctx, index.PackBlobs{Pack: id, Entries: entries}); err != nil {
 			return nil, err
 		}
+	}
+	if err := iw.finish(ctx); err != nil {
+		return nil, err
+	}
+	for _, id := range iw.ids {
 		newIDs[id] = true
 	}
 	for _, id := range oldIdx {
@@ -254,6 +316,38 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		return nil, err
 	}
 	return res, nil
+}
+
+// writeSpilledPack appends pack id and its entries (in index file
+// encoding) to w.
+func writeSpilledPack(w *bufio.Writer, id ID, entries []pack.Entry) error {
+	b := index.EncodeFile(&index.File{Packs: []index.PackBlobs{{Pack: id, Entries: entries}}})
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+	if _, err := w.Write(n[:]); err != nil {
+		return fmt.Errorf("repair index: %w", err)
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("repair index: %w", err)
+	}
+	return nil
+}
+
+// readSpilledPack reads what writeSpilledPack wrote.
+func readSpilledPack(rd *bufio.Reader) (ID, []pack.Entry, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(rd, n[:]); err != nil {
+		return ID{}, nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(rd, b); err != nil {
+		return ID{}, nil, err
+	}
+	f, err := index.DecodeFile(b)
+	if err != nil || len(f.Packs) != 1 {
+		return ID{}, nil, fmt.Errorf("spilled pack: %v", err)
+	}
+	return f.Packs[0].Pack, f.Packs[0].Entries, nil
 }
 
 // appendNew appends the entries of add that dst does not hold yet.
