@@ -635,7 +635,6 @@ func (c *recCursor) seek(prefix []byte) ([]byte, bool, error) {
 // added to a Sorter, then Freeze sorts them (dropping duplicates) into a
 // file read in HandleLess order or searched.
 type HandleSet struct {
-	dir  string
 	s    *Sorter
 	f    *recFile
 	path string
@@ -647,7 +646,7 @@ func NewHandleSet(dir string) (*HandleSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &HandleSet{dir: dir, s: s}, nil
+	return &HandleSet{s: s}, nil
 }
 
 // Add adds h (before Freeze).
@@ -665,12 +664,12 @@ func (hs *HandleSet) Freeze(other *HandleSet) error {
 			return err
 		}
 	}
-	f, err := os.CreateTemp(hs.s.dir, "set-")
+	// The sorter's directory is removed below: keep the result beside it.
+	f, err := os.CreateTemp(filepath.Dir(hs.s.dir), "set-")
 	if err != nil {
 		return fmt.Errorf("handle set: %w", err)
 	}
-	// The sorter's directory is removed below: keep the result beside it.
-	hs.path = filepath.Join(filepath.Dir(hs.s.dir), filepath.Base(f.Name()))
+	hs.path = f.Name()
 	f.Close()
 	w, err := newRecWriter(hs.path, handleSize, handleSize)
 	if err != nil {
