@@ -46,8 +46,8 @@ import (
 // partition of at most 32 MiB), then the sparse indexes: about 0.3 bytes
 // per blob and 0.5 per pack, plus 32 bytes per index file. Disk (the
 // caller's directory, the repository's cache directory for package repo):
-// about 100 bytes per blob for the table, and up to about 250 bytes per
-// blob while it is built (2.5 GB at 10 M blobs), removed by Close.
+// about 100 bytes per blob for the table, and up to about 200 bytes per
+// blob while it is built (2 GB at 10 M blobs), removed by Close.
 type Table struct {
 	dir     string
 	files   []ID
@@ -272,6 +272,7 @@ func buildTable(ctx context.Context, tmpDir string, next func() (ID, *File, erro
 	if err != nil {
 		return nil, fmt.Errorf("index table: %w", err)
 	}
+	stage.Close() // its disk, before the blob records are sorted
 	bw, err := newRecWriter(filepath.Join(dir, "blobs"), blobRecSize, tblKeySize)
 	if err != nil {
 		return nil, err
