@@ -229,6 +229,18 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	for _, p := range pend {
 		res.Pending += len(p.Packs)
 	}
+	// 1c. Snapshots, listed before the index files: a writer stores its
+	// index files before its snapshot, so the trees of every snapshot
+	// listed here are in an index file listed next (a backup running
+	// beside check must not look like damage).
+	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
+		problem("snapshot %s: %v", id.Short(), err)
+		res.DamagedSnapshots = append(res.DamagedSnapshots, id.String())
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Snapshots = len(snaps)
 	// 2. Index files, streamed into a table on disk (loadRepoIndex): ri
 	// resolves trees through the index files (the truth), not through the
 	// local cache, which may lag behind other writers or leave out
@@ -344,14 +356,6 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	// 4. Snapshots: every tree loads and every data blob used is indexed
 	// (the used blobs, collected on disk, merge-joined with the table);
 	// then, only if something is damaged, trace the damage to files.
-	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
-		problem("snapshot %s: %v", id.Short(), err)
-		res.DamagedSnapshots = append(res.DamagedSnapshots, id.String())
-	})
-	if err != nil {
-		return nil, err
-	}
-	res.Snapshots = len(snaps)
 	used, err := index.NewHandleSet(r.tableDir())
 	if err != nil {
 		return nil, err

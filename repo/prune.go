@@ -213,13 +213,13 @@ func (u *usedSet) close() {
 	}
 }
 
-// addSnapshots walks every snapshot not walked yet. Any snapshot or tree that
-// cannot be read is an error: prune never deletes when unsure.
-func (r *Repository) addSnapshots(ctx context.Context, ri *repoIndex, u *usedSet) (int, error) {
-	ids, err := r.SnapshotIDs(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("list snapshots: %w", err)
-	}
+// addSnapshots walks every snapshot of ids not walked yet. Any snapshot or
+// tree that cannot be read is an error: prune never deletes when unsure.
+// ids must have been listed before the index files of ri: a writer stores
+// its index files before its snapshot, so every tree of a snapshot listed
+// first is in an index file listed next, while a snapshot listed after
+// the index may use index files that are not in ri yet.
+func (r *Repository) addSnapshots(ctx context.Context, ri *repoIndex, u *usedSet, ids []ID) (int, error) {
 	add, err := index.NewHandleSet(r.tableDir())
 	if err != nil {
 		return 0, err
@@ -351,6 +351,10 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if err != nil {
 		return nil, err
 	}
+	snapIDs, err := r.SnapshotIDs(ctx) // before the index: see addSnapshots
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
 	progress("loading index")
 	ri, err := r.loadRepoIndex(ctx, nil)
 	if err != nil {
@@ -370,7 +374,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	progress("finding used blobs")
 	u := newUsedSet()
 	defer u.close()
-	if res.Snapshots, err = r.addSnapshots(ctx, ri, u); err != nil {
+	if res.Snapshots, err = r.addSnapshots(ctx, ri, u, snapIDs); err != nil {
 		return nil, err
 	}
 	res.UsedBlobs = int(u.set.Len())
@@ -745,13 +749,17 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 		return nil
 	}
 	// Everything those processes wrote is visible now: see the snapshots
-	// and index files again.
+	// and index files again (snapshots first: see addSnapshots).
+	snapIDs, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
 	ri, err := r.loadRepoIndex(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer ri.close()
-	if _, err := r.addSnapshots(ctx, ri, u); err != nil {
+	if _, err := r.addSnapshots(ctx, ri, u, snapIDs); err != nil {
 		return err
 	}
 	sizes, err := r.packSizes(ctx)

@@ -478,6 +478,12 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 		defer lk.Unlock()
 		ctx = lk.Context()
 	}
+	// Snapshots before the index files (a writer stores its index files
+	// before its snapshot).
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	ri, err := r.loadRepoIndex(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -486,10 +492,6 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 	bad := map[pack.BlobHandle]bool{}
 	for _, h := range opts.Damaged {
 		bad[h] = true
-	}
-	ids, err := r.SnapshotIDs(ctx)
-	if err != nil {
-		return nil, err
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
 	// First, what is damaged: trees that do not load, and data blobs no
