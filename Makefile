@@ -13,12 +13,45 @@ BENCHTIME   ?= 1s
 # Packages for bench; narrow with `make bench PKG=./chunker/...`.
 PKG         ?= ./...
 
-.PHONY: all build test test-deps vet test-race demo fuzz fuzz-list bench lint clean
+.PHONY: all build test test-deps vet test-race demo fuzz fuzz-list bench lint clean cross test-386 install uninstall
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/immich-vault
+
+# install puts the binary in $(BINDIR), man pages generated from the
+# commands' help in $(MANDIR)/man1, bash/zsh/fish completions, the systemd
+# units in $(SYSTEMDDIR) and the docs in $(DOCDIR). DESTDIR stages a package
+# build. The units are not enabled: see docs/NIGHTLY.md.
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/immich-vault
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+SYSTEMDDIR  ?= /etc/systemd/system
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(SYSTEMDDIR)
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/immich-vault
+	$(BIN) generate --man $(DESTDIR)$(MANDIR)/man1 \
+		--bash-completion $(DESTDIR)$(BASHCOMPDIR)/immich-vault \
+		--zsh-completion $(DESTDIR)$(ZSHCOMPDIR)/_immich-vault \
+		--fish-completion $(DESTDIR)$(FISHCOMPDIR)/immich-vault.fish
+	sed 's|/usr/local/bin/immich-vault|$(BINDIR)/immich-vault|g; s|/usr/local/share/doc/immich-vault|$(DOCDIR)|g' \
+		docs/systemd/immich-vault.service > $(DESTDIR)$(SYSTEMDDIR)/immich-vault.service
+	install -m 0644 docs/systemd/immich-vault.timer $(DESTDIR)$(SYSTEMDDIR)/immich-vault.timer
+	install -m 0644 README.md docs/*.md docs/systemd/config.yaml $(DESTDIR)$(DOCDIR)/
+	@echo "installed $(BINDIR)/immich-vault; next: immich-vault config init --immich-dir /opt/immich (docs/NIGHTLY.md)"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/immich-vault $(DESTDIR)$(MANDIR)/man1/immich-vault*.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/immich-vault $(DESTDIR)$(ZSHCOMPDIR)/_immich-vault $(DESTDIR)$(FISHCOMPDIR)/immich-vault.fish \
+		$(DESTDIR)$(SYSTEMDDIR)/immich-vault.service $(DESTDIR)$(SYSTEMDDIR)/immich-vault.timer
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 # test-deps installs what the test suite needs beyond Go: every
 # scripts/deps.d/*.sh, in order (PostgreSQL from Debian's packages, the S3
@@ -44,15 +77,57 @@ test: test-deps vet
 	if [ $$status -eq 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL (exit $$status)"; fi; \
 	exit $$status
 
+# cross builds and vets the module for every platform users run it on
+# (docs/PLATFORMS.md): go build ./... for each of CROSS_TARGETS, then go vet
+# (which type-checks the test code too): ./... everywhere but Windows, where
+# the end-to-end tests are Unix-only and the core packages are vetted; on
+# macOS and Windows the core packages' test binaries are also linked
+# (go test -c). Any OS-specific code outside a build-tagged file fails here.
+CROSS_TARGETS ?= linux/amd64 linux/arm64 linux/arm linux/386 darwin/amd64 darwin/arm64 freebsd/amd64 windows/amd64
+CORE_PKGS     := ./chunker/... ./crypto/... ./pack/... ./index/... ./repo/...
+cross:
+	@start=$$(date +%s); out=$$(mktemp -d -t immich-vault-cross.XXXXXX); \
+	for t in $(CROSS_TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; echo "==> cross $$t"; \
+		GOOS=$$os GOARCH=$$arch $(GO) build ./...; \
+		if [ "$$os" = windows ]; then \
+			GOOS=$$os GOARCH=$$arch $(GO) vet $(CORE_PKGS); \
+		else \
+			GOOS=$$os GOARCH=$$arch $(GO) vet ./...; \
+		fi; \
+		case $$os in darwin|windows) \
+			GOOS=$$os GOARCH=$$arch $(GO) test -c -o "$$out/" $(CORE_PKGS);; \
+		esac; \
+	done; \
+	rm -rf "$$out"; \
+	echo "cross: $(words $(CROSS_TARGETS)) targets build and vet in $$(( $$(date +%s) - start )) s"
+
+# test-386 runs the core packages' tests as a 32-bit program (int is 32
+# bits: the overflows linux/arm would hit), natively on amd64.
+test-386:
+	GOARCH=386 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(CORE_PKGS)
+
 # crash is the long form of the crash harness (the short form runs in
 # `make test`): backup, prune and forget --prune each started and SIGKILLed
 # at a random moment IV_CRASH_TRIALS times (default 50), check --read-data and
 # bit-identical restores after every kill; then a longer corruption campaign.
-# Replay a run with IV_CRASH_SEED=<seed printed in the log>.
+# Replay a run with IV_CRASH_SEED=<seed printed in the log>. Beside it, the
+# signal campaign: backup, restore, copy and prune each sent SIGINT, SIGTERM
+# and SIGHUP at a random instant IV_SIGNAL_TRIALS times per signal (default
+# 30), no panic/lock/temp file, check --read-data and bit-identical re-runs
+# after each (replay with IV_SIGNAL_SEED). Then immich backup with each way to
+# quiesce (maintenance mode through the API, immich-admin, docker stop; test
+# doubles of Immich and docker) interrupted IV_QUIESCE_TRIALS times per signal
+# and way (default 10: 30 per signal), SIGKILL, a panic, a failing dump and a
+# full disk: Immich must end up running normally with no quiesce record left.
 .PHONY: crash
 IV_CRASH_TRIALS ?= 50
+IV_SIGNAL_TRIALS ?= 30
+IV_QUIESCE_TRIALS ?= 10
 crash: build
 	IV_CRASH_TRIALS=$(IV_CRASH_TRIALS) $(GO) test -count=1 -timeout 90m -run '^TestCrashHarness$$' -v ./cmd/immich-vault
+	IV_SIGNAL_TRIALS=$(IV_SIGNAL_TRIALS) $(GO) test -count=1 -timeout 180m -run '^TestSignalCampaign$$' -v ./cmd/immich-vault
+	IV_QUIESCE_TRIALS=$(IV_QUIESCE_TRIALS) $(GO) test -count=1 -timeout 120m -run '^TestImmichQuiesceInterruptions$$' -v ./cmd/immich-vault
 	IV_CORRUPTION_TRIALS=10 $(GO) test -count=1 -timeout 30m -run '^TestCorruptionCampaign$$' -v ./repo
 
 test-race:

@@ -32,6 +32,7 @@
 package crypto
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
@@ -86,7 +87,9 @@ const GearTableBytes = 256 * 8
 
 // maxSealedLen bounds what Open hands to chacha20poly1305, which panics on
 // ciphertexts above 2^38+64 bytes; such input can only be hostile. (GCM's
-// own limit, 2^36-32 bytes, is lower; its Open returns an error.)
+// own limit, 2^36-32 bytes, is lower; its Open returns an error.) It is
+// compared as a uint64: it does not fit a 32-bit int (linux/arm, 386),
+// where no slice can reach it anyway.
 const maxSealedLen = NonceSize + (1 << 38) + 64
 
 // ErrAuth is returned by Open when the ciphertext, nonce or associated data
@@ -108,6 +111,11 @@ func (id ID) Short() string { return hex.EncodeToString(id[:4]) }
 
 // IsNull reports whether id is all zeros.
 func (id ID) IsNull() bool { return id == ID{} }
+
+// Compare orders IDs by their bytes (the order of their hex forms, without
+// formatting them): -1, 0 or +1 as id is less than, equal to or greater
+// than other. For sort.Slice, slices.SortFunc and the like.
+func (id ID) Compare(other ID) int { return bytes.Compare(id[:], other[:]) }
 
 // MarshalText encodes id as 64 lower-case hex characters (so IDs are hex
 // strings in JSON, not arrays of numbers).
@@ -343,7 +351,7 @@ func Open(a cipher.AEAD, dst, sealed, ad []byte) ([]byte, error) {
 	if len(sealed) < Overhead {
 		return nil, fmt.Errorf("open: sealed data too short (%d bytes, need at least %d): %w", len(sealed), Overhead, ErrAuth)
 	}
-	if len(sealed) > maxSealedLen {
+	if uint64(len(sealed)) > maxSealedLen {
 		return nil, fmt.Errorf("open: sealed data too large (%d bytes): %w", len(sealed), ErrAuth)
 	}
 	out, err := a.Open(dst, sealed[:NonceSize], sealed[NonceSize:], ad)

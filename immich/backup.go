@@ -1,6 +1,7 @@
 package immich
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,27 +33,31 @@ const (
 
 // Record is the "immich" metadata of a snapshot (format version 1).
 type Record struct {
-	Version         int      `json:"version"`
-	ImmichVersion   string   `json:"immich_version,omitempty"`
-	PostgresVersion string   `json:"postgres_version,omitempty"`
-	Schema          string   `json:"schema"`
-	Counts          Counts   `json:"counts"`
-	Components      []string `json:"components"`
-	UploadLocation  string   `json:"upload_location"`
-	External        []Mount  `json:"external_libraries,omitempty"`
-	InstallFiles    []string `json:"install_files,omitempty"`
-	ImmichDir       string   `json:"immich_dir,omitempty"`
-	DBMode          string   `json:"db_mode"`
-	DBName          string   `json:"db_name,omitempty"`
-	DBUser          string   `json:"db_user,omitempty"`
-	Dump            string   `json:"dump"`
-	DumpBytes       int64    `json:"dump_bytes"`
-	Globals         string   `json:"globals,omitempty"`
-	SkipGenerated   bool     `json:"skip_generated,omitempty"`
-	Quiesce         string   `json:"quiesce"`
-	QuiesceSeconds  float64  `json:"quiesce_seconds,omitempty"`
-	DumpSeconds     float64  `json:"dump_seconds"`
-	WaitSeconds     float64  `json:"wait_quiet_seconds,omitempty"`
+	Version         int    `json:"version"`
+	ImmichVersion   string `json:"immich_version,omitempty"`
+	PostgresVersion string `json:"postgres_version,omitempty"`
+	Schema          string `json:"schema"`
+	Counts          Counts `json:"counts"`
+	// TableRows: rows of every table in the dump (absent in older
+	// snapshots; immich verify --restore-test compares with it).
+	TableRows       map[string]int64 `json:"table_rows,omitempty"`
+	Components      []string         `json:"components"`
+	UploadLocation  string           `json:"upload_location"`
+	External        []Mount          `json:"external_libraries,omitempty"`
+	InstallFiles    []string         `json:"install_files,omitempty"`
+	ImmichDir       string           `json:"immich_dir,omitempty"`
+	DBMode          string           `json:"db_mode"`
+	DBName          string           `json:"db_name,omitempty"`
+	DBUser          string           `json:"db_user,omitempty"`
+	Dump            string           `json:"dump"`
+	DumpBytes       int64            `json:"dump_bytes"`
+	Globals         string           `json:"globals,omitempty"`
+	SkipGenerated   bool             `json:"skip_generated,omitempty"`
+	SkipImmichDumps bool             `json:"skip_immich_dumps,omitempty"`
+	Quiesce         string           `json:"quiesce"`
+	QuiesceSeconds  float64          `json:"quiesce_seconds,omitempty"`
+	DumpSeconds     float64          `json:"dump_seconds"`
+	WaitSeconds     float64          `json:"wait_quiet_seconds,omitempty"`
 }
 
 // RecordOf returns the Immich record of a snapshot.
@@ -77,8 +82,12 @@ type BackupOptions struct {
 	DB            *DB
 	Quiesce       *Quiescer // nil: none
 	SkipGenerated bool      // leave out thumbs/ and encoded-video/ except DB-referenced originals there
-	Globals       bool      // also store pg_dumpall --globals-only
-	ExtraPaths    []string
+	// SkipImmichDumps leaves out Immich's own nightly dumps
+	// (UPLOAD_LOCATION/backups/*.sql.gz): the snapshot's own dump supersedes
+	// them, and gzip output deduplicates poorly.
+	SkipImmichDumps bool
+	Globals         bool // also store pg_dumpall --globals-only
+	ExtraPaths      []string
 	// ExtraCommands run with sh -c; each output is stored as
 	// StreamDir/commands/NN.txt (a failing command fails the backup).
 	ExtraCommands  []string
@@ -91,6 +100,9 @@ type BackupOptions struct {
 	WaitSeconds    float64 // recorded only
 	// Log receives progress notes ("dumping the database").
 	Log func(format string, args ...any)
+	// AfterQuiesce, if set, runs once Immich is quiesced (fault injection
+	// in tests).
+	AfterQuiesce func()
 }
 
 func (o *BackupOptions) logf(format string, args ...any) {
@@ -114,7 +126,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	rec := &Record{
 		Version: recordVersion, UploadLocation: cfg.UploadLocation, External: cfg.External, ImmichDir: cfg.ImmichDir,
 		DBMode: o.DB.Cfg.Mode, DBName: o.DB.Cfg.Name, DBUser: o.DB.Cfg.User, Dump: DumpPath,
-		SkipGenerated: o.SkipGenerated, Quiesce: QuiesceNone, WaitSeconds: o.WaitSeconds,
+		SkipGenerated: o.SkipGenerated, SkipImmichDumps: o.SkipImmichDumps, Quiesce: QuiesceNone, WaitSeconds: o.WaitSeconds,
 	}
 	if o.Quiesce != nil && o.Quiesce.Mode != "" {
 		rec.Quiesce = o.Quiesce.Mode
@@ -124,13 +136,21 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		if err != nil {
 			return nil, nil, err
 		}
+		// Deferred: runs on every return and while a panic of this
+		// goroutine unwinds; the undo uses its own bounded context, since
+		// ctx is cancelled after a signal. (A panic in another goroutine
+		// ends the process without defers: the watchdog and the quiesce
+		// journal cover that, see Journal.)
 		defer func() {
 			rec.QuiesceSeconds = time.Since(qstart).Seconds()
 			if rerr := resume(); rerr != nil {
 				o.logf("could not undo quiesce: %v", rerr)
-				err = errors.Join(err, fmt.Errorf("undo quiesce (%s): %w — start Immich by hand", o.Quiesce.Mode, rerr))
+				err = errors.Join(err, fmt.Errorf("undo quiesce (%s): %w", o.Quiesce.Mode, rerr))
 			}
 		}()
+		if o.AfterQuiesce != nil {
+			o.AfterQuiesce()
+		}
 	}
 	rec.ImmichVersion, rec.PostgresVersion, err = o.DB.Versions(ctx)
 	if err != nil {
@@ -164,6 +184,14 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	)
 	go func() {
 		defer close(catDone)
+		defer func() {
+			// A parser bug must fail this backup (and let the quiesce be
+			// undone), not end the process.
+			if p := recover(); p != nil {
+				catErr = fmt.Errorf("parse the database dump: internal error: %v", p)
+				pr.CloseWithError(catErr)
+			}
+		}()
 		cat, catErr = CatalogFromDump(pr)
 		io.Copy(io.Discard, pr)
 	}()
@@ -178,7 +206,10 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		if catErr != nil {
 			return fmt.Errorf("database dump is not readable: %w", catErr)
 		}
-		rec.Schema, rec.Counts = cat.Schema, cat.Counts
+		if !bytes.Contains(counted.tail, []byte(dumpComplete)) {
+			return fmt.Errorf("database dump is incomplete (it does not end with %q), so no snapshot was written", dumpComplete)
+		}
+		rec.Schema, rec.Counts, rec.TableRows = cat.Schema, cat.Counts, cat.TableRows
 		rec.DumpBytes = counted.n
 		rec.DumpSeconds = time.Since(dumpStart).Seconds()
 		// Snapshot metadata is read after all streams are done.
@@ -237,9 +268,15 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	tags := append([]string{Tag}, o.Tags...)
 	sort.Strings(tags)
 	tags = dedup(tags)
+	var exclude *repo.Filter
+	if o.SkipImmichDumps {
+		if exclude, err = repo.NewFilter([]string{filepath.ToSlash(filepath.Join(cfg.UploadLocation, "backups")) + "/*.sql.gz"}); err != nil {
+			return nil, nil, err
+		}
+	}
 	o.logf("storing the database dump, then the files")
 	sn, err := r.Backup(ctx, repo.BackupOptions{
-		Paths: paths, Streams: streams, Tags: tags, Host: o.Host, Parent: o.Parent, Metadata: meta,
+		Paths: paths, Streams: streams, Tags: tags, Host: o.Host, Parent: o.Parent, Metadata: meta, Exclude: exclude,
 		Warn: o.Warn, Progress: o.Progress, ProgramVersion: o.ProgramVersion,
 	})
 	if err != nil {
@@ -252,15 +289,25 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r    io.Reader
+	n    int64
+	tail []byte // the last bytes read (for the dump's trailer)
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	c.tail = append(c.tail, p[:n]...)
+	if len(c.tail) > 512 {
+		c.tail = append(c.tail[:0], c.tail[len(c.tail)-256:]...)
+	}
 	return n, err
 }
+
+// dumpComplete is the last comment pg_dump writes: a dump without it was
+// cut short (a killed pg_dump, a restarted container), even if every COPY
+// block in it is whole.
+const dumpComplete = "-- PostgreSQL database dump complete"
 
 func dedup(s []string) []string {
 	out := s[:0]

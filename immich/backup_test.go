@@ -117,7 +117,7 @@ func TestBackupRestoreVerify(t *testing.T) {
 	if !errors.Is(err, ErrDatabaseNotEmpty) {
 		t.Fatalf("restore into non-empty DB: %v", err)
 	}
-	if _, err := Restore(ctx, r, sn, RestoreOptions{UploadTarget: target}); !errors.Is(err, ErrTargetNotEmpty) {
+	if _, err := Restore(ctx, r, sn, RestoreOptions{UploadTarget: target}); !errors.Is(err, repo.ErrTargetNotEmpty) {
 		t.Fatalf("restore into non-empty target: %v", err)
 	}
 	if _, err := Restore(ctx, r, sn, RestoreOptions{DB: docker, DropExisting: true, UploadTarget: target, Overwrite: repo.OverwriteIfChanged}); err != nil {

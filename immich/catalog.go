@@ -31,6 +31,9 @@ type Catalog struct {
 	Schema string // "v1.136+" (singular table names) or "legacy" (assets, users...)
 	Counts Counts
 	Refs   []Ref
+	// TableRows is the row count of every table with a COPY block (by
+	// unqualified table name).
+	TableRows map[string]int64
 }
 
 // Table and column names by schema generation.
@@ -67,7 +70,15 @@ func CatalogFromDump(r io.Reader) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	return extract(tables)
+	c, err := extract(tables)
+	if err != nil {
+		return nil, err
+	}
+	c.TableRows = make(map[string]int64, len(tables))
+	for n, t := range tables {
+		c.TableRows[n] = t.Count
+	}
+	return c, nil
 }
 
 // extract builds the catalog from parsed tables, detecting the schema

@@ -18,10 +18,8 @@ import (
 var (
 	ErrNoUploadLocation = errors.New("immich: upload location unknown")
 	ErrDatabaseNotEmpty = errors.New("immich: target database is not empty")
-	ErrTargetNotEmpty   = errors.New("immich: target upload location is not empty")
 	ErrNotImmich        = errors.New("immich: snapshot holds no Immich record")
 	ErrWrongMount       = errors.New("immich: repository is not on the required mount")
-	ErrNoSpace          = errors.New("immich: not enough free space")
 	ErrSchema           = errors.New("immich: unrecognised database schema")
 )
 
@@ -54,9 +52,12 @@ type Config struct {
 	UploadLocation  string // host path of UPLOAD_LOCATION
 	ImmichVersion   string // IMMICH_VERSION from .env ("release", "v2.5.6"...), informative
 	ServerContainer string
-	DB              DBConfig
-	External        []Mount  // external-library mounts (host folders outside UPLOAD_LOCATION)
-	Files           []string // .env, compose files and other install files to back up
+	// ServerURL is where the host reaches immich-server, from the compose
+	// file's published port ("http://127.0.0.1:2283"; "" if none).
+	ServerURL string
+	DB        DBConfig
+	External  []Mount  // external-library mounts (host folders outside UPLOAD_LOCATION)
+	Files     []string // .env, compose files and other install files to back up
 }
 
 // DefaultConfig returns the defaults of Immich's example .env and compose file.
@@ -196,11 +197,13 @@ type composeService struct {
 	ContainerName string      `yaml:"container_name"`
 	Image         string      `yaml:"image"`
 	Volumes       []yaml.Node `yaml:"volumes"`
+	Ports         []yaml.Node `yaml:"ports"`
 }
 
 // ComposeInfo is what a compose file says about Immich.
 type ComposeInfo struct {
 	ServerContainer string
+	ServerURL       string // from the published port of container port IMMICH_PORT (2283)
 	DBContainer     string
 	Mounts          []Mount // immich-server bind mounts, host paths interpolated and absolute
 }
@@ -227,6 +230,7 @@ func ParseCompose(b []byte, vars map[string]string, dir string) (*ComposeInfo, e
 		switch {
 		case isServer:
 			info.ServerContainer = cn
+			info.ServerURL = serverURL(s.Ports, vars)
 			for i := range s.Volumes {
 				if m, ok := parseVolume(&s.Volumes[i], vars, dir); ok {
 					info.Mounts = append(info.Mounts, m)
@@ -237,6 +241,53 @@ func ParseCompose(b []byte, vars map[string]string, dir string) (*ComposeInfo, e
 		}
 	}
 	return info, nil
+}
+
+// serverURL returns the host URL of immich-server's published port:
+// short ("[ip:]host:container[/tcp]") or long ({target, published,
+// host_ip}) syntax; the container port is IMMICH_PORT or 2283.
+func serverURL(ports []yaml.Node, vars map[string]string) string {
+	want := vars["IMMICH_PORT"]
+	if want == "" {
+		want = "2283"
+	}
+	for i := range ports {
+		n := &ports[i]
+		var ip, host, target string
+		switch n.Kind {
+		case yaml.ScalarNode:
+			v := strings.TrimSuffix(Interpolate(n.Value, vars), "/tcp")
+			parts := strings.Split(v, ":")
+			switch len(parts) {
+			case 2:
+				host, target = parts[0], parts[1]
+			case 3:
+				ip, host, target = parts[0], parts[1], parts[2]
+			default:
+				continue
+			}
+		case yaml.MappingNode:
+			var lp struct {
+				Target    string `yaml:"target"`
+				Published string `yaml:"published"`
+				HostIP    string `yaml:"host_ip"`
+			}
+			if n.Decode(&lp) != nil {
+				continue
+			}
+			ip, host, target = Interpolate(lp.HostIP, vars), Interpolate(lp.Published, vars), Interpolate(lp.Target, vars)
+		default:
+			continue
+		}
+		if target != want || host == "" || strings.Contains(host, "-") {
+			continue
+		}
+		if ip == "" || ip == "0.0.0.0" || ip == "::" || ip == "[::]" {
+			ip = "127.0.0.1"
+		}
+		return "http://" + ip + ":" + host
+	}
+	return ""
 }
 
 // parseVolume reads a short ("src:dst[:ro]") or long ({type: bind, source,
@@ -360,6 +411,7 @@ func LoadInstall(dir string) (Config, error) {
 	if info.ServerContainer != "" {
 		c.ServerContainer = info.ServerContainer
 	}
+	c.ServerURL = info.ServerURL
 	if info.DBContainer != "" {
 		c.DB.Container = info.DBContainer
 	}
@@ -400,35 +452,4 @@ func (c *Config) HostPath(p string) (string, bool) {
 		return filepath.Join(m.Host, filepath.FromSlash(strings.TrimPrefix(p, m.Container))), true
 	}
 	return "", false
-}
-
-// ParseConfigFile reads an immich-vault config file: "key: value" or
-// "key = value" lines (keys are long flag names without dashes), # comments,
-// repeated keys for repeatable flags. Values may be quoted.
-func ParseConfigFile(b []byte) ([][2]string, error) {
-	var out [][2]string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
-	ln := 0
-	for sc.Scan() {
-		ln++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.IndexAny(line, ":=")
-		if i <= 0 {
-			return nil, fmt.Errorf("config line %d: want \"key: value\"", ln)
-		}
-		k := strings.TrimSpace(strings.TrimLeft(line[:i], "-"))
-		v := strings.TrimSpace(line[i+1:])
-		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-			v = v[1 : len(v)-1]
-		}
-		if k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("config line %d: bad key %q", ln, k)
-		}
-		out = append(out, [2]string{k, v})
-	}
-	return out, sc.Err()
 }

@@ -1,6 +1,7 @@
 package immich
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +21,7 @@ func cliFlags(t *testing.T) map[string]bool {
 		t.Fatal("no cmd_immich*.go found")
 	}
 	re := regexp.MustCompile(`\.(?:String|Bool|Duration|Int|StringArray|StringSlice)(?:Var)?P?\(&[^,]+, "([a-z-]+)"`)
-	out := map[string]bool{"quiet": true, "json": true, "repo": true, "verbose": true}
+	out := map[string]bool{"quiet": true, "json": true, "repo": true, "verbose": true, "config": true}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -81,8 +82,11 @@ func TestKubernetesCronJob(t *testing.T) {
 			} `yaml:"jobTemplate"`
 		} `yaml:"spec"`
 	}
-	if err := yaml.Unmarshal(b, &cj); err != nil {
-		t.Fatal(err)
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for cj.Kind != "CronJob" {
+		if err := dec.Decode(&cj); err != nil {
+			t.Fatalf("no CronJob document: %v", err)
+		}
 	}
 	if cj.APIVersion != "batch/v1" || cj.Kind != "CronJob" || len(strings.Fields(cj.Spec.Schedule)) != 5 || cj.Spec.ConcurrencyPolicy != "Forbid" {
 		t.Errorf("header: %+v", cj)
@@ -92,7 +96,7 @@ func TestKubernetesCronJob(t *testing.T) {
 		t.Fatalf("pod: %+v", pod)
 	}
 	c := pod.Containers[0]
-	if len(c.Args) < 2 || c.Args[0] != "immich" || c.Args[1] != "backup" {
+	if len(c.Args) < 2 || c.Args[0] != "run" {
 		t.Fatalf("args %v", c.Args)
 	}
 	checkArgs(t, "cronjob.yaml", c.Args, cliFlags(t))
@@ -100,7 +104,7 @@ func TestKubernetesCronJob(t *testing.T) {
 	for _, e := range c.Env {
 		env[e.Name] = true
 	}
-	for _, want := range []string{"IMMICH_VAULT_REPOSITORY", "IMMICH_VAULT_PASSWORD", "PGHOST", "PGDATABASE", "PGPASSWORD"} {
+	for _, want := range []string{"IMMICH_VAULT_REPOSITORY", "PGHOST", "PGDATABASE", "PGPASSWORD"} {
 		if !env[want] {
 			t.Errorf("env lacks %s", want)
 		}
@@ -110,42 +114,8 @@ func TestKubernetesCronJob(t *testing.T) {
 	}
 }
 
-func TestCronAndConfigExamples(t *testing.T) {
-	flags := cliFlags(t)
-	b, err := os.ReadFile("../docs/cron.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, l := range strings.Split(string(b), "\n") {
-		i := strings.Index(l, "immich-vault immich ")
-		if i < 0 || strings.HasPrefix(l, "#") || !strings.Contains(l, "root") {
-			continue
-		}
-		f := strings.Fields(l)
-		if len(f) < 6 || f[5] != "root" && f[4] != "*" {
-			t.Errorf("cron line needs 5 time fields and a user: %q", l)
-		}
-		checkArgs(t, "cron.md", strings.Fields(l[i:]), flags)
-		n++
-	}
-	if n < 2 {
-		t.Errorf("found %d cron lines", n)
-	}
-	cb, err := os.ReadFile("../docs/systemd/immich-vault.conf.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kvs, err := ParseConfigFile(cb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kv := range kvs {
-		if !flags[kv[0]] {
-			t.Errorf("config example: unknown option %q", kv[0])
-		}
-	}
-}
+// The cron and configuration examples are executed by the end-to-end
+// tests TestNightlyWalkthrough and TestDocsConfigExamples.
 
 func TestSystemdUnits(t *testing.T) {
 	sa, err := exec.LookPath("systemd-analyze")
@@ -164,11 +134,10 @@ func TestSystemdUnits(t *testing.T) {
 		}
 		s := strings.ReplaceAll(string(b), "/usr/local/bin/immich-vault", self)
 		if n == "immich-vault.service" {
-			i := strings.Index(s, "immich backup")
-			if i < 0 {
-				t.Fatal("service does not run `immich backup`")
+			// Executed as written by TestNightlyWalkthrough (cmd/immich-vault).
+			if !strings.Contains(s, self+" run --config ") {
+				t.Fatal("service does not run `immich-vault run --config`")
 			}
-			checkArgs(t, n, strings.Fields(s[i:strings.IndexByte(s[i:], '\n')+i]), cliFlags(t))
 		}
 		os.WriteFile(filepath.Join(dir, n), []byte(s), 0o644)
 	}

@@ -32,7 +32,8 @@ func (t *Table) Col(c string) int {
 // ParseDump reads a plain-format SQL dump (pg_dump output, or the same
 // COPY blocks from a live query) and returns, for each table named in want,
 // its row count and the wanted columns of each row (want[name] nil: count
-// only). Other tables' data is skipped in bounded memory. It never panics on
+// only). Every other table is returned with its row count only (bounded
+// memory). It never panics on
 // hostile input; it fails on an unterminated COPY block or an over-long line.
 func ParseDump(r io.Reader, want map[string][]string) (map[string]*Table, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
@@ -84,11 +85,7 @@ func ParseDump(r io.Reader, want map[string][]string) (map[string]*Table, error)
 			skip = true
 			continue
 		}
-		wc, wanted := want[name]
-		if !wanted {
-			skip = true
-			continue
-		}
+		wc := want[name] // a table not wanted is counted only
 		cur = out[name]
 		if cur == nil {
 			cur = &Table{Name: name}

@@ -11,66 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
-
-// RequireMount fails with ErrWrongMount unless dir lies on the file system
-// mounted at mountPoint, and mountPoint is a mount point (so an unmounted USB
-// disk, whose mount point is then a plain directory of the root file system,
-// is refused).
-func RequireMount(dir, mountPoint string) error {
-	var st, mt, pt syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		return fmt.Errorf("repository %s: %w", dir, err)
-	}
-	mp := filepath.Clean(mountPoint)
-	if err := syscall.Stat(mp, &mt); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrWrongMount, mp, err)
-	}
-	if mp != "/" {
-		if err := syscall.Stat(filepath.Dir(mp), &pt); err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrWrongMount, mp, err)
-		}
-		if pt.Dev == mt.Dev && pt.Ino != mt.Ino {
-			return fmt.Errorf("%w: %s is not a mount point (is the disk mounted?)", ErrWrongMount, mp)
-		}
-	}
-	if st.Dev != mt.Dev {
-		return fmt.Errorf("%w: %s is not on the file system mounted at %s", ErrWrongMount, dir, mp)
-	}
-	return nil
-}
-
-// RequireUUID fails with ErrWrongMount unless dir lies on the block device
-// whose file system UUID is uuid (looked up in byUUID, normally
-// /dev/disk/by-uuid).
-func RequireUUID(dir, uuid, byUUID string) error {
-	if byUUID == "" {
-		byUUID = "/dev/disk/by-uuid"
-	}
-	var st, dt syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		return fmt.Errorf("repository %s: %w", dir, err)
-	}
-	dev := filepath.Join(byUUID, uuid)
-	if strings.ContainsRune(uuid, '/') || syscall.Stat(dev, &dt) != nil {
-		return fmt.Errorf("%w: no file system with UUID %s is attached (%s missing)", ErrWrongMount, uuid, dev)
-	}
-	if uint64(dt.Rdev) != uint64(st.Dev) {
-		return fmt.Errorf("%w: %s is not on the file system with UUID %s (is the disk mounted?)", ErrWrongMount, dir, uuid)
-	}
-	return nil
-}
-
-// FreeSpace returns the bytes available to unprivileged users at dir.
-func FreeSpace(dir string) (uint64, error) {
-	var s syscall.Statfs_t
-	if err := syscall.Statfs(dir, &s); err != nil {
-		return 0, fmt.Errorf("free space of %s: %w", dir, err)
-	}
-	return s.Bavail * uint64(s.Bsize), nil
-}
 
 // ChangedBytes sums the sizes of regular files under roots modified after
 // since (all files when since is zero): an upper bound of what a backup
@@ -169,40 +111,157 @@ type Metrics struct {
 
 const metricPrefix = "immich_vault_backup_"
 
-// WriteMetrics writes m to path atomically (temporary file + rename in the
-// same directory), keeping the last-success timestamp of the previous file
-// when this run failed, so an alert on its age fires.
-func WriteMetrics(path string, m Metrics) error {
+// textfile builds a Prometheus text exposition: each family's HELP and
+// TYPE once, its samples (with or without labels) after them.
+type textfile struct {
+	order []string
+	fams  map[string]*bytes.Buffer
+}
+
+func (t *textfile) gauge(name, help, labels string, v float64) {
+	if t.fams == nil {
+		t.fams = map[string]*bytes.Buffer{}
+	}
+	b, ok := t.fams[name]
+	if !ok {
+		b = &bytes.Buffer{}
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
+		t.fams[name] = b
+		t.order = append(t.order, name)
+	}
+	fmt.Fprintf(b, "%s%s %s\n", name, labels, strconv.FormatFloat(v, 'f', -1, 64))
+}
+
+func (t *textfile) bytes() []byte {
+	var out bytes.Buffer
+	for _, n := range t.order {
+		out.Write(t.fams[n].Bytes())
+	}
+	return out.Bytes()
+}
+
+// previous returns the samples of the file at path (none if unreadable).
+func previous(path string) map[string]float64 {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return ParseMetrics(old)
+}
+
+// backupGauges adds m's immich_vault_backup_* set to t, keeping the
+// last-success timestamp of old when this run failed.
+func backupGauges(t *textfile, m Metrics, old map[string]float64) {
 	if !m.Success && m.LastSuccess.IsZero() {
-		if old, err := os.ReadFile(path); err == nil {
-			if v, ok := ParseMetrics(old)[metricPrefix+"last_success_timestamp_seconds"]; ok {
-				m.LastSuccess = time.Unix(int64(v), 0)
-			}
+		if v, ok := old[metricPrefix+"last_success_timestamp_seconds"]; ok {
+			m.LastSuccess = time.Unix(int64(v), 0)
 		}
 	}
 	if m.Success {
 		m.LastSuccess = m.Start.Add(m.Duration)
 	}
-	var b bytes.Buffer
-	metric := func(name, help string, v float64) {
-		fmt.Fprintf(&b, "# HELP %s%s %s\n# TYPE %s%s gauge\n%s%s %s\n", metricPrefix, name, help, metricPrefix, name, metricPrefix, name, strconv.FormatFloat(v, 'f', -1, 64))
-	}
+	metric := func(name, help string, v float64) { t.gauge(metricPrefix+name, help, "", v) }
 	if !m.LastSuccess.IsZero() {
 		metric("last_success_timestamp_seconds", "Unix time the last successful immich backup ended.", float64(m.LastSuccess.Unix()))
 	}
 	metric("last_run_timestamp_seconds", "Unix time the last immich backup ended.", float64(m.Start.Add(m.Duration).Unix()))
 	metric("duration_seconds", "Duration of the last immich backup.", m.Duration.Seconds())
-	metric("exit_status", "Exit code of the last immich backup (0 success, 3 partial).", float64(m.ExitCode))
+	metric("exit_status", "Exit code of the last immich backup (0 success, 3 partial, 10 repository missing, 12 wrong password).", float64(m.ExitCode))
 	metric("bytes_added", "Bytes of new data the last backup added (before compression).", float64(m.BytesAdded))
 	metric("files", "Files in the last backup.", float64(m.Files))
 	metric("database_dump_bytes", "Size of the last database dump.", float64(m.DumpBytes))
 	metric("assets", "Assets in the database at the last backup.", float64(m.Assets))
+}
+
+// WriteMetrics writes m to path atomically (temporary file + rename in the
+// same directory), keeping the last-success timestamp of the previous file
+// when this run failed, so an alert on its age fires.
+func WriteMetrics(path string, m Metrics) error {
+	var t textfile
+	backupGauges(&t, m, previous(path))
+	return writeAtomic(path, t.bytes())
+}
+
+// StepMetrics is the result of one step of `immich-vault run`.
+type StepMetrics struct {
+	Step     string // "backup", "forget", "prune", "check", "copy:NAME", "hook:before"...
+	Status   string // ok, partial, failed, skipped
+	ExitCode int
+	End      time.Time
+	Duration time.Duration
+}
+
+// RunMetrics is one `immich-vault run`: the run, each step, and the
+// backup's own set (nil when the run has no backup step).
+type RunMetrics struct {
+	Start    time.Time
+	Duration time.Duration
+	ExitCode int
+	Success  bool
+	Backup   *Metrics
+	Steps    []StepMetrics
+}
+
+const runPrefix, stepPrefix = "immich_vault_run_", "immich_vault_step_"
+
+// WriteRunMetrics writes r to path atomically: immich_vault_run_* for the
+// run, immich_vault_step_*{step="..."} for each step and, when the run
+// has a backup step, the immich_vault_backup_* set that `immich backup
+// --metrics-file` writes. Last-success timestamps of the previous file
+// are kept for whatever failed or was skipped this time.
+func WriteRunMetrics(path string, r RunMetrics) error {
+	old := previous(path)
+	var t textfile
+	end := r.Start.Add(r.Duration)
+	if r.Success {
+		t.gauge(runPrefix+"last_success_timestamp_seconds", "Unix time the last successful run ended.", "", float64(end.Unix()))
+	} else if v, ok := old[runPrefix+"last_success_timestamp_seconds"]; ok {
+		t.gauge(runPrefix+"last_success_timestamp_seconds", "Unix time the last successful run ended.", "", v)
+	}
+	t.gauge(runPrefix+"last_run_timestamp_seconds", "Unix time the last run ended.", "", float64(end.Unix()))
+	t.gauge(runPrefix+"duration_seconds", "Duration of the last run.", "", r.Duration.Seconds())
+	t.gauge(runPrefix+"exit_status", "Exit code of the last run (the first failing step's; 3 partial).", "", float64(r.ExitCode))
+	for _, s := range r.Steps {
+		l := `{step="` + labelValue(s.Step) + `"}`
+		ok := s.Status == "ok" || s.Status == "partial"
+		if ok {
+			t.gauge(stepPrefix+"last_success_timestamp_seconds", "Unix time the step last succeeded.", l, float64(s.End.Unix()))
+		} else if v, found := old[stepPrefix+"last_success_timestamp_seconds"+l]; found {
+			t.gauge(stepPrefix+"last_success_timestamp_seconds", "Unix time the step last succeeded.", l, v)
+		}
+		skipped := 0.0
+		if s.Status == "skipped" {
+			skipped = 1
+		} else {
+			t.gauge(stepPrefix+"last_run_timestamp_seconds", "Unix time the step last ran.", l, float64(s.End.Unix()))
+		}
+		t.gauge(stepPrefix+"duration_seconds", "Duration of the step in the last run.", l, s.Duration.Seconds())
+		t.gauge(stepPrefix+"exit_status", "Exit code of the step in the last run (0 also when skipped).", l, float64(s.ExitCode))
+		t.gauge(stepPrefix+"skipped", "1 if the last run skipped the step (not due, or an earlier step failed).", l, skipped)
+	}
+	if r.Backup != nil {
+		backupGauges(&t, *r.Backup, old)
+	}
+	return writeAtomic(path, t.bytes())
+}
+
+func labelValue(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c == '_' || c == ':' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func writeAtomic(path string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("metrics file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b.Bytes()); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
 		return fmt.Errorf("metrics file: %w", err)
 	}
@@ -219,14 +278,15 @@ func WriteMetrics(path string, m Metrics) error {
 	return nil
 }
 
-// ParseMetrics reads "name value" samples of a textfile (comments, labels
-// and malformed lines are skipped).
+// ParseMetrics reads the samples of a textfile: "name value" under name,
+// "name{labels} value" under name{labels} as written (comments and
+// malformed lines are skipped).
 func ParseMetrics(b []byte) map[string]float64 {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) != 2 || strings.HasPrefix(f[0], "#") || strings.ContainsAny(f[0], "{}") {
+		if len(f) != 2 || strings.HasPrefix(f[0], "#") {
 			continue
 		}
 		if v, err := strconv.ParseFloat(f[1], 64); err == nil {

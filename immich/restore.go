@@ -47,6 +47,13 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 	if err != nil {
 		return nil, err
 	}
+	// One reader lock for the dump load and the file restore (a prune
+	// running meanwhile waits for it instead of deleting packs read here).
+	ctx, release, err := r.HoldForRead(ctx, "immich restore")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	res := &RestoreResult{Record: rec}
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
@@ -56,7 +63,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 	if o.UploadTarget != "" && o.Overwrite == repo.OverwriteUnset {
 		entries, err := os.ReadDir(o.UploadTarget)
 		if err == nil && len(entries) > 0 {
-			return nil, fmt.Errorf("%s: %w (use --overwrite if-changed to resume or update a restore)", o.UploadTarget, ErrTargetNotEmpty)
+			return nil, fmt.Errorf("%s: %w (use --overwrite if-changed to resume or update a restore)", o.UploadTarget, repo.ErrTargetNotEmpty)
 		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("upload target: %w", err)
@@ -132,6 +139,10 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 	return res, nil
 }
 
+// verifyReadAhead is the read-ahead window of each file verify hashes
+// from a snapshot.
+const verifyReadAhead = 16 << 20
+
 // OpenDump streams the snapshot's database dump without restoring anything.
 func OpenDump(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (io.ReadCloser, *Record, error) {
 	rec, err := RecordOf(sn)
@@ -149,6 +160,11 @@ func OpenDump(ctx context.Context, r *repo.Repository, sn *repo.Snapshot) (io.Re
 // from the stored dump, files from the snapshot's trees, expected counts
 // from its record.
 func VerifySnapshot(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o VerifyOptions) (*VerifyReport, error) {
+	ctx, release, err := r.HoldForRead(ctx, "immich verify")
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	dump, rec, err := OpenDump(ctx, r, sn)
 	if err != nil {
 		return nil, err
@@ -160,5 +176,9 @@ func VerifySnapshot(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, 
 	}
 	cfg := Config{UploadLocation: rec.UploadLocation, External: rec.External}
 	o.Expected = &rec.Counts
-	return Verify(ctx, cat, &cfg, NewSnapshotFiles(r, sn), o)
+	files := NewSnapshotFiles(r, sn)
+	// Several files are hashed at once (Verify's workers): a smaller
+	// read-ahead each keeps their sum near one file's default.
+	files.ReadAhead = verifyReadAhead
+	return Verify(ctx, cat, &cfg, files, o)
 }

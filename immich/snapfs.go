@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -39,71 +38,56 @@ func (OSFiles) Stat(_ context.Context, p string) (int64, error) {
 
 func (OSFiles) Open(_ context.Context, p string) (io.ReadCloser, error) { return os.Open(p) }
 
-// SnapshotFiles reads files of a snapshot straight from the repository.
+// SnapshotFiles reads files of a snapshot straight from the repository:
+// paths are resolved by repo.FindNodeIn (trees cached by ID, so resolving
+// many files of one directory loads it once), contents are read by
+// repo.FileReader (merged range requests with read-ahead).
 type SnapshotFiles struct {
-	r     *repo.Repository
-	root  repo.ID
-	mu    sync.Mutex
-	trees map[string]*repo.Tree // directory path → tree
+	r  *repo.Repository
+	sn *repo.Snapshot
+	// ReadAhead is each open file's read-ahead window in bytes (0:
+	// repo.DefaultReadAhead). Set it before the first Open.
+	ReadAhead int64
+	mu        sync.Mutex
+	trees     map[repo.ID]*repo.Tree
 }
 
 // NewSnapshotFiles returns a FileSource over sn.
 func NewSnapshotFiles(r *repo.Repository, sn *repo.Snapshot) *SnapshotFiles {
-	return &SnapshotFiles{r: r, root: sn.Tree, trees: map[string]*repo.Tree{}}
+	return &SnapshotFiles{r: r, sn: sn, trees: map[repo.ID]*repo.Tree{}}
 }
 
-func (s *SnapshotFiles) tree(ctx context.Context, dir string) (*repo.Tree, error) {
+// tree is a caching repo.TreeLoader.
+func (s *SnapshotFiles) tree(ctx context.Context, id repo.ID) (*repo.Tree, error) {
 	s.mu.Lock()
-	t, ok := s.trees[dir]
+	t, ok := s.trees[id]
 	s.mu.Unlock()
 	if ok {
-		if t == nil {
-			return nil, os.ErrNotExist
-		}
 		return t, nil
-	}
-	var id repo.ID
-	if dir == "/" {
-		id = s.root
-	} else {
-		parent, err := s.tree(ctx, path.Dir(dir))
-		if err != nil {
-			return nil, err
-		}
-		n := parent.Find(path.Base(dir))
-		if n == nil || n.Type != repo.NodeDir || n.Subtree == nil {
-			s.mu.Lock()
-			s.trees[dir] = nil
-			s.mu.Unlock()
-			return nil, os.ErrNotExist
-		}
-		id = *n.Subtree
 	}
 	t, err := s.r.LoadTree(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.trees[dir] = t
+	s.trees[id] = t
 	s.mu.Unlock()
 	return t, nil
 }
 
-// Node returns the snapshot node at absolute path p.
+// Node returns the snapshot node at absolute path p; an error matching
+// os.ErrNotExist when there is none.
 func (s *SnapshotFiles) Node(ctx context.Context, p string) (*repo.Node, error) {
 	p = path.Clean("/" + strings.TrimPrefix(p, "/"))
 	if p == "/" {
 		return nil, errors.New("the snapshot root is not a file")
 	}
-	t, err := s.tree(ctx, path.Dir(p))
-	if err != nil {
-		return nil, err
+	n, err := repo.FindNodeIn(ctx, s.tree, s.sn.Tree, p, "")
+	if errors.Is(err, repo.ErrNotADirectory) {
+		// A file where a directory should be: the path does not exist.
+		return nil, fmt.Errorf("%w: %w", err, os.ErrNotExist)
 	}
-	n := t.Find(path.Base(p))
-	if n == nil {
-		return nil, os.ErrNotExist
-	}
-	return n, nil
+	return n, err
 }
 
 func (s *SnapshotFiles) Stat(ctx context.Context, p string) (int64, error) {
@@ -117,6 +101,7 @@ func (s *SnapshotFiles) Stat(ctx context.Context, p string) (int64, error) {
 	return int64(n.Size), nil
 }
 
+// Open returns a reader of the file at p; close it when done.
 func (s *SnapshotFiles) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	n, err := s.Node(ctx, p)
 	if err != nil {
@@ -125,35 +110,5 @@ func (s *SnapshotFiles) Open(ctx context.Context, p string) (io.ReadCloser, erro
 	if n.Type != repo.NodeFile {
 		return nil, fmt.Errorf("%s: not a regular file in the snapshot", p)
 	}
-	return io.NopCloser(NewContentReader(ctx, s.r, n.Content)), nil
-}
-
-// NewContentReader streams the concatenated data blobs ids (a file's content).
-func NewContentReader(ctx context.Context, r *repo.Repository, ids []repo.ID) io.Reader {
-	return &contentReader{ctx: ctx, r: r, ids: ids}
-}
-
-type contentReader struct {
-	ctx context.Context
-	r   *repo.Repository
-	ids []repo.ID
-	buf []byte
-	cur []byte
-}
-
-func (c *contentReader) Read(p []byte) (int, error) {
-	for len(c.cur) == 0 {
-		if len(c.ids) == 0 {
-			return 0, io.EOF
-		}
-		b, err := c.r.LoadBlob(c.ctx, pack.BlobHandle{ID: c.ids[0], Type: pack.DataBlob}, c.buf[:0])
-		if err != nil {
-			return 0, fmt.Errorf("load blob %s: %w", c.ids[0].Short(), err)
-		}
-		c.ids = c.ids[1:]
-		c.buf, c.cur = b, b
-	}
-	n := copy(p, c.cur)
-	c.cur = c.cur[n:]
-	return n, nil
+	return s.r.NewFileReader(ctx, n, repo.FileReaderOptions{ReadAhead: s.ReadAhead})
 }

@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,6 +64,9 @@ type Options struct {
 	// Logf receives Badger's error messages; nil means log.Printf.
 	// Badger's warnings and info messages are dropped.
 	Logf func(format string, args ...any)
+	// Warn hears (once) that an on-disk cache moved into memory because
+	// its file system is nearly full (see space.go).
+	Warn func(msg string)
 }
 
 // Cache is the Badger-backed merged index and metadata store. Safe for
@@ -82,6 +86,13 @@ type Cache struct {
 
 	mu      sync.Mutex
 	pending map[pack.BlobHandle]struct{}
+
+	// swap is held shared by every method using db and exclusively by
+	// degrade, which replaces db (space.go). guard is nil for a cache in
+	// memory. writers are the open MetaWriters (degrade moves them).
+	swap    sync.RWMutex
+	guard   *spaceGuard
+	writers map[*MetaWriter]struct{}
 }
 
 // errorLogger passes Badger's errors on and drops everything else.
@@ -124,7 +135,7 @@ func badgerOptions(dir string, o *Options) badger.Options {
 	} else {
 		bo = badger.DefaultOptions(dir).WithBypassLockGuard(ownLock)
 	}
-	return bo.
+	bo = bo.
 		WithLogger(errorLogger{logf}).
 		WithNumVersionsToKeep(1).
 		WithCompression(options.None).
@@ -139,6 +150,14 @@ func badgerOptions(dir string, o *Options) badger.Options {
 		WithDetectConflicts(false).
 		WithNumCompactors(2).
 		WithMetricsEnabled(false)
+	if strconv.IntSize == 32 {
+		// 32-bit programs (linux/arm on a Raspberry Pi, 386): Badger maps
+		// a value log file at twice its size, 2 GiB by default, which a
+		// 32-bit address space cannot hold ("cannot allocate memory").
+		// Values above the threshold are rare here; 64 MiB files suffice.
+		bo = bo.WithValueLogFileSize(64 << 20)
+	}
+	return bo
 }
 
 // OpenCache opens (creating if needed) the cache in dir. A cache with another
@@ -154,10 +173,13 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("open cache %s: %w", dir, err)
 		}
+		if err := checkRoom(dir); err != nil {
+			return nil, fmt.Errorf("open cache %s: %w", dir, err)
+		}
 		var err error
 		if lock, err = lockDir(dir); err != nil {
 			if isLockError(err) {
-				return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
+				return nil, fmt.Errorf("open cache %s: %w (%w)", dir, ErrCacheLocked, err)
 			}
 			return nil, fmt.Errorf("open cache %s: %w", dir, err)
 		}
@@ -168,13 +190,16 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 			lock.Close()
 		}
 		if isLockError(err) {
-			return nil, fmt.Errorf("open cache %s: %w (%v)", dir, ErrCacheLocked, err)
+			return nil, fmt.Errorf("open cache %s: %w (%w)", dir, ErrCacheLocked, err)
 		}
 		return nil, fmt.Errorf("open cache %s: %w", dir, err)
 	}
-	c := &Cache{db: db, opts: *opts, lock: lock, pending: make(map[pack.BlobHandle]struct{})}
+	c := &Cache{db: db, opts: *opts, lock: lock, pending: make(map[pack.BlobHandle]struct{}), writers: map[*MetaWriter]struct{}{}}
 	if !opts.InMemory {
 		c.dir = dir
+		if ownLock {
+			c.guard = &spaceGuard{dir: dir}
+		}
 	}
 	if err := c.checkSchema(); err != nil {
 		db.Close()
@@ -194,7 +219,7 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 			// Opening read the index of every table through its mapping.
 			trimMappings(c.trimDir)
 			c.stopTrim, c.trimDone = make(chan struct{}), make(chan struct{})
-			go c.trimLoop(c.trimDir, every)
+			go c.trimLoop(c.trimDir, every, c.guard)
 		}
 	}
 	return c, nil
@@ -203,16 +228,25 @@ func OpenCache(dir string, opts *Options) (*Cache, error) {
 // trimLoop keeps the resident size independent of the index size by
 // releasing the mapped table pages periodically (they stay in the page
 // cache: re-reading them costs a minor fault, not I/O).
-func (c *Cache) trimLoop(dir string, every time.Duration) {
+// It also watches the free space (space.go): every spaceCheckInterval at
+// most, so that the next write degrades the cache in time.
+func (c *Cache) trimLoop(dir string, every time.Duration, g *spaceGuard) {
 	defer close(c.trimDone)
-	t := time.NewTicker(every)
+	t := time.NewTicker(min(every, spaceCheckInterval))
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-c.stopTrim:
 			return
 		case <-t.C:
-			trimMappings(dir)
+			if g != nil {
+				g.check()
+			}
+			if time.Since(last) >= every {
+				trimMappings(dir)
+				last = time.Now()
+			}
 		}
 	}
 }
@@ -269,6 +303,8 @@ func (c *Cache) writeSchema() error {
 
 // Close flushes and closes the database.
 func (c *Cache) Close() error {
+	c.swap.Lock()
+	defer c.swap.Unlock()
 	if c.stopTrim != nil {
 		c.trimOnce.Do(func() {
 			close(c.stopTrim)
@@ -318,6 +354,8 @@ func getLocation(v []byte) (Location, error) {
 
 // Lookup returns where h is stored (committed entries only, not pending ones).
 func (c *Cache) Lookup(ctx context.Context, h pack.BlobHandle) (Location, bool, error) {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	if err := ctx.Err(); err != nil {
 		return Location{}, false, err
 	}
@@ -348,6 +386,8 @@ func (c *Cache) Lookup(ctx context.Context, h pack.BlobHandle) (Location, bool, 
 
 // has reports whether h is committed, without reading its value.
 func (c *Cache) has(h pack.BlobHandle) (bool, error) {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	var k [blobKeySize]byte
 	found := false
 	err := c.db.View(func(txn *badger.Txn) error {
@@ -445,6 +485,9 @@ func (c *Cache) StorePack(ctx context.Context, id ID, entries []pack.Entry) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c.beforeWrite(len(entries) * (blobKeySize + blobValSize))
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	wb := c.db.NewWriteBatch()
 	if err := writeEntries(wb, id, entries); err != nil {
 		wb.Cancel()
@@ -470,6 +513,8 @@ func fileKey(id ID) []byte {
 
 // HasIndexFile reports whether index file id has been merged into the cache.
 func (c *Cache) HasIndexFile(id ID) (bool, error) {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	found := false
 	err := c.db.View(func(txn *badger.Txn) error {
 		_, err := txn.Get(fileKey(id))
@@ -490,6 +535,13 @@ func (c *Cache) HasIndexFile(id ID) (bool, error) {
 // leaves either everything or some entries without the record, and merging
 // the file again fixes the latter.
 func (c *Cache) MergeIndexFile(ctx context.Context, id ID, f *File) error {
+	n := 0
+	for _, p := range f.Packs {
+		n += len(p.Entries)
+	}
+	c.beforeWrite(n * (blobKeySize + blobValSize))
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	wb := c.db.NewWriteBatch()
 	for _, p := range f.Packs {
 		if err := ctx.Err(); err != nil {
@@ -513,6 +565,8 @@ func (c *Cache) MergeIndexFile(ctx context.Context, id ID, f *File) error {
 
 // IndexFiles returns the IDs of all merged index files, in ID order.
 func (c *Cache) IndexFiles() ([]ID, error) {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	var ids []ID
 	err := c.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kindFile}})
@@ -535,6 +589,9 @@ func (c *Cache) IndexFiles() ([]ID, error) {
 // Reset deletes every entry (blobs, merged-file records, metadata). The
 // pending set (blobs in flight in this process) is kept.
 func (c *Cache) Reset() error {
+	c.beforeWrite(0)
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	if err := c.db.DropAll(); err != nil {
 		return fmt.Errorf("reset cache: %w", err)
 	}
@@ -547,6 +604,8 @@ func (c *Cache) Reset() error {
 // call read methods, and should not run for long (the snapshot pins old
 // data versions).
 func (c *Cache) ForEach(ctx context.Context, fn func(h pack.BlobHandle, l Location) error) error {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	return c.db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{kindBlob}
@@ -583,6 +642,8 @@ func (c *Cache) ForEach(ctx context.Context, fn func(h pack.BlobHandle, l Locati
 
 // Count returns the number of stored blob entries. It iterates keys only.
 func (c *Cache) Count() (int64, error) {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	var n int64
 	err := c.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{kindBlob}, PrefetchValues: false})
@@ -608,6 +669,8 @@ func metaKey(k []byte) ([]byte, error) {
 // GetMeta returns the value stored under the metadata key k (a separate key
 // space from blobs), or ok=false. The returned slice is a copy.
 func (c *Cache) GetMeta(k []byte) (v []byte, ok bool, err error) {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	key, err := metaKey(k)
 	if err != nil {
 		return nil, false, err
@@ -637,6 +700,9 @@ func (c *Cache) PutMeta(k, v []byte) error {
 		return err
 	}
 	val := append([]byte(nil), v...)
+	c.beforeWrite(len(key) + len(val))
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	if err := c.db.Update(func(txn *badger.Txn) error { return txn.Set(key, val) }); err != nil {
 		return fmt.Errorf("put meta %q: %w", k, err)
 	}
@@ -645,6 +711,8 @@ func (c *Cache) PutMeta(k, v []byte) error {
 
 // HasMetaPrefix reports whether any metadata key starts with prefix.
 func (c *Cache) HasMetaPrefix(prefix []byte) (bool, error) {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
 	p := append([]byte{kindMeta}, prefix...)
 	found := false
 	err := c.db.View(func(txn *badger.Txn) error {
@@ -664,12 +732,17 @@ func (c *Cache) HasMetaPrefix(prefix []byte) (bool, error) {
 // concurrent use. Values become visible to GetMeta once flushed (Flush, or
 // as Badger commits full batches).
 type MetaWriter struct {
-	wb *badger.WriteBatch
+	c  *Cache
+	wb *badger.WriteBatch // replaced by degrade (under c.swap)
 }
 
 // NewMetaWriter starts a batch; call Flush (or Cancel) when done.
 func (c *Cache) NewMetaWriter() *MetaWriter {
-	return &MetaWriter{wb: c.db.NewWriteBatch()}
+	c.swap.Lock()
+	defer c.swap.Unlock()
+	w := &MetaWriter{c: c, wb: c.db.NewWriteBatch()}
+	c.writers[w] = struct{}{}
+	return w
 }
 
 // Put queues v under metadata key k (both are copied).
@@ -678,6 +751,9 @@ func (w *MetaWriter) Put(k, v []byte) error {
 	if err != nil {
 		return err
 	}
+	w.c.beforeWrite(len(key) + len(v))
+	w.c.swap.RLock()
+	defer w.c.swap.RUnlock()
 	if err := w.wb.Set(key, append([]byte(nil), v...)); err != nil {
 		return fmt.Errorf("put meta %q: %w", k, err)
 	}
@@ -686,6 +762,9 @@ func (w *MetaWriter) Put(k, v []byte) error {
 
 // Flush commits everything queued.
 func (w *MetaWriter) Flush() error {
+	w.c.beforeWrite(0)
+	w.c.swap.RLock()
+	defer w.c.swap.RUnlock()
 	if err := w.wb.Flush(); err != nil {
 		return fmt.Errorf("flush meta: %w", err)
 	}
@@ -693,4 +772,9 @@ func (w *MetaWriter) Flush() error {
 }
 
 // Cancel drops what was not committed yet.
-func (w *MetaWriter) Cancel() { w.wb.Cancel() }
+func (w *MetaWriter) Cancel() {
+	w.c.swap.Lock()
+	defer w.c.swap.Unlock()
+	delete(w.c.writers, w)
+	w.wb.Cancel()
+}

@@ -238,6 +238,13 @@ func NewWriter(w io.Writer, a cipher.AEAD) *Writer {
 
 var errFinalized = fmt.Errorf("pack: writer already finalized: %w", ErrBroken)
 
+// brokenBy is the error of a call on a Writer broken by err: it reads as
+// err and matches both ErrBroken and err (errors.Is, errors.As).
+type brokenBy struct{ err error }
+
+func (b brokenBy) Error() string   { return b.err.Error() }
+func (b brokenBy) Unwrap() []error { return []error{ErrBroken, b.err} }
+
 // Add appends an already sealed blob (the output of SealBlob for h and c).
 // rawLen is the plaintext length. Invalid arguments (unknown type or
 // compression, sizes out of bounds, pack full) return an error and leave
@@ -248,7 +255,9 @@ func (w *Writer) Add(h BlobHandle, c Compression, sealed []byte, rawLen int) err
 		return errFinalized
 	}
 	if w.err != nil {
-		return fmt.Errorf("add %v: %w", h, ErrBroken)
+		// The first error says what happened (e.g. "no space left on
+		// device"): keep it in the chain, not only ErrBroken.
+		return fmt.Errorf("pack: add %v: writer broken by earlier error: %w", h, brokenBy{w.err})
 	}
 	switch {
 	case !h.Type.Valid():
@@ -298,7 +307,7 @@ func (w *Writer) Finalize() ([]Entry, error) {
 		return nil, errFinalized
 	}
 	if w.err != nil {
-		return nil, fmt.Errorf("finalize: %w", ErrBroken)
+		return nil, fmt.Errorf("pack: finalize: writer broken by earlier error: %w", brokenBy{w.err})
 	}
 	w.finalized = true
 	hdr := EncodeHeader(w.entries)

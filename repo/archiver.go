@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -155,6 +154,11 @@ type archiver struct {
 	// dirSem bounds the directories walked concurrently; when it is full a
 	// directory is walked inline by its parent's goroutine (no deadlock).
 	dirSem chan struct{}
+	// walkers counts the goroutines the walk starts (directories walked
+	// concurrently, trees collected): they send file jobs and save trees,
+	// so the channels are closed only after every one of them returned,
+	// also when the walk itself returned early on an error or a signal.
+	walkers sync.WaitGroup
 }
 
 // Backup stores the given paths and streams as a new snapshot. It returns
@@ -206,11 +210,18 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 			g.Go(func() error { defer fileWG.Done(); return a.fileWorker(ctx) })
 		}
 		g.Go(func() error {
+			// A walk that returns early (an error, a signal) leaves
+			// directory goroutines behind: wctx stops them, and the
+			// channels they send on are closed only once they are gone.
+			wctx, wcancel := context.WithCancel(ctx)
 			defer func() {
+				wcancel()
+				a.walkers.Wait()
 				close(a.files)
 				fileWG.Wait()
 				close(a.blobs)
 			}()
+			ctx := wctx
 			// Streams first (the database before the files it describes).
 			for i := range opts.Streams {
 				if err := a.saveStream(ctx, &opts.Streams[i], root); err != nil {
@@ -566,7 +577,9 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 		select {
 		case a.dirSem <- struct{}{}:
 			out := make(future, 1)
+			a.walkers.Add(1)
 			go func() {
+				defer a.walkers.Done()
 				// The slot covers walking the directory (submitting its
 				// entries), not waiting for its tree to complete.
 				f := a.saveDir(ctx, p, n, parent, rootDev)
@@ -578,13 +591,14 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 			return a.saveDir(ctx, p, n, parent, rootDev)
 		}
 	case NodeSymlink:
-		target, err := os.Readlink(p)
+		target, err := readlinkLong(p)
 		if err != nil {
 			a.warn(p, err)
 			return done(nil, nil)
 		}
 		n.SetTarget(target)
 	}
+	a.extMeta(n, -1, p)
 	a.prog.Files.Add(1)
 	return done(n, nil)
 }
@@ -592,7 +606,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
 
 func isCacheDir(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, "CACHEDIR.TAG"))
+	f, err := openLongFile(filepath.Join(dir, "CACHEDIR.TAG"))
 	if err != nil {
 		return false
 	}
@@ -619,6 +633,7 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 	d, err := openDir(p)
 	if err == nil {
 		defer d.close()
+		a.extMeta(n, d.fd, p)
 		names, err = d.names()
 	}
 	if err != nil {
@@ -647,7 +662,9 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 		futs = append(futs, a.saveEntry(ctx, cp, fi, pn, rootDev))
 	}
 	out := make(future, 1)
+	a.walkers.Add(1)
 	go func() {
+		defer a.walkers.Done()
 		tree, err := a.collect(ctx, futs)
 		if err != nil {
 			out <- nodeResult{nil, err}
@@ -665,6 +682,9 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 			return
 		}
 		id, err := a.up.SaveTree(ctx, tree)
+		if errors.Is(err, ErrBlobTooLarge) {
+			err = fmt.Errorf("directory %s: its %d entries encode to a tree larger than the 64 MiB limit of one tree blob (about 150,000 to 250,000 entries, fewer with long names); exclude part of it or split it into subdirectories: %w", p, len(tree.Nodes), err)
+		}
 		if err != nil {
 			out <- nodeResult{nil, err}
 			return
@@ -698,7 +718,7 @@ func sameNode(a, b *Node) bool {
 		len(a.Content) != len(b.Content) || (a.Subtree == nil) != (b.Subtree == nil) {
 		return false
 	}
-	if a.Subtree != nil && *a.Subtree != *b.Subtree {
+	if (a.Subtree != nil && *a.Subtree != *b.Subtree) || !sameExt(a, b) {
 		return false
 	}
 	for i := range a.Content {
@@ -763,7 +783,7 @@ func (a *archiver) unchanged(ctx context.Context, n, parent *Node) ([]ID, bool) 
 		}
 		return nil, false
 	}
-	if a.noFileCache {
+	if a.noFileCache || n.Inode == 0 { // no inode number: no identity to key on
 		return nil, false
 	}
 	v, ok, err := a.r.cache.GetMeta(fileCacheKey(n))
@@ -784,17 +804,19 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 	n := j.node
 	if ids, ok := a.unchanged(ctx, n, j.parent); ok && !a.opts.ForceRead {
 		n.Content = ids
+		a.extMetaUnread(n, j.path)
 		a.sum.filesUnmodified.Add(1)
 		a.sum.bytesProcessed.Add(int64(n.Size))
 		a.prog.Files.Add(1)
 		a.prog.Bytes.Add(int64(n.Size))
 		return n, nil
 	}
-	f, err := openSource(j.path)
+	f, err := openSource(j.path, n.Device, n.Inode)
 	if err != nil {
 		return nil, &SourceError{Path: j.path, Err: err}
 	}
 	defer f.Close()
+	a.extMeta(n, f.fd, j.path)
 	// The walker's lstat is the "before" state: one fstat after reading
 	// tells whether the file changed (or was replaced) meanwhile.
 	size0, mtime0 := int64(n.Size), n.ModTime
@@ -808,7 +830,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 		if a.opts.Warn != nil {
 			a.opts.Warn(j.path, errors.New("file changed while it was read; the snapshot holds the bytes read"))
 		}
-	} else if size == size0 {
+	} else if size == size0 && n.Inode != 0 {
 		// Only a file that did not change while read feeds the file cache.
 		v := make([]byte, 0, 32*len(ids))
 		for _, id := range ids {
@@ -850,12 +872,15 @@ func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *Node {
 	case m&os.ModeSocket != 0:
 		n.Type = NodeSocket
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		n.UID, n.GID = st.Uid, st.Gid
-		n.Inode, n.Device, n.Links = st.Ino, uint64(st.Dev), uint64(st.Nlink)
-		n.Rdev = uint64(st.Rdev)
-		n.ChangeTime = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)).UTC()
-		n.User, n.Group = a.names.user(st.Uid), a.names.group(st.Gid)
+	if st, ok := sysStatOf(fi); ok {
+		n.UID, n.GID = st.uid, st.gid
+		n.Inode, n.Device, n.Links = st.ino, st.dev, st.nlink
+		n.Rdev = st.rdev
+		n.ChangeTime = st.ctime.UTC()
+		n.User, n.Group = a.names.user(st.uid), a.names.group(st.gid)
+	} else {
+		// No ctime, owner or inode here (Windows): see docs/PLATFORMS.md.
+		n.ChangeTime = n.ModTime
 	}
 	if n.Type != NodeDev && n.Type != NodeCharDev {
 		n.Rdev = 0

@@ -63,7 +63,7 @@ func (r *Repository) decodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]
 		}
 		plain, err = r.dec.DecodeAll(payload, buf[:0])
 		if err != nil {
-			return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)}
+			return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)}
 		}
 	default:
 		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("compression %d: %w", e.Compression, ErrCorrupt)}

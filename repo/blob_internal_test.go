@@ -3,7 +3,11 @@ package repo
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
+
+	"github.com/immich-vault/immich-vault/pack"
 )
 
 // entropyRef is the textbook order-0 entropy, bits per byte.
@@ -44,4 +48,77 @@ func BenchmarkEntropy(b *testing.B) {
 	for b.Loop() {
 		entropy(buf)
 	}
+}
+
+// sqlText returns n bytes of SQL-like text (compressible, as a dump is).
+func sqlText(n int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 4))
+	words := []string{"INSERT", "INTO", "asset", "VALUES", "'2024-01-01'", "NULL", "true", "(", ")", ",", "uuid", "\n"}
+	text := make([]byte, 0, n+16)
+	for len(text) < n {
+		text = append(text, words[rng.IntN(len(words))]...)
+		text = append(text, ' ')
+	}
+	return text[:n]
+}
+
+// TestCompressDoesNotQueue: a small compress call started while a large one
+// runs on another goroutine finishes first. With one shared zstd encoder
+// (WithEncoderConcurrency(1), issue 14) the small call waited for the large
+// one, so compressible data used one core however many blob workers ran.
+// The large call takes about a second of CPU; the small one microseconds, so
+// the order holds on a loaded machine too.
+func TestCompressDoesNotQueue(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs GOMAXPROCS >= 2")
+	}
+	r := newTestRepo(t)
+	big := sqlText(192<<20, 5)
+	small := sqlText(64<<10, 6)
+	started := make(chan struct{})
+	bigDone := make(chan struct{})
+	go func() {
+		defer close(bigDone)
+		close(started)
+		if _, c := r.compress(pack.DataBlob, big, nil); c != pack.CompressionZstd {
+			t.Error("large SQL-like text was not compressed")
+		}
+	}()
+	<-started
+	// Let the large call take the encoder first.
+	for i := 0; i < 50; i++ {
+		runtime.Gosched()
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, c := r.compress(pack.DataBlob, small, nil); c != pack.CompressionZstd {
+		t.Fatal("small SQL-like text was not compressed")
+	}
+	select {
+	case <-bigDone:
+		t.Fatal("the small compress call finished only after the large one: concurrent calls queue behind one encoder")
+	default:
+	}
+	<-bigDone
+}
+
+// BenchmarkCompressParallel compresses SQL-like text from GOMAXPROCS
+// goroutines at once, as the backup's blob workers do: its throughput
+// scales with cores only if concurrent compress calls do not queue behind
+// one zstd encoder (issue 14: WithEncoderConcurrency(1) made every
+// compressible backup use one core).
+func BenchmarkCompressParallel(b *testing.B) {
+	r := newTestRepo(b)
+	const size = 1 << 20
+	text := sqlText(size, 3)
+	b.SetBytes(size)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		dst := make([]byte, 0, size)
+		for pb.Next() {
+			if _, c := r.compress(pack.DataBlob, text, dst); c != pack.CompressionZstd {
+				b.Error("SQL-like text was not compressed")
+				return
+			}
+		}
+	})
 }

@@ -599,7 +599,7 @@ func (s *Subset) prepare(packs map[ID]int64) {
 	for id := range packs {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 })
 	mrand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	s.chosen = map[ID]bool{}
 	if s.Percent > 0 {

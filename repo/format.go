@@ -65,7 +65,7 @@ func decodeMarker(b []byte) (Marker, error) {
 		return m, fmt.Errorf("marker file too large (%d bytes): %w", len(b), ErrCorrupt)
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(b), &m); err != nil {
-		return m, fmt.Errorf("decode marker: %v: %w", err, ErrCorrupt)
+		return m, fmt.Errorf("decode marker: %w: %w", err, ErrCorrupt)
 	}
 	if m.Format != markerFormatName {
 		return m, fmt.Errorf("marker names format %q, not %q: %w", m.Format, markerFormatName, ErrNoRepository)
@@ -115,7 +115,7 @@ func (c *Config) validate() error {
 			c.Version, MinSupportedVersion, NewestVersion, ErrUnsupportedVersion)
 	}
 	if _, err := crypto.ParseID(c.ID); err != nil {
-		return fmt.Errorf("config id: %v: %w", err, ErrCorrupt)
+		return fmt.Errorf("config id: %w: %w", err, ErrCorrupt)
 	}
 	for what, got := range map[string][2]string{
 		"chunker algorithm":     {c.Chunker.Algorithm, chunkerAlgorithm},
@@ -136,7 +136,7 @@ func (c *Config) validate() error {
 	}
 	for name, p := range c.Chunker.Profiles {
 		if err := p.Validate(); err != nil {
-			return fmt.Errorf("chunker profile %q: %v: %w", name, err, ErrCorrupt)
+			return fmt.Errorf("chunker profile %q: %w: %w", name, err, ErrCorrupt)
 		}
 		// A sealed chunk must fit in a blob.
 		if p.Max > pack.MaxBlobSize-crypto.Overhead {
@@ -178,7 +178,7 @@ func decodeKeyFile(b []byte) (*KeyFile, error) {
 	}
 	var k KeyFile
 	if err := json.Unmarshal(b, &k); err != nil {
-		return nil, fmt.Errorf("decode key file: %v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("decode key file: %w: %w", err, ErrCorrupt)
 	}
 	if k.Version != keyFileVersion {
 		return nil, fmt.Errorf("key file version %d: %w", k.Version, ErrUnsupportedVersion)
@@ -187,7 +187,7 @@ func decodeKeyFile(b []byte) (*KeyFile, error) {
 		return nil, fmt.Errorf("key file kdf %q: %w", k.KDF, ErrUnsupportedVersion)
 	}
 	if err := k.KDFParams.Validate(); err != nil {
-		return nil, fmt.Errorf("key file kdf params: %v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("key file kdf params: %w: %w", err, ErrCorrupt)
 	}
 	if len(k.Salt) < 16 || len(k.Salt) > 64 {
 		return nil, fmt.Errorf("key file salt of %d bytes: %w", len(k.Salt), ErrCorrupt)

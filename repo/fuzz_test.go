@@ -264,6 +264,11 @@ func FuzzTreeCodec(f *testing.F) {
 		`{"name":"c","type":"symlink","mode":511,"uid":0,"gid":0,"mtime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","linktarget":"x","name_raw":"Y/8=","linktarget_raw":"eP4="}]}` + "\n"))
 	f.Add([]byte(`{"nodes":[{"name":"d","type":"chardev","mode":0,"uid":0,"gid":0,"mtime":"2020-01-01T00:00:00Z","ctime":"2020-01-01T00:00:00Z","rdev":259,"content":[]}]}`))
 	f.Add([]byte(`{"nodes":[{"name":"\ud83d\ude00","type":"file","mode":01,"uid":4294967296}]}`))
+	// Extended attributes and flags (format amendment "extended metadata").
+	f.Add([]byte(`{"nodes":[{"name":"f","type":"file","mode":436,"uid":0,"gid":0,"mtime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z",` +
+		`"xattrs":[{"name":"system.posix_acl_access","value":"AgAAAAEABgD/////AgAGANIEAAAEAAQA/////xAABgD/////IAAEAP////8="},{"name":"user.a\u003c","value":""},{"name":"user.n","value":null}],"flags":48}]}` + "\n"))
+	f.Add([]byte(`{"nodes":[{"name":"d","type":"dir","mode":493,"uid":0,"gid":0,"mtime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","subtree":"` + id + `","xattrs":[],"flags":4294967296}]}`))
+	f.Add([]byte(`{"nodes":[{"name":"d","type":"dir","mode":493,"uid":0,"gid":0,"mtime":"2024-01-02T03:04:05Z","ctime":"2024-01-02T03:04:05Z","xattrs":[{"value":"eA==","name":"user.x"},{"name":"user.y","value":"eA==","extra":1}],"flags":16}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Decoding.
 		if fast, ok := parseTree(b); ok {
@@ -349,6 +354,14 @@ func treeFromBytes(b []byte) *Tree {
 		if raw := take(int(num() % 5)); len(raw) > 0 {
 			n.LinkTargetRaw = bytes.Clone(raw)
 		}
+		for i := range num() % 4 {
+			x := XAttr{Name: str()}
+			if i != 2 { // the third is nil: encoded as null
+				x.Value = bytes.Clone(take(int(num() % 40)))
+			}
+			n.XAttrs = append(n.XAttrs, x)
+		}
+		n.Flags = uint32(num())
 		tr.Nodes = append(tr.Nodes, n)
 	}
 	return tr

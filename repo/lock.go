@@ -756,6 +756,16 @@ func (r *Repository) LockForRead(ctx context.Context, purpose string) (*Lock, er
 	return lk, nil
 }
 
+// HoldForRead is what engine read operations do at their entry, for a
+// caller above the engine that runs many of them as one operation (find
+// across snapshots, an Immich restore or verify): one shared reader lock
+// for all of them instead of one per call (the engine reuses a held lock,
+// see hold). Use the returned context for the reads; call release when
+// done.
+func (r *Repository) HoldForRead(ctx context.Context, purpose string) (context.Context, func(), error) {
+	return r.hold(ctx, lockRead, purpose)
+}
+
 // hold gives an engine operation the lock it needs: a lock this Repository
 // already holds that covers it, else a new one (LockForRead or
 // LockForWrite). The returned context ends when the lock expires; call
@@ -784,4 +794,53 @@ func (r *Repository) hold(ctx context.Context, need lockKind, purpose string) (c
 		return nil, nil, err
 	}
 	return lk.Context(), func() { lk.Unlock() }, nil
+}
+
+// tempFileMargin widens TempFileCutoff's window for a writer's lock: a
+// writer stores its lock before its first temporary file, so its session's
+// start is a bound, and the margin covers the rounding of modification
+// times and a holder whose clock rate drifts.
+const tempFileMargin = 5 * time.Minute
+
+// TempFileCutoff returns the instant, on the storage's clock, before which
+// a temporary file left in the repository (a local backend's ".tmp-*")
+// cannot belong to a running writer: LockStaleTimeout before the storage's
+// current time, and before the start of every live lock session minus
+// tempFileMargin. A writer creates temporary files only while it holds its
+// lock, so a file older than every live session is litter; the age bound
+// alone covers short writers without a lock (init, key changes).
+//
+// Everything is measured on the storage's clock (FORMAT §10.2): the
+// current time is the modification time of a probe lock stored here, and a
+// session's start is its newest file's modification time minus how long
+// the holder had held it then (refreshed - created: one clock, so no skew
+// between hosts enters). It returns the zero time when the storage reports
+// no modification times: then no temporary file may be removed.
+func (r *Repository) TempFileCutoff(ctx context.Context) (time.Time, error) {
+	probe, err := r.Lock(ctx, LockOptions{Purpose: "temp-files"})
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer probe.Unlock()
+	states, storageNow, err := r.lockStates(probe.Context(), probe.Info().file)
+	if err != nil || storageNow.IsZero() {
+		return time.Time{}, err
+	}
+	cutoff := storageNow.Add(-LockStaleTimeout)
+	for _, s := range states {
+		if s.Session == probe.info.Session || s.stale != "" {
+			continue
+		}
+		if s.modTime.IsZero() {
+			return time.Time{}, nil // a live session whose start is unknown
+		}
+		held := s.Refreshed.Sub(s.Created)
+		if held < 0 {
+			held = 0
+		}
+		if start := s.modTime.Add(-held - tempFileMargin); start.Before(cutoff) {
+			cutoff = start
+		}
+	}
+	return cutoff, nil
 }

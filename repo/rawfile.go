@@ -1,3 +1,7 @@
+//go:build linux || darwin || freebsd
+
+// Other systems read sources through srcfile_portable.go (sys_other.go).
+
 package repo
 
 import (
@@ -29,17 +33,25 @@ type rawFile struct {
 const readAheadWindow = 8 << 20
 
 // openSource opens p for reading without following a final symlink and,
-// where permitted, without updating its access time.
-func openSource(p string) (*rawFile, error) {
+// where permitted, without updating its access time. The file must still
+// be the regular file the walk's lstat saw (device dev, inode ino): the
+// open does not block (a FIFO swapped in meanwhile would wait for a writer
+// forever) and the opened file is checked; otherwise the error wraps
+// errChangedType.
+func openSource(p string, dev, ino uint64) (*rawFile, error) {
 	for {
-		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NOATIME|syscall.O_CLOEXEC, 0)
+		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|openNoatime|syscall.O_CLOEXEC|openNonblock, 0)
 		if errors.Is(err, syscall.EPERM) {
-			fd, err = syscall.Open(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+			fd, err = openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|openNonblock, 0)
 		}
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
+			return nil, &pathError{"open", p, err}
+		}
+		if err := checkOpened(fd, dev, ino); err != nil {
+			syscall.Close(fd)
 			return nil, &pathError{"open", p, err}
 		}
 		return &rawFile{fd: fd}, nil
@@ -65,7 +77,7 @@ func (f *rawFile) Read(b []byte) (int, error) {
 			f.ahead = max(f.ahead, f.off)
 			// Advice only: an error (e.g. a file system without it)
 			// changes nothing but speed.
-			unix.Fadvise(f.fd, f.ahead, readAheadWindow, unix.FADV_WILLNEED)
+			fadviseWillNeed(f.fd, f.ahead, readAheadWindow)
 			f.ahead += readAheadWindow
 		}
 		n, err := syscall.Read(f.fd, b)
@@ -91,7 +103,7 @@ func (f *rawFile) stat() (size int64, mtime time.Time, regular bool, err error) 
 	if err := syscall.Fstat(f.fd, &st); err != nil {
 		return 0, time.Time{}, false, err
 	}
-	return st.Size, time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec)), st.Mode&syscall.S_IFMT == syscall.S_IFREG, nil
+	return st.Size, statMtime(&st), st.Mode&syscall.S_IFMT == syscall.S_IFREG, nil
 }
 
 func (f *rawFile) Close() error { return syscall.Close(f.fd) }
@@ -106,7 +118,7 @@ type dirHandle struct {
 
 func openDir(p string) (*dirHandle, error) {
 	for {
-		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
+		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -175,7 +187,7 @@ type statInfo struct {
 
 func (fi *statInfo) Name() string       { return fi.name }
 func (fi *statInfo) Size() int64        { return fi.st.Size }
-func (fi *statInfo) ModTime() time.Time { return time.Unix(fi.st.Mtim.Sec, fi.st.Mtim.Nsec) }
+func (fi *statInfo) ModTime() time.Time { return statMtime(&fi.st) }
 func (fi *statInfo) IsDir() bool        { return fi.st.Mode&syscall.S_IFMT == syscall.S_IFDIR }
 func (fi *statInfo) Sys() any           { return &fi.st }
 

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -227,7 +228,7 @@ func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyNa
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	if err := json.Unmarshal(cb, &r.cfg); err != nil {
-		return nil, fmt.Errorf("decode config: %v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("decode config: %w: %w", err, ErrCorrupt)
 	}
 	if err := r.cfg.validate(); err != nil {
 		return nil, err
@@ -333,7 +334,11 @@ func (r *Repository) initCodecs() error {
 	var err error
 	r.enc, err = zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(1),
+		// One encoder per core: EncodeAll takes an encoder from a pool of
+		// this size and waits when none is free, so 1 made every
+		// compressible backup (dumps, sidecars, any non-media source) run
+		// on one core behind the blob workers (issue 14).
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithEncoderCRC(false),
 		zstd.WithWindowSize(1<<20),
 		zstd.WithLowerEncoderMem(true))
@@ -417,7 +422,7 @@ func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plainte
 func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, error) {
 	env, err := crypto.Open(r.fileAEAD(t), nil, sealed, fileAD(t))
 	if err != nil {
-		return nil, fmt.Errorf("%v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("%w: %w", err, ErrCorrupt)
 	}
 	if len(env) < 1 {
 		return nil, fmt.Errorf("empty envelope: %w", ErrCorrupt)
@@ -428,7 +433,7 @@ func (r *Repository) openSealed(t backend.FileType, sealed []byte) ([]byte, erro
 	case envelopeZstd:
 		out, err := r.dec.DecodeAll(env[1:], nil)
 		if err != nil {
-			return nil, fmt.Errorf("decompress: %v: %w", err, ErrCorrupt)
+			return nil, fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)
 		}
 		if len(out) > MaxSealedPlaintext {
 			return nil, fmt.Errorf("file too large: %w", ErrCorrupt)
@@ -480,8 +485,13 @@ func (r *Repository) openCache(ctx context.Context) error {
 			dir = ""
 		}
 	}
+	// The cache is disposable: a directory that cannot hold it (locked,
+	// broken, its file system nearly full) gives way to a temporary one,
+	// and that to memory; a cache whose disk fills up meanwhile moves into
+	// memory (index/space.go). Each says so once through Warn.
+	copts := &index.Options{Warn: func(msg string) { r.opts.warn("%s", msg) }}
 	if dir != "" {
-		c, err := index.OpenCache(dir, nil)
+		c, err := index.OpenCache(dir, copts)
 		if err == nil {
 			r.cache, r.cacheTmp = c, filepath.Dir(dir)
 		} else if errors.Is(err, index.ErrCacheLocked) {
@@ -492,15 +502,23 @@ func (r *Repository) openCache(ctx context.Context) error {
 	}
 	if r.cache == nil {
 		tmp, err := os.MkdirTemp("", "immich-vault-cache-")
-		if err != nil {
-			return err
+		if err == nil {
+			c, cerr := index.OpenCache(tmp, copts)
+			if cerr == nil {
+				r.cache, r.tmpDir = c, tmp
+			} else {
+				os.RemoveAll(tmp)
+				err = cerr
+			}
 		}
-		c, err := index.OpenCache(tmp, nil)
 		if err != nil {
-			os.RemoveAll(tmp)
-			return fmt.Errorf("open temporary cache: %w", err)
+			r.opts.warn("cannot open a temporary cache (%v): keeping the cache in memory for this run", err)
+			c, err := index.OpenCache("", &index.Options{InMemory: true, Warn: copts.Warn})
+			if err != nil {
+				return fmt.Errorf("open in-memory cache: %w", err)
+			}
+			r.cache = c
 		}
-		r.cache, r.tmpDir = c, tmp
 	}
 	if r.opts.SnapshotsOnly {
 		return nil
@@ -525,12 +543,14 @@ func (r *Repository) SyncIndex(ctx context.Context) error {
 
 func (r *Repository) syncIndex(ctx context.Context) error {
 	present := map[ID]bool{}
+	var indexBytes int64
 	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
 		id, err := crypto.ParseID(fi.Name)
 		if err != nil {
 			return nil // not ours
 		}
 		present[id] = true
+		indexBytes += fi.Size
 		return nil
 	})
 	if err != nil {
@@ -583,7 +603,22 @@ func (r *Repository) syncIndex(ctx context.Context) error {
 		// An empty cache (new host, deleted or reset cache): load it in key
 		// order, which is many times faster than merging file by file on
 		// large repositories and keeps memory flat (no compaction).
+		// The load's partition files and tables take about three times
+		// the index files' size: a cache whose disk lacks that (beside
+		// its reserve) moves into memory first (index/space.go), and one
+		// whose disk filled up during the load is loaded again there.
+		if r.cache.MakeRoom(3 * indexBytes) {
+			r.cacheTmp = ""
+		}
 		_, err := r.cache.BulkLoad(ctx, r.cacheTmp, load)
+		if errors.Is(err, syscall.ENOSPC) && r.cacheTmp != "" {
+			r.cache.Degrade()
+			r.cacheTmp = ""
+			if err := r.cache.Reset(); err != nil {
+				return fmt.Errorf("reset cache: %w", err)
+			}
+			return r.SyncIndex(ctx)
+		}
 		if !errors.Is(err, index.ErrNotEmpty) {
 			return err
 		}

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
@@ -72,11 +71,21 @@ type RestoreResult struct {
 	Skipped            int64 // existing files left as they were
 	Damaged            []string
 	Errors             int64
+	// NotRestored counts, by kind ("acl", "user", "security.capability",
+	// "security", "trusted", "flags"...), extended metadata the target
+	// could not take (file system without support, or privileges the
+	// restoring user lacks). The first of each kind is also warned about
+	// (an error wrapping ErrMetaNotRestored); they are not Errors.
+	NotRestored map[string]int64
 }
+
+// ErrMetaNotRestored: extended attributes, ACLs or file flags of a kind the
+// target file system does not support or the restoring user may not set.
+var ErrMetaNotRestored = errors.New("repo: extended metadata not restored")
 
 type restoreFile struct {
 	node     *Node
-	path     string // on disk
+	rel      string // on disk, relative to the target (resolved beneath it, never through a symlink)
 	snapPath string // in the snapshot
 	existing bool
 	// single: one blob and no existing file: the pack worker that writes
@@ -102,45 +111,225 @@ type restorer struct {
 	nblobs  int
 	fresh   bool // the target was empty or missing: nothing pre-exists
 	links   map[[2]uint64]string
-	pending [][2]string // hardlinks to create after contents: {existing, new}
+	pending [][2]string // hardlinks to create after contents: {existing, new}, relative to the target
 	dirs    []dirMeta
-	created map[string]bool
 	trees   *treePrefetcher
+	// root is the target directory, opened once: every path below it is
+	// resolved from it without following symlinks (restore never writes
+	// outside its target).
+	root   *targetRoot
+	target string // absolute path of the target, for messages
 	// dirs of a fresh target are created by one goroutine (mkdirs) while
 	// the walk goes on: mkdir is kernel time, the walk mostly user time.
 	mkdirs chan mkdirReq
+	// flagged: files with inode flags, set after every file and hard
+	// link exists (an immutable file refuses new links).
+	flagged []*restoreFile
 }
 
-// mkdirReq asks the mkdir goroutine to create path, or (path "") to close
+// rdir is a directory of the target as the walk sees it. Its handle (an
+// open directory, resolved from its parent's without following symlinks)
+// is opened when the walk first needs it and closed when the walk leaves
+// the directory, so at most one handle per level is open.
+type rdir struct {
+	parent *rdir
+	name   string // in parent; "" for the target itself
+	rel    string // relative to the target; "." for the target itself
+	// Walk goroutine only:
+	h     tdir
+	open  bool
+	ready bool // exists as a directory (checked, created or queued for creation)
+}
+
+func (d *rdir) child(name string) *rdir {
+	rel := name
+	if d.rel != "." {
+		rel = d.rel + "/" + name
+	}
+	return &rdir{parent: d, name: name, rel: rel}
+}
+
+// childRel is the target-relative path of name in d.
+func (d *rdir) childRel(name string) string {
+	if d.rel == "." {
+		return name
+	}
+	return d.rel + "/" + name
+}
+
+// display is the path of rel for messages.
+func (rs *restorer) display(rel string) string {
+	if rel == "." {
+		return rs.target
+	}
+	return rs.target + string(filepath.Separator) + filepath.FromSlash(rel)
+}
+
+// handle returns d's open directory handle, opening it (and its parents)
+// when needed. Walk goroutine only.
+func (rs *restorer) handle(d *rdir) (tdir, error) {
+	if d.open {
+		return d.h, nil
+	}
+	ph, err := rs.handle(d.parent)
+	if err != nil {
+		return ph, err
+	}
+	h, err := rs.root.openDir(ph, d.name)
+	if err != nil {
+		return h, err
+	}
+	d.h, d.open = h, true
+	return h, nil
+}
+
+// release closes d's handle when the walk leaves d.
+func (rs *restorer) release(d *rdir) {
+	if d.open && d.parent != nil {
+		closeDir(d.h)
+		d.open = false
+	}
+}
+
+// ErrEntryInTheWay: an existing entry of the target has another type than
+// the snapshot's node at that path and the overwrite policy keeps it.
+var ErrEntryInTheWay = errors.New("repo: an existing entry of another type is in the way")
+
+// makeDir makes d a directory (walk goroutine, parent ready). In a fresh
+// target it is queued for the mkdir goroutine; otherwise an existing
+// directory is kept, anything else in the way (a file, a symlink: never
+// followed) is replaced when the overwrite policy allows it.
+func (rs *restorer) makeDir(ctx context.Context, d *rdir) error {
+	if rs.mkdirs != nil {
+		select {
+		case rs.mkdirs <- mkdirReq{dir: d}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	ph, err := rs.handle(d.parent)
+	if err != nil {
+		return err
+	}
+	info, err := rs.root.lstat(ph, d.name)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	case info.kind == kindDir:
+		return nil
+	case rs.opts.Overwrite == OverwriteAlways || rs.opts.Overwrite == OverwriteIfChanged:
+		if err := rs.root.remove(ph, d.name, false); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: it is %s, not a directory as in the snapshot, and was kept", ErrEntryInTheWay, info.kind)
+	}
+	return rs.root.mkdir(ph, d.name)
+}
+
+// ensure makes d (and its parents) exist as directories: the walk creates
+// a directory when it enters it, or, for a directory that is not selected
+// itself (include filters), when a selected entry inside needs it.
+func (rs *restorer) ensure(ctx context.Context, d *rdir) error {
+	if d.ready {
+		return nil
+	}
+	if err := rs.ensure(ctx, d.parent); err != nil {
+		return err
+	}
+	if err := rs.makeDir(ctx, d); err != nil {
+		return err
+	}
+	d.ready = true
+	return nil
+}
+
+// mkdirReq asks the mkdir goroutine to create dir, or (dir nil) to close
 // done once everything queued before it is created.
 type mkdirReq struct {
-	path string
+	dir  *rdir
 	done chan struct{}
 }
 
 // mkdirWorker creates the directories queued on rs.mkdirs, in order (the
-// walk queues a parent before its children).
+// walk queues a parent before its children, and a directory's descendants
+// right after it). It keeps the chain of directories leading to the last
+// one created, with their handles opened on demand, so each directory is
+// created relative to its parent's handle.
 func (rs *restorer) mkdirWorker() {
+	type level struct {
+		d    *rdir
+		h    tdir
+		open bool
+	}
+	var stack []level
+	pop := func() {
+		if l := stack[len(stack)-1]; l.open {
+			closeDir(l.h)
+		}
+		stack = stack[:len(stack)-1]
+	}
+	defer func() {
+		for len(stack) > 0 {
+			pop()
+		}
+	}()
+	// handleAt returns the handle of the directory at stack[i] (the
+	// target for -1), opening it relative to the one below if needed.
+	var handleAt func(i int) (tdir, error)
+	handleAt = func(i int) (tdir, error) {
+		if i < 0 {
+			return rs.root.rootDir(), nil
+		}
+		l := &stack[i]
+		if !l.open {
+			ph, err := handleAt(i - 1)
+			if err != nil {
+				return ph, err
+			}
+			if l.h, err = rs.root.openDir(ph, l.d.name); err != nil {
+				return l.h, err
+			}
+			l.open = true
+		}
+		return l.h, nil
+	}
 	for req := range rs.mkdirs {
 		if req.done != nil {
 			close(req.done)
 			continue
 		}
-		if err := mkdir(req.path); err != nil {
-			rs.warn(req.path, err)
+		d := req.dir
+		for len(stack) > 0 && stack[len(stack)-1].d != d.parent {
+			pop()
 		}
+		if len(stack) == 0 && d.parent.parent != nil {
+			// Not a child of the chain (cannot happen with the walk's
+			// order, kept for safety): resolve the parent from the target.
+			h, err := rs.root.resolveDir(d.parent.rel)
+			if err != nil {
+				rs.warn(rs.display(d.rel), err)
+				continue
+			}
+			stack = append(stack, level{d: d.parent, h: h, open: true})
+		}
+		ph, err := handleAt(len(stack) - 1)
+		if err == nil {
+			err = rs.root.mkdir(ph, d.name)
+			if errors.Is(err, os.ErrExist) {
+				// Safe to use: it is only ever opened as a directory
+				// without following a symlink.
+				err = nil
+			}
+		}
+		if err != nil {
+			rs.warn(rs.display(d.rel), err)
+			continue
+		}
+		stack = append(stack, level{d: d})
 	}
-}
-
-// mkdir creates directory p. The restore walks top-down, so the parent
-// normally exists: one mkdir instead of MkdirAll's stat of p, stat of the
-// parent and mkdir. Anything else (p exists, a parent is missing) goes to
-// MkdirAll.
-func mkdir(p string) error {
-	if err := unix.Mkdir(p, 0o700); err != nil {
-		return os.MkdirAll(p, 0o700)
-	}
-	return nil
 }
 
 // mkdirBarrier waits until every queued directory exists.
@@ -200,7 +389,7 @@ func (p *treePrefetcher) get(ctx context.Context, id ID) (*Tree, error) {
 }
 
 type dirMeta struct {
-	path string
+	rel  string
 	node *Node
 }
 
@@ -219,7 +408,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	if opts.Workers <= 0 {
 		opts.Workers = max(runtime.GOMAXPROCS(0), r.be.Properties().Connections)
 	}
-	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{}, created: map[string]bool{},
+	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{},
 		trees: &treePrefetcher{r: r, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), m: map[ID]chan treeResult{}}}
 	node, tree, snapBase, err := r.resolvePath(ctx, sn, opts.SubPath)
 	if err != nil {
@@ -229,6 +418,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	if err != nil {
 		return nil, err
 	}
+	rs.target = target
 	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 && opts.Overwrite == OverwriteUnset {
 		return nil, fmt.Errorf("%s: %w", target, ErrTargetNotEmpty)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -236,22 +426,27 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	} else {
 		rs.fresh = len(entries) == 0
 	}
-	if err := os.MkdirAll(target, 0o700); err != nil {
+	// The target path itself is the user's choice (it may be or go
+	// through a symlink); nothing below it is ever followed.
+	rs.root, err = openTargetRoot(target)
+	if err != nil {
 		return nil, fmt.Errorf("create target: %w", err)
 	}
-	rs.created[target] = true
+	defer rs.root.close()
+	rs.root.report = rs.metaRefused
+	top := &rdir{rel: ".", h: rs.root.rootDir(), open: true, ready: true}
 	if rs.fresh {
 		rs.mkdirs = make(chan mkdirReq, 4096)
 		go rs.mkdirWorker()
 		defer close(rs.mkdirs)
 	}
 	if tree != nil {
-		err = rs.walk(ctx, tree, target, snapBase)
+		err = rs.walk(ctx, tree, top, snapBase)
 		if err == nil && node != nil {
-			rs.dirs = append(rs.dirs, dirMeta{target, node})
+			rs.dirs = append(rs.dirs, dirMeta{".", node})
 		}
 	} else {
-		err = rs.entry(ctx, node, filepath.Join(target, node.FileName()), snapBase)
+		err = rs.entry(ctx, node, top, snapBase)
 	}
 	if err == nil {
 		err = rs.flush(ctx)
@@ -260,51 +455,53 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 		return &rs.res, err
 	}
 	for _, l := range rs.pending {
-		if err := os.Link(l[0], l[1]); err != nil {
-			rs.warn(l[1], err)
+		if err := rs.root.link(l[0], l[1]); err != nil {
+			rs.warn(rs.display(l[1]), err)
 			continue
 		}
 		rs.res.Links++
+	}
+	// File flags after contents, metadata and links; directories get
+	// theirs with their metadata, below.
+	for _, f := range rs.flagged {
+		if f.failed.Load() {
+			continue
+		}
+		if err := rs.root.setFlags(f.rel, f.node); err != nil {
+			rs.warn(rs.display(f.rel), err)
+		}
 	}
 	// Directory metadata last, deepest first, so writing files inside does
 	// not disturb their mtimes.
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
 		d := rs.dirs[i]
-		if err := applyMeta(d.path, d.node); err != nil {
-			rs.warn(d.path, err)
+		if err := rs.root.setMeta(d.rel, d.node); err != nil {
+			rs.warn(rs.display(d.rel), err)
 		}
 	}
 	return &rs.res, nil
 }
 
-// resolvePath finds the node at p inside the snapshot. For a directory it
-// returns its tree; for the root it returns node nil and the root tree.
+// resolvePath finds the node at p inside the snapshot (FindNode). For a
+// directory it returns its tree; for the root it returns node nil and the
+// root tree.
 func (r *Repository) resolvePath(ctx context.Context, sn *Snapshot, p string) (*Node, *Tree, string, error) {
-	tree, err := r.LoadTree(ctx, sn.Tree)
+	p = path.Clean("/" + p)
+	node, err := r.FindNode(ctx, sn, p)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	p = path.Clean("/" + p)
-	if p == "/" {
-		return nil, tree, "/", nil
+	id := sn.Tree
+	switch {
+	case node == nil:
+	case node.Type == NodeDir:
+		id = *node.Subtree
+	default:
+		return node, nil, p, nil
 	}
-	var node *Node
-	comps := splitAbs(p)
-	for i, c := range comps {
-		node = tree.Find(c)
-		if node == nil {
-			return nil, nil, "", fmt.Errorf("path %s not found in snapshot %s", p, sn.ID().Short())
-		}
-		if node.Type != NodeDir {
-			if i != len(comps)-1 {
-				return nil, nil, "", fmt.Errorf("path %s: %s is not a directory", p, "/"+strings.Join(comps[:i+1], "/"))
-			}
-			return node, nil, p, nil
-		}
-		tree, err = r.LoadTree(ctx, *node.Subtree)
-		if err != nil {
-			return nil, nil, "", err
-		}
+	tree, err := r.LoadTree(ctx, id)
+	if err != nil {
+		return nil, nil, "", err
 	}
 	return node, tree, p, nil
 }
@@ -316,6 +513,30 @@ func (rs *restorer) warn(p string, err error) {
 	rs.prog.Errors.Add(1)
 	if rs.opts.Warn != nil {
 		rs.opts.Warn(p, err)
+	}
+}
+
+// metaRefused counts extended metadata of kind that the target refused
+// at rel, warning about the first of each kind.
+func (rs *restorer) metaRefused(rel, kind string, err error) {
+	rs.resMu.Lock()
+	if rs.res.NotRestored == nil {
+		rs.res.NotRestored = map[string]int64{}
+	}
+	rs.res.NotRestored[kind]++
+	first := rs.res.NotRestored[kind] == 1
+	rs.resMu.Unlock()
+	if first && rs.opts.Warn != nil {
+		what := kind + " extended attributes"
+		switch kind {
+		case "acl":
+			what = "ACLs"
+		case MetaKindFlags:
+			what = "file flags"
+		case "security.capability":
+			what = "file capabilities (security.capability)"
+		}
+		rs.opts.Warn(rs.display(rel), fmt.Errorf("%w: %s cannot be restored here (%v): the target file system does not support them, or setting them needs privileges this user lacks (trusted.* and security.* attributes and the immutable and append-only flags need root); further ones are counted in the summary, not reported", ErrMetaNotRestored, what, err))
 	}
 }
 
@@ -333,7 +554,7 @@ func (rs *restorer) selected(snapPath string, isDir bool) (take, descend bool) {
 	return false, isDir
 }
 
-func (rs *restorer) walk(ctx context.Context, t *Tree, dir, snapDir string) error {
+func (rs *restorer) walk(ctx context.Context, t *Tree, dir *rdir, snapDir string) error {
 	for _, n := range t.Nodes {
 		if n.Type == NodeDir && n.Subtree != nil {
 			rs.trees.prefetch(ctx, *n.Subtree)
@@ -343,51 +564,44 @@ func (rs *restorer) walk(ctx context.Context, t *Tree, dir, snapDir string) erro
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := rs.entry(ctx, n, filepath.Join(dir, n.FileName()), path.Join(snapDir, n.FileName())); err != nil {
+		if err := rs.entry(ctx, n, dir, path.Join(snapDir, n.FileName())); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// ensureDir creates the parents of p that do not exist yet.
-func (rs *restorer) ensureDir(p string) error {
-	if rs.created[p] {
-		return nil
-	}
-	if err := mkdir(p); err != nil {
-		return err
-	}
-	rs.created[p] = true
-	return nil
+// validName reports whether name can be created as one entry of a
+// directory (a damaged or forged tree could hold "..", "a/b" or "").
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
 }
 
-func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) error {
+// entry restores node n, named n.FileName() in directory dir.
+func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath string) error {
+	name := n.FileName()
+	if !validName(name) {
+		rs.warn(snapPath, fmt.Errorf("%w: invalid file name %q in the snapshot", ErrCorrupt, name))
+		return nil
+	}
 	take, descend := rs.selected(snapPath, n.Type == NodeDir)
 	if n.Type == NodeDir {
 		if !descend {
 			return nil
 		}
-		if take && rs.mkdirs != nil {
-			// Fresh target: nothing can be in the way; created by the
-			// mkdir goroutine (a failure is warned there, and the files
-			// inside then fail to be created and are warned too).
-			rs.created[p] = true
-			select {
-			case rs.mkdirs <- mkdirReq{path: p}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		} else if take {
-			if err := rs.ensureDir(p); err != nil {
-				rs.warn(p, err)
+		d := dir.child(name)
+		defer rs.release(d)
+		if take {
+			if err := rs.ensure(ctx, d); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				rs.warn(rs.display(d.rel), err)
 				return nil
 			}
-		}
-		if take {
 			rs.res.Dirs++
 			rs.prog.Dirs.Add(1)
-			rs.dirs = append(rs.dirs, dirMeta{p, n})
+			rs.dirs = append(rs.dirs, dirMeta{d.rel, n})
 		}
 		sub, err := rs.trees.get(ctx, *n.Subtree)
 		if err != nil {
@@ -395,54 +609,73 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 			rs.damaged(snapPath)
 			return nil
 		}
-		return rs.walk(ctx, sub, p, snapPath)
+		return rs.walk(ctx, sub, d, snapPath)
 	}
 	if !take {
 		return nil
 	}
-	if err := rs.ensureDir(filepath.Dir(p)); err != nil {
-		rs.warn(p, err)
+	rel := dir.childRel(name)
+	if err := rs.ensure(ctx, dir); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rs.warn(rs.display(rel), err)
 		return nil
 	}
-	var fi os.FileInfo
-	var lerr error = os.ErrNotExist
+	exists := false
 	if !rs.fresh {
-		fi, lerr = os.Lstat(p)
-	}
-	exists := lerr == nil
-	if exists {
-		switch rs.opts.Overwrite {
-		case OverwriteNever, OverwriteUnset:
-			rs.res.Skipped++
+		ph, err := rs.handle(dir)
+		if err != nil {
+			rs.warn(rs.display(rel), err)
 			return nil
 		}
-		if n.Type != NodeFile || !fi.Mode().IsRegular() || fi.Size() != int64(n.Size) || rs.opts.Overwrite == OverwriteAlways {
-			if fi.IsDir() {
-				if err := os.RemoveAll(p); err != nil {
-					rs.warn(p, err)
-					return nil
-				}
-			} else if err := os.Remove(p); err != nil {
-				rs.warn(p, err)
+		info, err := rs.root.lstat(ph, name)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			rs.warn(rs.display(rel), err)
+			return nil
+		}
+		if exists = err == nil; exists {
+			switch rs.opts.Overwrite {
+			case OverwriteNever, OverwriteUnset:
+				rs.res.Skipped++
 				return nil
 			}
-			exists = false
+			if n.Type != NodeFile || info.kind != kindFile || info.size != int64(n.Size) || rs.opts.Overwrite == OverwriteAlways {
+				// Removed, never followed (a symlink goes, not what it
+				// points at; a directory goes with its contents).
+				if err := rs.root.remove(ph, name, info.kind == kindDir); err != nil {
+					rs.warn(rs.display(rel), err)
+					return nil
+				}
+				exists = false
+			}
 		}
 	}
 	if n.Links > 1 && n.Type != NodeDir {
 		key := [2]uint64{n.Device, n.Inode}
 		if first, ok := rs.links[key]; ok {
 			if exists {
-				os.Remove(p)
+				ph, err := rs.handle(dir)
+				if err == nil {
+					err = rs.root.remove(ph, name, false)
+				}
+				if err != nil {
+					rs.warn(rs.display(rel), err)
+					return nil
+				}
 			}
-			rs.pending = append(rs.pending, [2]string{first, p})
+			rs.pending = append(rs.pending, [2]string{first, rel})
 			return nil
 		}
-		rs.links[key] = p
+		rs.links[key] = rel
 	}
 	if n.Type == NodeFile {
-		rs.batch = append(rs.batch, &restoreFile{node: n, path: p, snapPath: snapPath, existing: exists,
-			single: !exists && len(n.Content) == 1 && n.Links <= 1})
+		f := &restoreFile{node: n, rel: rel, snapPath: snapPath, existing: exists,
+			single: !exists && len(n.Content) == 1 && n.Links <= 1}
+		rs.batch = append(rs.batch, f)
+		if n.Flags&StoredFlags != 0 {
+			rs.flagged = append(rs.flagged, f)
+		}
 		rs.nblobs += len(n.Content)
 		if rs.nblobs >= restoreBatchBlobs {
 			return rs.flush(ctx)
@@ -451,33 +684,18 @@ func (rs *restorer) entry(ctx context.Context, n *Node, p, snapPath string) erro
 	}
 	// Other types are created right here, in their directory.
 	rs.mkdirBarrier()
-	switch n.Type {
-	case NodeSymlink:
-		if err := os.Symlink(n.Target(), p); err != nil {
-			rs.warn(p, err)
-			return nil
-		}
-	case NodeFifo:
-		if err := unix.Mkfifo(p, unixPerm(n)); err != nil {
-			rs.warn(p, err)
-			return nil
-		}
-	case NodeDev, NodeCharDev, NodeSocket:
-		mode := uint32(unix.S_IFBLK)
-		if n.Type == NodeCharDev {
-			mode = unix.S_IFCHR
-		} else if n.Type == NodeSocket {
-			mode = unix.S_IFSOCK
-		}
-		if err := unix.Mknod(p, mode|unixPerm(n), int(n.Rdev)); err != nil {
-			rs.warn(p, err)
-			return nil
-		}
+	ph, err := rs.handle(dir)
+	if err == nil {
+		err = rs.root.mkSpecial(ph, name, n)
+	}
+	if err != nil {
+		rs.warn(rs.display(rel), err)
+		return nil
 	}
 	rs.res.Files++
 	rs.prog.Files.Add(1)
-	if err := applyMeta(p, n); err != nil {
-		rs.warn(p, err)
+	if err := rs.root.setMetaAt(ph, name, rel, n); err != nil {
+		rs.warn(rs.display(rel), err)
 	}
 	return nil
 }
@@ -504,7 +722,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			ok, err := rs.r.fileMatches(gctx, f.path, f.node)
+			ok, err := rs.r.fileMatches(gctx, rs.root, f.rel, f.node)
 			if err != nil {
 				return err
 			}
@@ -525,8 +743,17 @@ func (rs *restorer) flush(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			if err := createSized(f.path, int64(f.node.Size)); err != nil {
-				rs.warn(f.path, err)
+			if f.existing {
+				// Replaced, not rewritten in place: the existing file may
+				// share its inode with a file outside the target.
+				if err := rs.root.unlink(f.rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+					rs.warn(rs.display(f.rel), err)
+					f.failed.Store(true)
+					return gctx.Err()
+				}
+			}
+			if err := rs.root.createSized(f.rel, int64(f.node.Size)); err != nil {
+				rs.warn(rs.display(f.rel), err)
 				f.failed.Store(true)
 			}
 			return gctx.Err()
@@ -596,31 +823,13 @@ func (rs *restorer) flush(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			if err := applyMeta(f.path, f.node); err != nil {
-				rs.warn(f.path, err)
+			if err := rs.root.setMeta(f.rel, f.node); err != nil {
+				rs.warn(rs.display(f.rel), err)
 			}
 			return gctx.Err()
 		})
 	}
 	return g.Wait()
-}
-
-// createSized creates (or truncates) p with the given size, leaving holes.
-func createSized(p string, size int64) error {
-	fd, err := unix.Open(p, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return &pathError{"create", p, err}
-	}
-	if size > 0 {
-		err = unix.Ftruncate(fd, size)
-	}
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return &pathError{"truncate", p, err}
-	}
-	return nil
 }
 
 type packNeed struct {
@@ -652,10 +861,10 @@ func (rs *restorer) restoreRange(ctx context.Context, packID ID, needs []packNee
 	for _, n := range needs {
 		last = max(last, int64(n.entry.Offset)+int64(n.entry.Length))
 	}
-	files := map[string]int{} // path → open fd
+	files := map[string]wfile{} // rel → open file
 	defer func() {
-		for _, fd := range files {
-			unix.Close(fd)
+		for _, f := range files {
+			f.close()
 		}
 	}()
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
@@ -695,7 +904,7 @@ func (rs *restorer) restoreRange(ctx context.Context, packID ID, needs []packNee
 				}
 				if err := rs.writeAt(files, t, plain); err != nil {
 					t.file.failed.Store(true)
-					rs.warn(t.file.path, err)
+					rs.warn(rs.display(t.file.rel), err)
 				}
 			}
 			i = j
@@ -721,7 +930,7 @@ func growBuf(b []byte, n int) []byte {
 	return b[:n]
 }
 
-func (rs *restorer) writeAt(files map[string]int, t blobTarget, data []byte) error {
+func (rs *restorer) writeAt(files map[string]wfile, t blobTarget, data []byte) error {
 	rs.prog.Bytes.Add(int64(len(data)))
 	f := t.file
 	if f.single {
@@ -730,65 +939,38 @@ func (rs *restorer) writeAt(files map[string]int, t blobTarget, data []byte) err
 	if isZero(data) {
 		return nil // a hole: the file was truncated to its size
 	}
-	fd, ok := files[f.path]
+	w, ok := files[f.rel]
 	if !ok {
 		var err error
-		fd, err = unix.Open(f.path, unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			return &pathError{"open", f.path, err}
+		if w, err = rs.root.openWrite(f.rel); err != nil {
+			return err
 		}
-		files[f.path] = fd
+		files[f.rel] = w
 	}
-	return pwriteAll(fd, data, t.offset)
+	return w.writeAt(data, t.offset)
 }
 
 // writeSingle creates a one-blob file, writes it and sets its metadata.
 func (rs *restorer) writeSingle(f *restoreFile, data []byte) error {
-	fd, err := unix.Open(f.path, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return &pathError{"create", f.path, err}
-	}
-	if isZero(data) {
-		err = unix.Ftruncate(fd, int64(len(data)))
-	} else {
-		err = pwriteAll(fd, data, 0)
-	}
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return &pathError{"write", f.path, err}
-	}
-	if err := applyMeta(f.path, f.node); err != nil {
+	if err := rs.root.writeNew(f.rel, data, f.node); err != nil {
 		return err
 	}
 	f.metaDone.Store(true)
 	return nil
 }
 
-func pwriteAll(fd int, data []byte, off int64) error {
-	for len(data) > 0 {
-		n, err := unix.Pwrite(fd, data, off)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		data, off = data[n:], off+int64(n)
-	}
-	return nil
-}
-
-// fileMatches reports whether the file at p already holds n's content.
-func (r *Repository) fileMatches(ctx context.Context, p string, n *Node) (bool, error) {
-	f, err := os.Open(p)
+// fileMatches reports whether the file at rel already holds n's content.
+func (r *Repository) fileMatches(ctx context.Context, root *targetRoot, rel string, n *Node) (bool, error) {
+	f, nlink, err := root.openRead(rel)
 	if err != nil {
 		return false, nil
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != int64(n.Size) {
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != int64(n.Size) || nlink > 1 {
+		// A file with other hard links is rewritten (as a new file):
+		// its metadata must not be set on an inode shared with a file
+		// that may be outside the target.
 		return false, nil
 	}
 	var buf []byte
@@ -813,38 +995,4 @@ func (r *Repository) fileMatches(ctx context.Context, p string, n *Node) (bool, 
 		return false, nil
 	}
 	return true, nil
-}
-
-// applyMeta sets ownership (when permitted), mode and times of p.
-func applyMeta(p string, n *Node) error {
-	if err := os.Lchown(p, int(n.UID), int(n.GID)); err != nil && !errors.Is(err, os.ErrPermission) {
-		return err
-	}
-	if n.Type != NodeSymlink {
-		if err := os.Chmod(p, n.FileMode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky)); err != nil {
-			return err
-		}
-	}
-	mt := n.ModTime
-	ts := []unix.Timespec{unix.NsecToTimespec(mt.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times: %w", err)
-	}
-	return nil
-}
-
-// unixPerm converts the node's Go mode bits to unix permission bits.
-func unixPerm(n *Node) uint32 {
-	m := n.FileMode()
-	p := uint32(m.Perm())
-	if m&os.ModeSetuid != 0 {
-		p |= unix.S_ISUID
-	}
-	if m&os.ModeSetgid != 0 {
-		p |= unix.S_ISGID
-	}
-	if m&os.ModeSticky != 0 {
-		p |= unix.S_ISVTX
-	}
-	return p
 }

@@ -83,7 +83,7 @@ func (r *Repository) SaveSnapshot(ctx context.Context, s *Snapshot) (ID, error) 
 func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	var s Snapshot
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("decode snapshot: %v: %w", err, ErrCorrupt)
+		return nil, fmt.Errorf("decode snapshot: %w: %w", err, ErrCorrupt)
 	}
 	if s.Tree.IsNull() {
 		return nil, fmt.Errorf("snapshot has no tree: %w", ErrCorrupt)
@@ -140,7 +140,7 @@ func (r *Repository) Snapshots(ctx context.Context, onErr func(ID, error)) ([]*S
 		if !out[i].Time.Equal(out[j].Time) {
 			return out[i].Time.Before(out[j].Time)
 		}
-		return out[i].id.String() < out[j].id.String()
+		return out[i].id.Compare(out[j].id) < 0
 	})
 	return out, nil
 }

@@ -49,6 +49,19 @@ type Node struct {
 	// strings cannot); Name / LinkTarget are then a lossy display form.
 	NameRaw       []byte `json:"name_raw,omitempty"`
 	LinkTargetRaw []byte `json:"linktarget_raw,omitempty"`
+	// XAttrs are the extended attributes (POSIX ACLs included, as the
+	// kernel's system.posix_acl_* attributes), sorted by name; Flags the
+	// inode flags (Linux FS_*_FL bits, restorable ones only). Both are
+	// optional (docs/FORMAT.md "Trees").
+	XAttrs []XAttr `json:"xattrs,omitempty"`
+	Flags  uint32  `json:"flags,omitempty"`
+}
+
+// XAttr is one extended attribute: its full name ("user.comment",
+// "system.posix_acl_access") and raw value.
+type XAttr struct {
+	Name  string `json:"name"`
+	Value []byte `json:"value"`
 }
 
 // FileName returns the exact (byte-for-byte) name.
@@ -160,7 +173,7 @@ func DecodeTree(b []byte) (*Tree, error) {
 	if !ok {
 		var err error
 		if t, err = decodeTreeJSON(b); err != nil {
-			return nil, fmt.Errorf("decode tree: %v: %w", err, ErrCorrupt)
+			return nil, fmt.Errorf("decode tree: %w: %w", err, ErrCorrupt)
 		}
 	}
 	if len(t.Nodes) > maxTreeNodes {
@@ -177,6 +190,9 @@ func DecodeTree(b []byte) (*Tree, error) {
 		name := n.FileName()
 		if name == "" || name == "." || name == ".." || strings.IndexByte(name, '/') >= 0 || strings.IndexByte(name, 0) >= 0 {
 			return nil, fmt.Errorf("tree node %d has invalid name %q: %w", i, name, ErrCorrupt)
+		}
+		if err := validXAttrs(n.XAttrs); err != nil {
+			return nil, fmt.Errorf("tree node %q: %w", name, err)
 		}
 		if i > 0 && name <= prev {
 			return nil, fmt.Errorf("tree nodes not sorted/unique at %q: %w", name, ErrCorrupt)

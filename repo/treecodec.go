@@ -101,6 +101,26 @@ func appendNode(b []byte, n *Node) ([]byte, bool) {
 		b = base64.StdEncoding.AppendEncode(b, n.LinkTargetRaw)
 		b = append(b, '"')
 	}
+	if len(n.XAttrs) > 0 {
+		b = append(b, `,"xattrs":[`...)
+		for i := range n.XAttrs {
+			x := &n.XAttrs[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendJSONString(b, x.Name)
+			if x.Value == nil {
+				b = append(b, `,"value":null}`...)
+				continue
+			}
+			b = append(b, `,"value":"`...)
+			b = base64.StdEncoding.AppendEncode(b, x.Value)
+			b = append(b, `"}`...)
+		}
+		b = append(b, ']')
+	}
+	b = appendUintField(b, `,"flags":`, uint64(n.Flags))
 	return append(b, '}'), true
 }
 
@@ -241,7 +261,8 @@ func parseTree(b []byte) (*Tree, bool) {
 
 // Field order of the canonical encoding (the struct's order).
 var nodeFields = [...]string{"name", "type", "mode", "uid", "gid", "user", "group", "mtime", "ctime",
-	"size", "inode", "device", "links", "rdev", "linktarget", "content", "subtree", "name_raw", "linktarget_raw"}
+	"size", "inode", "device", "links", "rdev", "linktarget", "content", "subtree", "name_raw", "linktarget_raw",
+	"xattrs", "flags"}
 
 func (p *treeParser) node() (*Node, bool) {
 	if len(p.slab) == 0 {
@@ -316,6 +337,10 @@ func (p *treeParser) node() (*Node, bool) {
 			ok = p.bytes(&n.NameRaw)
 		case 18:
 			ok = p.bytes(&n.LinkTargetRaw)
+		case 19:
+			ok = p.xattrs(&n.XAttrs)
+		case 20:
+			ok = p.u32(&n.Flags)
 		}
 		if !ok {
 			return nil, false
@@ -485,6 +510,32 @@ func (p *treeParser) ids(dst *[]ID) bool {
 			if !p.lit(",") {
 				return false
 			}
+		}
+	}
+	*dst = out
+	return true
+}
+
+// xattrs reads a non-empty attribute array in canonical form: objects
+// with exactly "name" then "value" (a string; null leaves the fast path).
+// An empty array leaves the fast path too (encoding/json makes it a
+// non-nil empty slice, which the encoder would omit).
+func (p *treeParser) xattrs(dst *[]XAttr) bool {
+	if !p.lit("[") || p.peek() == ']' {
+		return false
+	}
+	var out []XAttr
+	for {
+		var x XAttr
+		if !p.lit(`{"name":`) || !p.str(&x.Name) || !p.lit(`,"value":`) || !p.bytes(&x.Value) || !p.lit("}") {
+			return false
+		}
+		out = append(out, x)
+		if p.lit("]") {
+			break
+		}
+		if !p.lit(",") {
+			return false
 		}
 	}
 	*dst = out

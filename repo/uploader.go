@@ -134,7 +134,7 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 		unindexed: map[pack.BlobHandle]struct{}{},
 	}
 	up.idle = sync.NewCond(&up.mu)
-	up.spool, _ = r.be.(backend.Spooler)
+	up.spool, _ = backend.As[backend.Spooler](r.be)
 	conns := r.be.Properties().Connections
 	if conns < 1 {
 		conns = 1
@@ -201,8 +201,17 @@ func (up *Uploader) SaveBlob(ctx context.Context, t pack.BlobType, data []byte) 
 	return id, added, err
 }
 
+// ErrBlobTooLarge: a blob exceeds pack.MaxBlobSize (64 MiB) before or
+// after sealing. Data blobs are chunks and never come near it; a tree blob
+// does for a directory of some 150,000 to 250,000 entries (the encoded
+// size counts, so long names reach it sooner).
+var ErrBlobTooLarge = errors.New("blob larger than the 64 MiB limit of one blob")
+
 // SaveBlobWithID is SaveBlob for a caller that already computed the blob ID.
 func (up *Uploader) SaveBlobWithID(ctx context.Context, t pack.BlobType, id ID, data []byte) (bool, error) {
+	if len(data) > pack.MaxBlobSize {
+		return false, fmt.Errorf("%v blob of %d bytes: %w", t, len(data), ErrBlobTooLarge)
+	}
 	h := pack.BlobHandle{ID: id, Type: t}
 	isNew, err := up.r.cache.AddPending(ctx, h)
 	if err != nil || !isNew {
@@ -234,6 +243,9 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	}
 	sealed := pack.SealBlob(up.r.key.AEAD(), (*sealBuf)[:0], h, comp, payload)
 	*sealBuf = sealed[:0]
+	if len(sealed) > pack.MaxBlobSize {
+		return fmt.Errorf("%v blob of %d bytes (%d sealed): %w", h.Type, len(data), len(sealed), ErrBlobTooLarge)
+	}
 
 	up.mu.Lock()
 	var pb *packBuilder

@@ -150,7 +150,7 @@ func sameContent(a, b *Node) bool {
 }
 
 func metaDiffers(a, b *Node) bool {
-	return a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID || !a.ModTime.Equal(b.ModTime)
+	return a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID || !a.ModTime.Equal(b.ModTime) || !sameExt(a, b)
 }
 
 func (r *Repository) reportAll(ctx context.Context, kind rune, p string, n *Node, fn func(rune, string, *Node) error) error {

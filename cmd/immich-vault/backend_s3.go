@@ -85,7 +85,7 @@ func openS3(loc string) (backend.Backend, error) {
 			}
 		},
 	})
-	return &s3Friendly{be: wrapped, loc: be.Location()}, nil
+	return &s3Friendly{Backend: wrapped, loc: be.Location()}, nil
 }
 
 // s3CredentialsError is what the user sees when the server refuses the
@@ -101,11 +101,14 @@ func (e *s3CredentialsError) Error() string {
 }
 func (e *s3CredentialsError) Unwrap() error { return e.err }
 
-// s3Friendly turns credential errors into s3CredentialsError.
+// s3Friendly turns credential errors into s3CredentialsError; Location,
+// Properties and Close are the wrapped backend's.
 type s3Friendly struct {
-	be  backend.Backend
+	backend.Backend
 	loc string
 }
+
+func (f *s3Friendly) Unwrap() backend.Backend { return f.Backend }
 
 func (f *s3Friendly) fix(err error) error {
 	if errors.Is(err, s3.ErrAuth) {
@@ -114,23 +117,20 @@ func (f *s3Friendly) fix(err error) error {
 	return err
 }
 
-func (f *s3Friendly) Location() string                 { return f.be.Location() }
-func (f *s3Friendly) Properties() backend.Properties   { return f.be.Properties() }
-func (f *s3Friendly) Close() error                     { return f.be.Close() }
-func (f *s3Friendly) Create(ctx context.Context) error { return f.fix(f.be.Create(ctx)) }
+func (f *s3Friendly) Create(ctx context.Context) error { return f.fix(f.Backend.Create(ctx)) }
 func (f *s3Friendly) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
-	return f.fix(f.be.Save(ctx, h, rd))
+	return f.fix(f.Backend.Save(ctx, h, rd))
 }
 func (f *s3Friendly) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(io.Reader) error) error {
-	return f.fix(f.be.Load(ctx, h, length, offset, fn))
+	return f.fix(f.Backend.Load(ctx, h, length, offset, fn))
 }
 func (f *s3Friendly) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
-	fi, err := f.be.Stat(ctx, h)
+	fi, err := f.Backend.Stat(ctx, h)
 	return fi, f.fix(err)
 }
 func (f *s3Friendly) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
-	return f.fix(f.be.List(ctx, t, fn))
+	return f.fix(f.Backend.List(ctx, t, fn))
 }
 func (f *s3Friendly) Remove(ctx context.Context, h backend.Handle) error {
-	return f.fix(f.be.Remove(ctx, h))
+	return f.fix(f.Backend.Remove(ctx, h))
 }

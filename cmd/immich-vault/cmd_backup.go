@@ -163,7 +163,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		}
 		opts.Streams = []repo.Stream{{Path: name, Reader: out, Done: func() error {
 			if err := c.Wait(); err != nil {
-				return fmt.Errorf("command %q failed (%v): no snapshot was written", strings.Join(command, " "), err)
+				return fmt.Errorf("command %q failed (%w): no snapshot was written", strings.Join(command, " "), err)
 			}
 			return nil
 		}}}

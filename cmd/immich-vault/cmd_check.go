@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -79,8 +80,9 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 			}
 			defer r.Close()
 			prog := &repo.Progress{}
-			pp := newProgress("check: packs", prog, nil)
-			opts.Progress = func(done, total int) { prog.Files.Store(int64(done)) }
+			var packs atomic.Int64 // total and ETA on the progress line
+			pp := newProgress("check: packs", prog, func() (int64, int64, bool) { return packs.Load(), 0, packs.Load() > 0 })
+			opts.Progress = func(done, total int) { prog.Files.Store(int64(done)); packs.Store(int64(total)) }
 			res, err := r.Check(ctx, opts)
 			pp.done()
 			if err != nil {
@@ -89,8 +91,15 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 			if res.Problems == nil {
 				res.Problems = []string{}
 			}
+			tmp, err := tempFiles(ctx, r, false)
+			if err != nil {
+				return err
+			}
 			if gopts.json {
-				if err := gopts.printJSON(res); err != nil {
+				if err := gopts.printJSON(struct {
+					*repo.CheckResult
+					TempFiles *tempFilesReport `json:"temp_files,omitempty"`
+				}{res, tmp}); err != nil {
 					return err
 				}
 			} else {
@@ -118,6 +127,10 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 					if c.NotRemembered {
 						gopts.warnf("no cache (--no-cache): this run's verifications are not remembered")
 					}
+				}
+				if tmp != nil {
+					gopts.printf("%d temporary file(s) (%s) in the repository: left by a process that was killed, or in use by a running one; prune removes them once they are older than %v and than every running process's lock\n",
+						tmp.Count, formatBytes(tmp.Bytes), repo.LockStaleTimeout)
 				}
 				if res.Pending > 0 {
 					gopts.printf("%d pack(s) are condemned and will be deleted by a later prune\n", res.Pending)

@@ -42,11 +42,10 @@ func (o *fromOptions) open(ctx context.Context) (*repo.Repository, error) {
 	var pw []byte
 	switch {
 	case o.passwordFile != "":
-		b, err := os.ReadFile(o.passwordFile)
+		pw, err = readPasswordFile(o.passwordFile, "source password file")
 		if err != nil {
-			return nil, fmt.Errorf("read source password file: %w", err)
+			return nil, err
 		}
-		pw = firstLine(b)
 	case os.Getenv("IMMICH_VAULT_FROM_PASSWORD") != "":
 		pw = []byte(os.Getenv("IMMICH_VAULT_FROM_PASSWORD"))
 	default:
@@ -99,40 +98,7 @@ or the terminal.`,
 				return err
 			}
 			defer dst.Close()
-			if src.Config().ID == dst.Config().ID {
-				return errors.New("source and destination are the same repository: nothing to copy")
-			}
-			var snaps []*repo.Snapshot
-			if len(args) == 0 {
-				snaps, err = src.Snapshots(ctx, func(id repo.ID, err error) {
-					gopts.warnf("source snapshot %s cannot be read, skipped: %v", id.Short(), err)
-				})
-				if err != nil {
-					return err
-				}
-			}
-			for _, a := range args {
-				s, err := src.FindSnapshot(ctx, a, repo.SnapshotFilter{})
-				if err != nil {
-					return fmt.Errorf("source repository: %w", err)
-				}
-				snaps = append(snaps, s)
-			}
-			st, err := dst.Copy(ctx, src, snaps, repo.CopyOptions{
-				Progress: func(s *repo.Snapshot, st *repo.CopyStats) {
-					gopts.printf("copied snapshot %s (%s, %s) as %s\n", s.ID().Short(), s.Time.Format("2006-01-02 15:04:05"),
-						s.Host, st.Copied[s.ID().String()][:8])
-				},
-			})
-			if err != nil {
-				return fmt.Errorf("copy into %s: %w\nSnapshots copied so far are complete; run copy again to finish.", dst.Backend().Location(), err)
-			}
-			if gopts.json {
-				return gopts.printJSON(st)
-			}
-			gopts.printf("%d snapshots copied, %d already present; %d blobs (%s) sent, %d already there\n",
-				st.SnapshotsCopied, st.SnapshotsSkipped, st.BlobsCopied, formatBytes(st.BytesCopied), st.BlobsPresent)
-			return nil
+			return copySnapshots(ctx, src, dst, args)
 		},
 	}
 	from.addFlags(cmd, "from-repo", "source repository `location` (env IMMICH_VAULT_FROM_REPOSITORY)")
@@ -151,4 +117,44 @@ func formatBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// copySnapshots copies the snapshots named by args (all when none) from
+// src into dst and reports it; run's copy steps call it too.
+func copySnapshots(ctx context.Context, src, dst *repo.Repository, args []string) error {
+	var err error
+	if src.Config().ID == dst.Config().ID {
+		return errors.New("source and destination are the same repository: nothing to copy")
+	}
+	var snaps []*repo.Snapshot
+	if len(args) == 0 {
+		snaps, err = src.Snapshots(ctx, func(id repo.ID, err error) {
+			gopts.warnf("source snapshot %s cannot be read, skipped: %v", id.Short(), err)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, a := range args {
+		s, err := src.FindSnapshot(ctx, a, repo.SnapshotFilter{})
+		if err != nil {
+			return fmt.Errorf("source repository: %w", err)
+		}
+		snaps = append(snaps, s)
+	}
+	st, err := dst.Copy(ctx, src, snaps, repo.CopyOptions{
+		Progress: func(s *repo.Snapshot, st *repo.CopyStats) {
+			gopts.printf("copied snapshot %s (%s, %s) as %s\n", s.ID().Short(), s.Time.Format("2006-01-02 15:04:05"),
+				s.Host, st.Copied[s.ID().String()][:8])
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w\nSnapshots copied so far are complete; run copy again to finish.", dst.Backend().Location(), err)
+	}
+	if gopts.json {
+		return gopts.printJSON(st)
+	}
+	gopts.printf("%d snapshots copied, %d already present; %d blobs (%s) sent, %d already there\n",
+		st.SnapshotsCopied, st.SnapshotsSkipped, st.BlobsCopied, formatBytes(st.BytesCopied), st.BlobsPresent)
+	return nil
 }

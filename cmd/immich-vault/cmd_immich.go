@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -17,7 +16,6 @@ func init() { register(newImmichCmd) }
 
 // immichInstall holds the flags that locate an Immich install.
 type immichInstall struct {
-	configFile      string
 	immichDir       string
 	uploadLocation  string
 	dbMode          string
@@ -29,7 +27,6 @@ type immichInstall struct {
 }
 
 func (o *immichInstall) flags(f *pflag.FlagSet) {
-	f.StringVar(&o.configFile, "config", os.Getenv("IMMICH_VAULT_CONFIG"), "read flags from `file` (\"flag: value\" lines; env IMMICH_VAULT_CONFIG)")
 	f.StringVar(&o.immichDir, "immich-dir", "", "Immich install `directory` holding .env and docker-compose.yml")
 	f.StringVar(&o.uploadLocation, "upload-location", "", "host `path` of UPLOAD_LOCATION (overrides .env; needed without --immich-dir)")
 	f.StringVar(&o.dbMode, "db-mode", "", "database access: docker (docker exec -i immich_postgres) or direct (PGHOST, PGPORT, PGUSER, PGPASSWORD/PGPASSFILE, PGDATABASE) (default docker with --immich-dir, else direct)")
@@ -38,35 +35,6 @@ func (o *immichInstall) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.dbName, "db-name", "", "database `name` (default DB_DATABASE_NAME from .env; direct mode: PGDATABASE)")
 	f.StringVar(&o.serverContainer, "server-container", "", "Immich server container `name` (default from compose, else immich_server)")
 	f.StringVar(&o.pgBinDir, "pg-bin-dir", "", "direct mode: `directory` of pg_dump/psql (default: PATH)")
-}
-
-// applyConfigFile sets the flags named in the config file that were not
-// given on the command line.
-func applyConfigFile(cmd *cobra.Command, file string) error {
-	if file == "" {
-		return nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("config file: %w", err)
-	}
-	kvs, err := immich.ParseConfigFile(b)
-	if err != nil {
-		return fmt.Errorf("config file %s: %w", file, err)
-	}
-	for _, kv := range kvs {
-		f := cmd.Flags().Lookup(kv[0])
-		if f == nil {
-			return fmt.Errorf("config file %s: unknown option %q for `%s`", file, kv[0], cmd.CommandPath())
-		}
-		if f.Name == "config" || f.Changed && !strings.HasSuffix(f.Value.Type(), "Slice") && !strings.HasSuffix(f.Value.Type(), "Array") {
-			continue // the command line wins
-		}
-		if err := f.Value.Set(kv[1]); err != nil {
-			return fmt.Errorf("config file %s: %s: %w", file, kv[0], err)
-		}
-	}
-	return nil
 }
 
 // resolve builds the install configuration and the database client.
@@ -124,7 +92,7 @@ install files (.env, compose files). See docs/IMMICH.md.
   immich-vault immich verify  --snapshot latest --checksums
   immich-vault immich restore latest --target /srv/immich/library --immich-dir /opt/immich`,
 	}
-	cmd.AddCommand(newImmichBackupCmd(), newImmichRestoreCmd(), newImmichVerifyCmd(), newImmichSnapshotsCmd())
+	cmd.AddCommand(newImmichBackupCmd(), newImmichRestoreCmd(), newImmichVerifyCmd(), newImmichSnapshotsCmd(), newImmichResumeCmd())
 	return cmd
 }
 

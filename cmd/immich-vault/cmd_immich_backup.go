@@ -14,6 +14,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
 type immichBackupOptions struct {
@@ -21,6 +22,7 @@ type immichBackupOptions struct {
 	quiesce       string
 	immichURL     string
 	skipGenerated bool
+	skipDumps     bool
 	globals       bool
 	extraPaths    []string
 	extraCommands []string
@@ -33,6 +35,8 @@ type immichBackupOptions struct {
 	noSpaceCheck  bool
 	metricsFile   string
 	logFile       string
+	stateDir      string
+	maintTimeout  time.Duration
 }
 
 // immichBackupJSON is the --json summary of `immich backup`.
@@ -71,17 +75,17 @@ Exit codes: 0 success, 1 failure (no snapshot written), 3 some files could
 not be read (snapshot marked partial), 10 repository missing, 12 wrong password.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfigFile(cmd, o.configFile); err != nil {
-				return err
-			}
 			return runImmichBackup(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
 	o.flags(f)
 	f.StringVar(&o.quiesce, "quiesce", "none", "pause Immich while copying: maintenance (Immich v2.3+), stop (docker stop the server) or none")
-	f.StringVar(&o.immichURL, "immich-url", "", "Immich `URL` for maintenance mode through the API (key in env IMMICH_API_KEY); default: immich-admin in the server container")
+	f.StringVar(&o.immichURL, "immich-url", "", "Immich `URL` (default: the published port of the compose file, e.g. http://127.0.0.1:2283); with env IMMICH_API_KEY maintenance mode goes through the API, otherwise through immich-admin in the server container")
+	f.StringVar(&o.stateDir, "state-dir", "", "`directory` of the quiesce record (default IMMICH_VAULT_STATE_DIR, $XDG_STATE_HOME/immich-vault or ~/.local/state/immich-vault; see immich resume)")
+	f.DurationVar(&o.maintTimeout, "quiesce-timeout", 3*time.Minute, "how long to wait for Immich to enter or leave maintenance mode, or to answer after docker start")
 	f.BoolVar(&o.skipGenerated, "skip-generated", false, "leave out thumbs/ and encoded-video/ (regenerable), keeping motion-photo originals stored there and the .immich markers")
+	f.BoolVar(&o.skipDumps, "skip-immich-dumps", false, "leave out Immich's own nightly dumps (UPLOAD_LOCATION/backups/*.sql.gz): this snapshot's database dump supersedes them")
 	f.BoolVar(&o.globals, "globals", false, "also store pg_dumpall --globals-only (roles)")
 	f.StringArrayVar(&o.extraPaths, "extra-path", nil, "also back up `path` (repeatable)")
 	f.StringArrayVar(&o.extraCommands, "extra-command", nil, "also store the output of `command` run with sh -c, e.g. \"helm get values immich\" (repeatable; a failure fails the backup)")
@@ -118,14 +122,7 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 		rec *immich.Record
 	)
 	defer func() {
-		code := exitOK
-		if err != nil {
-			code = exitFailure
-			var ee *exitError
-			if errors.As(err, &ee) {
-				code = ee.code
-			}
-		}
+		code := exitCodeOf(cmd.Context(), err) // the process's exit code, not a blanket 1
 		m := immich.Metrics{Start: start, Duration: time.Since(start), ExitCode: code, Success: code == exitOK || code == exitPartial}
 		fields := map[string]string{"command": "immich-backup", "status": "ok", "exit": strconv.Itoa(code), "duration": time.Since(start).Round(time.Millisecond).String()}
 		if sn != nil {
@@ -144,6 +141,9 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 		}
 		if err != nil && code != exitPartial {
 			fields["error"] = strings.ReplaceAll(err.Error(), "\n", " ")
+		}
+		if immichBackupDone != nil {
+			immichBackupDone(m) // run's metrics
 		}
 		if o.metricsFile != "" {
 			if merr := immich.WriteMetrics(o.metricsFile, m); merr != nil {
@@ -171,17 +171,24 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	if dir, ok := localRepoPath(); ok {
 		if o.requireMount != "" {
 			if err := immich.RequireMount(dir, o.requireMount); err != nil {
-				return fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, o.requireMount)
+				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, o.requireMount)}
 			}
 		}
 		if o.requireUUID != "" {
 			if err := immich.RequireUUID(dir, o.requireUUID, ""); err != nil {
-				return fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)
+				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)}
 			}
 		}
 	} else if o.requireMount != "" || o.requireUUID != "" {
 		return errors.New("--require-mount/--require-uuid apply to a local repository only")
 	}
+	// Repository and password first: a wrong password or a missing disk
+	// fails at once, not after --wait-quiet's bound.
+	r, err := openRepo(ctx)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	var waitedFor time.Duration
 	if o.waitQuiet > 0 {
 		gopts.printf("waiting until nothing under %s changed for %s (at most %s)\n", cfg.UploadLocation, o.waitQuiet, o.waitQuietMax)
@@ -194,11 +201,6 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 			gopts.warnf("files under %s still changed after waiting %s; backing up anyway (database first, so the snapshot is consistent except for the newest uploads)", cfg.UploadLocation, waited.Round(time.Second))
 		}
 	}
-	r, err := openRepo(ctx)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
 	// Shared write lock before the parent is chosen: prune beside this
 	// backup cannot delete what it relies on (docs/FORMAT.md §10).
 	lk, err := r.LockForWrite(ctx, "immich backup")
@@ -225,12 +227,51 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 			return err
 		}
 	}
-	quiescer := &immich.Quiescer{Mode: mode, Container: cfg.ServerContainer, URL: o.immichURL, APIKey: os.Getenv("IMMICH_API_KEY")}
+	url := o.immichURL
+	if url == "" {
+		url = cfg.ServerURL
+	}
+	quiescer := &immich.Quiescer{Mode: mode, Container: cfg.ServerContainer, URL: url, APIKey: os.Getenv("IMMICH_API_KEY"),
+		StartTimeout: o.maintTimeout, ResumeTimeout: o.maintTimeout, Log: quiesceLog}
+	// A quiesce left by a killed run is undone first (its record is in
+	// the state directory); then this run records its own before it
+	// quiesces, and a watchdog undoes it should this process die.
+	stateDir := o.stateDir
+	if stateDir == "" {
+		if stateDir, err = immich.StateDir(); err != nil {
+			return err
+		}
+	}
+	if _, err := recoverQuiesces(ctx, stateDir, false); err != nil {
+		return fmt.Errorf("%w\nNothing was backed up: Immich was left quiesced by an earlier run and could not be brought back.", err)
+	}
+	if mode != immich.QuiesceNone {
+		key := immich.JournalKey(quiescer.Container, quiescer.URL)
+		j, err := immich.OpenJournal(stateDir, key)
+		if err != nil {
+			if errors.Is(err, immich.ErrQuiesceBusy) {
+				return fmt.Errorf("%w\nNothing was changed: wait for the other backup to finish.", err)
+			}
+			return err
+		}
+		quiescer.Journal = j
+		wd, err := startWatchdog(stateDir, key)
+		if err != nil {
+			j.Close()
+			return err
+		}
+		// Runs after immich.Backup's own undo: the lock is released first,
+		// then the watchdog is told this process handled it.
+		defer func() {
+			j.Close()
+			wd.done()
+		}()
+	}
 	var warnings atomic.Int64
 	prog := &repo.Progress{}
 	pp := newProgress("backup", prog, func() (int64, int64, bool) { return 0, 0, false })
 	sn, rec, err = immich.Backup(ctx, r, immich.BackupOptions{
-		Config: cfg, DB: db, Quiesce: quiescer, SkipGenerated: o.skipGenerated, Globals: o.globals,
+		Config: cfg, DB: db, Quiesce: quiescer, SkipGenerated: o.skipGenerated, SkipImmichDumps: o.skipDumps, Globals: o.globals,
 		ExtraPaths: o.extraPaths, ExtraCommands: o.extraCommands, Tags: o.tags, Host: host, Parent: parent,
 		Progress: prog, ProgramVersion: "immich-vault " + version,
 		Warn: func(p string, err error) { warnings.Add(1); gopts.warnf("%s: %v", p, err) },
@@ -239,10 +280,14 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 				gopts.printf(format+"\n", args...)
 			}
 		},
-		WaitSeconds: waitedFor.Seconds(),
+		WaitSeconds:  waitedFor.Seconds(),
+		AfterQuiesce: faultAfterQuiesce(),
 	})
 	pp.done()
 	if err != nil {
+		if errors.Is(err, immich.ErrStillQuiesced) {
+			fmt.Fprintf(gopts.stderr, "IMMICH IS NOT RUNNING NORMALLY: %v\n", err)
+		}
 		return fmt.Errorf("immich backup failed, no snapshot was written: %w", err)
 	}
 	s := sn.Summary
@@ -265,6 +310,25 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	if sn.Partial {
 		fmt.Fprintf(gopts.stderr, "Warning: %d file(s) could not be read; snapshot %s is marked partial. Fix the permissions and run the backup again.\n", s.Errors, sn.ID().Short())
 		return &exitError{code: exitPartial}
+	}
+	return nil
+}
+
+// faultAfterQuiesce returns the fault IMMICH_VAULT_TEST_FAULT injects once
+// Immich is quiesced (tests only): "panic" panics in a new goroutine, which
+// ends the process without running deferred functions.
+func faultAfterQuiesce() func() {
+	switch os.Getenv("IMMICH_VAULT_TEST_FAULT") {
+	case "panic":
+		return func() {
+			done := make(chan struct{})
+			go func() {
+				close(done)
+				panic("IMMICH_VAULT_TEST_FAULT=panic: injected panic in a goroutine after quiescing Immich")
+			}()
+			<-done
+			time.Sleep(time.Second) // the panic ends the process meanwhile
+		}
 	}
 	return nil
 }
@@ -304,8 +368,10 @@ func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immic
 	}
 	need += 64 << 20 // index, snapshot and pack overhead
 	if uint64(need) > free {
+		// backend.ErrNoSpace: the one "storage full" sentinel, also what a
+		// backend returns when the disk fills during the backup.
 		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (database plus files changed since the last backup)\nFree space on the backup disk or prune old snapshots; --no-space-check skips this check",
-			immich.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
+			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
 	}
 	return nil
 }

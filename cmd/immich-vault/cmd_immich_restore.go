@@ -51,9 +51,6 @@ Restore onto the same Immich version as the snapshot's (downgrades are not
 supported). The exact next steps are printed at the end.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyConfigFile(cmd, o.configFile); err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			ow, err := repo.ParseOverwrite(overwrite)
 			if err != nil {
@@ -104,7 +101,7 @@ supported). The exact next steps are printed at the end.`,
 			res, err := immich.Restore(ctx, r, sn, opts)
 			if err != nil {
 				switch {
-				case errors.Is(err, immich.ErrTargetNotEmpty):
+				case errors.Is(err, repo.ErrTargetNotEmpty):
 					return fmt.Errorf("%w\nNothing was restored. Choose an empty --target, or --overwrite if-changed to resume.", err)
 				case errors.Is(err, immich.ErrDatabaseNotEmpty):
 					return fmt.Errorf("%w\nNothing was restored. Immich needs a fresh database: stop Immich and pass --drop-existing, or wipe DB_DATA_LOCATION and recreate the postgres container.", err)
@@ -165,7 +162,8 @@ func nextSteps(cfg immich.Config, res *immich.RestoreResult, o immich.RestoreOpt
 		}
 	}
 	if rec.ImmichVersion != "" {
-		steps = append(steps, fmt.Sprintf("pin IMMICH_VERSION=%s in .env (the version the dump came from; downgrades are not supported)", rec.ImmichVersion))
+		steps = append(steps, fmt.Sprintf("put this line in %s (the image tag of the version the dump came from; downgrades are not supported): IMMICH_VERSION=%s",
+			envFileName(cfg), immich.ImageTag(rec.ImmichVersion)))
 	}
 	if rec.SkipGenerated {
 		steps = append(steps, "after start-up, run the thumbnail and video transcoding jobs for all assets (Administration > Jobs): thumbs/ and encoded-video/ were not in the backup")
@@ -179,4 +177,11 @@ func nextSteps(cfg immich.Config, res *immich.RestoreResult, o immich.RestoreOpt
 	}
 	steps = append(steps, "check the result: immich-vault immich verify --live --checksums (with the same --immich-dir/--upload-location)")
 	return steps
+}
+
+func envFileName(cfg immich.Config) string {
+	if cfg.ImmichDir != "" {
+		return filepath.Join(cfg.ImmichDir, ".env")
+	}
+	return "Immich's .env"
 }

@@ -163,7 +163,7 @@ func newLsCmd() *cobra.Command {
 					return err
 				}
 			}
-			node, err := findNode(cmd, r, sn, start)
+			node, err := r.FindNode(ctx, sn, start)
 			if err != nil {
 				return err
 			}
@@ -179,33 +179,6 @@ func newLsCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, owner, size and mtime")
 	return cmd
-}
-
-// findNode returns the node at p in sn (nil for the root).
-func findNode(cmd *cobra.Command, r *repo.Repository, sn *repo.Snapshot, p string) (*repo.Node, error) {
-	if p == "/" {
-		return nil, nil
-	}
-	var found *repo.Node
-	comps := strings.Split(strings.Trim(p, "/"), "/")
-	tree := sn.Tree
-	for i, c := range comps {
-		t, err := r.LoadTree(cmd.Context(), tree)
-		if err != nil {
-			return nil, err
-		}
-		found = t.Find(c)
-		if found == nil {
-			return nil, fmt.Errorf("%s: no such file or directory in snapshot %s", p, sn.ID().Short())
-		}
-		if i < len(comps)-1 {
-			if found.Type != repo.NodeDir {
-				return nil, fmt.Errorf("%s: not a directory in snapshot %s", "/"+strings.Join(comps[:i+1], "/"), sn.ID().Short())
-			}
-			tree = *found.Subtree
-		}
-	}
-	return found, nil
 }
 
 func newFindCmd() *cobra.Command {
@@ -226,6 +199,12 @@ func newFindCmd() *cobra.Command {
 				return err
 			}
 			defer r.Close()
+			// One reader lock for every snapshot's walk, not one each.
+			ctx, release, err := r.HoldForRead(ctx, "find")
+			if err != nil {
+				return err
+			}
+			defer release()
 			snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
 			if err != nil {
 				return err

@@ -99,10 +99,21 @@ func runPrune(cmd *cobra.Command, r *repo.Repository, opts repo.PruneOptions) er
 	if err != nil {
 		return fmt.Errorf("prune failed, nothing referenced was deleted: %w", err)
 	}
+	tmp, err := tempFiles(cmd.Context(), r, !res.DryRun)
+	if err != nil {
+		return fmt.Errorf("remove temporary files left by killed processes: %w", err)
+	}
 	if gopts.json {
-		return gopts.printJSON(res)
+		return gopts.printJSON(struct {
+			*repo.PruneResult
+			TempFiles *tempFilesReport `json:"temp_files,omitempty"`
+		}{res, tmp})
 	}
 	b := func(n int64) string { return humanize.IBytes(uint64(n)) }
+	if tmp != nil {
+		gopts.printf("temporary files left by killed processes: %d (%s) removed, %d (%s) kept (younger than %v or than a running process's lock)\n",
+			tmp.Removed, b(tmp.RemovedBytes), tmp.Count-tmp.Removed, b(tmp.Bytes-tmp.RemovedBytes), repo.LockStaleTimeout)
+	}
 	verb := ""
 	if res.DryRun {
 		verb = " (dry run: nothing changed)"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -62,15 +63,22 @@ Files whose data is damaged are reported; everything else is restored (exit code
 				return err
 			}
 			prog := &repo.Progress{}
-			var total int64
+			var total, files int64
 			if sn.Summary != nil && sub == "" {
 				total = sn.Summary.BytesProcessed
+				files = sn.Summary.FilesNew + sn.Summary.FilesChanged + sn.Summary.FilesUnmodified
 			}
-			pp := newProgress("restore", prog, func() (int64, int64, bool) { return 0, total, total > 0 })
+			pp := newProgress("restore", prog, func() (int64, int64, bool) { return files, total, total > 0 })
 			start := time.Now()
 			res, err := r.Restore(ctx, sn, repo.RestoreOptions{
 				Target: target, SubPath: sub, Include: inc, Exclude: exc, Overwrite: ow, Progress: prog,
-				Warn: func(p string, err error) { gopts.warnf("%s: %v", p, err) },
+				Warn: func(p string, err error) {
+					if errors.Is(err, repo.ErrEntryInTheWay) {
+						gopts.warnf("%s: %v; pass --overwrite always or if-changed to replace it", p, err)
+						return
+					}
+					gopts.warnf("%s: %v", p, err)
+				},
 			})
 			pp.done()
 			if errors.Is(err, repo.ErrTargetNotEmpty) {
@@ -83,13 +91,17 @@ Files whose data is damaged are reported; everything else is restored (exit code
 				if err := gopts.printJSON(map[string]any{
 					"snapshot_id": sn.ID().String(), "files": res.Files, "dirs": res.Dirs, "hardlinks": res.Links,
 					"bytes": res.Bytes, "skipped": res.Skipped, "errors": res.Errors, "damaged_files": nonNil(res.Damaged),
-					"duration_seconds": time.Since(start).Seconds(),
+					"metadata_not_restored": notRestored(res.NotRestored),
+					"duration_seconds":      time.Since(start).Seconds(),
 				}); err != nil {
 					return err
 				}
 			} else {
 				gopts.printf("restored %d files, %d dirs, %d hardlinks (%s) from snapshot %s into %s in %s; %d existing files kept\n",
 					res.Files, res.Dirs, res.Links, humanize.IBytes(uint64(res.Bytes)), sn.ID().Short(), target, time.Since(start).Round(time.Millisecond), res.Skipped)
+				if len(res.NotRestored) > 0 {
+					gopts.printf("not restored (the target file system does not support them or this user may not set them): %s\n", formatNotRestored(res.NotRestored))
+				}
 			}
 			if len(res.Damaged) > 0 {
 				return fmt.Errorf("%d file(s) could not be restored because their data is damaged or missing: %s\nRun `immich-vault check --read-data` for details", len(res.Damaged), strings.Join(res.Damaged, ", "))
@@ -106,6 +118,28 @@ Files whose data is damaged are reported; everything else is restored (exit code
 	f.StringArrayVarP(&excludes, "exclude", "e", nil, "skip paths matching `pattern` (repeatable)")
 	f.StringVar(&overwrite, "overwrite", "", "existing files: never|if-changed|always (default: refuse a non-empty target)")
 	return cmd
+}
+
+// notRestored is the JSON of RestoreResult.NotRestored: always an object.
+func notRestored(m map[string]int64) map[string]int64 {
+	if m == nil {
+		return map[string]int64{}
+	}
+	return m
+}
+
+// formatNotRestored lists "3 acl, 1 flags" in name order.
+func formatNotRestored(m map[string]int64) string {
+	kinds := make([]string, 0, len(m))
+	for k := range m {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func nonNil(s []string) []string {
@@ -127,7 +161,7 @@ func newDumpCmd() *cobra.Command {
 				return err
 			}
 			p := "/" + strings.TrimLeft(args[1], "/")
-			n, err := findNode(cmd, r, sn, p)
+			n, err := r.FindNode(ctx, sn, p)
 			if err != nil {
 				return err
 			}

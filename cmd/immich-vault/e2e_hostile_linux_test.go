@@ -28,7 +28,7 @@ const hostileSparseSize = 3 << 30
 // maxRSS returns the child's peak resident set size in bytes.
 func maxRSS(r result) int64 {
 	if ru, ok := r.rusage.(*syscall.Rusage); ok {
-		return ru.Maxrss << 10 // KiB on Linux
+		return int64(ru.Maxrss) << 10 // KiB on Linux (int32 on 32-bit)
 	}
 	return 0
 }

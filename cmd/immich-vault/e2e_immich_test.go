@@ -98,8 +98,8 @@ func TestImmichBackupRestoreVerify(t *testing.T) {
 	ie.initRepo()
 	metrics := filepath.Join(ie.env.dir, "immich_vault.prom")
 	logf := filepath.Join(ie.env.dir, "immich-vault.log")
-	cfgFile := filepath.Join(ie.env.dir, "immich-vault.conf")
-	os.WriteFile(cfgFile, []byte("# cron config\nimmich-dir: "+ie.dir+"\nquiesce: stop\nmetrics-file: "+metrics+"\nlog-file: "+logf+"\n"), 0o600)
+	cfgFile := filepath.Join(ie.env.dir, "config.yaml")
+	os.WriteFile(cfgFile, []byte("# cron config\nimmich:\n  dir: "+ie.dir+"\n  quiesce: stop\nmetrics_file: "+metrics+"\nlog_file: "+logf+"\n"), 0o600)
 
 	r := ie.ok("immich", "backup", "--config", cfgFile, "--json")
 	var sum struct {
@@ -220,7 +220,7 @@ func TestImmichDirectModeAndFailedDump(t *testing.T) {
 	}
 	// --require-mount: the repository is not on a mount at this directory.
 	r = ie.run("immich", "backup", "--upload-location", ie.f.Upload, "--db-mode", "direct", "--require-mount", filepath.Join(ie.env.dir, "usb"))
-	wantCode(t, r, exitFailure)
+	wantCode(t, r, exitNoRepo) // documented: 10, disk not mounted
 	if !strings.Contains(r.stderr, "not on the required mount") {
 		t.Errorf("require-mount:\n%v", r)
 	}

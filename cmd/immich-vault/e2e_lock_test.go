@@ -21,15 +21,6 @@ import (
 // maintenance operation.
 const exitLockedCode = 11
 
-// environ is the environment runOpts gives the binary, for commands the
-// harness cannot start itself (background processes, wrappers).
-func (e *env) environ() []string {
-	return []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + e.home, "LANG=C.UTF-8", "TMPDIR=" + os.TempDir(),
-		"IMMICH_VAULT_REPOSITORY=" + e.repo, "IMMICH_VAULT_PASSWORD=" + e.password,
-	}
-}
-
 // requireUnshare skips (fails under CI=true) when this machine cannot run
 // a process in a new PID namespace.
 func requireUnshare(t *testing.T) {

@@ -221,7 +221,7 @@ func TestRestoreBitIdentical(t *testing.T) {
 
 	n := lstatNode(t, filepath.Join(dst, sparse))
 	if n.Size != sparseSize {
-		t.Errorf("restored sparse file: size %d, want %d", n.Size, sparseSize)
+		t.Errorf("restored sparse file: size %d, want %d", n.Size, int64(sparseSize))
 	}
 	if alloc := n.blocks * 512; alloc >= maxSparseAlloc {
 		t.Errorf("restored sparse file is not sparse: %d bytes allocated (st_blocks %d), want < %d",

@@ -12,10 +12,12 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/immich-vault/immich-vault/internal/config"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/limit"
@@ -26,6 +28,7 @@ type globalOptions struct {
 	repo            string
 	passwordFile    string
 	passwordCommand string
+	passwordTimeout time.Duration
 	cacheDir        string
 	noCache         bool
 	json            bool
@@ -33,6 +36,8 @@ type globalOptions struct {
 	verbose         int
 	cpuProfile      string
 	traceFile       string
+	configFile      string       // --config / IMMICH_VAULT_CONFIG
+	cfg             *config.File // the loaded configuration file, if any
 	stdout          io.Writer
 	stderr          io.Writer
 }
@@ -47,6 +52,7 @@ Repository and password come from flags or the environment:
   IMMICH_VAULT_PASSWORD          the password itself
   IMMICH_VAULT_PASSWORD_FILE     a file holding the password (same as --password-file)
   IMMICH_VAULT_PASSWORD_COMMAND  a command printing the password (same as --password-command)
+  IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT  how long it may take (default 60s)
   IMMICH_VAULT_CACHE_DIR         the local cache directory (same as --cache-dir)
 A password is never accepted on the command line. Without any of these, the
 password is asked for on the terminal (and is an error without a terminal).
@@ -58,7 +64,11 @@ Exit codes:
   10  the repository does not exist (wrong path, or its disk is not mounted)
   11  the repository is locked by another prune or repair (retry later)
   12  wrong password
-  130 interrupted`
+  129 interrupted by SIGHUP (the terminal or ssh session went away)
+  130 interrupted by SIGINT (Ctrl-C)
+  143 interrupted by SIGTERM
+      (after any of these the lock and temporary files are removed; run the
+      command again to complete it)`
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -73,16 +83,21 @@ func newRootCmd() *cobra.Command {
 	f.StringVarP(&gopts.repo, "repo", "r", os.Getenv("IMMICH_VAULT_REPOSITORY"), "repository `location` (env IMMICH_VAULT_REPOSITORY)")
 	f.StringVar(&gopts.passwordFile, "password-file", os.Getenv("IMMICH_VAULT_PASSWORD_FILE"), "read the password from `file` (env IMMICH_VAULT_PASSWORD_FILE)")
 	f.StringVar(&gopts.passwordCommand, "password-command", os.Getenv("IMMICH_VAULT_PASSWORD_COMMAND"), "run `command` to get the password (env IMMICH_VAULT_PASSWORD_COMMAND)")
+	f.DurationVar(&gopts.passwordTimeout, "password-command-timeout", 0, "kill the password command after `duration` (env IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT; default 60s)")
 	f.StringVar(&gopts.cacheDir, "cache-dir", os.Getenv("IMMICH_VAULT_CACHE_DIR"), "local cache `directory` (env IMMICH_VAULT_CACHE_DIR; default: user cache dir)")
 	f.BoolVar(&gopts.noCache, "no-cache", false, "use a temporary cache (slower; nothing kept locally)")
 	f.BoolVar(&gopts.json, "json", false, "machine-readable JSON output")
 	f.BoolVarP(&gopts.quiet, "quiet", "q", false, "print only errors")
 	f.CountVarP(&gopts.verbose, "verbose", "v", "more output (repeatable)")
+	f.StringVar(&gopts.configFile, "config", os.Getenv("IMMICH_VAULT_CONFIG"), "read settings from the YAML `file` (env IMMICH_VAULT_CONFIG; see docs/CONFIG.md and `config init`)")
 	f.StringVar(&gopts.cpuProfile, "cpu-profile", "", "write a CPU profile to `file` (for performance work)")
 	_ = f.MarkHidden("cpu-profile")
 	f.StringVar(&gopts.traceFile, "trace", "", "write a Go execution trace to `file` (for performance work)")
 	_ = f.MarkHidden("trace")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := applyConfig(cmd); err != nil {
+			return err
+		}
 		if gopts.cpuProfile != "" {
 			f, err := os.Create(gopts.cpuProfile)
 			if err != nil {
@@ -180,22 +195,106 @@ func (g *globalOptions) readPassword(ctx context.Context, prompt string) ([]byte
 		return []byte(p), nil
 	}
 	if g.passwordFile != "" {
-		b, err := os.ReadFile(g.passwordFile)
-		if err != nil {
-			return nil, fmt.Errorf("read password file: %w", err)
-		}
-		return firstLine(b), nil
+		return readPasswordFile(g.passwordFile, "password file")
 	}
 	if g.passwordCommand != "" {
-		cmd := proc.Command(ctx, "sh", "-c", g.passwordCommand)
-		cmd.Stderr = g.stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return nil, fmt.Errorf("password command failed: %w", err)
-		}
-		return firstLine(out), nil
+		return g.runPasswordCommand(ctx)
 	}
 	return promptPassword(prompt)
+}
+
+// maxPassword bounds what is read from a password file or command: the
+// password is the first line, and it must end within this many bytes (a
+// wrong file such as /dev/zero or a video is not read to its end).
+const maxPassword = 4 << 10
+
+// defaultPasswordCommandTimeout bounds a --password-command (a command
+// waiting for a prompt nobody answers must not hang a cron job).
+const defaultPasswordCommandTimeout = 60 * time.Second
+
+// readPasswordFile returns the first line of the file at path.
+func readPasswordFile(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPassword+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s %s: %w", what, path, err)
+	}
+	p, ok := boundedFirstLine(b)
+	if !ok {
+		return nil, fmt.Errorf("%s %s: no line end within its first %d bytes: the password must be its first line (is it the right file?)", what, path, maxPassword)
+	}
+	return p, nil
+}
+
+// boundedFirstLine returns the first line of b, read with a limit of
+// maxPassword+1 bytes: false if b was cut there before any line ended.
+func boundedFirstLine(b []byte) ([]byte, bool) {
+	if i := bytes.IndexAny(b, "\r\n"); i >= 0 {
+		return b[:i], i <= maxPassword
+	}
+	return b, len(b) <= maxPassword
+}
+
+// passwordCommandTimeout is --password-command-timeout, else
+// IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT, else 60 s.
+func (g *globalOptions) passwordCommandTimeout() (time.Duration, error) {
+	if g.passwordTimeout != 0 {
+		return g.passwordTimeout, nil
+	}
+	if s := os.Getenv("IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT=%q: want a positive duration such as 90s or 5m", s)
+		}
+		return d, nil
+	}
+	return defaultPasswordCommandTimeout, nil
+}
+
+// runPasswordCommand runs --password-command with a timeout and returns
+// the first line of its output.
+func (g *globalOptions) runPasswordCommand(ctx context.Context) ([]byte, error) {
+	timeout, err := g.passwordCommandTimeout()
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := proc.Command(cctx, "sh", "-c", g.passwordCommand)
+	cmd.Stderr = g.stderr
+	out := &capWriter{max: maxPassword + 1}
+	cmd.Stdout = out
+	err = cmd.Run()
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(cctx.Err(), context.DeadlineExceeded):
+		return nil, fmt.Errorf("password command %q did not finish within %v and was killed; if it needs longer, set --password-command-timeout or IMMICH_VAULT_PASSWORD_COMMAND_TIMEOUT", g.passwordCommand, timeout)
+	case err != nil:
+		return nil, fmt.Errorf("password command %q failed: %w", g.passwordCommand, err)
+	}
+	p, ok := boundedFirstLine(out.buf)
+	if !ok {
+		return nil, fmt.Errorf("password command %q printed no line end within its first %d bytes: it must print the password on its first line", g.passwordCommand, maxPassword)
+	}
+	return p, nil
+}
+
+// capWriter keeps the first max bytes written to it and discards the rest.
+type capWriter struct {
+	buf []byte
+	max int
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if n := min(len(p), w.max-len(w.buf)); n > 0 {
+		w.buf = append(w.buf, p[:n]...)
+	}
+	return len(p), nil
 }
 
 func firstLine(b []byte) []byte {
@@ -223,11 +322,10 @@ func promptPassword(prompt string) ([]byte, error) {
 // readNewPassword reads a new password from file or asks twice on a terminal.
 func readNewPassword(file string) ([]byte, error) {
 	if file != "" {
-		b, err := os.ReadFile(file)
+		p, err := readPasswordFile(file, "new password file")
 		if err != nil {
-			return nil, fmt.Errorf("read new password file: %w", err)
+			return nil, err
 		}
-		p := firstLine(b)
 		if len(p) == 0 {
 			return nil, errors.New("the new password file is empty")
 		}

@@ -50,13 +50,29 @@ func (pp *progressPrinter) loop() {
 
 func (pp *progressPrinter) line() string {
 	el := time.Since(pp.start)
+	if pp.total != nil {
+		// Counted in items only (check's packs): done/total, share, ETA.
+		if tf, tb, ok := pp.total(); ok && tb == 0 && tf > 0 {
+			done := pp.p.Files.Load()
+			s := fmt.Sprintf("[%s] %s %d of %d (%.0f%%)", fmtDur(el), pp.verb, done, tf, 100*float64(done)/float64(tf))
+			if done > 0 && tf > done {
+				s += " ETA " + fmtDur(time.Duration(float64(el)*float64(tf-done)/float64(done)))
+			}
+			return s
+		}
+	}
 	bytes := pp.p.Bytes.Load()
 	rate := float64(bytes) / el.Seconds()
 	s := fmt.Sprintf("[%s] %s %d files, %s, %s/s", fmtDur(el), pp.verb, pp.p.Files.Load(),
 		humanize.IBytes(uint64(bytes)), humanize.IBytes(uint64(rate)))
 	if pp.total != nil {
 		if tf, tb, ok := pp.total(); ok && tb > 0 {
-			s += fmt.Sprintf(" of %d files, %s (%.0f%%)", tf, humanize.IBytes(uint64(tb)), 100*float64(bytes)/float64(tb))
+			if tf > 0 {
+				s += fmt.Sprintf(" of %d files,", tf)
+			} else {
+				s += " of"
+			}
+			s += fmt.Sprintf(" %s (%.0f%%)", humanize.IBytes(uint64(tb)), 100*float64(bytes)/float64(tb))
 			if rate > 0 && tb > bytes {
 				s += " ETA " + fmtDur(time.Duration(float64(tb-bytes)/rate*float64(time.Second)))
 			}

@@ -20,6 +20,7 @@ type layer int
 const (
 	layerOther   layer = iota // helpers such as internal/...: unrestricted, may not import repo
 	layerCmd                  // cmd/...
+	layerWeb                  // web/...: the serve command's server, above the engine and the Immich layer
 	layerTools                // bench/..., fuzz/...
 	layerImmich               // immich/...: the Immich-aware layer above the engine
 	layerRepo                 // repo and its non-backend subpackages (e.g. repotest)
@@ -31,7 +32,7 @@ const (
 )
 
 var layerNames = map[layer]string{
-	layerOther: "other", layerCmd: "cmd", layerTools: "bench/fuzz", layerImmich: "immich",
+	layerOther: "other", layerCmd: "cmd", layerWeb: "web", layerTools: "bench/fuzz", layerImmich: "immich",
 	layerRepo: "repo", layerBackend: "repo/backend", layerIndex: "index", layerPack: "pack",
 	layerChunker: "chunker", layerCrypto: "crypto",
 }
@@ -45,6 +46,8 @@ func classify(rel string) layer {
 	switch {
 	case under(rel, "cmd"):
 		return layerCmd
+	case under(rel, "web"):
+		return layerWeb
 	case under(rel, "bench"), under(rel, "fuzz"):
 		return layerTools
 	case under(rel, "immich"):
@@ -69,7 +72,8 @@ func classify(rel string) layer {
 // package may always import packages of its own layer, e.g. repo/backend/local
 // → repo/backend).
 var mayImport = map[layer][]layer{
-	layerCmd:     {layerImmich, layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerCmd:     {layerWeb, layerImmich, layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerWeb:     {layerImmich, layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
 	layerTools:   {layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
 	layerImmich:  {layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
 	layerRepo:    {layerBackend, layerIndex, layerPack, layerChunker, layerCrypto},
@@ -95,9 +99,11 @@ func allowed(from, to string) (bool, string) {
 	}
 	switch {
 	case lt == layerRepo:
-		return false, "only cmd/..., bench/..., fuzz/... and the Immich layer may import repo (to keep the architectural layers intact)"
+		return false, "only cmd/..., bench/..., fuzz/..., web/... and the Immich layer may import repo (to keep the architectural layers intact)"
 	case lt == layerImmich:
 		return false, "the engine must not import the Immich layer"
+	case lt == layerWeb:
+		return false, "only cmd/... imports the web server (the engine and the Immich layer never do)"
 	case lt == layerCmd:
 		return false, "nothing imports a command"
 	}
@@ -213,6 +219,10 @@ func TestRules(t *testing.T) {
 		{"index", "pack", true},
 		{"pack", "crypto", true},
 		{"internal/layering", "pack", true},
+		{"cmd/immich-vault", "web", true},
+		{"web", "repo", true},
+		{"web", "immich", true},
+		{"web", "pack", true},
 
 		{"repo", "cmd/immich-vault", false},
 		{"repo", "immich", false},
@@ -231,6 +241,11 @@ func TestRules(t *testing.T) {
 		{"pack", "immich", false},
 		{"chunker", "immich/compose", false},
 		{"immich", "cmd/immich-vault", false},
+		{"repo", "web", false},
+		{"immich", "web", false},
+		{"pack", "web", false},
+		{"internal/something", "web", false},
+		{"web", "cmd/immich-vault", false},
 	}
 	for _, c := range cases {
 		if got, why := allowed(c.from, c.to); got != c.want {
@@ -238,7 +253,7 @@ func TestRules(t *testing.T) {
 		}
 	}
 	// Every path segment boundary matters: "repository" is not "repo".
-	if classify("repository") == layerRepo || classify("packer") == layerPack {
+	if classify("repository") == layerRepo || classify("packer") == layerPack || classify("website") == layerWeb {
 		t.Error("classify matches on a name prefix instead of a path segment")
 	}
 }

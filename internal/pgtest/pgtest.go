@@ -26,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -157,7 +156,7 @@ func (c *Cluster) startGuard() {
 	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 2; done; %s >/dev/null 2>&1; rm -rf %s",
 		os.Getpid(), shellQuote(stop.Args), shellQuote([]string{c.Dir}))
 	g := exec.Command("sh", "-c", script)
-	g.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	newSession(g)
 	if g.Start() == nil {
 		c.guard = g
 	}

@@ -5,12 +5,16 @@
 // the grandchild survives, keeps the stdout pipe open, and Wait blocks until
 // it exits on its own. Command runs the child in its own process group,
 // kills the whole group on cancellation and bounds the wait for the pipes.
+//
+// Process groups are a Unix notion (proc_unix.go). Elsewhere (Windows,
+// proc_other.go) cancellation kills the direct child only, as
+// exec.CommandContext does, and WaitDelay still bounds the wait for pipes a
+// surviving grandchild holds open (see docs/PLATFORMS.md).
 package proc
 
 import (
 	"context"
 	"os/exec"
-	"syscall"
 	"time"
 )
 
@@ -20,17 +24,7 @@ const WaitDelay = 5 * time.Second
 // Command is exec.CommandContext with process-group cancellation.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		if cmd.Process == nil {
-			return nil
-		}
-		// Negative pid: the whole process group.
-		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
-			return cmd.Process.Kill()
-		}
-		return nil
-	}
+	setGroupCancel(cmd)
 	cmd.WaitDelay = WaitDelay
 	return cmd
 }

@@ -220,8 +220,9 @@ func CheckRange(size int64, length int, offset int64) (int64, error) {
 // Spooler is implemented by backends that store files on a local
 // filesystem. A writer can then build a large file (a pack) directly in a
 // temporary file next to its destination and commit it by rename, instead
-// of holding it in memory. Decorators do not forward it: a wrapped backend
-// is simply written through Save.
+// of holding it in memory. Find it with As[Spooler]: decorators that do not
+// change writes let it through (retry, faulty); one that does implements it
+// itself (limit charges a committed file to its upload rate).
 type Spooler interface {
 	// CreateTemp creates an empty temporary file on the backend's own
 	// filesystem for a file of type t. It is never listed.
@@ -232,4 +233,31 @@ type Spooler interface {
 	CommitTemp(ctx context.Context, f *os.File, h Handle) error
 	// AbortTemp closes and removes f.
 	AbortTemp(f *os.File)
+}
+
+// Unwrapper is implemented by decorators (retry, limit, faulty, ...): they
+// embed the Backend they wrap, override what they change, and return it
+// from Unwrap.
+type Unwrapper interface {
+	Unwrap() Backend
+}
+
+// As finds an optional capability T (Spooler, *local.Local, ...) of b or of
+// the backends b decorates: it returns the first of b, b.Unwrap(),
+// b.Unwrap().Unwrap(), ... that is a T. A decorator that must see the
+// operations of a capability (as limit must see spooled uploads)
+// implements T itself, so As stops there.
+func As[T any](b Backend) (T, bool) {
+	for b != nil {
+		if t, ok := b.(T); ok {
+			return t, true
+		}
+		u, ok := b.(Unwrapper)
+		if !ok {
+			break
+		}
+		b = u.Unwrap()
+	}
+	var zero T
+	return zero, false
 }

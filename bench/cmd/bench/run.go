@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -81,10 +80,8 @@ func wrapMain() {
 	res.WallNs = int64(time.Since(start))
 	if cmd.ProcessState != nil {
 		res.Exit = cmd.ProcessState.ExitCode()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			res.CPUNs = ru.Utime.Nano() + ru.Stime.Nano()
-			res.MaxRSS = ru.Maxrss << 10 // KiB on Linux
-		}
+		res.CPUNs = int64(cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime())
+		res.MaxRSS = maxRSS(cmd.ProcessState)
 	}
 	if err != nil {
 		res.Err = err.Error()
@@ -176,7 +173,7 @@ func tail(s string, n int) string {
 
 // dropCaches flushes dirty pages and drops the page cache (root only).
 func dropCaches() bool {
-	syscall.Sync()
+	syncDisks()
 	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0) == nil
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command rsscheck measures the memory of an index.Cache holding many blob
 // entries: it stores N synthetic entries through StorePack (one batch per
 // simulated pack), then performs random Lookups, and prints the process's
@@ -8,6 +10,8 @@
 // File-backed RSS is Badger's memory-mapped table files: page cache the
 // kernel reclaims under pressure, not heap. Anonymous RSS is what the
 // process really owns; it must not grow with N.
+//
+// Linux only: it reads /proc/self/status and uses madvise(MADV_PAGEOUT).
 package main
 
 import (

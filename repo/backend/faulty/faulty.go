@@ -35,7 +35,7 @@ const (
 // configuration forwards everything unchanged. It is safe for concurrent
 // use.
 type Faulty struct {
-	be backend.Backend
+	backend.Backend // Properties and Close are the wrapped backend's
 
 	mu    sync.Mutex
 	h     hooks
@@ -59,11 +59,11 @@ var _ backend.Backend = (*Faulty)(nil)
 
 // New wraps be.
 func New(be backend.Backend) *Faulty {
-	return &Faulty{be: be, calls: make(map[Op]int)}
+	return &Faulty{Backend: be, calls: make(map[Op]int)}
 }
 
 // Unwrap returns the wrapped backend.
-func (f *Faulty) Unwrap() backend.Backend { return f.be }
+func (f *Faulty) Unwrap() backend.Backend { return f.Backend }
 
 // SetSaveErr makes Save return fn(h) when it is non-nil, before the wrapped
 // backend is called (nothing is stored, the reader is not read).
@@ -143,20 +143,14 @@ func (f *Faulty) enter(ctx context.Context, op Op) (hooks, error) {
 }
 
 // Location returns the wrapped location with a "faulty:" prefix.
-func (f *Faulty) Location() string { return "faulty:" + f.be.Location() }
-
-// Properties forwards.
-func (f *Faulty) Properties() backend.Properties { return f.be.Properties() }
-
-// Close forwards.
-func (f *Faulty) Close() error { return f.be.Close() }
+func (f *Faulty) Location() string { return "faulty:" + f.Backend.Location() }
 
 // Create forwards (no hooks; counted).
 func (f *Faulty) Create(ctx context.Context) error {
 	f.mu.Lock()
 	f.calls[OpCreate]++
 	f.mu.Unlock()
-	return f.be.Create(ctx)
+	return f.Backend.Create(ctx)
 }
 
 // Save applies SetSaveErr, forwards, then applies SetSaveErrAfter.
@@ -170,7 +164,7 @@ func (f *Faulty) Save(ctx context.Context, h backend.Handle, rd backend.RewindRe
 			return err
 		}
 	}
-	if err := f.be.Save(ctx, h, rd); err != nil {
+	if err := f.Backend.Save(ctx, h, rd); err != nil {
 		return err
 	}
 	if cfg.saveErrAfter != nil {
@@ -191,9 +185,9 @@ func (f *Faulty) Load(ctx context.Context, h backend.Handle, length int, offset 
 		}
 	}
 	if cfg.shortRead == nil && cfg.loadWrap == nil {
-		return f.be.Load(ctx, h, length, offset, fn)
+		return f.Backend.Load(ctx, h, length, offset, fn)
 	}
-	return f.be.Load(ctx, h, length, offset, func(rd io.Reader) error {
+	return f.Backend.Load(ctx, h, length, offset, func(rd io.Reader) error {
 		if cfg.shortRead != nil {
 			if n := cfg.shortRead(h); n >= 0 {
 				rd = io.LimitReader(rd, n)
@@ -217,7 +211,7 @@ func (f *Faulty) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, 
 			return backend.FileInfo{}, err
 		}
 	}
-	return f.be.Stat(ctx, h)
+	return f.Backend.Stat(ctx, h)
 }
 
 // List applies SetListErr, then forwards.
@@ -231,7 +225,7 @@ func (f *Faulty) List(ctx context.Context, t backend.FileType, fn func(backend.F
 			return err
 		}
 	}
-	return f.be.List(ctx, t, fn)
+	return f.Backend.List(ctx, t, fn)
 }
 
 // Remove applies SetRemoveErr, then forwards.
@@ -245,7 +239,7 @@ func (f *Faulty) Remove(ctx context.Context, h backend.Handle) error {
 			return err
 		}
 	}
-	return f.be.Remove(ctx, h)
+	return f.Backend.Remove(ctx, h)
 }
 
 // Nth returns a hook that returns err on its nth call (1-based) only.

@@ -11,7 +11,9 @@ package limit
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -71,8 +73,8 @@ func (l *Limiter) Wait(ctx context.Context, n int) error {
 
 // Backend limits the wrapped backend's traffic.
 type Backend struct {
-	be       backend.Backend
-	up, down *Limiter
+	backend.Backend // all but Save and Load are the wrapped backend's
+	up, down        *Limiter
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -83,61 +85,70 @@ func New(be backend.Backend, uploadKiB, downloadKiB int64) backend.Backend {
 	if uploadKiB <= 0 && downloadKiB <= 0 {
 		return be
 	}
-	b := &Backend{be: be}
+	b := &Backend{Backend: be}
 	if uploadKiB > 0 {
 		b.up = NewLimiter(uploadKiB << 10)
 	}
 	if downloadKiB > 0 {
 		b.down = NewLimiter(downloadKiB << 10)
 	}
+	if sp, ok := backend.As[backend.Spooler](be); ok {
+		return &spooling{Backend: b, sp: sp}
+	}
 	return b
 }
 
+// spooling is a Backend over a backend that spools packs to temporary files
+// (backend.Spooler, found through any decorators). It is a Spooler too, so
+// that a limit does not turn spooling off: CommitTemp charges the file's
+// size to the upload limit before committing it, which keeps the average
+// upload rate within the limit (a pack's bytes are written to the temporary
+// file at disk speed; the commits are paced).
+type spooling struct {
+	*Backend
+	sp backend.Spooler
+}
+
+var _ backend.Spooler = (*spooling)(nil)
+
+func (s *spooling) CreateTemp(t backend.FileType) (*os.File, error) { return s.sp.CreateTemp(t) }
+
+func (s *spooling) AbortTemp(f *os.File) { s.sp.AbortTemp(f) }
+
+func (s *spooling) CommitTemp(ctx context.Context, f *os.File, h backend.Handle) error {
+	if s.up != nil {
+		fi, err := f.Stat()
+		if err == nil {
+			err = s.up.Wait(ctx, int(fi.Size()))
+		}
+		if err != nil {
+			s.sp.AbortTemp(f)
+			return fmt.Errorf("commit %v: %w", h, err)
+		}
+	}
+	return s.sp.CommitTemp(ctx, f, h)
+}
+
 // Unwrap returns the wrapped backend.
-func (b *Backend) Unwrap() backend.Backend { return b.be }
-
-// Location forwards.
-func (b *Backend) Location() string { return b.be.Location() }
-
-// Properties forwards.
-func (b *Backend) Properties() backend.Properties { return b.be.Properties() }
-
-// Close forwards.
-func (b *Backend) Close() error { return b.be.Close() }
-
-// Create forwards.
-func (b *Backend) Create(ctx context.Context) error { return b.be.Create(ctx) }
+func (b *Backend) Unwrap() backend.Backend { return b.Backend }
 
 // Save paces the reads of rd.
 func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindReader) error {
 	if b.up == nil {
-		return b.be.Save(ctx, h, rd)
+		return b.Backend.Save(ctx, h, rd)
 	}
-	return b.be.Save(ctx, h, &rewindReader{RewindReader: rd, r: reader{ctx: ctx, rd: rd, l: b.up}})
+	return b.Backend.Save(ctx, h, &rewindReader{RewindReader: rd, r: reader{ctx: ctx, rd: rd, l: b.up}})
 }
 
 // Load paces the reads of the reader fn gets.
 func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(io.Reader) error) error {
 	if b.down == nil {
-		return b.be.Load(ctx, h, length, offset, fn)
+		return b.Backend.Load(ctx, h, length, offset, fn)
 	}
-	return b.be.Load(ctx, h, length, offset, func(rd io.Reader) error {
+	return b.Backend.Load(ctx, h, length, offset, func(rd io.Reader) error {
 		return fn(&reader{ctx: ctx, rd: rd, l: b.down})
 	})
 }
-
-// Stat forwards.
-func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
-	return b.be.Stat(ctx, h)
-}
-
-// List forwards.
-func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
-	return b.be.List(ctx, t, fn)
-}
-
-// Remove forwards.
-func (b *Backend) Remove(ctx context.Context, h backend.Handle) error { return b.be.Remove(ctx, h) }
 
 type reader struct {
 	ctx context.Context

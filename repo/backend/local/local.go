@@ -42,6 +42,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
@@ -422,48 +423,20 @@ func (l *Local) Load(ctx context.Context, h backend.Handle, length int, offset i
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("load %v: %w", h, err)
 	}
-	// Raw descriptor and pread: os.File would register the file with the
-	// netpoller and cost several extra syscalls per load (restore loads
-	// one range per tree and per pack).
 	p := l.path(h.Canonical())
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	r, size, closeFile, err := openLoad(p)
 	if err != nil {
-		return fmt.Errorf("load %v: %w", h, notFound(&fs.PathError{Op: "open", Path: p, Err: err}))
+		return fmt.Errorf("load %v: %w", h, notFound(err))
 	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("load %v: %w", h, err)
-	}
-	n, err := backend.CheckRange(st.Size, length, offset)
+	defer closeFile()
+	n, err := backend.CheckRange(size, length, offset)
 	if err != nil {
 		return fmt.Errorf("load %v: %w", h, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("load %v: %w", h, err)
 	}
-	return fn(io.NewSectionReader(fdReaderAt(fd), offset, n))
-}
-
-// fdReaderAt reads a raw descriptor with pread.
-type fdReaderAt int
-
-func (fd fdReaderAt) ReadAt(b []byte, off int64) (int, error) {
-	total := 0
-	for total < len(b) {
-		n, err := syscall.Pread(int(fd), b[total:], off+int64(total))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return total, err
-		}
-		if n == 0 {
-			return total, io.EOF
-		}
-		total += n
-	}
-	return total, nil
+	return fn(io.NewSectionReader(r, offset, n))
 }
 
 // notFound wraps fs.ErrNotExist errors with backend.ErrNotFound. ENOTDIR
@@ -583,6 +556,69 @@ func (l *Local) Remove(ctx context.Context, h backend.Handle) error {
 	}
 	if err := fsyncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("remove %v: %w", h, err)
+	}
+	return nil
+}
+
+// TempFile is a temporary file in the repository directory: a Save or a
+// spooled pack in progress, or one left by a process that was killed
+// (SIGKILL, power loss) before it could remove it.
+type TempFile struct {
+	Path    string
+	Size    int64
+	ModTime time.Time
+}
+
+// TempFiles lists the ".tmp-" files of every directory a write may leave
+// them in (the repository directory, the type directories and data/xx).
+// Files that vanish while listing are skipped.
+func (l *Local) TempFiles(ctx context.Context) ([]TempFile, error) {
+	dirs := []string{l.dir}
+	for _, t := range []backend.FileType{backend.KeyFile, backend.PackFile, backend.IndexFile, backend.SnapshotFile, backend.LockFile} {
+		dirs = append(dirs, l.typeDir(t))
+	}
+	for i := range 256 {
+		dirs = append(dirs, filepath.Join(l.typeDir(backend.PackFile), fmt.Sprintf("%02x", i)))
+	}
+	var out []TempFile
+	for _, d := range dirs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ents, err := os.ReadDir(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list temporary files in %s: %w", d, err)
+		}
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), tmpPrefix) || !e.Type().IsRegular() {
+				continue
+			}
+			fi, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list temporary files in %s: %w", d, err)
+			}
+			out = append(out, TempFile{Path: filepath.Join(d, e.Name()), Size: fi.Size(), ModTime: fi.ModTime()})
+		}
+	}
+	return out, nil
+}
+
+// RemoveTempFile removes a file listed by TempFiles (a path outside the
+// repository or not named ".tmp-*" is refused). A file already gone is not
+// an error.
+func (l *Local) RemoveTempFile(p string) error {
+	rel, err := filepath.Rel(l.dir, p)
+	if err != nil || strings.HasPrefix(rel, "..") || !strings.HasPrefix(filepath.Base(p), tmpPrefix) {
+		return fmt.Errorf("remove %s: not a temporary file of repository %s", p, l.dir)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

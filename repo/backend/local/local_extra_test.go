@@ -9,9 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/backendtest"
@@ -211,25 +210,6 @@ func TestOptions(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs of the given size at a new directory, or skips
-// the test if that is not permitted (not root, no CAP_SYS_ADMIN, ...).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Skipf("cannot mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
 func TestDiskFull(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -260,7 +240,7 @@ func TestDiskFull(t *testing.T) {
 					saved++
 					continue
 				}
-				if !errors.Is(err, backend.ErrNoSpace) || !errors.Is(err, unix.ENOSPC) {
+				if !errors.Is(err, backend.ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) {
 					t.Fatalf("Save on a full disk: %v, want ErrNoSpace wrapping ENOSPC", err)
 				}
 				break

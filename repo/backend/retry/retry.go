@@ -45,8 +45,8 @@ type Options struct {
 
 // Backend retries the operations of the wrapped backend.
 type Backend struct {
-	be   backend.Backend
-	opts Options
+	backend.Backend // Location, Properties and Close are the wrapped backend's
+	opts            Options
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -62,11 +62,11 @@ func New(be backend.Backend, opts Options) *Backend {
 	if opts.MaxDelay <= 0 {
 		opts.MaxDelay = 15 * time.Second
 	}
-	return &Backend{be: be, opts: opts}
+	return &Backend{Backend: be, opts: opts}
 }
 
 // Unwrap returns the wrapped backend.
-func (b *Backend) Unwrap() backend.Backend { return b.be }
+func (b *Backend) Unwrap() backend.Backend { return b.Backend }
 
 // Permanent reports whether err must not be retried.
 func Permanent(err error) bool {
@@ -137,23 +137,14 @@ func (b *Backend) do(ctx context.Context, name string, h backend.Handle, op func
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("%w (while waiting to retry: %v)", ctx.Err(), err)
+			return fmt.Errorf("%w (while waiting to retry: %w)", ctx.Err(), err)
 		}
 	}
 }
 
-// Location forwards.
-func (b *Backend) Location() string { return b.be.Location() }
-
-// Properties forwards.
-func (b *Backend) Properties() backend.Properties { return b.be.Properties() }
-
-// Close forwards.
-func (b *Backend) Close() error { return b.be.Close() }
-
 // Create retries.
 func (b *Backend) Create(ctx context.Context) error {
-	return b.do(ctx, "create", backend.Handle{}, func(int) error { return b.be.Create(ctx) })
+	return b.do(ctx, "create", backend.Handle{}, func(int) error { return b.Backend.Create(ctx) })
 }
 
 // Save rewinds rd and retries.
@@ -164,7 +155,7 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindR
 				return &permanentError{fmt.Errorf("rewind %v: %w", h, err)}
 			}
 		}
-		err := b.be.Save(ctx, h, rd)
+		err := b.Backend.Save(ctx, h, rd)
 		if attempt > 1 && errors.Is(err, backend.ErrExists) && b.sameContent(ctx, h, rd) {
 			return nil
 		}
@@ -175,14 +166,14 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd backend.RewindR
 // sameContent reports whether the stored file h holds exactly rd's bytes
 // (after a lost acknowledgement, the earlier attempt stored them).
 func (b *Backend) sameContent(ctx context.Context, h backend.Handle, rd backend.RewindReader) bool {
-	if fi, err := b.be.Stat(ctx, h); err != nil || fi.Size != rd.Length() {
+	if fi, err := b.Backend.Stat(ctx, h); err != nil || fi.Size != rd.Length() {
 		return false
 	}
 	if rd.Rewind() != nil {
 		return false
 	}
 	same := false
-	err := b.be.Load(ctx, h, 0, 0, func(stored io.Reader) error {
+	err := b.Backend.Load(ctx, h, 0, 0, func(stored io.Reader) error {
 		same = equalReaders(stored, rd)
 		return nil
 	})
@@ -212,7 +203,7 @@ func (e *permanentError) Permanent() bool { return true }
 // Load retries, tagging errors that come from fn.
 func (b *Backend) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(io.Reader) error) error {
 	err := b.do(ctx, "load", h, func(int) error {
-		return b.be.Load(ctx, h, length, offset, func(rd io.Reader) error {
+		return b.Backend.Load(ctx, h, length, offset, func(rd io.Reader) error {
 			if err := fn(rd); err != nil {
 				return &fnError{err}
 			}
@@ -227,7 +218,7 @@ func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo,
 	var fi backend.FileInfo
 	err := b.do(ctx, "stat", h, func(int) error {
 		var err error
-		fi, err = b.be.Stat(ctx, h)
+		fi, err = b.Backend.Stat(ctx, h)
 		return err
 	})
 	return fi, err
@@ -238,7 +229,7 @@ func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo,
 func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
 	return b.do(ctx, "list", backend.Handle{Type: t}, func(int) error {
 		called := false
-		err := b.be.List(ctx, t, func(fi backend.FileInfo) error {
+		err := b.Backend.List(ctx, t, func(fi backend.FileInfo) error {
 			called = true
 			if err := fn(fi); err != nil {
 				return &fnError{err}
@@ -260,7 +251,7 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 // the first attempt removed the file, and is reported as success.
 func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 	return b.do(ctx, "remove", h, func(attempt int) error {
-		err := b.be.Remove(ctx, h)
+		err := b.Backend.Remove(ctx, h)
 		if attempt > 1 && errors.Is(err, backend.ErrNotFound) {
 			return nil
 		}

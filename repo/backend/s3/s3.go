@@ -100,7 +100,7 @@ func ParseLocation(loc string) (Config, error) {
 	if strings.HasPrefix(rest, "http://") || strings.HasPrefix(rest, "https://") {
 		u, err := url.Parse(rest)
 		if err != nil {
-			return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+			return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 		if u.User != nil {
 			return Config{}, fmt.Errorf("%w: credentials in the URL are refused: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", ErrConfig)
@@ -650,7 +650,7 @@ func (e *authError) Permanent() bool { return true }
 // wrap maps SDK errors onto the backend sentinels.
 func (b *Backend) wrap(ctx context.Context, what string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("%s: %w (%v)", what, ctxErr, err)
+		return fmt.Errorf("%s: %w (%w)", what, ctxErr, err)
 	}
 	var ae smithy.APIError
 	code := ""
@@ -675,7 +675,7 @@ func (b *Backend) wrap(ctx context.Context, what string, err error) error {
 		}
 		return fmt.Errorf("%s: %w", what, &authError{code: code, err: err})
 	case code == "EntityTooLarge" || code == "QuotaExceeded" || isStatus(err, http.StatusInsufficientStorage):
-		return fmt.Errorf("%s: %w: %v", what, backend.ErrNoSpace, err)
+		return fmt.Errorf("%s: %w: %w", what, backend.ErrNoSpace, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -684,7 +684,7 @@ func (b *Backend) wrap(ctx context.Context, what string, err error) error {
 // inside it), keeping errors.Is on it.
 func (b *Backend) wrapFn(ctx context.Context, h backend.Handle, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("load %v: %w (%v)", h, ctxErr, err)
+		return fmt.Errorf("load %v: %w (%w)", h, ctxErr, err)
 	}
 	return fmt.Errorf("load %v: %w", h, err)
 }

@@ -1,0 +1,153 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The portable source reader (srcfile_portable.go) is what Windows backs
+// up through; it builds on every system, so it is tested here on Linux.
+func TestPortableSourceReader(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "b-file")
+	if err := os.WriteFile(file, []byte("hello portable"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "c-dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("b-file", filepath.Join(dir, "a-link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("c-dir", filepath.Join(dir, "d-dirlink")); err != nil {
+		t.Fatal(err)
+	}
+
+	f, err := openPortable(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil || string(b) != "hello portable" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	size, mtime, regular, err := f.stat()
+	fi, _ := os.Lstat(file)
+	if err != nil || size != 14 || !regular || !mtime.Equal(fi.ModTime()) {
+		t.Fatalf("stat: size %d mtime %v regular %v err %v; lstat mtime %v", size, mtime, regular, err, fi.ModTime())
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// No final symlink is followed, nothing but a regular file is opened.
+	for _, name := range []string{"a-link", "c-dir", "missing"} {
+		if f, err := openPortable(filepath.Join(dir, name)); err == nil {
+			f.Close()
+			t.Errorf("openPortable(%s) succeeded", name)
+		}
+	}
+	if _, err := openPortable(filepath.Join(dir, "a-link")); !errors.Is(err, errNotSameFile) {
+		t.Errorf("symlink: %v, want errNotSameFile", err)
+	}
+
+	d, err := openPortableDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	names, err := d.names()
+	if want := []string{"a-link", "b-file", "c-dir", "d-dirlink"}; err != nil || !reflect.DeepEqual(names, want) {
+		t.Fatalf("names %v, %v; want %v", names, err, want)
+	}
+	li, err := d.lstat("a-link", filepath.Join(dir, "a-link"))
+	if err != nil || li.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("lstat of a symlink: %v, %v (followed?)", li, err)
+	}
+	if d2, err := openPortableDir(filepath.Join(dir, "d-dirlink")); err == nil {
+		d2.close()
+		t.Error("openPortableDir followed a symlink")
+	}
+}
+
+type fakeInfo struct{ mtime time.Time }
+
+func (fakeInfo) Name() string         { return "f" }
+func (fakeInfo) Size() int64          { return 3 }
+func (fakeInfo) Mode() os.FileMode    { return 0o644 }
+func (i fakeInfo) ModTime() time.Time { return i.mtime }
+func (fakeInfo) IsDir() bool          { return false }
+func (fakeInfo) Sys() any             { return nil }
+
+// Without a Unix stat (Windows: Sys() is no *syscall.Stat_t) a node has no
+// owner or inode and its ctime is its mtime, so that change detection
+// compares mtime and size.
+func TestNodeWithoutUnixStat(t *testing.T) {
+	a := &archiver{}
+	mt := time.Date(2024, 5, 6, 7, 8, 9, 10, time.FixedZone("x", 3600))
+	n := a.nodeFromInfo("f", "/x/f", fakeInfo{mt})
+	if !n.ChangeTime.Equal(mt) || n.ChangeTime.Location() != time.UTC || n.Inode != 0 || n.Device != 0 || n.Links != 0 || n.UID != 0 || n.User != "" {
+		t.Fatalf("node %+v", n)
+	}
+	// A real lstat has a Unix stat exactly where rawfile.go is built.
+	fi, err := os.Lstat(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := sysStatOf(fi)
+	unixStat := runtime.GOOS == "linux" || runtime.GOOS == "darwin" || runtime.GOOS == "freebsd"
+	if ok != unixStat {
+		t.Fatalf("sysStatOf on %s: ok=%v", runtime.GOOS, ok)
+	}
+}
+
+// The file cache recognises moved files by device and inode. A file
+// without an inode number (Windows) must never be looked up there: every
+// file would share inode 0, and two files of equal size and mtime would
+// get each other's content.
+func TestFileCacheNeedsInode(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRepo(t)
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("some content"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Backup(ctx, BackupOptions{Paths: []string{p}}); err != nil {
+		t.Fatal(err)
+	}
+	a := &archiver{r: r}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := a.nodeFromInfo("f", p, fi)
+	if n.Inode == 0 {
+		t.Skip("this file system reports inode 0")
+	}
+	// Control: the file with its inode is known to the file cache.
+	ids, ok := a.unchanged(ctx, n, nil)
+	if !ok || len(ids) == 0 {
+		t.Fatalf("file cache does not know the backed-up file (ok=%v ids=%v)", ok, ids)
+	}
+	// The same entry keyed by inode 0, as a system without inodes would
+	// have written it, is not used.
+	v, ok, err := r.cache.GetMeta(fileCacheKey(n))
+	if err != nil || !ok {
+		t.Fatalf("GetMeta: %v %v", ok, err)
+	}
+	n0 := *n
+	n0.Inode, n0.Device = 0, 0
+	if err := r.cache.PutMeta(fileCacheKey(&n0), v); err != nil {
+		t.Fatal(err)
+	}
+	if ids, ok := a.unchanged(ctx, &n0, nil); ok {
+		t.Fatalf("a node without inode was served from the file cache: %v", ids)
+	}
+}
