@@ -10,6 +10,15 @@
 // (reclaimable page cache, but counted in RSS) do grow with the data touched:
 // see index/internal/rsscheck for measurements.
 //
+// Third, for the maintenance commands (check, prune, repair, stats), Table
+// and its helpers Sorter and HandleSet: the index as the repository's index
+// files state it (every pack holding a blob, the index files naming each
+// pack), streamed once into sorted arrays of fixed-size records on disk,
+// and sets of blobs (those snapshots use) on disk too. Their memory does
+// not grow with the repository; questions about every blob are merge
+// joins of sorted streams, not lookups in Go maps. See Table for the
+// design and why neither Go maps, nor the Badger cache, nor mmap.
+//
 // # Index file format (plaintext, frozen version 1)
 //
 //	file    = "IVIX" ‖ version u8 (=1)

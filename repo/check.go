@@ -1,18 +1,23 @@
 package repo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"golang.org/x/sync/errgroup"
@@ -31,6 +36,35 @@ type CheckOptions struct {
 	ReadDataSubset *Subset
 	// Progress receives one call per pack checked (may be concurrent).
 	Progress func(done, total int)
+	// ReadDataBudget, if positive (and ReadData and ReadDataSubset
+	// unset), verifies packs resumably: the packs not verified for the
+	// longest time (never verified first) are read, in parallel, until the
+	// budget is spent; each pack verified intact is remembered with the
+	// time, beside the local cache, so that successive runs cover every
+	// pack.
+	// At least one due pack is read per run.
+	ReadDataBudget time.Duration
+	// ReadDataMaxAge, with ReadDataBudget, makes packs verified less than
+	// this long ago not due (zero: every pack is due, oldest first).
+	ReadDataMaxAge time.Duration
+	// Now is the clock of the resumable mode (nil: time.Now; tests).
+	Now func() time.Time
+}
+
+// ReadDataCoverage reports resumable verification (CheckOptions.ReadDataBudget).
+type ReadDataCoverage struct {
+	Due       int   `json:"due_packs"`      // not verified within the maximum age, before this run
+	Verified  int   `json:"verified_packs"` // read and found intact this run
+	Remaining int   `json:"remaining_packs"`
+	Covered   int   `json:"covered_packs"` // verified within the maximum age, after this run
+	Total     int   `json:"total_packs"`
+	Bytes     int64 `json:"verified_bytes"`
+	// Oldest is the oldest verification time of any pack after this run
+	// (zero if some pack was never verified).
+	Oldest time.Time `json:"oldest_verification"`
+	// NotRemembered: the repository was opened without a cache (NoCache),
+	// so this run's verifications are forgotten on close.
+	NotRemembered bool `json:"not_remembered,omitempty"`
 }
 
 // DamagedBlob is a blob that is missing or fails verification.
@@ -67,7 +101,9 @@ type CheckResult struct {
 	// snapshots keeps those whose content authenticates under another
 	// name, and removes the others).
 	DamagedSnapshots []string `json:"damaged_snapshots"`
-	damagedSet       map[pack.BlobHandle]bool
+	// Coverage is set by resumable verification (ReadDataBudget).
+	Coverage   *ReadDataCoverage `json:"read_data_coverage,omitempty"`
+	damagedSet map[pack.BlobHandle]bool
 }
 
 // damageLocked records blob h as damaged (once); the caller holds the lock.
@@ -193,76 +229,73 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 	for _, p := range pend {
 		res.Pending += len(p.Packs)
 	}
-	// 2. Index files.
-	indexed := map[ID][]pack.Entry{}
-	var idxIDs []ID
-	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			idxIDs = append(idxIDs, id)
-		} else {
-			problem("index/%s: not an index file name", fi.Name)
-		}
-		return nil
+	// 1c. Snapshots, listed before the index files: a writer stores its
+	// index files before its snapshot, so the trees of every snapshot
+	// listed here are in an index file listed next (a backup running
+	// beside check must not look like damage).
+	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
+		problem("snapshot %s: %v", id.Short(), err)
+		res.DamagedSnapshots = append(res.DamagedSnapshots, id.String())
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list index: %w", err)
+		return nil, err
 	}
-	// ri resolves trees through the index files (the truth), not through
-	// the local cache, which may lag behind other writers or leave out
+	res.Snapshots = len(snaps)
+	// 2. Index files, streamed into a table on disk (loadRepoIndex): ri
+	// resolves trees through the index files (the truth), not through the
+	// local cache, which may lag behind other writers or leave out
 	// condemned packs (PrepareWrite).
-	ri := &repoIndex{files: map[ID]*index.File{}, packs: indexed, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
-	for _, id := range idxIDs {
-		f, err := r.LoadIndexFile(ctx, id)
-		if err != nil {
+	ri, err := r.loadRepoIndex(ctx, func(id ID, err error) {
+		if id.IsNull() {
+			problem("%v", err)
+		} else {
 			problem("index %s: %v", id.Short(), err)
-			continue
 		}
-		for _, pb := range f.Packs {
-			if _, ok := indexed[pb.Pack]; !ok {
-				indexed[pb.Pack] = pb.Entries
-				for _, e := range pb.Entries {
-					ri.blobs[e.BlobHandle] = append(ri.blobs[e.BlobHandle], pb.Pack)
-				}
-			}
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
+	defer ri.close()
 	// 3. Every pack: header vs index (and with ReadData every blob).
-	var packIDs []ID
-	for id := range indexed {
-		packIDs = append(packIDs, id)
-		if _, ok := sizes[id]; !ok {
-			problem("pack %s is in the index but missing from the repository", id.Short())
-			for _, e := range indexed[id] {
-				packDamage(e.BlobHandle, id, "pack missing")
-			}
-		}
-	}
 	for id := range sizes {
-		if _, ok := indexed[id]; !ok {
+		if _, ok, err := ri.t.FindPack(id); err != nil {
+			return nil, err
+		} else if !ok {
 			res.Unindexed = append(res.Unindexed, id.String())
 		}
 	}
 	sort.Strings(res.Unindexed)
-	sort.Slice(packIDs, func(i, j int) bool { return packIDs[i].Compare(packIDs[j]) < 0 })
 	if opts.ReadDataSubset != nil && !opts.ReadData {
 		present := map[ID]int64{}
-		for _, id := range packIDs {
-			if sz, ok := sizes[id]; ok {
-				present[id] = sz
+		err := ri.t.ForEachPack(func(p index.PackInfo) error {
+			if sz, ok := sizes[p.ID]; ok {
+				present[p.ID] = sz
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		opts.ReadDataSubset.prepare(present)
 	}
-	res.Packs = len(packIDs)
+	res.Packs = ri.t.NumPacks()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(runtime.GOMAXPROCS(0), r.be.Properties().Connections))
 	var checked int
-	for _, id := range packIDs {
+	err = ri.t.ForEachPack(func(p index.PackInfo) error {
+		id := p.ID
+		entries, err := ri.t.PackEntries(p)
+		if err != nil {
+			return err
+		}
 		size, ok := sizes[id]
 		if !ok {
-			continue
+			problem("pack %s is in the index but missing from the repository", id.Short())
+			for _, e := range entries {
+				packDamage(e.BlobHandle, id, "pack missing")
+			}
+			return nil
 		}
-		entries := indexed[id]
 		read := opts.ReadData || (opts.ReadDataSubset != nil && opts.ReadDataSubset.selected(id))
 		if read {
 			res.PacksRead++
@@ -275,21 +308,37 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 				checked++
 				n := checked
 				mu.Unlock()
-				opts.Progress(n, len(packIDs))
+				opts.Progress(n, res.Packs)
 			}
 			return gctx.Err()
 		})
+		return gctx.Err()
+	})
+	if werr := g.Wait(); werr != nil {
+		return nil, werr
 	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	for _, es := range indexed {
-		res.Blobs += len(es)
+	if opts.ReadDataBudget > 0 && !res.ReadData {
+		res.ReadData = true
+		if err := r.checkCoverage(ctx, ri, sizes, opts, res, problem, packDamage); err != nil {
+			return nil, err
+		}
 	}
+	res.Blobs = int(ri.t.NumBlobs())
 	for h, bad := range failedAt {
+		holders, err := ri.t.Lookup(h)
+		if err != nil {
+			return nil, err
+		}
 		intact := false
-		for _, p := range ri.blobs[h] {
-			if _, present := sizes[p]; present && bad[p] == "" {
+		for _, hd := range holders {
+			pi, err := ri.t.Pack(hd.Pack)
+			if err != nil {
+				return nil, err
+			}
+			if _, present := sizes[pi.ID]; present && bad[pi.ID] == "" {
 				intact = true
 			}
 		}
@@ -304,24 +353,45 @@ func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult
 		}
 		damage(h, first, bad[first])
 	}
-	// 4. Snapshots: trees and referenced blobs; trace damage to files.
-	snaps, err := r.Snapshots(ctx, func(id ID, err error) {
-		problem("snapshot %s: %v", id.Short(), err)
-		res.DamagedSnapshots = append(res.DamagedSnapshots, id.String())
+	// 4. Snapshots: every tree loads and every data blob used is indexed
+	// (the used blobs, collected on disk, merge-joined with the table);
+	// then, only if something is damaged, trace the damage to files.
+	used, err := index.NewHandleSet(r.tableDir())
+	if err != nil {
+		return nil, err
+	}
+	defer used.Close()
+	seen := map[ID]bool{}
+	for _, sn := range snaps {
+		err := r.collectUsed(ctx, ri, sn.Tree, used, seen, func(id ID, err error) {
+			if th := (pack.BlobHandle{ID: id, Type: pack.TreeBlob}); !res.damagedSet[th] {
+				damage(th, ID{}, err.Error())
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	seen = nil
+	if err := used.Freeze(nil); err != nil {
+		return nil, err
+	}
+	cur := ri.t.BlobCursor()
+	err = used.ForEach(func(h pack.BlobHandle) error {
+		holders, err := cur.Seek(h)
+		if err == nil && len(holders) == 0 && !res.damagedSet[h] {
+			damage(h, ID{}, "not in any index file")
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	res.Snapshots = len(snaps)
-	inIndex := make(map[pack.BlobHandle]bool, res.Blobs)
-	for _, es := range indexed {
-		for _, e := range es {
-			inIndex[e.BlobHandle] = true
+	if len(res.Damaged) > 0 {
+		clean := map[ID]bool{} // trees fully verified without damage
+		for _, sn := range snaps {
+			r.checkTree(ctx, ri, sn, sn.Tree, "/", res, clean, problem, damage)
 		}
-	}
-	clean := map[ID]bool{} // trees fully verified without damage
-	for _, sn := range snaps {
-		r.checkTree(ctx, ri, sn, sn.Tree, "/", res, inIndex, clean, problem, damage)
 	}
 	sort.Slice(res.Damaged, func(i, j int) bool { return res.Damaged[i].ID < res.Damaged[j].ID })
 	return res, nil
@@ -388,9 +458,40 @@ func subsetOf(idx, hdr []pack.Entry) bool {
 	return true
 }
 
+// collectUsed loads tree id and every tree below it (each once: seen),
+// passing the trees that fail to load to onErr and adding every data blob
+// they use to used.
+func (r *Repository) collectUsed(ctx context.Context, ri *repoIndex, id ID, used *index.HandleSet, seen map[ID]bool, onErr func(ID, error)) error {
+	if seen[id] {
+		return nil
+	}
+	seen[id] = true
+	t, err := r.loadTreeVia(ctx, ri, id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		onErr(id, err)
+		return nil
+	}
+	for _, n := range t.Nodes {
+		for _, c := range n.Content {
+			if err := used.Add(pack.BlobHandle{ID: c, Type: pack.DataBlob}); err != nil {
+				return err
+			}
+		}
+		if n.Type == NodeDir && n.Subtree != nil {
+			if err := r.collectUsed(ctx, ri, *n.Subtree, used, seen, onErr); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // checkTree verifies a tree and everything below it; it returns whether the
 // tree is free of damage. Damage is reported once per (snapshot, path).
-func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot, id ID, p string, res *CheckResult, inIndex map[pack.BlobHandle]bool, clean map[ID]bool,
+func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot, id ID, p string, res *CheckResult, clean map[ID]bool,
 	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) bool {
 	if clean[id] {
 		return true
@@ -414,19 +515,14 @@ func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot,
 	for _, n := range t.Nodes {
 		np := p + n.FileName()
 		if n.Type == NodeDir {
-			if !r.checkTree(ctx, ri, sn, *n.Subtree, np+"/", res, inIndex, clean, problem, damage) {
+			if !r.checkTree(ctx, ri, sn, *n.Subtree, np+"/", res, clean, problem, damage) {
 				ok = false
 			}
 			continue
 		}
 		for _, b := range n.Content {
 			h := pack.BlobHandle{ID: b, Type: pack.DataBlob}
-			bad := res.damagedSet[h]
-			if !bad && !inIndex[h] {
-				damage(h, ID{}, "not in any index file")
-				bad = true
-			}
-			if bad {
+			if res.damagedSet[h] { // blobs no index file lists included (collectTree)
 				res.Affected = append(res.Affected, AffectedFile{Snapshot: sn.ID().String(), Path: np, Blob: b.String()})
 				ok = false
 			}
@@ -528,4 +624,262 @@ func (s *Subset) selected(id ID) bool {
 		return binary.BigEndian.Uint64(id[:8])%s.M == s.N-1
 	}
 	return s.chosen[id]
+}
+
+// The coverage file remembers when each pack was last verified intact by
+// a budgeted check: <cache root>/<repository ID>/readdata-coverage, records
+// of packID[32] ‖ Unix seconds u64be sorted by pack ID, rewritten (to a
+// temporary file, then renamed) at the end of each run with the records of
+// the packs still indexed. It lives beside the index cache, not in it: the
+// cache is wiped whenever prune replaces index files, and coverage must
+// survive that. Deleting it only makes the next runs read packs again.
+const coverageRec = 32 + 8
+
+func (r *Repository) coveragePath() string {
+	if r.opts.NoCache {
+		return filepath.Join(r.tmpDir, "readdata-coverage")
+	}
+	root, err := r.opts.cacheRoot()
+	if err != nil {
+		return filepath.Join(r.tmpDir, "readdata-coverage")
+	}
+	return filepath.Join(root, r.cfg.ID, "readdata-coverage")
+}
+
+// coverageReader reads the coverage file in pack ID order.
+type coverageReader struct {
+	f   *os.File
+	rd  *bufio.Reader
+	cur [coverageRec]byte
+	ok  bool
+}
+
+func openCoverage(path string) (*coverageReader, error) {
+	c := &coverageReader{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read-data coverage: %w", err)
+	}
+	c.f, c.rd = f, bufio.NewReaderSize(f, 64<<10)
+	c.next()
+	return c, nil
+}
+
+func (c *coverageReader) next() {
+	if c.rd == nil {
+		return
+	}
+	_, err := io.ReadFull(c.rd, c.cur[:])
+	c.ok = err == nil // a short or missing tail: the rest is forgotten
+}
+
+// last returns when pack id was verified (0: never); ids must be asked
+// in increasing order.
+func (c *coverageReader) last(id ID) int64 {
+	for c.ok && bytes.Compare(c.cur[:32], id[:]) < 0 {
+		c.next()
+	}
+	if c.ok && bytes.Equal(c.cur[:32], id[:]) {
+		return int64(binary.BigEndian.Uint64(c.cur[32:]))
+	}
+	return 0
+}
+
+func (c *coverageReader) close() {
+	if c.f != nil {
+		c.f.Close()
+	}
+}
+
+// checkCoverage is the resumable read-data pass: due packs, oldest
+// verification first (sorted on disk), read in parallel until the budget
+// is spent, then the coverage file is rewritten.
+func (r *Repository) checkCoverage(ctx context.Context, ri *repoIndex, sizes map[ID]int64, opts CheckOptions, res *CheckResult,
+	problem func(string, ...any), damage func(pack.BlobHandle, ID, string)) error {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := now()
+	deadline := start.Add(opts.ReadDataBudget)
+	path := r.coveragePath()
+	cov := &ReadDataCoverage{NotRemembered: r.opts.NoCache}
+	res.Coverage = cov
+	// Due packs, as (last verification, pack) records sorted on disk.
+	due, err := index.NewSorter(r.tableDir(), 8+32, 8+32)
+	if err != nil {
+		return err
+	}
+	defer due.Close()
+	old, err := openCoverage(path)
+	if err != nil {
+		return err
+	}
+	var rec [40]byte
+	err = ri.t.ForEachPack(func(p index.PackInfo) error {
+		if _, ok := sizes[p.ID]; !ok {
+			return nil // missing: reported already
+		}
+		cov.Total++
+		last := old.last(p.ID)
+		if last > 0 && opts.ReadDataMaxAge > 0 && start.Sub(time.Unix(last, 0)) < opts.ReadDataMaxAge {
+			cov.Covered++
+			return nil
+		}
+		binary.BigEndian.PutUint64(rec[:8], uint64(last))
+		copy(rec[8:], p.ID[:])
+		return due.Add(rec[:])
+	})
+	old.close()
+	if err != nil {
+		return err
+	}
+	cov.Due = int(due.Len())
+	// This run's verifications, to merge into the file.
+	upd, err := index.NewSorter(r.tableDir(), coverageRec, 32)
+	if err != nil {
+		return err
+	}
+	defer upd.Close()
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(runtime.GOMAXPROCS(0), r.be.Properties().Connections))
+	errStop := errors.New("budget spent")
+	scheduled := 0
+	err = due.Sorted(func(b []byte) error {
+		if scheduled > 0 && !now().Before(deadline) {
+			return errStop
+		}
+		if gctx.Err() != nil {
+			return errStop
+		}
+		id := ID(b[8:40])
+		p, ok, err := ri.t.FindPack(id)
+		if err != nil || !ok {
+			return err
+		}
+		entries, err := ri.t.PackEntries(p)
+		if err != nil {
+			return err
+		}
+		size := sizes[id]
+		scheduled++
+		g.Go(func() error {
+			bad := false
+			r.checkPack(gctx, id, size, entries, true,
+				func(f string, a ...any) { bad = true; problem(f, a...) },
+				func(h pack.BlobHandle, pid ID, reason string) { bad = true; damage(h, pid, reason) })
+			if bad || gctx.Err() != nil {
+				return gctx.Err()
+			}
+			var v [coverageRec]byte
+			copy(v[:32], id[:])
+			binary.BigEndian.PutUint64(v[32:], uint64(now().Unix()))
+			mu.Lock()
+			defer mu.Unlock()
+			cov.Verified++
+			cov.Bytes += size
+			res.PacksRead++
+			res.BytesRead += size
+			return upd.Add(v[:])
+		})
+		return nil
+	})
+	werr := g.Wait()
+	if err != nil && !errors.Is(err, errStop) && werr == nil {
+		werr = err
+	}
+	// Remember what was verified, even when interrupted.
+	if serr := r.saveCoverage(path, ri, sizes, upd, cov); serr != nil && werr == nil {
+		werr = serr
+	}
+	if werr != nil {
+		return werr
+	}
+	cov.Remaining = cov.Due - cov.Verified
+	cov.Covered += cov.Verified
+	return nil
+}
+
+// saveCoverage rewrites the coverage file: the old records and this run's
+// (the newest time of each pack), for the packs still indexed and present.
+// It sets cov.Oldest.
+func (r *Repository) saveCoverage(path string, ri *repoIndex, sizes map[ID]int64, upd *index.Sorter, cov *ReadDataCoverage) error {
+	old, err := openCoverage(path)
+	if err != nil {
+		return err
+	}
+	if old.ok {
+		for ; old.ok; old.next() {
+			if err := upd.Add(old.cur[:]); err != nil {
+				old.close()
+				return err
+			}
+		}
+	}
+	old.close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("read-data coverage: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "readdata-coverage-")
+	if err != nil {
+		return fmt.Errorf("read-data coverage: %w", err)
+	}
+	defer os.Remove(f.Name())
+	w := bufio.NewWriterSize(f, 64<<10)
+	var pend [coverageRec]byte
+	have := false
+	var oldest int64
+	kept := 0
+	emit := func() error {
+		if !have {
+			return nil
+		}
+		id := ID(pend[:32])
+		if _, ok := sizes[id]; !ok {
+			return nil
+		}
+		if _, ok, err := ri.t.FindPack(id); err != nil || !ok {
+			return err
+		}
+		if t := int64(binary.BigEndian.Uint64(pend[32:])); oldest == 0 || t < oldest {
+			oldest = t
+		}
+		kept++
+		_, err := w.Write(pend[:])
+		return err
+	}
+	// Sorted by pack ID then time: the last record of a pack is its newest.
+	err = upd.Sorted(func(b []byte) error {
+		if have && !bytes.Equal(b[:32], pend[:32]) {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
+		copy(pend[:], b)
+		have = true
+		return nil
+	})
+	if err == nil {
+		err = emit()
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("read-data coverage: %w", err)
+	}
+	if kept == cov.Total && oldest > 0 {
+		cov.Oldest = time.Unix(oldest, 0).UTC()
+	}
+	return nil
 }

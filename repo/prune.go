@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"time"
 
@@ -96,20 +97,33 @@ type PruneResult struct {
 }
 
 // repoIndex is the repository index as its index files state it (not the
-// local cache): prune and repair must see every pack, condemned or not.
+// local cache): prune, check and repair must see every pack holding a
+// blob, condemned or not. It is an index.Table on disk (see its doc for
+// the design and the memory it takes), built by loadRepoIndex, the one
+// loader of these commands.
 type repoIndex struct {
-	files map[ID]*index.File
-	packs map[ID][]pack.Entry      // first listing wins
-	blobs map[pack.BlobHandle][]ID // packs holding each blob
-	where map[ID][]ID              // pack -> index files listing it
+	t *index.Table
 }
 
-func (r *Repository) loadRepoIndex(ctx context.Context) (*repoIndex, error) {
-	ri := &repoIndex{files: map[ID]*index.File{}, packs: map[ID][]pack.Entry{}, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
+// tableDir is where index tables and handle sets spill: the repository's
+// cache directory (on disk, unlike a tmpfs /tmp), or the temporary cache.
+func (r *Repository) tableDir() string {
+	if r.cacheTmp != "" {
+		return r.cacheTmp
+	}
+	return r.tmpDir
+}
+
+// loadRepoIndex streams every index file, in ID order, into a table. An
+// index file that fails to load is passed to onErr (nil: the load fails);
+// one listed but gone meanwhile is skipped.
+func (r *Repository) loadRepoIndex(ctx context.Context, onErr func(ID, error)) (*repoIndex, error) {
 	var ids []ID
 	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
 		if id, err := crypto.ParseID(fi.Name); err == nil {
 			ids = append(ids, id)
+		} else if onErr != nil {
+			onErr(ID{}, fmt.Errorf("index/%s: not an index file name", fi.Name))
 		}
 		return nil
 	})
@@ -117,45 +131,61 @@ func (r *Repository) loadRepoIndex(ctx context.Context) (*repoIndex, error) {
 		return nil, fmt.Errorf("list index files: %w", err)
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
-	for _, id := range ids {
-		f, err := r.LoadIndexFile(ctx, id)
-		if errors.Is(err, backend.ErrNotFound) {
-			continue
+	next := func() (ID, *index.File, error) {
+		for len(ids) > 0 {
+			id := ids[0]
+			ids = ids[1:]
+			f, err := r.LoadIndexFile(ctx, id)
+			if errors.Is(err, backend.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				if onErr != nil && ctx.Err() == nil {
+					onErr(id, err)
+					continue
+				}
+				return id, nil, err
+			}
+			return id, f, nil
 		}
+		return ID{}, nil, io.EOF
+	}
+	t, err := index.BuildTable(ctx, r.tableDir(), next)
+	if err != nil {
+		return nil, err
+	}
+	return &repoIndex{t: t}, nil
+}
+
+func (ri *repoIndex) close() {
+	if ri != nil && ri.t != nil {
+		ri.t.Close()
+	}
+}
+
+// location returns where holder hd keeps its blob.
+func (ri *repoIndex) location(hd index.Holder) (index.Location, error) {
+	p, err := ri.t.Pack(hd.Pack)
+	if err != nil {
+		return index.Location{}, err
+	}
+	e := hd.Entry
+	return index.Location{Pack: p.ID, Compression: e.Compression, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}, nil
+}
+
+// loadTreeVia loads a tree through ri (trying every pack that holds it).
+func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*Tree, error) {
+	h := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
+	holders, err := ri.t.Lookup(h)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error = fmt.Errorf("tree %s: %w", id.Short(), ErrBlobNotFound)
+	for _, hd := range holders {
+		loc, err := ri.location(hd)
 		if err != nil {
 			return nil, err
 		}
-		ri.files[id] = f
-		for _, p := range f.Packs {
-			ri.where[p.Pack] = append(ri.where[p.Pack], id)
-			if _, ok := ri.packs[p.Pack]; ok {
-				continue
-			}
-			ri.packs[p.Pack] = p.Entries
-			for _, e := range p.Entries {
-				ri.blobs[e.BlobHandle] = append(ri.blobs[e.BlobHandle], p.Pack)
-			}
-		}
-	}
-	return ri, nil
-}
-
-func (ri *repoIndex) entry(h pack.BlobHandle, packID ID) (pack.Entry, bool) {
-	for _, e := range ri.packs[packID] {
-		if e.BlobHandle == h {
-			return e, true
-		}
-	}
-	return pack.Entry{}, false
-}
-
-// loadTree loads a tree through ri (trying every pack that holds it).
-func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*Tree, error) {
-	h := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
-	var lastErr error = fmt.Errorf("tree %s: %w", id.Short(), ErrBlobNotFound)
-	for _, p := range ri.blobs[h] {
-		e, _ := ri.entry(h, p)
-		loc := index.Location{Pack: p, Compression: e.Compression, Offset: e.Offset, Length: e.Length, RawLength: e.RawLength}
 		b, err := r.loadBlobAt(ctx, h, loc, nil)
 		if err != nil {
 			lastErr = err
@@ -166,18 +196,33 @@ func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*Tr
 	return nil, lastErr
 }
 
-// usedSet is the set of blobs referenced by the snapshots walked so far.
+// usedSet is the set of blobs referenced by the snapshots walked so far, on
+// disk (index.HandleSet); only the IDs of the trees walked (far fewer than
+// blobs) are kept in memory, so that shared subtrees are walked once.
 type usedSet struct {
-	blobs map[pack.BlobHandle]struct{}
+	set   *index.HandleSet // frozen; nil before the first addSnapshots
+	trees map[ID]bool
 	snaps map[ID]bool
 }
 
-// addSnapshots walks every snapshot not walked yet. Any snapshot or tree that
-// cannot be read is an error: prune never deletes when unsure.
-func (r *Repository) addSnapshots(ctx context.Context, ri *repoIndex, u *usedSet) (int, error) {
-	ids, err := r.SnapshotIDs(ctx)
+func newUsedSet() *usedSet { return &usedSet{trees: map[ID]bool{}, snaps: map[ID]bool{}} }
+
+func (u *usedSet) close() {
+	if u.set != nil {
+		u.set.Close()
+	}
+}
+
+// addSnapshots walks every snapshot of ids not walked yet. Any snapshot or
+// tree that cannot be read is an error: prune never deletes when unsure.
+// ids must have been listed before the index files of ri: a writer stores
+// its index files before its snapshot, so every tree of a snapshot listed
+// first is in an index file listed next, while a snapshot listed after
+// the index may use index files that are not in ri yet.
+func (r *Repository) addSnapshots(ctx context.Context, ri *repoIndex, u *usedSet, ids []ID) (int, error) {
+	add, err := index.NewHandleSet(r.tableDir())
 	if err != nil {
-		return 0, fmt.Errorf("list snapshots: %w", err)
+		return 0, err
 	}
 	for _, id := range ids {
 		if u.snaps[id] {
@@ -188,37 +233,87 @@ func (r *Repository) addSnapshots(ctx context.Context, ri *repoIndex, u *usedSet
 			continue // forgotten meanwhile
 		}
 		if err != nil {
+			add.Close()
 			return 0, fmt.Errorf("%w (run check, then repair snapshots or forget it)", err)
 		}
-		if err := r.markTree(ctx, ri, u, sn.Tree); err != nil {
+		if err := r.markTree(ctx, ri, u, add, sn.Tree); err != nil {
+			add.Close()
 			return 0, fmt.Errorf("snapshot %s: %w (run check and repair snapshots first)", id.Short(), err)
 		}
 		u.snaps[id] = true
 	}
+	if err := add.Freeze(u.set); err != nil {
+		add.Close()
+		return 0, err
+	}
+	u.close()
+	u.set = add
 	return len(ids), nil
 }
 
-func (r *Repository) markTree(ctx context.Context, ri *repoIndex, u *usedSet, id ID) error {
-	h := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
-	if _, ok := u.blobs[h]; ok {
+func (r *Repository) markTree(ctx context.Context, ri *repoIndex, u *usedSet, add *index.HandleSet, id ID) error {
+	if u.trees[id] {
 		return nil
 	}
 	t, err := r.loadTreeVia(ctx, ri, id)
 	if err != nil {
 		return err
 	}
-	u.blobs[h] = struct{}{}
+	u.trees[id] = true
+	if err := add.Add(pack.BlobHandle{ID: id, Type: pack.TreeBlob}); err != nil {
+		return err
+	}
 	for _, n := range t.Nodes {
 		for _, c := range n.Content {
-			u.blobs[pack.BlobHandle{ID: c, Type: pack.DataBlob}] = struct{}{}
+			if err := add.Add(pack.BlobHandle{ID: c, Type: pack.DataBlob}); err != nil {
+				return err
+			}
 		}
 		if n.Subtree != nil {
-			if err := r.markTree(ctx, ri, u, *n.Subtree); err != nil {
+			if err := r.markTree(ctx, ri, u, add, *n.Subtree); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// partialPack is a pack holding unused blobs.
+type partialPack struct {
+	info         index.PackInfo
+	size, unused int64
+}
+
+// packState flags, per pack ordinal of a table.
+const (
+	packPresent   = 1 << iota // in the backend
+	packCondemned             // in a pending deletion record (doomed, in processPending)
+)
+
+// packStates returns the flags of every pack of ri, one byte per pack.
+func packStates(ri *repoIndex, sizes map[ID]int64, condemned map[ID]bool) ([]uint8, error) {
+	st := make([]uint8, ri.t.NumPacks())
+	err := ri.t.ForEachPack(func(p index.PackInfo) error {
+		if _, ok := sizes[p.ID]; ok {
+			st[p.Ord] |= packPresent
+		}
+		if condemned[p.ID] {
+			st[p.Ord] |= packCondemned
+		}
+		return nil
+	})
+	return st, err
+}
+
+// keeper returns the pack that keeps the copy of a used blob: the first
+// holder (in pack ID order) that is present and not condemned, or -1.
+func keeper(holders []index.Holder, st []uint8) int64 {
+	for _, hd := range holders {
+		if st[hd.Pack] == packPresent {
+			return int64(hd.Pack)
+		}
+	}
+	return -1
 }
 
 // Prune removes data no snapshot references. It takes the exclusive lock
@@ -256,11 +351,16 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if err != nil {
 		return nil, err
 	}
+	snapIDs, err := r.SnapshotIDs(ctx) // before the index: see addSnapshots
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
 	progress("loading index")
-	ri, err := r.loadRepoIndex(ctx)
+	ri, err := r.loadRepoIndex(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
+	defer ri.close()
 	_, pend, err := r.loadLockDir(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -272,113 +372,118 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		}
 	}
 	progress("finding used blobs")
-	u := &usedSet{blobs: map[pack.BlobHandle]struct{}{}, snaps: map[ID]bool{}}
-	if res.Snapshots, err = r.addSnapshots(ctx, ri, u); err != nil {
+	u := newUsedSet()
+	defer u.close()
+	if res.Snapshots, err = r.addSnapshots(ctx, ri, u, snapIDs); err != nil {
 		return nil, err
 	}
-	res.UsedBlobs = len(u.blobs)
-	for h := range u.blobs {
-		if len(ri.blobs[h]) == 0 {
-			return nil, fmt.Errorf("%s blob %s is used by a snapshot but in no index file: %w (run check, then repair index)", h.Type, h.ID.Short(), ErrBlobNotFound)
-		}
-	}
+	res.UsedBlobs = int(u.set.Len())
 
 	// Plan: every used blob keeps one copy, preferring packs that are not
-	// condemned and packs that stay whole.
-	packIDs := make([]ID, 0, len(ri.packs))
-	for id := range ri.packs {
-		if _, ok := sizes[id]; ok {
-			packIDs = append(packIDs, id)
-		}
+	// condemned, in pack ID order (a merge join of the used set with the
+	// table, both sorted by blob).
+	st, err := packStates(ri, sizes, condemned)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(packIDs, func(i, j int) bool { return bytes.Compare(packIDs[i][:], packIDs[j][:]) < 0 })
-	kept := map[pack.BlobHandle]ID{}
-	usedBytes := map[ID]int64{}
-	for _, pid := range packIDs {
-		if condemned[pid] {
-			continue
+	usedBytes := make([]int64, ri.t.NumPacks())
+	usedCount := make([]int32, ri.t.NumPacks())
+	cur := ri.t.BlobCursor()
+	err = u.set.ForEach(func(h pack.BlobHandle) error {
+		holders, err := cur.Seek(h)
+		if err != nil {
+			return err
 		}
-		for _, e := range ri.packs[pid] {
-			if _, ok := u.blobs[e.BlobHandle]; !ok {
-				continue
-			}
-			if _, ok := kept[e.BlobHandle]; ok {
-				continue
-			}
-			kept[e.BlobHandle] = pid
-			usedBytes[pid] += int64(e.Length)
+		if len(holders) == 0 {
+			return fmt.Errorf("%s blob %s is used by a snapshot but in no index file: %w (run check, then repair index)", h.Type, h.ID.Short(), ErrBlobNotFound)
 		}
+		if k := keeper(holders, st); k >= 0 {
+			for _, hd := range holders {
+				if int64(hd.Pack) == k {
+					usedBytes[k] += int64(hd.Entry.Length)
+					usedCount[k]++
+					break
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for id, size := range sizes {
+	for _, size := range sizes {
 		res.PacksTotal++
 		res.BytesTotal += size
-		if _, ok := ri.packs[id]; !ok && !condemned[id] {
-			res.UnindexedPacks++
-		}
 	}
 	var newCond []CondemnedPack
-	var partial []ID
+	var partial []partialPack
 	var unusedTotal int64
-	unusedBytes := map[ID]int64{}
-	for _, pid := range packIDs {
-		if condemned[pid] {
-			continue
+	err = ri.t.ForEachPack(func(p index.PackInfo) error {
+		if st[p.Ord] != packPresent {
+			return nil
 		}
-		for _, e := range ri.packs[pid] {
-			if kept[e.BlobHandle] != pid {
-				res.UnusedBlobs++
-				res.UnusedBytes += int64(e.Length)
-				unusedBytes[pid] += int64(e.Length)
-			}
+		res.UnusedBlobs += p.Entries - int(usedCount[p.Ord])
+		un := p.Bytes - usedBytes[p.Ord]
+		res.UnusedBytes += un
+		if usedCount[p.Ord] == 0 {
+			newCond = append(newCond, CondemnedPack{ID: p.ID, Size: sizes[p.ID], Indexed: true})
+			return nil
 		}
-		if usedBytes[pid] == 0 {
-			newCond = append(newCond, CondemnedPack{ID: pid, Size: sizes[pid], Indexed: true})
-			continue
-		}
-		if un := unusedBytes[pid]; un > 0 {
-			partial = append(partial, pid)
+		if un > 0 {
+			partial = append(partial, partialPack{info: p, size: sizes[p.ID], unused: un})
 			unusedTotal += un
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for id, size := range sizes {
-		if _, ok := ri.packs[id]; !ok && !condemned[id] {
+		if condemned[id] {
+			continue
+		}
+		if _, ok, err := ri.t.FindPack(id); err != nil {
+			return nil, err
+		} else if !ok {
+			res.UnindexedPacks++
 			newCond = append(newCond, CondemnedPack{ID: id, Size: size, Indexed: false})
 		}
 	}
 	// Repack partially used packs, most wasteful first, until the unused
 	// bytes left are within MaxUnusedPercent of the total.
 	sort.Slice(partial, func(i, j int) bool {
-		ui, uj := unusedBytes[partial[i]], unusedBytes[partial[j]]
-		if ui*sizes[partial[j]] != uj*sizes[partial[i]] {
-			return ui*sizes[partial[j]] > uj*sizes[partial[i]]
+		a, b := partial[i], partial[j]
+		if a.unused*b.size != b.unused*a.size {
+			return a.unused*b.size > b.unused*a.size
 		}
-		return bytes.Compare(partial[i][:], partial[j][:]) < 0
+		return bytes.Compare(a.info.ID[:], b.info.ID[:]) < 0
 	})
 	var total int64
 	for _, c := range newCond {
 		total -= c.Size
 	}
 	total += res.BytesTotal
-	var repack []ID
-	for _, pid := range partial {
+	var repack []partialPack
+	for _, pp := range partial {
 		if opts.MaxUnusedPercent >= 0 && float64(unusedTotal) <= opts.MaxUnusedPercent/100*float64(total) {
 			break
 		}
-		if opts.MaxRepackBytes > 0 && res.RepackedBytes+sizes[pid] > opts.MaxRepackBytes {
+		if opts.MaxRepackBytes > 0 && res.RepackedBytes+pp.size > opts.MaxRepackBytes {
 			continue
 		}
-		repack = append(repack, pid)
-		res.RepackedBytes += sizes[pid]
-		unusedTotal -= unusedBytes[pid]
+		repack = append(repack, pp)
+		res.RepackedBytes += pp.size
+		unusedTotal -= pp.unused
 	}
+	partial = nil
 	res.RepackedPacks = len(repack)
 	for _, c := range newCond {
 		res.CondemnedPacks++
 		res.CondemnedBytes += c.Size
 	}
-	for _, pid := range repack {
+	for _, pp := range repack {
 		res.CondemnedPacks++
-		res.CondemnedBytes += sizes[pid]
+		res.CondemnedBytes += pp.size
 	}
 	if opts.DryRun {
 		return res, nil
@@ -388,11 +493,43 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	// condemn.
 	if len(repack) > 0 {
 		progress("repacking %d packs", len(repack))
-		if err := r.repack(ctx, ri, repack, kept, res); err != nil {
+		// The kept blobs of a repacked pack: the used ones it is the
+		// keeper of (point lookups: repacking reads these packs anyway).
+		want := func(pid ID) ([]pack.Entry, error) {
+			p, ok, err := ri.t.FindPack(pid)
+			if err != nil || !ok {
+				return nil, err
+			}
+			entries, err := ri.t.PackEntries(p)
+			if err != nil {
+				return nil, err
+			}
+			var out []pack.Entry
+			for _, e := range entries {
+				if used, err := u.set.Has(e.BlobHandle); err != nil {
+					return nil, err
+				} else if !used {
+					continue
+				}
+				holders, err := ri.t.Lookup(e.BlobHandle)
+				if err != nil {
+					return nil, err
+				}
+				if keeper(holders, st) == int64(p.Ord) {
+					out = append(out, e)
+				}
+			}
+			return out, nil
+		}
+		ids := make([]ID, len(repack))
+		for i, pp := range repack {
+			ids[i] = pp.info.ID
+		}
+		if _, err := r.repack(ctx, ids, want, res); err != nil {
 			return nil, err
 		}
-		for _, pid := range repack {
-			newCond = append(newCond, CondemnedPack{ID: pid, Size: sizes[pid], Indexed: true})
+		for _, pp := range repack {
+			newCond = append(newCond, CondemnedPack{ID: pp.info.ID, Size: pp.size, Indexed: true})
 		}
 	}
 	if len(newCond) > 0 {
@@ -431,9 +568,10 @@ func (r *Repository) savePending(ctx context.Context, p *PendingDeletion) error 
 	return nil
 }
 
-// repack copies the kept blobs of the given packs, verified, into new packs
-// and writes one index file for them.
-func (r *Repository) repack(ctx context.Context, ri *repoIndex, packs []ID, kept map[pack.BlobHandle]ID, res *PruneResult) error {
+// repack copies the blobs want returns for each of the given packs,
+// verified, into new packs and writes index files for them (several when
+// they would exceed the size limit of one).
+func (r *Repository) repack(ctx context.Context, packs []ID, want func(ID) ([]pack.Entry, error), res *PruneResult) ([]ID, error) {
 	var idx index.File
 	var buf bytes.Buffer
 	var w *pack.Writer
@@ -461,14 +599,12 @@ func (r *Repository) repack(ctx context.Context, ri *repoIndex, packs []ID, kept
 		return nil
 	}
 	for _, pid := range packs {
-		var want []pack.Entry
-		for _, e := range ri.packs[pid] {
-			if kept[e.BlobHandle] == pid {
-				want = append(want, e)
-			}
+		want, err := want(pid)
+		if err != nil {
+			return nil, err
 		}
 		// Blob by blob in one pass: memory is one blob, not the pack.
-		err := r.verifyPackBlobs(ctx, pid, packEnd(want), want, func(c blobCheck) error {
+		err = r.verifyPackBlobs(ctx, pid, packEnd(want), want, func(c blobCheck) error {
 			if c.Err != nil {
 				return fmt.Errorf("repack: %w (run check; nothing was deleted)", c.Err)
 			}
@@ -485,29 +621,75 @@ func (r *Repository) repack(ctx context.Context, ri *repoIndex, packs []ID, kept
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("repack pack %s: %w", pid.Short(), err)
+			return nil, fmt.Errorf("repack pack %s: %w", pid.Short(), err)
 		}
 	}
 	if err := flush(); err != nil {
-		return err
+		return nil, err
 	}
-	if len(idx.Packs) == 0 {
-		return nil
+	iw := r.newIndexWriter(nil)
+	for _, p := range idx.Packs {
+		if err := iw.add(ctx, p); err != nil {
+			return nil, err
+		}
 	}
-	id, err := r.SaveIndexFile(ctx, &idx)
+	err := iw.finish(ctx)
+	return iw.ids, err
+}
+
+// An indexWriter stores packs as index files of at most indexFlushEntries
+// entries each, far below the plaintext limit of a sealed file
+// (docs/FORMAT.md §11.5: a merged index of millions of blobs would exceed
+// it), and merges them into the cache. Only the last file names
+// supersedes: the files it replaces may be deleted only once every part
+// is stored.
+type indexWriter struct {
+	r          *Repository
+	cur        *index.File
+	n          int
+	supersedes []ID
+	ids        []ID // written
+}
+
+func (r *Repository) newIndexWriter(supersedes []ID) *indexWriter {
+	return &indexWriter{r: r, cur: &index.File{}, supersedes: supersedes}
+}
+
+// indexFileEntries bounds the entries of an index file an indexWriter
+// writes (a variable for tests).
+var indexFileEntries = indexFlushEntries
+
+func (w *indexWriter) add(ctx context.Context, p index.PackBlobs) error {
+	if w.n > 0 && w.n+len(p.Entries) > indexFileEntries {
+		if err := w.flush(ctx, false); err != nil {
+			return err
+		}
+	}
+	w.cur.Packs = append(w.cur.Packs, p)
+	w.n += len(p.Entries)
+	return nil
+}
+
+func (w *indexWriter) flush(ctx context.Context, last bool) error {
+	if last {
+		w.cur.Supersedes = w.supersedes
+	}
+	if len(w.cur.Packs) == 0 {
+		return nil // nothing (left) to list: the superseded files just go
+	}
+	id, err := w.r.SaveIndexFile(ctx, w.cur)
 	if err != nil {
 		return err
 	}
-	ri.files[id] = &idx
-	for _, p := range idx.Packs {
-		ri.packs[p.Pack] = p.Entries
-		ri.where[p.Pack] = append(ri.where[p.Pack], id)
-		for _, e := range p.Entries {
-			ri.blobs[e.BlobHandle] = append(ri.blobs[e.BlobHandle], p.Pack)
-		}
+	w.ids = append(w.ids, id)
+	if err := w.r.cache.MergeIndexFile(ctx, id, w.cur); err != nil {
+		return err
 	}
-	return r.cache.MergeIndexFile(ctx, id, &idx)
+	w.cur, w.n = &index.File{}, 0
+	return nil
 }
+
+func (w *indexWriter) finish(ctx context.Context) error { return w.flush(ctx, true) }
 
 // processPending completes a record if needed, and deletes its packs when
 // every lock it names is gone or stale, rescuing packs that snapshots
@@ -567,12 +749,17 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 		return nil
 	}
 	// Everything those processes wrote is visible now: see the snapshots
-	// and index files again.
-	ri, err := r.loadRepoIndex(ctx)
+	// and index files again (snapshots first: see addSnapshots).
+	snapIDs, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	ri, err := r.loadRepoIndex(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if _, err := r.addSnapshots(ctx, ri, u); err != nil {
+	defer ri.close()
+	if _, err := r.addSnapshots(ctx, ri, u, snapIDs); err != nil {
 		return err
 	}
 	sizes, err := r.packSizes(ctx)
@@ -581,76 +768,127 @@ func (r *Repository) processPending(ctx context.Context, p *PendingDeletion, lk 
 	}
 	doomed := map[ID]bool{}
 	for _, c := range p.Packs {
-		if _, ok := ri.packs[c.ID]; !c.Indexed && ok {
+		if _, ok, err := ri.t.FindPack(c.ID); err != nil {
+			return err
+		} else if !c.Indexed && ok {
 			continue // adopted by its writer's index file meanwhile
 		}
 		doomed[c.ID] = true
 	}
-	// Rescue: a used blob must keep a copy outside the doomed packs.
-	var rescued []ID
-	for changed := true; changed; {
-		changed = false
-		for h := range u.blobs {
-			holders := ri.blobs[h]
-			ok := false
-			for _, pid := range holders {
-				if _, present := sizes[pid]; present && !doomed[pid] {
-					ok = true
-					break
+	// Rescue: a used blob must keep a copy outside the doomed packs (one
+	// merge pass: rescuing a pack only adds copies).
+	st, err := packStates(ri, sizes, doomed)
+	if err != nil {
+		return err
+	}
+	var rescued []index.PackInfo
+	cur := ri.t.BlobCursor()
+	err = u.set.ForEach(func(h pack.BlobHandle) error {
+		holders, err := cur.Seek(h)
+		if err != nil || keeper(holders, st) >= 0 {
+			return err
+		}
+		for _, hd := range holders {
+			if st[hd.Pack] == packPresent|packCondemned {
+				st[hd.Pack] = packPresent
+				pi, err := ri.t.Pack(hd.Pack)
+				if err != nil {
+					return err
 				}
-			}
-			if ok {
-				continue
-			}
-			for _, pid := range holders {
-				if _, present := sizes[pid]; present && doomed[pid] {
-					delete(doomed, pid)
-					rescued = append(rescued, pid)
-					changed = true
-					break
-				}
+				delete(doomed, pi.ID)
+				rescued = append(rescued, pi)
+				break
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(rescued) > 0 {
 		// Re-list the rescued packs in a new index file, so caches that
 		// dropped them (PrepareWrite) learn them again.
-		f := &index.File{}
-		for _, pid := range rescued {
-			f.Packs = append(f.Packs, index.PackBlobs{Pack: pid, Entries: ri.packs[pid]})
+		w := r.newIndexWriter(nil)
+		for _, pi := range rescued {
+			entries, err := ri.t.PackEntries(pi)
+			if err != nil {
+				return err
+			}
+			if err := w.add(ctx, index.PackBlobs{Pack: pi.ID, Entries: entries}); err != nil {
+				return err
+			}
 		}
-		if _, err := r.SaveIndexFile(ctx, f); err != nil {
+		if err := w.finish(ctx); err != nil {
 			return err
 		}
 		res.RescuedPacks += len(rescued)
 	}
-	// Index first: rewrite the index files that list doomed packs.
+	// Index first: rewrite the index files that list doomed packs, one
+	// at a time, into files of bounded size.
 	affected := map[ID]bool{}
 	for pid := range doomed {
-		for _, f := range ri.where[pid] {
+		pi, ok, err := ri.t.FindPack(pid)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		files, err := ri.t.PackFiles(pi)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
 			affected[f] = true
 		}
 	}
 	if len(affected) > 0 {
-		nf := &index.File{}
-		seen := map[ID]bool{}
+		var sup []ID
 		for fid := range affected {
-			nf.Supersedes = append(nf.Supersedes, fid)
-			for _, pb := range ri.files[fid].Packs {
-				if doomed[pb.Pack] || seen[pb.Pack] {
-					continue
-				}
-				seen[pb.Pack] = true
-				nf.Packs = append(nf.Packs, pb)
-			}
+			sup = append(sup, fid)
 		}
-		sort.Slice(nf.Supersedes, func(i, j int) bool { return bytes.Compare(nf.Supersedes[i][:], nf.Supersedes[j][:]) < 0 })
-		if len(nf.Packs) > 0 {
-			if _, err := r.SaveIndexFile(ctx, nf); err != nil {
+		sort.Slice(sup, func(i, j int) bool { return bytes.Compare(sup[i][:], sup[j][:]) < 0 })
+		w := r.newIndexWriter(sup)
+		for _, fid := range sup {
+			f, err := r.LoadIndexFile(ctx, fid)
+			if err != nil {
 				return err
 			}
+			for _, pb := range f.Packs {
+				if doomed[pb.Pack] {
+					continue
+				}
+				// A pack several affected files list is written once,
+				// from the first of them.
+				pi, ok, err := ri.t.FindPack(pb.Pack)
+				if err != nil {
+					return err
+				}
+				if ok {
+					files, err := ri.t.PackFiles(pi)
+					if err != nil {
+						return err
+					}
+					first := fid
+					for _, o := range files {
+						if affected[o] {
+							first = o
+							break
+						}
+					}
+					if first != fid {
+						continue
+					}
+				}
+				if err := w.add(ctx, pb); err != nil {
+					return err
+				}
+			}
 		}
-		for _, fid := range nf.Supersedes {
+		if err := w.finish(ctx); err != nil {
+			return err
+		}
+		for _, fid := range sup {
 			err := r.be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: fid.String()})
 			if err != nil && !errors.Is(err, backend.ErrNotFound) {
 				return fmt.Errorf("remove index %s: %w", fid.Short(), err)

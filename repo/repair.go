@@ -1,11 +1,15 @@
 package repo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"time"
 
@@ -95,21 +99,39 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("list index files: %w", err)
 	}
+	sort.Slice(oldIdx, func(i, j int) bool { return bytes.Compare(oldIdx[i][:], oldIdx[j][:]) < 0 })
 	// The old index files' entries are candidates, verified against the
 	// packs before they are kept, so a file is used if it authenticates
-	// even under the wrong name (swapped, replayed).
-	old := map[ID][]pack.Entry{}
-	for _, id := range oldIdx {
-		f, err := r.loadIndexAnyName(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+	// even under the wrong name (swapped, replayed). Every listing of a
+	// pack counts (a table in union mode, on disk).
+	rest := oldIdx
+	next := func() (ID, *index.File, error) {
+		for len(rest) > 0 {
+			id := rest[0]
+			rest = rest[1:]
+			f, err := r.loadIndexAnyName(ctx, id)
+			if err != nil {
+				if ctx.Err() != nil {
+					return id, nil, ctx.Err()
+				}
+				continue
 			}
-			continue
+			return id, f, nil
 		}
-		for _, p := range f.Packs {
-			old[p.Pack] = appendNew(old[p.Pack], p.Entries)
+		return ID{}, nil, io.EOF
+	}
+	old, err := index.BuildTableUnion(ctx, r.tableDir(), next)
+	if err != nil {
+		return nil, err
+	}
+	defer old.Close()
+	oldEntries := func(id ID) ([]pack.Entry, error) {
+		p, ok, err := old.FindPack(id)
+		if err != nil || !ok {
+			return nil, err
 		}
+		es, err := old.PackEntries(p)
+		return appendNew(nil, es), err
 	}
 	res.OldIndexFiles = len(oldIdx)
 	ids := make([]ID, 0, len(sizes))
@@ -117,79 +139,109 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
-	results := make([]packRebuild, len(ids))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(2, r.be.Properties().Connections))
-	for i, id := range ids {
-		g.Go(func() error {
-			results[i] = r.rebuildPack(gctx, id, sizes[id], old[id], opts.ReadData)
-			return gctx.Err()
-		})
+	// Packs are rebuilt in parallel, a window at a time; the entries to
+	// index go to a spill file in pack order and their handles to an
+	// on-disk set, so that memory does not grow with the repository.
+	spill, err := os.CreateTemp(r.tableDir(), "repair-index-")
+	if err != nil {
+		return nil, fmt.Errorf("repair index: %w", err)
 	}
-	if err := g.Wait(); err != nil {
+	defer os.Remove(spill.Name())
+	defer spill.Close()
+	sw := bufio.NewWriterSize(spill, 64<<10)
+	good, err := index.NewHandleSet(r.tableDir())
+	if err != nil {
 		return nil, err
 	}
-	var files []*index.File
-	cur := &index.File{}
-	n := 0
-	add := func(id ID, entries []pack.Entry) {
-		res.Packs++
-		res.Blobs += len(entries)
-		cur.Packs = append(cur.Packs, index.PackBlobs{Pack: id, Entries: entries})
-		if n += len(entries); n >= indexFlushEntries {
-			files = append(files, cur)
-			cur, n = &index.File{}, 0
-		}
-	}
-	inGood := map[pack.BlobHandle]bool{}
-	for i, id := range ids {
-		rs := results[i]
-		res.DroppedBlobs += rs.dropped
-		switch {
-		case rs.ioErr != nil:
-			res.UnverifiedPacks = append(res.UnverifiedPacks, id.String())
-		case rs.rewrite:
-			continue
-		}
-		if len(rs.entries) == 0 {
-			continue
-		}
-		if len(old[id]) == 0 {
-			res.AdoptedPacks++
-		}
-		for _, e := range rs.entries {
-			inGood[e.BlobHandle] = true
-		}
-		add(id, rs.entries)
-	}
-	// Damaged packs: their authenticated blobs move to new packs (those
-	// another pack holds already are not copied twice).
-	salvage := &repoIndex{files: map[ID]*index.File{}, packs: map[ID][]pack.Entry{}, blobs: map[pack.BlobHandle][]ID{}, where: map[ID][]ID{}}
-	salvageKept := map[pack.BlobHandle]ID{}
+	defer good.Close()
+	salvage := map[ID][]pack.Entry{}
 	var salvageIDs []ID
-	for i, id := range ids {
-		rs := results[i]
-		if !rs.rewrite || rs.ioErr != nil {
-			continue
+	inFile := 0 // entries of the index file being counted (as indexWriter splits)
+	const window = 256
+	for w := 0; w < len(ids); w += window {
+		win := ids[w:min(w+window, len(ids))]
+		results := make([]packRebuild, len(win))
+		olds := make([][]pack.Entry, len(win))
+		for i, id := range win {
+			if olds[i], err = oldEntries(id); err != nil {
+				return nil, err
+			}
 		}
-		if len(rs.entries) == 0 {
-			res.UnreadablePack = append(res.UnreadablePack, id.String())
-			continue
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(max(2, r.be.Properties().Connections))
+		for i, id := range win {
+			g.Go(func() error {
+				results[i] = r.rebuildPack(gctx, id, sizes[id], olds[i], opts.ReadData)
+				return gctx.Err()
+			})
 		}
-		res.SalvagedPacks = append(res.SalvagedPacks, id.String())
-		salvage.packs[id] = rs.entries
-		for _, e := range rs.entries {
-			if _, ok := salvageKept[e.BlobHandle]; !ok && !inGood[e.BlobHandle] {
+		if err := g.Wait(); err != nil {
+			return nil, err
+		}
+		for i, id := range win {
+			rs := results[i]
+			res.DroppedBlobs += rs.dropped
+			switch {
+			case rs.ioErr != nil:
+				res.UnverifiedPacks = append(res.UnverifiedPacks, id.String())
+			case rs.rewrite:
+				// Damaged: its authenticated blobs move to new packs.
+				if len(rs.entries) == 0 {
+					res.UnreadablePack = append(res.UnreadablePack, id.String())
+				} else {
+					res.SalvagedPacks = append(res.SalvagedPacks, id.String())
+					salvage[id] = rs.entries
+					salvageIDs = append(salvageIDs, id)
+				}
+				continue
+			}
+			if len(rs.entries) == 0 {
+				continue
+			}
+			if len(olds[i]) == 0 {
+				res.AdoptedPacks++
+			}
+			res.Packs++
+			res.Blobs += len(rs.entries)
+			if inFile > 0 && inFile+len(rs.entries) > indexFileEntries {
+				res.NewIndexFiles++
+				inFile = 0
+			}
+			inFile += len(rs.entries)
+			if err := writeSpilledPack(sw, id, rs.entries); err != nil {
+				return nil, err
+			}
+			for _, e := range rs.entries {
+				if err := good.Add(e.BlobHandle); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if inFile > 0 {
+		res.NewIndexFiles++
+	}
+	if err := sw.Flush(); err != nil {
+		return nil, fmt.Errorf("repair index: %w", err)
+	}
+	if err := good.Freeze(nil); err != nil {
+		return nil, err
+	}
+	// Salvaged blobs that no intact pack holds are copied (once).
+	salvageKept := map[pack.BlobHandle]ID{}
+	for _, id := range salvageIDs {
+		for _, e := range salvage[id] {
+			if _, ok := salvageKept[e.BlobHandle]; ok {
+				continue
+			}
+			if has, err := good.Has(e.BlobHandle); err != nil {
+				return nil, err
+			} else if !has {
 				salvageKept[e.BlobHandle] = id
 				res.SalvagedBlobs++
 			}
 		}
-		salvageIDs = append(salvageIDs, id)
 	}
-	if len(cur.Packs) > 0 {
-		files = append(files, cur)
-	}
-	res.NewIndexFiles = len(files)
 	if res.SalvagedBlobs > 0 {
 		res.NewIndexFiles++ // repack writes one for the new packs
 	}
@@ -214,21 +266,41 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	// old index file goes: an interruption leaves the old index in place.
 	newIDs := map[ID]bool{}
 	if len(salvageKept) > 0 {
-		if err := r.repack(ctx, salvage, salvageIDs, salvageKept, &PruneResult{}); err != nil {
+		want := func(pid ID) ([]pack.Entry, error) {
+			var out []pack.Entry
+			for _, e := range salvage[pid] {
+				if salvageKept[e.BlobHandle] == pid {
+					out = append(out, e)
+				}
+			}
+			return out, nil
+		}
+		ids, err := r.repack(ctx, salvageIDs, want, &PruneResult{})
+		if err != nil {
 			return nil, fmt.Errorf("salvage damaged packs: %w", err)
 		}
-		for id := range salvage.files {
+		for _, id := range ids {
 			newIDs[id] = true
 		}
 	}
-	for i, f := range files {
-		if i == 0 {
-			f.Supersedes = oldIdx
+	iw := r.newIndexWriter(oldIdx)
+	rd := bufio.NewReaderSize(io.NewSectionReader(spill, 0, 1<<62), 64<<10)
+	for {
+		id, entries, err := readSpilledPack(rd)
+		if err == io.EOF {
+			break
 		}
-		id, err := r.SaveIndexFile(ctx, f)
 		if err != nil {
+			return nil, fmt.Errorf("repair index: %w", err)
+		}
+		if err := iw.add(ctx, index.PackBlobs{Pack: id, Entries: entries}); err != nil {
 			return nil, err
 		}
+	}
+	if err := iw.finish(ctx); err != nil {
+		return nil, err
+	}
+	for _, id := range iw.ids {
 		newIDs[id] = true
 	}
 	for _, id := range oldIdx {
@@ -244,6 +316,38 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 		return nil, err
 	}
 	return res, nil
+}
+
+// writeSpilledPack appends pack id and its entries (in index file
+// encoding) to w.
+func writeSpilledPack(w *bufio.Writer, id ID, entries []pack.Entry) error {
+	b := index.EncodeFile(&index.File{Packs: []index.PackBlobs{{Pack: id, Entries: entries}}})
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
+	if _, err := w.Write(n[:]); err != nil {
+		return fmt.Errorf("repair index: %w", err)
+	}
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("repair index: %w", err)
+	}
+	return nil
+}
+
+// readSpilledPack reads what writeSpilledPack wrote.
+func readSpilledPack(rd *bufio.Reader) (ID, []pack.Entry, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(rd, n[:]); err != nil {
+		return ID{}, nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := io.ReadFull(rd, b); err != nil {
+		return ID{}, nil, err
+	}
+	f, err := index.DecodeFile(b)
+	if err != nil || len(f.Packs) != 1 {
+		return ID{}, nil, fmt.Errorf("spilled pack: %v", err)
+	}
+	return f.Packs[0].Pack, f.Packs[0].Entries, nil
 }
 
 // appendNew appends the entries of add that dst does not hold yet.
@@ -374,20 +478,72 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 		defer lk.Unlock()
 		ctx = lk.Context()
 	}
-	ri, err := r.loadRepoIndex(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bad := map[pack.BlobHandle]bool{}
-	for _, h := range opts.Damaged {
-		bad[h] = true
-	}
-	ok := func(h pack.BlobHandle) bool { return !bad[h] && len(ri.blobs[h]) > 0 }
+	// Snapshots before the index files (a writer stores its index files
+	// before its snapshot).
 	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ri, err := r.loadRepoIndex(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer ri.close()
+	bad := map[pack.BlobHandle]bool{}
+	for _, h := range opts.Damaged {
+		bad[h] = true
+	}
 	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
+	// First, what is damaged: trees that do not load, and data blobs no
+	// index file lists (every distinct tree read once, the blobs used
+	// collected on disk and merge-joined with the index table). Nothing
+	// damaged: no snapshot needs rewriting.
+	missing := map[pack.BlobHandle]bool{}
+	treeDamage := false
+	{
+		used, err := index.NewHandleSet(r.tableDir())
+		if err != nil {
+			return nil, err
+		}
+		defer used.Close()
+		seen := map[ID]bool{}
+		for _, id := range ids {
+			sn, err := r.LoadSnapshot(ctx, id)
+			if err != nil {
+				continue // handled below
+			}
+			err = r.collectUsed(ctx, ri, sn.Tree, used, seen, func(ID, error) { treeDamage = true })
+			if err != nil {
+				return nil, err
+			}
+		}
+		if err := used.Freeze(nil); err != nil {
+			return nil, err
+		}
+		cur := ri.t.BlobCursor()
+		err = used.ForEach(func(h pack.BlobHandle) error {
+			holders, err := cur.Seek(h)
+			if err == nil && len(holders) == 0 {
+				missing[h] = true
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	needRepair := treeDamage || len(missing) > 0 || len(bad) > 0
+	ok := func(h pack.BlobHandle) bool {
+		if bad[h] || missing[h] {
+			return false
+		}
+		if h.Type == pack.TreeBlob {
+			hs, err := ri.t.Lookup(h)
+			return err == nil && len(hs) > 0
+		}
+		return true
+	}
+	clean := map[ID]bool{} // trees without damage, across snapshots
 	var out []RepairedSnapshot
 	for _, id := range ids {
 		sn, err := r.LoadSnapshot(ctx, id)
@@ -412,7 +568,10 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 			out = append(out, rs)
 			continue
 		}
-		rt := &treeRepairer{r: r, ri: ri, ok: ok, dry: opts.DryRun, memo: map[ID]ID{}}
+		if !needRepair {
+			continue
+		}
+		rt := &treeRepairer{r: r, ri: ri, ok: ok, dry: opts.DryRun, clean: clean}
 		var newRoot ID
 		err = r.WithUploader(ctx, func(ctx context.Context, up *Uploader) error {
 			rt.up = up
@@ -499,12 +658,15 @@ type treeRepairer struct {
 	up      *Uploader
 	ok      func(pack.BlobHandle) bool
 	dry     bool
-	memo    map[ID]ID // trees without damage map to themselves
+	clean   map[ID]bool // trees without damage (they map to themselves)
 	damaged []string
 }
 
 // tree returns the ID of the repaired version of tree id at path p.
 func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
+	if t.clean[id] {
+		return id, nil
+	}
 	tr, err := t.r.loadTreeVia(ctx, t.ri, id)
 	if err != nil || !t.ok(pack.BlobHandle{ID: id, Type: pack.TreeBlob}) {
 		return ID{}, errMissingTree
@@ -547,10 +709,10 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 					continue
 				}
 				keep = append(keep, c)
-				if ps := t.ri.blobs[h]; len(ps) > 0 {
-					if e, ok := t.ri.entry(h, ps[0]); ok {
-						size += uint64(e.RawLength)
-					}
+				if hs, err := t.ri.t.Lookup(h); err != nil {
+					return ID{}, err
+				} else if len(hs) > 0 {
+					size += uint64(hs[0].Entry.RawLength)
 				}
 			}
 			if lost {
@@ -564,6 +726,7 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 		nodes = append(nodes, &nn)
 	}
 	if !changed {
+		t.clean[id] = true
 		return id, nil
 	}
 	nt := &Tree{Nodes: nodes}

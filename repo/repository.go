@@ -56,6 +56,10 @@ type Options struct {
 	// other repository's profiles as well. Encryption is independent of
 	// the other repository's: copy re-seals every blob anyway.
 	ShareKeyWith *Repository
+	// SnapshotsOnly, for Open: do not bring the local index cache up to
+	// date, for commands that read nothing but snapshot files (listing
+	// snapshots must not wait for an index of millions of blobs).
+	SnapshotsOnly bool
 }
 
 // Repository is an open repository. Safe for concurrent use.
@@ -515,6 +519,9 @@ func (r *Repository) openCache(ctx context.Context) error {
 			}
 			r.cache = c
 		}
+	}
+	if r.opts.SnapshotsOnly {
+		return nil
 	}
 	return r.SyncIndex(ctx)
 }

@@ -2,8 +2,10 @@ package repo
 
 import (
 	"context"
-	"fmt"
 
+	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/index"
+	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
@@ -32,24 +34,29 @@ func (r *Repository) Stats(ctx context.Context, snaps []*Snapshot) (*Stats, erro
 		}
 	}
 	st := &Stats{Snapshots: len(snaps)}
-	seen := map[string]bool{}
+	// Each distinct tree is read once: its totals are remembered (a few
+	// bytes per tree), and the contents of its files go, hashed, to a set
+	// on disk that counts the distinct ones. Walking every snapshot in
+	// full read every tree once per snapshot, and a map of every content
+	// list grew with the files.
+	uniq, err := index.NewHandleSet(r.tableDir())
+	if err != nil {
+		return nil, err
+	}
+	defer uniq.Close()
+	memo := map[ID]treeTotals{}
 	for _, sn := range snaps {
-		err := r.walk(ctx, sn.Tree, "/", func(p string, n *Node) error {
-			if n.Type == NodeFile {
-				st.Files++
-				st.TotalSize += int64(n.Size)
-				key := fmt.Sprint(n.Content)
-				if !seen[key] {
-					seen[key] = true
-					st.UniqueFiles++
-				}
-			}
-			return nil
-		})
+		tt, err := r.treeTotals(ctx, sn.Tree, memo, uniq)
 		if err != nil {
 			return nil, err
 		}
+		st.Files += tt.files
+		st.TotalSize += tt.size
 	}
+	if err := uniq.Freeze(nil); err != nil {
+		return nil, err
+	}
+	st.UniqueFiles = uniq.Len()
 	if st.Blobs, err = r.cache.Count(); err != nil {
 		return nil, err
 	}
@@ -66,4 +73,45 @@ func (r *Repository) Stats(ctx context.Context, snaps []*Snapshot) (*Stats, erro
 		}
 	}
 	return st, nil
+}
+
+// treeTotals are the files below a tree and their size.
+type treeTotals struct{ files, size int64 }
+
+func (r *Repository) treeTotals(ctx context.Context, id ID, memo map[ID]treeTotals, uniq *index.HandleSet) (treeTotals, error) {
+	if tt, ok := memo[id]; ok {
+		return tt, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return treeTotals{}, err
+	}
+	t, err := r.LoadTree(ctx, id)
+	if err != nil {
+		return treeTotals{}, err
+	}
+	var tt treeTotals
+	var buf []byte
+	for _, n := range t.Nodes {
+		switch {
+		case n.Type == NodeFile:
+			tt.files++
+			tt.size += int64(n.Size)
+			buf = buf[:0]
+			for _, c := range n.Content {
+				buf = append(buf, c[:]...)
+			}
+			if err := uniq.Add(pack.BlobHandle{ID: crypto.Hash(buf)}); err != nil {
+				return treeTotals{}, err
+			}
+		case n.Type == NodeDir && n.Subtree != nil:
+			sub, err := r.treeTotals(ctx, *n.Subtree, memo, uniq)
+			if err != nil {
+				return treeTotals{}, err
+			}
+			tt.files += sub.files
+			tt.size += sub.size
+		}
+	}
+	memo[id] = tt
+	return tt, nil
 }

@@ -2,7 +2,12 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +18,7 @@ func init() { register(newCheckCmd) }
 
 func newCheckCmd() *cobra.Command {
 	var readData bool
-	var subset string
+	var subset, budget, maxAge string
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Verify the repository's integrity",
@@ -25,6 +30,15 @@ for part of the packs only:
   n/m   the n-th of m groups (run 1/m ... m/m on successive days to cover all)
   P%    a random P percent of the packs
   SIZE  random packs up to SIZE bytes (e.g. 500M, 2G)
+
+--read-data-budget DURATION verifies packs resumably, for repositories too
+large to read in one go: the packs not verified for the longest time (never
+verified first) are read, in parallel, until DURATION is spent, and each pack
+found intact is remembered (in the local cache) with the time. Nightly runs
+of "check --read-data-budget 30m" thus cover every pack in turn; with
+--read-data-max-age AGE (e.g. 30d) packs verified less than AGE ago are not
+read again, and the report says how many packs are covered and when the
+oldest verification was.
 Damaged blobs are traced to the snapshots and files that use them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -39,6 +53,26 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 					return err
 				}
 				opts.ReadDataSubset = s
+			}
+			if budget != "" {
+				if readData || subset != "" {
+					return fmt.Errorf("--read-data-budget excludes --read-data and --read-data-subset: give one")
+				}
+				d, err := parseAge(budget)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("invalid --read-data-budget %q: give a duration such as 30m, 2h or 1d", budget)
+				}
+				opts.ReadDataBudget = d
+			}
+			if maxAge != "" {
+				if budget == "" {
+					return fmt.Errorf("--read-data-max-age needs --read-data-budget")
+				}
+				d, err := parseAge(maxAge)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("invalid --read-data-max-age %q: give a duration such as 7d or 720h", maxAge)
+				}
+				opts.ReadDataMaxAge = d
 			}
 			r, err := openRepo(ctx)
 			if err != nil {
@@ -83,6 +117,17 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 				if len(res.Unindexed) > 0 {
 					gopts.printf("%d pack(s) are not in the index (left by an interrupted backup, or in use by a running one; prune removes them)\n", len(res.Unindexed))
 				}
+				if c := res.Coverage; c != nil {
+					gopts.printf("read data: %d of %d due packs verified this run (%s), %d still due; %d of %d packs covered",
+						c.Verified, c.Due, humanize.IBytes(uint64(c.Bytes)), c.Remaining, c.Covered, c.Total)
+					if !c.Oldest.IsZero() {
+						gopts.printf(", oldest verification %s", c.Oldest.Local().Format("2006-01-02 15:04"))
+					}
+					gopts.printf("\n")
+					if c.NotRemembered {
+						gopts.warnf("no cache (--no-cache): this run's verifications are not remembered")
+					}
+				}
 				if tmp != nil {
 					gopts.printf("%d temporary file(s) (%s) in the repository: left by a process that was killed, or in use by a running one; prune removes them once they are older than %v and than every running process's lock\n",
 						tmp.Count, formatBytes(tmp.Bytes), repo.LockStaleTimeout)
@@ -101,6 +146,8 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 	}
 	cmd.Flags().BoolVar(&readData, "read-data", false, "decrypt and verify all data (reads the whole repository)")
 	cmd.Flags().StringVar(&subset, "read-data-subset", "", "decrypt and verify a `subset` of the packs: n/m, P% or a size")
+	cmd.Flags().StringVar(&budget, "read-data-budget", "", "verify the packs not verified for the longest time for at most `DURATION` (e.g. 30m), remembering them across runs")
+	cmd.Flags().StringVar(&maxAge, "read-data-max-age", "", "with --read-data-budget: packs verified less than `AGE` ago (e.g. 30d) are not read again")
 	return cmd
 }
 
@@ -126,4 +173,16 @@ func checkAdvice(res *repo.CheckResult) string {
 	return "Files not listed restore normally. Run `immich-vault repair index --read-data` (it keeps every blob that still authenticates " +
 		"and copies those of damaged packs into new ones) then `immich-vault repair snapshots` to rewrite the affected snapshots " +
 		"around the lost data (affected files are renamed *.damaged); back up again to store the lost files anew"
+}
+
+// parseAge parses a Go duration or a number of days ("7d").
+func parseAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -51,8 +52,13 @@ func newSnapshotsCmd() *cobra.Command {
 		Use:   "snapshots",
 		Short: "List snapshots",
 		Args:  cobra.NoArgs,
-		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			r, err := openRepoSnapshotsOnly(ctx)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
 			snaps, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
 			if err != nil {
 				return err
@@ -82,12 +88,32 @@ func newSnapshotsCmd() *cobra.Command {
 			tw.Flush()
 			gopts.printf("%d snapshots\n", len(out))
 			return nil
-		}),
+		},
 	}
 	cmd.Flags().StringSliceVar(&f.Hosts, "host", nil, "only snapshots of `host` (repeatable)")
 	cmd.Flags().StringSliceVar(&f.Tags, "tag", nil, "only snapshots with `tag` (repeatable: all required)")
 	cmd.Flags().StringSliceVar(&f.Paths, "path", nil, "only snapshots including `path` (repeatable)")
 	return cmd
+}
+
+// openRepoSnapshotsOnly opens the repository as openRepo does, without
+// bringing the index cache up to date: `snapshots` reads snapshot files
+// only, and must not wait for the index of a large repository.
+func openRepoSnapshotsOnly(ctx context.Context) (*repo.Repository, error) {
+	be, err := openBackend(gopts.repo)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := repo.CheckMarker(ctx, be); err != nil {
+		return nil, err
+	}
+	pw, err := gopts.readPassword(ctx, "enter password for repository: ")
+	if err != nil {
+		return nil, err
+	}
+	opts := gopts.repoOptions()
+	opts.SnapshotsOnly = true
+	return repo.Open(ctx, be, pw, opts)
 }
 
 type nodeJSON struct {

@@ -108,6 +108,8 @@ func main() {
 	flag.IntVar(&c.CRows, "c-rows", 10000, "assets in corpus C's database on day 1")
 	flag.IntVar(&c.Reps, "reps", 3, "repetitions of each timed scenario (medians are reported)")
 	flag.StringVar(&blobs, "blobs", "1000000,10000000", "comma-separated blob counts for the big-index memory scenario (empty: skip)")
+	var scale string
+	flag.StringVar(&scale, "scale", "", "comma-separated blob counts: run only the scale scenario of the maintenance commands (scale.go) and print its table")
 	flag.Uint64Var(&c.Seed, "seed", 1, "corpus seed")
 	flag.StringVar(&c.Out, "out", "BENCHMARKS.md", "report `file` (the part between the bench markers is replaced)")
 	flag.StringVar(&c.Only, "only", "", "comma-separated scenario groups to run: ceiling,A,B,C,big (default all)")
@@ -127,6 +129,23 @@ func main() {
 			fatal(err)
 		}
 		c.Blobs = append(c.Blobs, int(n))
+	}
+	if scale != "" {
+		var sizes []int
+		for _, s := range strings.Split(scale, ",") {
+			n, err := corpus.ParseSize(strings.TrimSpace(s))
+			if err != nil {
+				fatal(err)
+			}
+			sizes = append(sizes, int(n))
+		}
+		if c.Work, err = filepath.Abs(c.Work); err != nil {
+			fatal(err)
+		}
+		if err := scaleMain(c, sizes); err != nil {
+			fatal(err)
+		}
+		return
 	}
 	c.CommandStr = "go run ./bench/cmd/bench " + strings.Join(os.Args[1:], " ")
 	c.Label = os.Getenv("BENCH_COMMAND") // set by `make bench`
