@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -72,8 +73,14 @@ func TestCompressDoesNotQueue(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs GOMAXPROCS >= 2")
 	}
+	if strconv.IntSize == 32 {
+		// zstd leaves inputs of 64 MiB and more uncompressed in a 32-bit
+		// program, and a real blob (at most 8 MiB) is too short a call to
+		// order against another; the 64-bit run covers the setting.
+		t.Skip("needs a 64-bit program")
+	}
 	r := newTestRepo(t)
-	big := sqlText(192<<20, 5)
+	big := sqlText(128<<20, 5)
 	small := sqlText(64<<10, 6)
 	started := make(chan struct{})
 	bigDone := make(chan struct{})

@@ -374,7 +374,10 @@ func TestFileReaderCancel(t *testing.T) {
 		waitNoReaderGoroutines(t)
 	})
 	t.Run("close", func(t *testing.T) {
-		fr, err := fx.r.NewFileReader(context.Background(), n, repo.FileReaderOptions{})
+		// A window of a few blobs: after the first Read the read-ahead
+		// cannot have finished the 4 MiB file (it waits for the caller),
+		// however fast or slow the machine is.
+		fr, err := fx.r.NewFileReader(context.Background(), n, repo.FileReaderOptions{ReadAhead: 512 << 10, Requests: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
