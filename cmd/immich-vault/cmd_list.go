@@ -100,20 +100,9 @@ func newSnapshotsCmd() *cobra.Command {
 // bringing the index cache up to date: `snapshots` reads snapshot files
 // only, and must not wait for the index of a large repository.
 func openRepoSnapshotsOnly(ctx context.Context) (*repo.Repository, error) {
-	be, err := openBackend(gopts.repo)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := repo.CheckMarker(ctx, be); err != nil {
-		return nil, err
-	}
-	pw, err := gopts.readPassword(ctx, "enter password for repository: ")
-	if err != nil {
-		return nil, err
-	}
 	opts := gopts.repoOptions()
 	opts.SnapshotsOnly = true
-	return repo.Open(ctx, be, pw, opts)
+	return openRepoWith(ctx, opts)
 }
 
 type nodeJSON struct {

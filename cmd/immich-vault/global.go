@@ -350,6 +350,11 @@ func readNewPassword(file string) ([]byte, error) {
 
 // openRepo opens the repository given by the global options.
 func openRepo(ctx context.Context) (*repo.Repository, error) {
+	return openRepoWith(ctx, gopts.repoOptions())
+}
+
+// openRepoWith is openRepo with opts instead of the global options' own.
+func openRepoWith(ctx context.Context, opts repo.Options) (*repo.Repository, error) {
 	be, err := openBackend(gopts.repo)
 	if err != nil {
 		return nil, err
@@ -361,7 +366,7 @@ func openRepo(ctx context.Context) (*repo.Repository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return repo.Open(ctx, be, pw, gopts.repoOptions())
+	return repo.Open(ctx, be, pw, opts)
 }
 
 // isTerminal reports whether f is a terminal.
