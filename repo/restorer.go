@@ -794,7 +794,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 	for id := range plan {
 		packs = append(packs, id)
 	}
-	sort.Slice(packs, func(i, j int) bool { return packs[i].String() < packs[j].String() })
+	sort.Slice(packs, func(i, j int) bool { return packs[i].Compare(packs[j]) < 0 })
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(rs.opts.Workers)
 	for _, id := range packs {
