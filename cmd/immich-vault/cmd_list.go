@@ -90,11 +90,23 @@ func newSnapshotsCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&f.Hosts, "host", nil, "only snapshots of `host` (repeatable)")
-	cmd.Flags().StringSliceVar(&f.Tags, "tag", nil, "only snapshots with `tag` (repeatable: all required)")
-	cmd.Flags().StringSliceVar(&f.Paths, "path", nil, "only snapshots including `path` (repeatable)")
+	snapshotFilterFlags(cmd, &f, "only snapshots")
 	return cmd
 }
+
+// snapshotFilterFlags registers --host, --tag and --path into f. On the
+// commands that take a SNAPSHOT argument they say which snapshot "latest"
+// is (restic's habit): `restore latest:/srv/immich/library --path
+// /srv/immich/library` is the newest snapshot of that folder, not the
+// newest snapshot of anything.
+func snapshotFilterFlags(cmd *cobra.Command, f *repo.SnapshotFilter, what string) {
+	cmd.Flags().StringSliceVar(&f.Hosts, "host", nil, what+" of `host` (repeatable)")
+	cmd.Flags().StringSliceVar(&f.Tags, "tag", nil, what+" with `tag` (repeatable: all required)")
+	cmd.Flags().StringSliceVar(&f.Paths, "path", nil, what+" including `path` (repeatable)")
+}
+
+// latestWhat is snapshotFilterFlags' wording on commands taking SNAPSHOT.
+const latestWhat = `"latest" is the newest snapshot`
 
 // openRepoSnapshotsOnly opens the repository as openRepo does, without
 // bringing the index cache up to date: `snapshots` reads snapshot files
@@ -124,6 +136,7 @@ func toNodeJSON(p string, n *repo.Node) nodeJSON {
 
 func newLsCmd() *cobra.Command {
 	var long bool
+	var f repo.SnapshotFilter
 	cmd := &cobra.Command{
 		Use:   "ls SNAPSHOT [PATH]",
 		Short: "List the files of a snapshot (below PATH)",
@@ -131,7 +144,7 @@ func newLsCmd() *cobra.Command {
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			sn, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
+			sn, err := r.FindSnapshot(ctx, args[0], f)
 			if err != nil {
 				return err
 			}
@@ -167,6 +180,7 @@ func newLsCmd() *cobra.Command {
 		}),
 	}
 	cmd.Flags().BoolVarP(&long, "long", "l", false, "show mode, owner, size and mtime")
+	snapshotFilterFlags(cmd, &f, latestWhat)
 	return cmd
 }
 
@@ -233,18 +247,19 @@ func newFindCmd() *cobra.Command {
 }
 
 func newDiffCmd() *cobra.Command {
-	return &cobra.Command{
+	var f repo.SnapshotFilter
+	cmd := &cobra.Command{
 		Use:   "diff SNAPSHOT1 SNAPSHOT2",
 		Short: "Show what changed between two snapshots",
 		Long:  "Lines start with + (added), - (removed), M (content changed) or U (metadata only).",
 		Args:  cobra.ExactArgs(2),
 		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			a, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
+			a, err := r.FindSnapshot(ctx, args[0], f)
 			if err != nil {
 				return err
 			}
-			b, err := r.FindSnapshot(ctx, args[1], repo.SnapshotFilter{})
+			b, err := r.FindSnapshot(ctx, args[1], f)
 			if err != nil {
 				return err
 			}
@@ -273,4 +288,6 @@ func newDiffCmd() *cobra.Command {
 			return nil
 		}),
 	}
+	snapshotFilterFlags(cmd, &f, latestWhat)
+	return cmd
 }

@@ -21,6 +21,7 @@ func newRestoreCmd() *cobra.Command {
 		target             string
 		includes, excludes []string
 		overwrite          string
+		sf                 repo.SnapshotFilter
 	)
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT[:PATH] --target DIR",
@@ -58,7 +59,7 @@ Files whose data is damaged are reported; everything else is restored (exit code
 				return err
 			}
 			defer r.Close()
-			sn, err := r.FindSnapshot(ctx, ref, repo.SnapshotFilter{})
+			sn, err := r.FindSnapshot(ctx, ref, sf)
 			if err != nil {
 				return err
 			}
@@ -117,6 +118,7 @@ Files whose data is damaged are reported; everything else is restored (exit code
 	f.StringArrayVarP(&includes, "include", "i", nil, "restore only paths matching `pattern` (repeatable)")
 	f.StringArrayVarP(&excludes, "exclude", "e", nil, "skip paths matching `pattern` (repeatable)")
 	f.StringVar(&overwrite, "overwrite", "", "existing files: never|if-changed|always (default: refuse a non-empty target)")
+	snapshotFilterFlags(cmd, &sf, latestWhat)
 	return cmd
 }
 
@@ -150,13 +152,14 @@ func nonNil(s []string) []string {
 }
 
 func newDumpCmd() *cobra.Command {
-	return &cobra.Command{
+	var f repo.SnapshotFilter
+	cmd := &cobra.Command{
 		Use:   "dump SNAPSHOT PATH",
 		Short: "Write one file of a snapshot to standard output",
 		Args:  cobra.ExactArgs(2),
 		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
-			sn, err := r.FindSnapshot(ctx, args[0], repo.SnapshotFilter{})
+			sn, err := r.FindSnapshot(ctx, args[0], f)
 			if err != nil {
 				return err
 			}
@@ -174,4 +177,6 @@ func newDumpCmd() *cobra.Command {
 			return nil
 		}),
 	}
+	snapshotFilterFlags(cmd, &f, latestWhat)
+	return cmd
 }
