@@ -70,32 +70,6 @@ func (t *targetRoot) resolveDir(rel string) (tdir, error) {
 	return t.openDir(path.Clean(dir), name)
 }
 
-type entryKind int
-
-const (
-	kindOther entryKind = iota
-	kindDir
-	kindFile
-	kindSymlink
-)
-
-func (k entryKind) String() string {
-	switch k {
-	case kindDir:
-		return "a directory"
-	case kindFile:
-		return "a regular file"
-	case kindSymlink:
-		return "a symbolic link"
-	}
-	return "a special file"
-}
-
-type entryInfo struct {
-	kind entryKind
-	size int64
-}
-
 func (t *targetRoot) lstat(parent tdir, name string) (entryInfo, error) {
 	fi, err := t.root.Lstat(join(parent, name))
 	if err != nil {

@@ -156,32 +156,6 @@ func (t *targetRoot) parentOf(rel string) (tdir, string, error) {
 	return fd, name, err
 }
 
-type entryKind int
-
-const (
-	kindOther entryKind = iota
-	kindDir
-	kindFile
-	kindSymlink
-)
-
-func (k entryKind) String() string {
-	switch k {
-	case kindDir:
-		return "a directory"
-	case kindFile:
-		return "a regular file"
-	case kindSymlink:
-		return "a symbolic link"
-	}
-	return "a special file"
-}
-
-type entryInfo struct {
-	kind entryKind
-	size int64
-}
-
 // lstat describes name in parent (not following a symlink); a missing
 // entry is an error wrapping os.ErrNotExist.
 func (t *targetRoot) lstat(parent tdir, name string) (entryInfo, error) {
