@@ -1,0 +1,182 @@
+package immich
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A v3-style dump (album owner in album_user, thumbnails in asset_file,
+// faces, stacks, a live photo) and a legacy one give the same gallery.
+const galleryDumpCurrent = `
+COPY public.album (id, "albumName", "deletedAt") FROM stdin;
+al1	Holiday	\N
+al2	Gone	2024-01-01 00:00:00+00
+\.
+COPY public.album_asset ("albumId", "assetId", "createdAt") FROM stdin;
+al1	a1	2024-01-01 00:00:00+00
+al1	a3	2024-01-01 00:00:00+00
+al1	nope	2024-01-01 00:00:00+00
+\.
+COPY public.album_user ("albumId", "userId", role) FROM stdin;
+al1	u1	owner
+\.
+COPY public.asset (id, "ownerId", type, "originalPath", "originalFileName", checksum, "checksumAlgorithm", "fileCreatedAt", "fileModifiedAt", "livePhotoVideoId", "stackId", visibility, "deletedAt", "deviceAssetId", "deviceId") FROM stdin;
+a1	u1	IMAGE	/data/upload/u1/a1.jpg	IMG_1.jpg	\\x00112233445566778899aabbccddeeff00112233	sha1	2024-06-01 10:00:00+00	2024-06-01 10:00:01+00	v1	\N	timeline	\N	dev-a1	phone
+v1	u1	VIDEO	/data/upload/u1/v1.mov	IMG_1.mov	\\x0011223344556677889900000000000000000000	sha1	2024-06-01 10:00:00+00	2024-06-01 10:00:00+00	\N	\N	hidden	\N	dev-v1	phone
+a2	u2	IMAGE	/data/upload/u2/a2.jpg	b.jpg	\\x0011223344556677889900000000000000000001	sha1	2023-01-01 08:30:00.123+05:30	2023-01-01 08:30:00+05:30	\N	s1	timeline	\N	x	y
+a3	u2	IMAGE	/data/upload/u2/a3.jpg	c.jpg	\\x0011223344556677889900000000000000000002	sha1	2022-01-01 00:00:00+00	2022-01-01 00:00:00+00	\N	s1	timeline	\N	x	y
+a4	u2	IMAGE	/data/upload/u2/a4.jpg	d.jpg	\\x0011223344556677889900000000000000000003	sha1	2025-01-01 00:00:00+00	2025-01-01 00:00:00+00	\N	\N	timeline	2025-02-01 00:00:00+00	x	y
+\.
+COPY public.asset_face (id, "assetId", "personId", "deletedAt") FROM stdin;
+f1	a2	p1	\N
+f2	a1	p1	\N
+f3	a3	p1	2024-01-01 00:00:00+00
+\.
+COPY public.asset_file (id, "assetId", type, path, "isEdited") FROM stdin;
+x1	a1	thumbnail	/data/thumbs/u1/a1_thumbnail.webp	f
+x2	a1	preview	/data/thumbs/u1/a1_preview.jpeg	f
+x3	a1	sidecar	/data/upload/u1/a1.jpg.xmp	f
+x4	a1	preview	/data/thumbs/u1/a1_edited_preview.jpeg	t
+\.
+COPY public.person (id, "ownerId", name) FROM stdin;
+p1	u1	Alice
+\.
+COPY public."user" (id, email, name) FROM stdin;
+u1	admin@example.com	Admin
+u2	bob@example.com	Bob
+\.
+`
+
+const galleryDumpLegacy = `
+COPY public.albums (id, "ownerId", "albumName") FROM stdin;
+al1	u1	Holiday
+\.
+COPY public.albums_assets_assets ("albumsId", "assetsId") FROM stdin;
+al1	a1
+al1	a3
+\.
+COPY public.asset_faces (id, "assetId", "personId") FROM stdin;
+f1	a2	p1
+f2	a1	p1
+\.
+COPY public.assets (id, "ownerId", type, "originalPath", "originalFileName", checksum, "fileCreatedAt", "fileModifiedAt", "livePhotoVideoId", "stackId", "isVisible", "deletedAt", "sidecarPath") FROM stdin;
+a1	u1	IMAGE	upload/upload/u1/a1.jpg	IMG_1.jpg	\\x00112233445566778899aabbccddeeff00112233	2024-06-01 10:00:00+00	2024-06-01 10:00:01+00	v1	\N	t	\N	upload/upload/u1/a1.jpg.xmp
+v1	u1	VIDEO	upload/upload/u1/v1.mov	IMG_1.mov	\\x0011223344556677889900000000000000000000	2024-06-01 10:00:00+00	2024-06-01 10:00:00+00	\N	\N	f	\N	\N
+a2	u2	IMAGE	upload/upload/u2/a2.jpg	b.jpg	\\x0011223344556677889900000000000000000001	2023-01-01 08:30:00.123+05:30	2023-01-01 08:30:00+05:30	\N	s1	t	\N	\N
+a3	u2	IMAGE	upload/upload/u2/a3.jpg	c.jpg	\\x0011223344556677889900000000000000000002	2022-01-01 00:00:00+00	2022-01-01 00:00:00+00	\N	s1	t	\N	\N
+a4	u2	IMAGE	upload/upload/u2/a4.jpg	d.jpg	\\x0011223344556677889900000000000000000003	2025-01-01 00:00:00+00	2025-01-01 00:00:00+00	\N	\N	t	2025-02-01 00:00:00+00	\N
+\.
+COPY public.asset_files (id, "assetId", type, path) FROM stdin;
+x1	a1	thumbnail	upload/thumbs/u1/a1_thumbnail.webp
+\.
+COPY public.person (id, "ownerId", name) FROM stdin;
+p1	u1	Alice
+\.
+COPY public.users (id, email, name) FROM stdin;
+u1	admin@example.com	Admin
+u2	bob@example.com	Bob
+\.
+`
+
+func ids(g *Gallery, ords []int32) string {
+	var s []string
+	for _, o := range ords {
+		s = append(s, g.ID(o))
+	}
+	return strings.Join(s, ",")
+}
+
+func TestGalleryBothSchemas(t *testing.T) {
+	for _, tc := range []struct{ name, dump, schema, thumb, sidecar string }{
+		{"current", galleryDumpCurrent, "v1.136+", "/data/thumbs/u1/a1_thumbnail.webp", "/data/upload/u1/a1.jpg.xmp"},
+		{"legacy", galleryDumpLegacy, "legacy", "upload/thumbs/u1/a1_thumbnail.webp", "upload/upload/u1/a1.jpg.xmp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "g.gallery")
+			g, err := BuildGallery(strings.NewReader(tc.dump), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g.Close()
+			if g.Schema() != tc.schema || g.Len() != 5 {
+				t.Fatalf("schema %s len %d", g.Schema(), g.Len())
+			}
+			// Newest first; hidden (live video) and trashed left out.
+			if got := ids(g, g.Filter(GalleryFilter{})); got != "a1,a2,a3" {
+				t.Errorf("timeline %s", got)
+			}
+			if got := ids(g, g.Filter(GalleryFilter{Hidden: true, Deleted: true})); got != "a4,a1,v1,a2,a3" {
+				t.Errorf("all %s", got)
+			}
+			al := g.Albums()
+			if len(al) != 1 || al[0].Name != "Holiday" || al[0].OwnerID != "u1" {
+				t.Fatalf("albums %+v", al)
+			}
+			if got := ids(g, g.Filter(GalleryFilter{AlbumID: "al1"})); got != "a1,a3" {
+				t.Errorf("album %s", got)
+			}
+			if got := ids(g, g.Filter(GalleryFilter{PersonID: "p1"})); got != "a1,a2" {
+				t.Errorf("person %s", got)
+			}
+			if got := ids(g, g.Filter(GalleryFilter{UserID: "u2"})); got != "a2,a3" {
+				t.Errorf("user %s", got)
+			}
+			if got := ids(g, g.Filter(GalleryFilter{After: time.Date(2022, 6, 1, 0, 0, 0, 0, time.UTC), Before: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)})); got != "a2" {
+				t.Errorf("dates %s", got)
+			}
+			o, _ := g.Lookup("a1")
+			a, err := g.Asset(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Thumbnail != tc.thumb || a.Sidecar != tc.sidecar || a.Checksum != "00112233445566778899aabbccddeeff00112233" || a.LivePhotoVideoID != "v1" || a.OriginalFileName != "IMG_1.jpg" {
+				t.Errorf("asset %+v", a)
+			}
+			if tc.name == "current" && (a.Preview != "/data/thumbs/u1/a1_preview.jpeg" || a.DeviceAssetID != "dev-a1") {
+				t.Errorf("asset %+v (the edited preview must not replace the original's)", a)
+			}
+			o2, _ := g.Lookup("a2")
+			a2, _ := g.Asset(o2)
+			if want := time.Date(2023, 1, 1, 3, 0, 0, 123e6, time.UTC); !a2.Taken.Equal(want) {
+				t.Errorf("taken %v want %v", a2.Taken, want)
+			}
+			// Selection: album Holiday → a1, a3; expanded with the live
+			// video v1 and a3's stack mate a2.
+			sel, err := g.Select(Selection{Albums: []string{"holiday"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(g, g.Expand(sel)); got != "a1,v1,a2,a3" {
+				t.Errorf("expanded album %s", got)
+			}
+			sel, _ = g.Select(Selection{Persons: []string{"Alice"}, Users: []string{"BOB@example.com"}})
+			if got := ids(g, sel); got != "a2" {
+				t.Errorf("person∧user %s", got)
+			}
+			if _, err := g.Select(Selection{Albums: []string{"Nope"}}); err == nil || !strings.Contains(err.Error(), `"Holiday"`) {
+				t.Errorf("unknown album: %v", err)
+			}
+			// Reopened from disk: the same.
+			g2, err := OpenGallery(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer g2.Close()
+			if got := ids(g2, g2.Filter(GalleryFilter{AlbumID: "al1"})); got != "a1,a3" {
+				t.Errorf("reopened album %s", got)
+			}
+		})
+	}
+}
+
+func TestGalleryNotImmich(t *testing.T) {
+	_, err := BuildGallery(strings.NewReader("COPY public.foo (a) FROM stdin;\n1\n\\.\n"), filepath.Join(t.TempDir(), "g"))
+	if err == nil {
+		t.Fatal("no error for a dump without assets")
+	}
+	if _, err := OpenGallery("/dev/null"); err == nil {
+		t.Fatal("opened /dev/null")
+	}
+}
