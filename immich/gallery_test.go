@@ -180,3 +180,37 @@ func TestGalleryNotImmich(t *testing.T) {
 		t.Fatal("opened /dev/null")
 	}
 }
+
+func TestGalleryDiff(t *testing.T) {
+	dir := t.TempDir()
+	older, err := BuildGallery(strings.NewReader(galleryDumpCurrent), filepath.Join(dir, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Close()
+	// Newer: a3 gone (and out of the album), a2's original replaced, a5
+	// new and added to Holiday, album "New" created.
+	newerDump := strings.Replace(galleryDumpCurrent, "al1\ta3\t2024-01-01 00:00:00+00\n", "al1\ta5\t2024-01-01 00:00:00+00\n", 1)
+	newerDump = strings.Replace(newerDump, "a3\tu2\tIMAGE\t/data/upload/u2/a3.jpg\tc.jpg\t\\\\x0011223344556677889900000000000000000002", "a5\tu2\tIMAGE\t/data/upload/u2/a5.jpg\te.jpg\t\\\\x0011223344556677889900000000000000000005", 1)
+	newerDump = strings.Replace(newerDump, "\\\\x0011223344556677889900000000000000000001", "\\\\x00112233445566778899000000000000000000ff", 1)
+	newerDump = strings.Replace(newerDump, "al2\tGone\t2024-01-01 00:00:00+00\n", "al2\tGone\t2024-01-01 00:00:00+00\nal3\tNew\t\\N\n", 1)
+	newer, err := BuildGallery(strings.NewReader(newerDump), filepath.Join(dir, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer newer.Close()
+	d := DiffGalleries(older, newer)
+	if got := ids(newer, d.Added); got != "a5" {
+		t.Errorf("added %s", got)
+	}
+	if got := ids(older, d.Removed); got != "a3" {
+		t.Errorf("removed %s", got)
+	}
+	if got := ids(newer, d.Changed); got != "a2" {
+		t.Errorf("changed %s", got)
+	}
+	if len(d.Albums) != 2 || d.Albums[0].Name != "Holiday" || d.Albums[0].AssetsAdded != 1 || d.Albums[0].AssetsRemoved != 1 ||
+		d.Albums[1].Name != "New" || d.Albums[1].Status != "added" {
+		t.Errorf("albums %+v", d.Albums)
+	}
+}
