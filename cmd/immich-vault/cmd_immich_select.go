@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +19,7 @@ import (
 type selectFlags struct {
 	albums, persons, users []string
 	after, before          string
+	toImmich               string
 }
 
 func (s *selectFlags) flags(f *pflag.FlagSet) {
@@ -25,6 +28,7 @@ func (s *selectFlags) flags(f *pflag.FlagSet) {
 	f.StringArrayVar(&s.users, "user", nil, "restore only the assets of the user `EMAIL` (repeatable)")
 	f.StringVar(&s.after, "taken-after", "", "restore only assets taken on or after `DATE` (YYYY-MM-DD or RFC 3339)")
 	f.StringVar(&s.before, "taken-before", "", "restore only assets taken before `DATE` (YYYY-MM-DD or RFC 3339)")
+	f.StringVar(&s.toImmich, "to-immich", "", "upload the chosen assets into the running Immich at `URL` (API key from env IMMICH_API_KEY; the assets become the key's user's) instead of a folder")
 }
 
 func (s *selectFlags) chosen() bool {
@@ -74,12 +78,22 @@ func runSelectiveRestore(cmd *cobra.Command, ref, target string, sf selectFlags)
 	if err != nil {
 		return err
 	}
-	if target == "" {
-		return errors.New("a selective restore needs --target DIR (the folder to write the chosen originals into)")
-	}
-	target, err = filepath.Abs(target)
-	if err != nil {
-		return err
+	var api *immich.APIClient
+	switch {
+	case sf.toImmich != "" && target != "":
+		return errors.New("--to-immich and --target exclude each other: restore into a folder or into Immich")
+	case sf.toImmich != "":
+		key := os.Getenv("IMMICH_API_KEY")
+		if key == "" {
+			return errors.New("--to-immich needs an API key in env IMMICH_API_KEY (Immich: Account Settings > API Keys, with the asset.upload, album.create, album.read and albumAsset.create permissions)")
+		}
+		api = &immich.APIClient{BaseURL: sf.toImmich, APIKey: key}
+	case target == "":
+		return errors.New("a selective restore needs --target DIR (the folder to write the chosen originals into) or --to-immich URL")
+	default:
+		if target, err = filepath.Abs(target); err != nil {
+			return err
+		}
 	}
 	ctx := cmd.Context()
 	r, err := openRepo(ctx)
@@ -121,6 +135,9 @@ func runSelectiveRestore(cmd *cobra.Command, ref, target string, sf selectFlags)
 	if len(ords) == 0 {
 		return fmt.Errorf("the selection matches no asset of snapshot %s: nothing was restored", sn.ID().Short())
 	}
+	if api != nil {
+		return restoreIntoImmich(ctx, g, ords, cfg, immich.NewSnapshotFiles(r, sn), api, sn.ID().String(), chosen, tmp)
+	}
 	if !gopts.json {
 		gopts.printf("restoring %d assets (%d chosen, with live-photo videos and stack members) from snapshot %s into %s\n", len(ords), chosen, sn.ID().Short(), target)
 	}
@@ -142,6 +159,42 @@ func runSelectiveRestore(cmd *cobra.Command, ref, target string, sf selectFlags)
 	}
 	if rerr != nil {
 		return fmt.Errorf("selective restore: %w", rerr)
+	}
+	return nil
+}
+
+type immichUploadJSON struct {
+	SnapshotID string `json:"snapshot_id"`
+	Immich     string `json:"immich"`
+	Chosen     int    `json:"chosen_assets"`
+	*immich.APIRestoreResult
+}
+
+// restoreIntoImmich uploads the chosen assets into a running Immich.
+func restoreIntoImmich(ctx context.Context, g *immich.Gallery, ords []int32, cfg *immich.Config, src immich.FileSource, api *immich.APIClient, snap string, chosen int, tmp string) error {
+	if !gopts.json {
+		gopts.printf("uploading %d assets (%d chosen, with live-photo videos and stack members) from snapshot %s into %s\n", len(ords), chosen, snap[:8], api.BaseURL)
+	}
+	res, err := immich.RestoreToImmich(ctx, g, ords, cfg, src, api, tmp)
+	if res != nil {
+		if gopts.json {
+			if jerr := gopts.printJSON(immichUploadJSON{SnapshotID: snap, Immich: api.BaseURL, Chosen: chosen, APIRestoreResult: res}); jerr != nil {
+				return jerr
+			}
+		} else {
+			gopts.printf("uploaded %d assets, %d already in Immich; albums recreated or completed: %s\n", res.Uploaded, res.Present, strings.Join(res.Albums, ", "))
+		}
+		for _, p := range res.Problems {
+			gopts.warnf("not restored: %s", p)
+		}
+	}
+	switch {
+	case errors.Is(err, immich.ErrAPIAuth):
+		return fmt.Errorf("%w\nCheck IMMICH_API_KEY: create a key in Immich (Account Settings > API Keys) with the asset.upload, album.create, album.read and albumAsset.create permissions.", err)
+	case errors.Is(err, immich.ErrIncomplete):
+		return fmt.Errorf("%w\nThe other assets were restored; running the same command again uploads only what is missing.", err)
+	case err != nil:
+		return fmt.Errorf("restore into Immich: %w", err)
 	}
 	return nil
 }
