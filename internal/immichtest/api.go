@@ -64,11 +64,11 @@ import (
 // APIAsset is an asset the double holds.
 type APIAsset struct {
 	ID, Checksum, OriginalFileName, DeviceAssetID, DeviceID string
-	FileCreatedAt, FileModifiedAt                         time.Time
-	LivePhotoVideoID, Visibility                          string
-	IsFavorite, Trashed                                   bool
-	Content, Sidecar                                      []byte
-	Type                                                  string
+	FileCreatedAt, FileModifiedAt                           time.Time
+	LivePhotoVideoID, Visibility                            string
+	IsFavorite, Trashed                                     bool
+	Content, Sidecar                                        []byte
+	Type                                                    string
 }
 
 // APIAlbum is an album the double holds.
