@@ -207,7 +207,7 @@ func (s *Server) galleryPage(w http.ResponseWriter, r *http.Request) {
 		"Total": len(ords), "All": g.Len(), "Page": p, "Pages": pages, "PrevURL": pageURL(p - 1), "NextURL": pageURL(p + 1),
 		"Users": users, "Albums": albums, "Persons": persons, "After": q.Get("after"), "Before": q.Get("before"),
 		"AlbumID": f.AlbumID, "AlbumName": albumName, "RestoreRoot": s.gal.restore, "Others": others,
-		"Elapsed": time.Since(start).Round(time.Millisecond),
+		"Elapsed": time.Since(start).Round(10 * time.Microsecond),
 	})
 }
 
@@ -517,7 +517,7 @@ func (s *Server) restoreAlbum(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, status, "restored.html", map[string]any{
 		"Title": "Restored " + album.Name, "Snapshot": viewOf(sn), "Base": "/s/" + sn.ID().Short(), "Album": album.Name,
-		"Target": target, "Res": res, "Error": msg, "Elapsed": time.Since(start).Round(time.Millisecond),
+		"Target": target, "Res": res, "Error": msg, "Elapsed": time.Since(start).Round(10 * time.Microsecond),
 	})
 }
 

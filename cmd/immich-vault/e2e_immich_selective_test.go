@@ -1,9 +1,14 @@
 package main_test
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"sort"
@@ -55,6 +60,19 @@ func newGalleryImmich(t *testing.T) (*immichEnv, map[string]string) {
 	sums := map[string]string{}
 	for i, p := range ie.f.Originals {
 		sums[names[i]] = sha1File(t, p)
+	}
+	// Real images as thumbnails and previews (the base fixture's are random
+	// bytes), so a browser shows them.
+	for i, p := range ie.f.Generated {
+		if strings.HasSuffix(p, "_thumbnail.webp") || strings.HasSuffix(p, "_preview.jpeg") {
+			img := image.NewRGBA(image.Rect(0, 0, 160, 120))
+			draw.Draw(img, img.Bounds(), &image.Uniform{color.RGBA{uint8(40 * i), 120, uint8(255 - 30*i), 255}}, image.Point{}, draw.Src)
+			var b bytes.Buffer
+			jpeg.Encode(&b, img, nil)
+			if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	sidecar := filepath.Join(filepath.Dir(ie.f.Originals[0]), "IMG_0001.jpg.xmp")
 	sums["IMG_0001.jpg.xmp"] = sha1File(t, sidecar)
