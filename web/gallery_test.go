@@ -250,12 +250,22 @@ func TestGalleryPages(t *testing.T) {
 	if resp, _ := post(url.Values{"album": {"nope"}, "folder": {"x"}}); resp.StatusCode != 404 {
 		t.Errorf("unknown album: %s", resp.Status)
 	}
-	// Diff with an older snapshot of the first 400 assets... built from
-	// the same library minus some: the counts are checked in immich's
-	// TestGalleryDiff; here the page renders and names the counts.
+	// A snapshot compared with itself: no change.
 	resp, body = get(t, ts, "/diff?a="+short+"&b="+short)
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `<span id="n-added">0</span>`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `<span id="n-added">0</span>`) || !strings.Contains(string(body), "No album changed") {
 		t.Errorf("diff: %s\n%s", resp.Status, body)
+	}
+	// A newer snapshot of the same library with 10 more assets (one of
+	// them in the album): 10 added, the album 45 → 46; the order of the
+	// parameters does not matter.
+	newer := newSynthLibrary(t, r, 460, 300)
+	for _, q := range []string{"a=" + short + "&b=" + newer.sn.ID().Short(), "a=" + newer.sn.ID().Short() + "&b=" + short} {
+		resp, body = get(t, ts, "/diff?"+q)
+		page := string(body)
+		if resp.StatusCode != 200 || !strings.Contains(page, `<span id="n-added">10</span>`) || !strings.Contains(page, `<span id="n-removed">0</span>`) ||
+			!strings.Contains(page, `<span id="n-changed">0</span>`) || !strings.Contains(page, "45 → 46 (+1 −0)") || !strings.Contains(page, "IMG_000459.jpg") {
+			t.Errorf("diff %s: %s\n%s", q, resp.Status, page)
+		}
 	}
 }
 

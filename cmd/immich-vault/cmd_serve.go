@@ -34,7 +34,13 @@ log in with it in a browser, or give it as the HTTP Basic password (any
 user name) to WebDAV clients and scripts. It is not the repository password.
 
 The server keeps the repository's local cache open while it runs: give it its
-own --cache-dir, or other commands on this host use a temporary cache.`
+own --cache-dir, or other commands on this host use a temporary cache.
+
+The gallery indexes each Immich snapshot's database dump once, on first
+view, and caches thumbnails: both are kept unencrypted (file names, paths,
+thumbnails of the library) under the cache directory, in <repository
+ID>/serve (mode 0700; at most 8 indexes and 512 MiB of thumbnails). Delete
+that directory to remove them.`
 
 func newServeCmd() *cobra.Command {
 	var (
