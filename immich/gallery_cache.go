@@ -118,10 +118,10 @@ func (c *GalleryCache) evictLocked(keep string) {
 		if k == keep {
 			continue
 		}
-		if g := c.open[k]; g != nil {
-			g.Close()
-			delete(c.open, k)
-		}
+		// Not closed: a request may still be reading it. Once unreachable,
+		// its file is closed by the runtime (os.File's finalizer); on Unix
+		// the removed file stays readable until then.
+		delete(c.open, k)
 		delete(c.used, k)
 		os.Remove(c.file(k))
 	}

@@ -1,7 +1,10 @@
 package immich
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +216,52 @@ func TestGalleryDiff(t *testing.T) {
 		d.Albums[1].Name != "New" || d.Albums[1].Status != "added" {
 		t.Errorf("albums %+v", d.Albums)
 	}
+}
+
+// TestGallerySize indexes a dump of 100,000 assets and logs the index's
+// size on disk, the memory an open gallery holds and the build time.
+func TestGallerySize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100,000 assets")
+	}
+	var b strings.Builder
+	b.WriteString("COPY public.asset (id, \"ownerId\", type, \"originalPath\", \"originalFileName\", checksum, \"fileCreatedAt\") FROM stdin;\n")
+	for i := range 100_000 {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		fmt.Fprintf(&b, "%s\tu1\tIMAGE\t/data/upload/u1/%s/%s/%s.jpg\tIMG_%06d.jpg\t\\\\x%040x\t2024-01-01 00:00:00+00\n", id, id[0:2], id[2:4], id, i, i)
+	}
+	b.WriteString("\\.\nCOPY public.asset_file (id, \"assetId\", type, path) FROM stdin;\n")
+	for i := range 100_000 {
+		id := fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+		fmt.Fprintf(&b, "t%d\t%s\tthumbnail\t/data/thumbs/u1/%s/%s/%s_thumbnail.webp\n", i, id, id[0:2], id[2:4], id)
+		fmt.Fprintf(&b, "p%d\t%s\tpreview\t/data/thumbs/u1/%s/%s/%s_preview.jpeg\n", i, id, id[0:2], id[2:4], id)
+	}
+	b.WriteString("\\.\nCOPY public.\"user\" (id, email, name) FROM stdin;\nu1\ta@example.com\tA\n\\.\n")
+	dump := b.String()
+	p := filepath.Join(t.TempDir(), "g")
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	t0 := time.Now()
+	g, err := BuildGallery(strings.NewReader(dump), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(t0)
+	g.Close()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	g, err = OpenGallery(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	fi, _ := os.Stat(p)
+	if got := len(g.Filter(GalleryFilter{})); got != 100_000 {
+		t.Fatalf("%d assets", got)
+	}
+	t.Logf("100,000 assets: dump %d MiB indexed in %v; index file %d MiB; an open gallery holds %d MiB of heap",
+		len(dump)>>20, took.Round(time.Millisecond), fi.Size()>>20, (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>20)
 }
