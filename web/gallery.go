@@ -42,10 +42,14 @@ type galleryState struct {
 	restore string // restore root ("" : restores refused)
 	// restoreMu runs one restore at a time.
 	restoreMu sync.Mutex
+
+	mu             sync.Mutex
+	flights        map[string]*imageFlight // images being loaded
+	cancelPrefetch context.CancelFunc      // of the running prefetch
 }
 
 func newGalleryState(o Options) (*galleryState, error) {
-	st := &galleryState{dir: o.CacheDir}
+	st := &galleryState{dir: o.CacheDir, flights: map[string]*imageFlight{}}
 	if st.dir == "" {
 		d, err := os.MkdirTemp("", "immich-vault-serve-")
 		if err != nil {
@@ -76,6 +80,11 @@ func newGalleryState(o Options) (*galleryState, error) {
 var ErrBadRestoreRoot = errors.New("web: bad restore root")
 
 func (st *galleryState) close() {
+	st.mu.Lock()
+	if st.cancelPrefetch != nil {
+		st.cancelPrefetch()
+	}
+	st.mu.Unlock()
 	st.cache.Close()
 	if st.tempDir {
 		os.RemoveAll(st.dir)
@@ -149,7 +158,7 @@ func galleryFilter(q url.Values) (immich.GalleryFilter, error) {
 
 func (s *Server) galleryPage(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sn, g, _, err := s.galleryOf(r)
+	sn, g, cfg, err := s.galleryOf(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -201,6 +210,7 @@ func (s *Server) galleryPage(w http.ResponseWriter, r *http.Request) {
 		v.Set("page", strconv.Itoa(n))
 		return base + "/gallery/?" + v.Encode()
 	}
+	s.prefetch(sn, cfg, g, ords[lo:hi])
 	others, _ := s.immichSnapshots(r.Context(), sn)
 	s.render(w, r, http.StatusOK, "gallery.html", map[string]any{
 		"Title": "Gallery — " + sn.ID().Short(), "Snapshot": viewOf(sn), "Base": base, "Items": items,
@@ -264,6 +274,54 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request, large bool) {
 		return
 	}
 	defer release()
+	ctype, b, err := s.loadImage(ctx, sn, cfg, a, large)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	serveImage(w, r, ctype, b)
+}
+
+// imageFlight is one image being loaded; requests for it wait for it.
+type imageFlight struct {
+	done  chan struct{}
+	ctype string
+	b     []byte
+	err   error
+}
+
+// loadImage returns the bytes and type of an asset's thumbnail or
+// preview (see image). Concurrent loads of the same image (a browser's
+// request and the page's prefetch) share one read. Call it inside a held
+// read lock.
+func (s *Server) loadImage(ctx context.Context, sn *repo.Snapshot, cfg *immich.Config, a *immich.GalleryAsset, large bool) (string, []byte, error) {
+	key := fmt.Sprintf("%s/%s/%t", sn.ID(), a.ID, large)
+	s.gal.mu.Lock()
+	if f := s.gal.flights[key]; f != nil {
+		s.gal.mu.Unlock()
+		select {
+		case <-f.done:
+			if f.err == nil {
+				return f.ctype, f.b, nil
+			}
+			// The other load failed (its client went away?): try again.
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		}
+		s.gal.mu.Lock()
+	}
+	f := &imageFlight{done: make(chan struct{})}
+	s.gal.flights[key] = f
+	s.gal.mu.Unlock()
+	f.ctype, f.b, f.err = s.readImage(ctx, sn, cfg, a, large)
+	s.gal.mu.Lock()
+	delete(s.gal.flights, key)
+	s.gal.mu.Unlock()
+	close(f.done)
+	return f.ctype, f.b, f.err
+}
+
+func (s *Server) readImage(ctx context.Context, sn *repo.Snapshot, cfg *immich.Config, a *immich.GalleryAsset, large bool) (string, []byte, error) {
 	cands := []string{a.Thumbnail, a.Preview}
 	if large {
 		cands = []string{a.Preview, a.Thumbnail}
@@ -280,14 +338,13 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request, large bool) {
 		key := cacheKey(n, "raw")
 		b, ok := s.gal.thumbs.get(key)
 		if !ok {
+			var err error
 			if b, err = io.ReadAll(s.st.open(ctx, n)); err != nil {
-				s.fail(w, r, err)
-				return
+				return "", nil, err
 			}
 			s.gal.thumbs.put(key, b)
 		}
-		serveImage(w, r, ctype, b)
-		return
+		return ctype, b, nil
 	}
 	// No generated image: decode the original if it is a JPEG.
 	if ext := strings.ToLower(path.Ext(a.OriginalPath)); ext == ".jpg" || ext == ".jpeg" {
@@ -298,6 +355,7 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request, large bool) {
 			}
 			key := cacheKey(n, "scaled"+strconv.Itoa(dim))
 			b, ok := s.gal.thumbs.get(key)
+			var err error
 			if !ok {
 				b, err = scaleJPEG(s.st.open(ctx, n), dim)
 				if err == nil {
@@ -305,12 +363,61 @@ func (s *Server) image(w http.ResponseWriter, r *http.Request, large bool) {
 				}
 			}
 			if err == nil {
-				serveImage(w, r, "image/jpeg", b)
-				return
+				return "image/jpeg", b, nil
+			}
+			if ctx.Err() != nil {
+				return "", nil, ctx.Err()
 			}
 		}
 	}
-	serveImage(w, r, "image/svg+xml", []byte(placeholderSVG))
+	return "image/svg+xml", []byte(placeholderSVG), nil
+}
+
+// prefetchWorkers is how many thumbnails of a page are read at once ahead
+// of the browser's requests (a browser opens about 6 connections per
+// host; from a remote repository, the round trips dominate).
+const prefetchWorkers = 16
+
+// prefetch reads the thumbnails of a gallery page into the cache while
+// the browser receives the page, at most one page at a time (a newer page
+// cancels the older prefetch).
+func (s *Server) prefetch(sn *repo.Snapshot, cfg *immich.Config, g *immich.Gallery, ords []int32) {
+	ctx, cancel := context.WithTimeout(s.st.lock.base, time.Minute)
+	s.gal.mu.Lock()
+	if s.gal.cancelPrefetch != nil {
+		s.gal.cancelPrefetch()
+	}
+	s.gal.cancelPrefetch = cancel
+	s.gal.mu.Unlock()
+	go func() {
+		defer cancel()
+		ctx, release, err := s.st.lock.acquire(ctx)
+		if err != nil {
+			return
+		}
+		defer release()
+		jobs := make(chan int32)
+		var wg sync.WaitGroup
+		for range prefetchWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for o := range jobs {
+					if a, err := g.Asset(o); err == nil {
+						s.loadImage(ctx, sn, cfg, a, false)
+					}
+				}
+			}()
+		}
+		for _, o := range ords {
+			select {
+			case jobs <- o:
+			case <-ctx.Done():
+			}
+		}
+		close(jobs)
+		wg.Wait()
+	}()
 }
 
 // snapshotFile returns the file node of database path p in sn, nil when
