@@ -336,13 +336,13 @@ func RestoreToImmich(ctx context.Context, g *Gallery, ords []int32, cfg *Config,
 	}
 	// Video parts of live photos first: the photo's upload names the
 	// video's new ID.
-	sort.SliceStable(assets, func(i, j int) bool { return assets[i].Visibility == "hidden" && assets[j].Visibility != "hidden" })
 	isLiveVideo := map[string]bool{}
 	for _, a := range assets {
 		if a.LivePhotoVideoID != "" {
 			isLiveVideo[a.LivePhotoVideoID] = true
 		}
 	}
+	sort.SliceStable(assets, func(i, j int) bool { return isLiveVideo[assets[i].ID] && !isLiveVideo[assets[j].ID] })
 	newID := map[string]string{} // snapshot asset ID → Immich asset ID
 	for _, a := range assets {
 		if err := ctx.Err(); err != nil {
