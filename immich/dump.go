@@ -36,6 +36,17 @@ func (t *Table) Col(c string) int {
 // memory). It never panics on
 // hostile input; it fails on an unterminated COPY block or an over-long line.
 func ParseDump(r io.Reader, want map[string][]string) (map[string]*Table, error) {
+	return ScanDump(r, want, func(t *Table, row []string) error {
+		t.Rows = append(t.Rows, row)
+		return nil
+	})
+}
+
+// ScanDump is ParseDump with the rows handed to fn one by one instead of
+// kept (t.Rows stays empty; t.Cols says what row holds): a dump of any size
+// is read in bounded memory. An error from fn stops the scan and is
+// returned.
+func ScanDump(r io.Reader, want map[string][]string, fn func(t *Table, row []string) error) (map[string]*Table, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	out := map[string]*Table{}
 	var (
@@ -74,7 +85,9 @@ func ParseDump(r io.Reader, want map[string][]string) (map[string]*Table, error)
 				}
 				row[i] = unescapeCopy(fields[j])
 			}
-			cur.Rows = append(cur.Rows, row)
+			if err := fn(cur, row); err != nil {
+				return out, err
+			}
 			continue
 		}
 		if !strings.HasPrefix(line, "COPY ") || !strings.HasSuffix(line, " FROM stdin;") {

@@ -46,6 +46,13 @@ type Options struct {
 	Warn func(msg string)
 	// Version is shown in the page footer.
 	Version string
+	// CacheDir holds the gallery indexes and the thumbnail cache of Immich
+	// snapshots (bounded; the library's file names and thumbnails in the
+	// clear: keep it private). Empty: a temporary directory removed by Close.
+	CacheDir string
+	// RestoreRoot is the only directory the UI may restore into (albums
+	// into a folder below it). Empty: restores from the UI are refused.
+	RestoreRoot string
 }
 
 // Server serves one repository.
@@ -55,6 +62,7 @@ type Server struct {
 	auth  *auth
 	pages *template.Template
 	mux   *http.ServeMux
+	gal   *galleryState
 }
 
 //go:embed templates/*.html
@@ -76,7 +84,11 @@ func New(ctx context.Context, r *repo.Repository, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse templates: %w", err)
 	}
-	s := &Server{opts: o, st: newStore(ctx, r, o.Warn), auth: newAuth(o.Secret, o.TLS), pages: pages, mux: http.NewServeMux()}
+	gal, err := newGalleryState(o)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: o, st: newStore(ctx, r, o.Warn), auth: newAuth(o.Secret, o.TLS), pages: pages, mux: http.NewServeMux(), gal: gal}
 	s.routes()
 	return s, nil
 }
@@ -84,6 +96,7 @@ func New(ctx context.Context, r *repo.Repository, o Options) (*Server, error) {
 // Close releases the repository lock the server may hold.
 func (s *Server) Close() error {
 	s.st.lock.close()
+	s.gal.close()
 	return nil
 }
 
@@ -98,6 +111,13 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /s/{id}/browse/{path...}", s.requireAuth(s.browse))
 	s.mux.HandleFunc("GET /s/{id}/file/{path...}", s.requireAuth(s.download))
 	s.mux.HandleFunc("GET /s/{id}/archive/{path...}", s.requireAuth(s.archive))
+	s.mux.HandleFunc("GET /s/{id}/gallery/{$}", s.requireAuth(s.galleryPage))
+	s.mux.HandleFunc("GET /s/{id}/thumb/{asset}", s.requireAuth(s.thumb))
+	s.mux.HandleFunc("GET /s/{id}/preview/{asset}", s.requireAuth(s.preview))
+	s.mux.HandleFunc("GET /s/{id}/asset/{asset}", s.requireAuth(s.assetPage))
+	s.mux.HandleFunc("GET /s/{id}/original/{asset}", s.requireAuth(s.original))
+	s.mux.HandleFunc("POST /s/{id}/restore", s.requireAuth(s.restoreAlbum))
+	s.mux.HandleFunc("GET /diff", s.requireAuth(s.diffPage))
 	dav := s.davHandler()
 	s.mux.Handle("/dav", dav)
 	s.mux.Handle("/dav/", dav)
@@ -338,6 +358,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotDir):
 		status = http.StatusNotFound
+	case errors.Is(err, errForbidden):
+		status = http.StatusForbidden
+	case errors.Is(err, errBusy):
+		status = http.StatusConflict
 	case r.Context().Err() != nil:
 		return // the client went away
 	default:

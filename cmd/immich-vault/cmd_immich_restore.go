@@ -33,6 +33,7 @@ func newImmichRestoreCmd() *cobra.Command {
 		skipDB       bool
 		skipFiles    bool
 		dropExisting bool
+		sel          selectFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT",
@@ -48,9 +49,20 @@ func newImmichRestoreCmd() *cobra.Command {
 Before restoring the database of a Docker install, start only postgres:
   docker compose create && docker start immich_postgres
 Restore onto the same Immich version as the snapshot's (downgrades are not
-supported). The exact next steps are printed at the end.`,
+supported). The exact next steps are printed at the end.
+
+Selective restore: --album, --person, --user, --taken-after, --taken-before
+choose assets from the snapshot's database dump (values of one flag are
+alternatives, different flags must all match) and restore only their
+originals, with XMP sidecars, live-photo video parts and stack members:
+into a folder (--target DIR), or into a running Immich through its API
+(--to-immich URL with IMMICH_API_KEY), recreating album membership and
+skipping assets Immich already has.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if sel.chosen() {
+				return runSelectiveRestore(cmd, args[0], target, sel)
+			}
 			ctx := cmd.Context()
 			ow, err := repo.ParseOverwrite(overwrite)
 			if err != nil {
@@ -141,6 +153,7 @@ supported). The exact next steps are printed at the end.`,
 	f.BoolVar(&skipDB, "skip-db", false, "restore files only")
 	f.BoolVar(&skipFiles, "skip-files", false, "restore the database only")
 	f.BoolVar(&dropExisting, "drop-existing", false, "drop and recreate a target database that already holds tables")
+	sel.flags(f)
 	return cmd
 }
 

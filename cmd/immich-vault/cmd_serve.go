@@ -19,9 +19,12 @@ import (
 func init() { register(newServeCmd) }
 
 const serveHelp = `Serve a read-only web view of the repository's snapshots — a timeline, a
-folder browser with downloads of a file or of a folder as tar or zip — and
+folder browser with downloads of a file or of a folder as tar or zip, for
+Immich snapshots a gallery (thumbnails, filters by user, album, person and
+date, asset pages, original downloads, changes between two snapshots) — and
 the same snapshots over read-only WebDAV at /dav/ (Finder, Windows Explorer,
-rclone), until interrupted.
+rclone), until interrupted. With --restore-root DIR, the gallery can also
+restore an album into a new folder below DIR.
 
 The server listens on 127.0.0.1:8470 by default and refuses an address that
 is not loopback unless --allow-remote is given. Every page needs the
@@ -31,7 +34,13 @@ log in with it in a browser, or give it as the HTTP Basic password (any
 user name) to WebDAV clients and scripts. It is not the repository password.
 
 The server keeps the repository's local cache open while it runs: give it its
-own --cache-dir, or other commands on this host use a temporary cache.`
+own --cache-dir, or other commands on this host use a temporary cache.
+
+The gallery indexes each Immich snapshot's database dump once, on first
+view, and caches thumbnails: both are kept unencrypted (file names, paths,
+thumbnails of the library) under the cache directory, in <repository
+ID>/serve (mode 0700; at most 8 indexes and 512 MiB of thumbnails). Delete
+that directory to remove them.`
 
 func newServeCmd() *cobra.Command {
 	var (
@@ -40,6 +49,7 @@ func newServeCmd() *cobra.Command {
 		secretFile  string
 		tlsCert     string
 		tlsKey      string
+		restoreRoot string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -63,6 +73,7 @@ func newServeCmd() *cobra.Command {
 				return runServe(cmd.Context(), r, web.Options{
 					Secret: secret, AllowRemote: allowRemote, TLS: tlsCert != "",
 					Warn: func(msg string) { gopts.warnf("%s", msg) }, Version: version,
+					CacheDir: serveCacheDir(r), RestoreRoot: restoreRoot,
 				}, listen, tlsCert, tlsKey)
 			})(cmd, args)
 		},
@@ -73,6 +84,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&secretFile, "secret-file", os.Getenv("IMMICH_VAULT_SERVE_PASSWORD_FILE"), "read the server's password from `file` (env IMMICH_VAULT_SERVE_PASSWORD_FILE)")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	f.StringVar(&tlsKey, "tls-key", "", "private key `file` (PEM) of --tls-cert")
+	f.StringVar(&restoreRoot, "restore-root", "", "allow the gallery to restore albums into folders below `directory` (default: restores from the web UI are refused)")
 	return cmd
 }
 

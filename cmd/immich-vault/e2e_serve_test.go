@@ -73,9 +73,15 @@ func (e *env) serveEnv(extra ...string) []string {
 // requiring a clean exit.
 func (e *env) startServe(args ...string) *served {
 	e.t.Helper()
+	return e.startServeEnv(nil, args...)
+}
+
+// startServeEnv is startServe with extra environment variables.
+func (e *env) startServeEnv(extraEnv []string, args ...string) *served {
+	e.t.Helper()
 	s := &served{t: e.t, done: make(chan struct{})}
 	s.cmd = exec.Command(binPath, append([]string{"serve", "--json", "--listen", "127.0.0.1:0"}, args...)...)
-	s.cmd.Env = e.serveEnv("IMMICH_VAULT_SERVE_PASSWORD=" + serveSecret)
+	s.cmd.Env = e.serveEnv(append([]string{"IMMICH_VAULT_SERVE_PASSWORD=" + serveSecret}, extraEnv...)...)
 	s.cmd.Dir = e.dir
 	s.cmd.Stderr = lockedWriter{&s.mu, &s.stderr}
 	stdout, err := s.cmd.StdoutPipe()
