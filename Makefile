@@ -73,6 +73,18 @@ deb:
 	rm -rf $(DEB_STAGE)
 	@ls -l dist/*.deb
 
+# image builds the container image immich-vault:VERSION and
+# dist/immich-vault-image.tar without a Docker daemon or a registry
+# (mmdebstrap + buildah: packaging/image/build.sh, 2-4 minutes); image-test
+# runs a backup inside it with podman (packaging/image/test.sh). Both need
+# root; .ci/run runs them as a separate step (docs/CONTAINER.md).
+.PHONY: image image-test
+image:
+	bash packaging/image/build.sh
+
+image-test:
+	bash packaging/image/test.sh
+
 deb-test: deb
 	bash packaging/test-deb.sh dist/immich-vault_$(DEB_VERSION)_$$(dpkg --print-architecture).deb
 
