@@ -2,10 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -71,6 +74,14 @@ removed. Nothing else of the snapshot changes, and no data is rewritten.
 						seen[s.ID()] = true
 						snaps = append(snaps, s)
 					}
+				}
+			}
+			// The immich tag is how immich restore, verify and backup find
+			// Immich snapshots: never dropped from one.
+			drops := slices.Contains(c.Remove, immich.Tag) || c.SetGiven && !slices.Contains(c.Set, immich.Tag)
+			for _, s := range snaps {
+				if drops && s.HasTag(immich.Tag) {
+					return fmt.Errorf("snapshot %s is an Immich snapshot: its %q tag is how immich restore, verify and backup find it, so it stays (e.g. --set %s,TAG, or --add/--remove other tags)", s.ID().Short(), immich.Tag, immich.Tag)
 				}
 			}
 			out := tagJSON{Changed: []tagChangedJSON{}}

@@ -68,6 +68,19 @@ func TestTag(t *testing.T) {
 	if len(after[b].Tags) != 0 || !reflect.DeepEqual(after[a].Tags, []string{"x", "y"}) {
 		t.Errorf("--set: %+v", after)
 	}
+	// The immich tag marks Immich snapshots (immich restore/verify find
+	// them by it): it cannot be dropped from one.
+	e.ok("tag", "--add", "immich", "--path", a)
+	for _, args := range [][]string{{"--remove", "immich"}, {"--set", "keep"}} {
+		r := e.run(append([]string{"tag"}, append(args, "--path", a)...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "Immich snapshot") {
+			t.Errorf("tag %v on an immich snapshot: want a refusal:\n%v", args, r)
+		}
+	}
+	if got := byPath()[a].Tags; !reflect.DeepEqual(got, []string{"x", "y", "immich"}) {
+		t.Errorf("tags after the refusals: %v", got)
+	}
+	e.ok("tag", "--set", "immich,x,y", "--path", a)
 	wantCode(t, e.run("tag", "latest"), 1)
 	wantCode(t, e.run("tag", "--set", "a", "--add", "b", "latest"), 1)
 	e.ok("check", "--read-data")
