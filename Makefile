@@ -53,6 +53,41 @@ uninstall:
 		$(DESTDIR)$(SYSTEMDDIR)/immich-vault.service $(DESTDIR)$(SYSTEMDDIR)/immich-vault.timer
 	rm -rf $(DESTDIR)$(DOCDIR)
 
+# deb builds dist/immich-vault_VERSION_ARCH.deb for this machine's
+# architecture: `make install` staged with Debian's paths (PREFIX=/usr,
+# units in /usr/lib/systemd/system), packed by nfpm (packaging/nfpm.yaml),
+# itself built from the Go module proxy at the version pinned in
+# packaging/go.mod (no other network). The binary is static (CGO_ENABLED=0).
+# deb-test installs it with dpkg -i, checks the files and removes it with
+# dpkg -r and -P (needs root and dpkg; .ci/run runs it).
+VERSION     ?= $(shell sed -n 's/^var version = "\(.*\)"/\1/p' cmd/immich-vault/main.go)
+DEB_VERSION ?= $(subst -,~,$(VERSION))
+DEB_STAGE   := $(CURDIR)/dist/stage
+.PHONY: deb deb-test
+deb:
+	rm -rf $(DEB_STAGE) && mkdir -p $(DEB_STAGE) dist
+	CGO_ENABLED=0 $(MAKE) --no-print-directory install DESTDIR=$(DEB_STAGE) PREFIX=/usr SYSTEMDDIR=/usr/lib/systemd/system \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions BIN=dist/immich-vault >/dev/null
+	cd packaging && VERSION=$(DEB_VERSION) DEB_ARCH=$$($(GO) env GOARCH) \
+		$(GO) tool nfpm package --config nfpm.yaml --packager deb --target $(CURDIR)/dist/
+	rm -rf $(DEB_STAGE)
+	@ls -l dist/*.deb
+
+# image builds the container image immich-vault:VERSION and
+# dist/immich-vault-image.tar without a Docker daemon or a registry
+# (mmdebstrap + buildah: packaging/image/build.sh, 2-4 minutes); image-test
+# runs a backup inside it with podman (packaging/image/test.sh). Both need
+# root; .ci/run runs them as a separate step (docs/CONTAINER.md).
+.PHONY: image image-test
+image:
+	bash packaging/image/build.sh
+
+image-test:
+	bash packaging/image/test.sh
+
+deb-test: deb
+	bash packaging/test-deb.sh dist/immich-vault_$(DEB_VERSION)_$$(dpkg --print-architecture).deb
+
 # test-deps installs what the test suite needs beyond Go: every
 # scripts/deps.d/*.sh, in order (PostgreSQL from Debian's packages, the S3
 # server through the Go module proxy, ...). Idempotent; see scripts/test-deps.sh.

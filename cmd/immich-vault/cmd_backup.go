@@ -36,6 +36,7 @@ type backupOptions struct {
 
 // backupSummaryJSON is the --json output of backup.
 type backupSummaryJSON struct {
+	MessageType     string  `json:"message_type"` // summary (after the status lines)
 	SnapshotID      string  `json:"snapshot_id"`
 	FilesNew        int64   `json:"files_new"`
 	FilesChanged    int64   `json:"files_changed"`
@@ -184,7 +185,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		files, bytes int64
 		done         bool
 	}
-	if len(paths) > 0 && !gopts.quiet && !gopts.json && isTerminal(os.Stderr) {
+	if len(paths) > 0 && !gopts.quiet && (gopts.json || isTerminal(os.Stderr)) {
 		go func() {
 			var f, b int64
 			for _, p := range paths {
@@ -207,15 +208,22 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		return scanned.files, scanned.bytes, scanned.done
 	})
 	start := time.Now()
+	var status *jsonStatus
+	if gopts.json && !gopts.quiet {
+		status = startJSONStatus(opts.Progress, pp.total)
+	}
 	sn, err := r.Backup(ctx, opts)
 	pp.done()
+	if status != nil {
+		status.stop(err == nil)
+	}
 	if err != nil {
 		return fmt.Errorf("backup failed, no snapshot was written: %w", err)
 	}
 	s := sn.Summary
 	if gopts.json {
-		if err := gopts.printJSON(backupSummaryJSON{
-			SnapshotID: sn.ID().String(), FilesNew: s.FilesNew, FilesChanged: s.FilesChanged,
+		if err := printJSONLine(backupSummaryJSON{
+			MessageType: "summary", SnapshotID: sn.ID().String(), FilesNew: s.FilesNew, FilesChanged: s.FilesChanged,
 			FilesUnmodified: s.FilesUnmodified, Dirs: s.Dirs, BytesProcessed: s.BytesProcessed,
 			BytesRead: s.BytesRead, DataBlobs: s.DataBlobs, DataAdded: s.DataAdded,
 			DataAddedPacked: s.DataAddedPacked, Errors: s.Errors, Partial: sn.Partial,

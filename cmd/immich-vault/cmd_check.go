@@ -91,6 +91,7 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 			if res.Problems == nil {
 				res.Problems = []string{}
 			}
+			emptyCheckLists(res) // --json: [] never null
 			tmp, err := tempFiles(ctx, r, false)
 			if err != nil {
 				return err

@@ -67,6 +67,7 @@ func (o *fromOptions) open(ctx context.Context) (*repo.Repository, error) {
 
 func newCopyCmd() *cobra.Command {
 	var from fromOptions
+	var f repo.SnapshotFilter
 	cmd := &cobra.Command{
 		Use:   "copy --from-repo SRC [SNAPSHOT...]",
 		Short: "Copy snapshots from another repository into this one (e.g. local → S3)",
@@ -98,9 +99,10 @@ or the terminal.`,
 				return err
 			}
 			defer dst.Close()
-			return copySnapshots(ctx, src, dst, args)
+			return copySnapshots(ctx, src, dst, args, f)
 		},
 	}
+	snapshotFilterFlags(cmd, &f, `only snapshots (without SNAPSHOT arguments) or "latest"`)
 	from.addFlags(cmd, "from-repo", "source repository `location` (env IMMICH_VAULT_FROM_REPOSITORY)")
 	return cmd
 }
@@ -121,7 +123,7 @@ func formatBytes(n int64) string {
 
 // copySnapshots copies the snapshots named by args (all when none) from
 // src into dst and reports it; run's copy steps call it too.
-func copySnapshots(ctx context.Context, src, dst *repo.Repository, args []string) error {
+func copySnapshots(ctx context.Context, src, dst *repo.Repository, args []string, f repo.SnapshotFilter) error {
 	var err error
 	if src.Config().ID == dst.Config().ID {
 		return errors.New("source and destination are the same repository: nothing to copy")
@@ -134,9 +136,16 @@ func copySnapshots(ctx context.Context, src, dst *repo.Repository, args []string
 		if err != nil {
 			return err
 		}
+		sel := snaps[:0]
+		for _, s := range snaps {
+			if f.Match(s) {
+				sel = append(sel, s)
+			}
+		}
+		snaps = sel
 	}
 	for _, a := range args {
-		s, err := src.FindSnapshot(ctx, a, repo.SnapshotFilter{})
+		s, err := src.FindSnapshot(ctx, a, f)
 		if err != nil {
 			return fmt.Errorf("source repository: %w", err)
 		}

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"strings"
-	"text/tabwriter"
+	"sort"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/immich-vault/immich-vault/repo"
@@ -48,6 +46,8 @@ func toSnapshotJSON(s *repo.Snapshot) snapshotJSON {
 
 func newSnapshotsCmd() *cobra.Command {
 	var f repo.SnapshotFilter
+	var latest int
+	var groupBy string
 	cmd := &cobra.Command{
 		Use:   "snapshots",
 		Short: "List snapshots",
@@ -63,34 +63,41 @@ func newSnapshotsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := []snapshotJSON{}
+			var sel []*repo.Snapshot
 			for _, s := range snaps {
 				if f.Match(s) {
-					out = append(out, toSnapshotJSON(s))
+					sel = append(sel, s)
 				}
+			}
+			if latest < 0 {
+				return fmt.Errorf("--latest %d: want a positive number of snapshots per group", latest)
+			}
+			if cmd.Flags().Changed("group-by") {
+				return printSnapshotGroups(sel, groupBy, latest)
+			}
+			if latest > 0 { // restic's habit: the newest N per host and paths
+				_, groups := groupSnapshots(sel, repo.GroupBy{Host: true, Paths: true}, latest)
+				sel = sel[:0]
+				for _, l := range groups {
+					sel = append(sel, l...)
+				}
+				sort.SliceStable(sel, func(i, j int) bool { return sel[i].Time.Before(sel[j].Time) })
+			}
+			out := []snapshotJSON{}
+			for _, s := range sel {
+				out = append(out, toSnapshotJSON(s))
 			}
 			if gopts.json {
 				return gopts.printJSON(out)
 			}
-			tw := tabwriter.NewWriter(gopts.stdout, 0, 2, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tTime\tHost\tTags\tSize\tPaths")
-			for _, s := range out {
-				size := ""
-				if s.Summary != nil {
-					size = humanize.IBytes(uint64(s.Summary.BytesProcessed))
-				}
-				tags := strings.Join(s.Tags, ",")
-				if s.Partial {
-					tags += " (partial)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ShortID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Host, tags, size, strings.Join(s.Paths, ", "))
-			}
-			tw.Flush()
+			printSnapshotTable(out)
 			gopts.printf("%d snapshots\n", len(out))
 			return nil
 		},
 	}
 	snapshotFilterFlags(cmd, &f, "only snapshots")
+	cmd.Flags().IntVar(&latest, "latest", 0, "only the newest `n` snapshots of each group (of each host and paths without --group-by)")
+	cmd.Flags().StringVar(&groupBy, "group-by", "", "list snapshots in groups of the same `fields` (host, paths, tags; comma-separated)")
 	return cmd
 }
 
@@ -186,6 +193,7 @@ func newLsCmd() *cobra.Command {
 
 func newFindCmd() *cobra.Command {
 	var f repo.SnapshotFilter
+	var o findOptions
 	cmd := &cobra.Command{
 		Use:   "find PATTERN",
 		Short: "Find files by name in all snapshots",
@@ -195,6 +203,9 @@ func newFindCmd() *cobra.Command {
 			ctx := cmd.Context()
 			filter, err := repo.NewFilter(args)
 			if err != nil {
+				return err
+			}
+			if err := o.parse(); err != nil {
 				return err
 			}
 			r, err := openRepo(ctx)
@@ -217,12 +228,12 @@ func newFindCmd() *cobra.Command {
 				nodeJSON
 			}
 			out := []match{}
+			if snaps, err = o.selectSnapshots(ctx, r, snaps, f); err != nil {
+				return err
+			}
 			for _, s := range snaps {
-				if !f.Match(s) {
-					continue
-				}
 				err := r.Walk(ctx, s.Tree, "/", func(p string, n *repo.Node) error {
-					if filter.Match(p) {
+					if filter.Match(p) && o.matchTime(n.ModTime) {
 						if gopts.json {
 							out = append(out, match{s.ID().String(), toNodeJSON(p, n)})
 						} else {
@@ -241,8 +252,8 @@ func newFindCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&f.Hosts, "host", nil, "only snapshots of `host`")
-	cmd.Flags().StringSliceVar(&f.Tags, "tag", nil, "only snapshots with `tag`")
+	snapshotFilterFlags(cmd, &f, `only snapshots (and "latest" in --snapshot)`)
+	o.flags(cmd)
 	return cmd
 }
 

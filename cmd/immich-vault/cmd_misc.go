@@ -87,22 +87,90 @@ func newKeyCmd() *cobra.Command {
 }
 
 func newStatsCmd() *cobra.Command {
-	return &cobra.Command{
+	var f repo.SnapshotFilter
+	var mode string
+	cmd := &cobra.Command{
 		Use:   "stats [SNAPSHOT...]",
 		Short: "Show repository statistics",
+		Long: `Show statistics of the given snapshots (IDs or "latest"), or of every
+snapshot passing --host/--tag/--path.
+
+--mode (restic's modes):
+  restore-size       files and bytes a restore of them writes (files shared
+                     by snapshots counted in each)
+  files-by-contents  distinct file contents (a file saved by several
+                     snapshots, or twice in one, counted once)
+  raw-data           the distinct blobs they reference: plaintext size and
+                     size stored in the repository (what forgetting them
+                     all, then prune, would free at most)
+Without --mode: a summary of the first two and the repository's size.`,
 		RunE: withRepo(func(cmd *cobra.Command, r *repo.Repository, args []string) error {
 			ctx := cmd.Context()
 			var snaps []*repo.Snapshot
 			for _, a := range args {
-				s, err := r.FindSnapshot(ctx, a, repo.SnapshotFilter{})
+				s, err := r.FindSnapshot(ctx, a, f)
 				if err != nil {
 					return err
 				}
 				snaps = append(snaps, s)
 			}
+			if len(args) == 0 && len(f.Hosts)+len(f.Tags)+len(f.Paths) > 0 {
+				all, err := r.Snapshots(ctx, func(id repo.ID, err error) { gopts.warnf("snapshot %s: %v", id.Short(), err) })
+				if err != nil {
+					return err
+				}
+				snaps = []*repo.Snapshot{}
+				for _, s := range all {
+					if f.Match(s) {
+						snaps = append(snaps, s)
+					}
+				}
+			}
+			switch mode {
+			case "", "restore-size", "files-by-contents":
+			case "raw-data":
+				st, err := r.RawDataStats(ctx, snaps)
+				if err != nil {
+					return err
+				}
+				if gopts.json {
+					return gopts.printJSON(map[string]any{"mode": mode, "snapshots": st.Snapshots, "total_blob_count": st.Blobs,
+						"total_uncompressed_size": st.RawSize, "total_size": st.StoredSize, "missing_blob_count": st.Missing})
+				}
+				gopts.printf("snapshots:        %d\n", st.Snapshots)
+				gopts.printf("blobs:            %d\n", st.Blobs)
+				gopts.printf("raw data:         %s\n", humanize.IBytes(uint64(st.RawSize)))
+				gopts.printf("stored size:      %s\n", humanize.IBytes(uint64(st.StoredSize)))
+				if st.StoredSize > 0 {
+					gopts.printf("compression ratio: %.2fx\n", float64(st.RawSize)/float64(st.StoredSize))
+				}
+				if st.Missing > 0 {
+					gopts.warnf("%d referenced blobs are missing from the index: run check", st.Missing)
+				}
+				return nil
+			default:
+				return fmt.Errorf("unknown --mode %q: want restore-size, files-by-contents or raw-data", mode)
+			}
 			st, err := r.Stats(ctx, snaps)
 			if err != nil {
 				return err
+			}
+			switch mode {
+			case "restore-size":
+				if gopts.json {
+					return gopts.printJSON(map[string]any{"mode": mode, "snapshots": st.Snapshots, "total_file_count": st.Files, "total_size": st.TotalSize})
+				}
+				gopts.printf("snapshots:        %d\n", st.Snapshots)
+				gopts.printf("files:            %d\n", st.Files)
+				gopts.printf("restore size:     %s\n", humanize.IBytes(uint64(st.TotalSize)))
+				return nil
+			case "files-by-contents":
+				if gopts.json {
+					return gopts.printJSON(map[string]any{"mode": mode, "snapshots": st.Snapshots, "total_file_count": st.UniqueFiles})
+				}
+				gopts.printf("snapshots:        %d\n", st.Snapshots)
+				gopts.printf("distinct files:   %d (of %d)\n", st.UniqueFiles, st.Files)
+				return nil
 			}
 			if gopts.json {
 				return gopts.printJSON(st)
@@ -118,6 +186,9 @@ func newStatsCmd() *cobra.Command {
 			return nil
 		}),
 	}
+	cmd.Flags().StringVar(&mode, "mode", "", "what to count: `mode` restore-size, files-by-contents or raw-data (see above)")
+	snapshotFilterFlags(cmd, &f, `only snapshots (and "latest")`)
+	return cmd
 }
 
 func newVersionCmd() *cobra.Command {

@@ -16,6 +16,7 @@ import (
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/internal/config"
 	"github.com/immich-vault/immich-vault/internal/proc"
+	"github.com/immich-vault/immich-vault/repo"
 )
 
 func init() { register(newRunCmd) }
@@ -401,7 +402,7 @@ func (rn *runner) copyTo(t config.CopyTarget) (string, error) {
 		}
 		return "", err
 	}
-	err = copySnapshots(rn.ctx, src, dst, nil)
+	err = copySnapshots(rn.ctx, src, dst, nil, repo.SnapshotFilter{})
 	// Closed before the retention step: forget and prune open the target
 	// (and its cache) themselves.
 	src.Close()

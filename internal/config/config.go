@@ -48,6 +48,7 @@ type File struct {
 	Copy      []CopyTarget `yaml:"copy"`
 	Hooks     Hooks        `yaml:"hooks"`
 	Notify    Notify       `yaml:"notify"`
+	Daemon    *Daemon      `yaml:"daemon"`
 
 	MetricsFile string `yaml:"metrics_file"`
 	LogFile     string `yaml:"log_file"`
@@ -207,7 +208,8 @@ var (
 	unknownRe = regexp.MustCompile(`line (\d+): field (\S+) not found in type config\.(\w+)`)
 	sections  = map[string]string{"File": "at the top level", "Immich": "in immich:", "Backup": "in backup:",
 		"Retention": "in retention:", "Prune": "in prune:", "Check": "in check:", "CopyTarget": "in a copy: target",
-		"Hooks": "in hooks:", "Notify": "in notify:", "Hookup": "in a notify webhook"}
+		"Hooks": "in hooks:", "Notify": "in notify:", "Hookup": "in a notify webhook",
+		"Daemon": "in daemon:", "Job": "in a daemon job"}
 )
 
 // Parse strictly decodes b and checks what can be checked without the
@@ -319,6 +321,11 @@ func (f *File) validate() error {
 			return invalid("copy target %s is listed twice", t.Label())
 		}
 		seen[t.Label()] = true
+	}
+	if f.Daemon != nil {
+		if err := f.Daemon.validate(); err != nil {
+			return err
+		}
 	}
 	if u := f.Notify.Healthchecks; u != "" {
 		if err := httpURL(u); err != nil {

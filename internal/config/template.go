@@ -114,6 +114,15 @@ check:
 # Prometheus textfile (node_exporter) and one line per run:
 # metrics_file: /var/lib/prometheus/node-exporter/immich_vault.prom
 # log_file: /var/log/immich-vault.log
+
+# Only for "immich-vault daemon" (containers, hosts without cron or
+# systemd timers): jobs on cron schedules, one at a time; /healthz (and
+# /metrics with metrics: true) on 127.0.0.1:9810.
+# daemon:
+#   metrics: true
+#   jobs:
+#     - name: nightly
+#       schedule: "30 3 * * *"   # command: [run] (the default)
 `))
 
 // Template returns a commented configuration file for d.
