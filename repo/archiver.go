@@ -23,6 +23,7 @@ import (
 	"github.com/immich-vault/immich-vault/chunker"
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Stream is a virtual file whose content comes from a reader (stdin, a
@@ -89,13 +90,13 @@ func (e *SourceError) Error() string { return e.Path + ": " + e.Err.Error() }
 func (e *SourceError) Unwrap() error { return e.Err }
 
 type nodeResult struct {
-	node *Node // nil: skipped
-	err  error // fatal (repository) error
+	node *data.Node // nil: skipped
+	err  error      // fatal (repository) error
 }
 
 type future chan nodeResult
 
-func done(n *Node, err error) future {
+func done(n *data.Node, err error) future {
 	f := make(future, 1)
 	f <- nodeResult{n, err}
 	return f
@@ -103,8 +104,8 @@ func done(n *Node, err error) future {
 
 type fileJob struct {
 	path   string
-	node   *Node
-	parent *Node
+	node   *data.Node
+	parent *data.Node
 	out    future
 }
 
@@ -228,7 +229,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 					return err
 				}
 			}
-			var parentRoot *Tree
+			var parentRoot *data.Tree
 			if opts.Parent != nil {
 				if t, err := r.LoadTree(ctx, opts.Parent.Tree); err == nil {
 					parentRoot = t
@@ -304,8 +305,8 @@ func (a *archiver) warn(path string, err error) {
 // pathTrie holds the backup targets and streams by path component.
 type pathTrie struct {
 	children map[string]*pathTrie
-	target   bool  // back up this path recursively from disk
-	stream   *Node // a stored stream (set by saveStream)
+	target   bool       // back up this path recursively from disk
+	stream   *data.Node // a stored stream (set by saveStream)
 	isStream bool
 }
 
@@ -383,7 +384,7 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 		mode = 0o600
 	}
 	now := a.opts.Time.UTC()
-	n := &Node{Type: NodeFile, Mode: uint32(mode.Perm()), UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
+	n := &data.Node{Type: data.NodeFile, Mode: uint32(mode.Perm()), UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
 	n.SetName(filepath.Base(s.Path))
 	ids, size, err := a.chunkStream(ctx, s.Reader, profile, s.Path)
 	if err != nil {
@@ -487,7 +488,7 @@ func (a *archiver) blobWorker(ctx context.Context) error {
 }
 
 // saveTrie builds the tree for a trie level whose on-disk path is dir.
-func (a *archiver) saveTrie(ctx context.Context, t *pathTrie, dir string, parent *Tree) (*Tree, error) {
+func (a *archiver) saveTrie(ctx context.Context, t *pathTrie, dir string, parent *data.Tree) (*data.Tree, error) {
 	names := make([]string, 0, len(t.children))
 	for n := range t.children {
 		names = append(names, n)
@@ -497,7 +498,7 @@ func (a *archiver) saveTrie(ctx context.Context, t *pathTrie, dir string, parent
 	for _, name := range names {
 		c := t.children[name]
 		p := filepath.Join(dir, name)
-		var pn *Node
+		var pn *data.Node
 		if parent != nil {
 			pn = parent.Find(name)
 		}
@@ -514,8 +515,8 @@ func (a *archiver) saveTrie(ctx context.Context, t *pathTrie, dir string, parent
 		default:
 			// An intermediate directory: metadata from disk when it exists.
 			n := a.virtualDir(p, name)
-			var sub *Tree
-			if pn != nil && pn.Type == NodeDir && pn.Subtree != nil {
+			var sub *data.Tree
+			if pn != nil && pn.Type == data.NodeDir && pn.Subtree != nil {
 				sub, _ = a.r.LoadTree(ctx, *pn.Subtree)
 			}
 			tree, err := a.saveTrie(ctx, c, p, sub)
@@ -533,18 +534,18 @@ func (a *archiver) saveTrie(ctx context.Context, t *pathTrie, dir string, parent
 	return a.collect(ctx, futs)
 }
 
-func (a *archiver) virtualDir(p, name string) *Node {
+func (a *archiver) virtualDir(p, name string) *data.Node {
 	if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
 		return a.nodeFromInfo(name, p, fi)
 	}
 	now := a.opts.Time.UTC()
-	n := &Node{Type: NodeDir, Mode: 0o755, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
+	n := &data.Node{Type: data.NodeDir, Mode: 0o755, UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
 	n.SetName(name)
 	return n
 }
 
-func (a *archiver) collect(ctx context.Context, futs []future) (*Tree, error) {
-	tree := &Tree{Nodes: make([]*Node, 0, len(futs))}
+func (a *archiver) collect(ctx context.Context, futs []future) (*data.Tree, error) {
+	tree := &data.Tree{Nodes: make([]*data.Node, 0, len(futs))}
 	for _, f := range futs {
 		select {
 		case res := <-f:
@@ -562,10 +563,10 @@ func (a *archiver) collect(ctx context.Context, futs []future) (*Tree, error) {
 }
 
 // saveEntry returns a future for the node of path p (already lstat'ed).
-func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, parent *Node, rootDev uint64) future {
+func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, parent *data.Node, rootDev uint64) future {
 	n := a.nodeFromInfo(filepath.Base(p), p, fi)
 	switch n.Type {
-	case NodeFile:
+	case data.NodeFile:
 		f := make(future, 1)
 		select {
 		case a.files <- fileJob{path: p, node: n, parent: parent, out: f}:
@@ -573,7 +574,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 		case <-ctx.Done():
 			return done(nil, ctx.Err())
 		}
-	case NodeDir:
+	case data.NodeDir:
 		select {
 		case a.dirSem <- struct{}{}:
 			out := make(future, 1)
@@ -590,7 +591,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 		default:
 			return a.saveDir(ctx, p, n, parent, rootDev)
 		}
-	case NodeSymlink:
+	case data.NodeSymlink:
 		target, err := readlinkLong(p)
 		if err != nil {
 			a.warn(p, err)
@@ -618,14 +619,14 @@ func isCacheDir(dir string) bool {
 	return string(buf) == cacheDirTagSignature
 }
 
-func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node, rootDev uint64) future {
+func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *data.Node, rootDev uint64) future {
 	a.sum.dirs.Add(1)
 	a.prog.Dirs.Add(1)
 	if rootDev == 0 {
 		rootDev = n.Device
 	}
-	var parentTree *Tree
-	if parent != nil && parent.Type == NodeDir && parent.Subtree != nil {
+	var parentTree *data.Tree
+	if parent != nil && parent.Type == data.NodeDir && parent.Subtree != nil {
 		parentTree, _ = a.r.LoadTree(ctx, *parent.Subtree)
 	}
 	var futs []future
@@ -655,7 +656,7 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 		if fi.IsDir() && a.opts.ExcludeCaches && isCacheDir(cp) {
 			continue
 		}
-		var pn *Node
+		var pn *data.Node
 		if parentTree != nil {
 			pn = parentTree.Find(name)
 		}
@@ -696,7 +697,7 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *Node, parent *Node,
 }
 
 // sameNodes reports whether two sorted node lists would encode identically.
-func sameNodes(a, b []*Node) bool {
+func sameNodes(a, b []*data.Node) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -708,7 +709,7 @@ func sameNodes(a, b []*Node) bool {
 	return true
 }
 
-func sameNode(a, b *Node) bool {
+func sameNode(a, b *data.Node) bool {
 	if a.Name != b.Name || a.Type != b.Type || a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID ||
 		a.User != b.User || a.Group != b.Group || !a.ModTime.Equal(b.ModTime) || !a.ChangeTime.Equal(b.ChangeTime) ||
 		a.ModTime.Location().String() != b.ModTime.Location().String() ||
@@ -718,7 +719,7 @@ func sameNode(a, b *Node) bool {
 		len(a.Content) != len(b.Content) || (a.Subtree == nil) != (b.Subtree == nil) {
 		return false
 	}
-	if (a.Subtree != nil && *a.Subtree != *b.Subtree) || !sameExt(a, b) {
+	if (a.Subtree != nil && *a.Subtree != *b.Subtree) || !data.SameExt(a, b) {
 		return false
 	}
 	for i := range a.Content {
@@ -750,7 +751,7 @@ func (a *archiver) fileWorker(ctx context.Context) error {
 // on rename and is therefore checked only for files at an unchanged path).
 const fileCachePrefix = "fc1"
 
-func fileCacheKey(n *Node) []byte {
+func fileCacheKey(n *data.Node) []byte {
 	k := make([]byte, 0, 3+32)
 	k = append(k, fileCachePrefix...)
 	k = binary.LittleEndian.AppendUint64(k, n.Device)
@@ -774,9 +775,9 @@ func (a *archiver) contentPresent(ctx context.Context, ids []ID) bool {
 // parent snapshot has it at the same path with the same device, inode, size,
 // mtime and ctime, or (for a path new since the parent) the file cache knows
 // its device, inode, size and mtime — a moved file.
-func (a *archiver) unchanged(ctx context.Context, n, parent *Node) ([]ID, bool) {
+func (a *archiver) unchanged(ctx context.Context, n, parent *data.Node) ([]ID, bool) {
 	if parent != nil {
-		if parent.Type == NodeFile && parent.Inode == n.Inode && parent.Size == n.Size &&
+		if parent.Type == data.NodeFile && parent.Inode == n.Inode && parent.Size == n.Size &&
 			parent.ModTime.Equal(n.ModTime) && parent.ChangeTime.Equal(n.ChangeTime) && parent.Device == n.Device &&
 			(len(parent.Content) > 0) == (n.Size > 0) && a.contentPresent(ctx, parent.Content) {
 			return parent.Content, true
@@ -800,7 +801,7 @@ func (a *archiver) unchanged(ctx context.Context, n, parent *Node) ([]ID, bool) 
 	return ids, true
 }
 
-func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
+func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) {
 	n := j.node
 	if ids, ok := a.unchanged(ctx, n, j.parent); ok && !a.opts.ForceRead {
 		n.Content = ids
@@ -850,27 +851,27 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*Node, error) {
 }
 
 // nodeFromInfo fills a node's metadata from lstat results.
-func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *Node {
-	n := &Node{ModTime: fi.ModTime().UTC()}
+func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *data.Node {
+	n := &data.Node{ModTime: fi.ModTime().UTC()}
 	n.SetName(name)
 	m := fi.Mode()
 	n.Mode = uint32(m & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky))
 	switch {
 	case m.IsRegular():
-		n.Type = NodeFile
+		n.Type = data.NodeFile
 		n.Size = uint64(fi.Size())
 	case m.IsDir():
-		n.Type = NodeDir
+		n.Type = data.NodeDir
 	case m&os.ModeSymlink != 0:
-		n.Type = NodeSymlink
+		n.Type = data.NodeSymlink
 	case m&os.ModeCharDevice != 0:
-		n.Type = NodeCharDev
+		n.Type = data.NodeCharDev
 	case m&os.ModeDevice != 0:
-		n.Type = NodeDev
+		n.Type = data.NodeDev
 	case m&os.ModeNamedPipe != 0:
-		n.Type = NodeFifo
+		n.Type = data.NodeFifo
 	case m&os.ModeSocket != 0:
-		n.Type = NodeSocket
+		n.Type = data.NodeSocket
 	}
 	if st, ok := sysStatOf(fi); ok {
 		n.UID, n.GID = st.uid, st.gid
@@ -882,7 +883,7 @@ func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *Node {
 		// No ctime, owner or inode here (Windows): see docs/PLATFORMS.md.
 		n.ChangeTime = n.ModTime
 	}
-	if n.Type != NodeDev && n.Type != NodeCharDev {
+	if n.Type != data.NodeDev && n.Type != data.NodeCharDev {
 		n.Rdev = 0
 	}
 	return n

@@ -1,12 +1,14 @@
 package repo
 
+import "github.com/immich-vault/immich-vault/repo/data"
+
 // Extended metadata (attributes, ACLs, inode flags) of backed-up entries;
 // the OS-specific reading is readExtMeta (nodemeta_linux.go).
 
 // extMeta reads n's extended metadata through fd (an open descriptor of
 // the entry) or, with fd -1, by path p (attributes only); problems are
 // warnings (the snapshot is then partial).
-func (a *archiver) extMeta(n *Node, fd int, p string) {
+func (a *archiver) extMeta(n *data.Node, fd int, p string) {
 	for _, err := range readExtMeta(n, fd, p) {
 		a.warn(p, err)
 	}
@@ -17,7 +19,7 @@ func (a *archiver) extMeta(n *Node, fd int, p string) {
 // for that (without following a symlink, without blocking should it have
 // been replaced by a FIFO), or, where it cannot be opened, its attributes
 // are read by path and its flags are not.
-func (a *archiver) extMetaUnread(n *Node, p string) {
+func (a *archiver) extMetaUnread(n *data.Node, p string) {
 	fd, err := openForMeta(p, n)
 	if err != nil {
 		a.extMeta(n, -1, p)

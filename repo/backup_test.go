@@ -12,6 +12,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
@@ -431,7 +432,7 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 
 	// Find bad.bin's blob and flip one byte of it inside its pack.
 	var blob repo.ID
-	err := r.Walk(ctx, sn.Tree, "/", func(p string, n *repo.Node) error {
+	err := r.Walk(ctx, sn.Tree, "/", func(p string, n *data.Node) error {
 		if n.Name == "bad.bin" {
 			blob = n.Content[0]
 		}
@@ -494,7 +495,7 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 func subtree(t *testing.T, r *repo.Repository, sn *repo.Snapshot, p string) repo.ID {
 	t.Helper()
 	var id *repo.ID
-	err := r.Walk(context.Background(), sn.Tree, "/", func(q string, n *repo.Node) error {
+	err := r.Walk(context.Background(), sn.Tree, "/", func(q string, n *data.Node) error {
 		if q == p {
 			id = n.Subtree
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // CopyMetadataKey is the Snapshot.Metadata key under which a copied
@@ -209,14 +210,14 @@ func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, erro
 	if err != nil {
 		return ID{}, fmt.Errorf("load tree %s: %w", srcID.Short(), err)
 	}
-	t, err := DecodeTree(raw)
+	t, err := data.DecodeTree(raw)
 	if err != nil {
 		return ID{}, fmt.Errorf("tree %s: %w", srcID.Short(), err)
 	}
 	// Subtrees first (children before parents: a tree is stored only after
 	// everything it references).
 	for _, n := range t.Nodes {
-		if n.Type == NodeDir && n.Subtree != nil {
+		if n.Type == data.NodeDir && n.Subtree != nil {
 			sub, err := c.copyTree(ctx, up, *n.Subtree)
 			if err != nil {
 				return ID{}, err
@@ -254,7 +255,7 @@ func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, erro
 				n.Content[i] = dmap[id]
 			}
 		}
-		b, err := EncodeTree(t)
+		b, err := data.EncodeTree(t)
 		if err != nil {
 			return ID{}, err
 		}

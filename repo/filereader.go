@@ -12,6 +12,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // DefaultReadAhead is the read-ahead window of a FileReader: bytes of a
@@ -120,8 +121,8 @@ const (
 
 // NewFileReader returns a reader of file node n's content. ctx bounds the
 // reader's whole life (every Read).
-func (r *Repository) NewFileReader(ctx context.Context, n *Node, opts FileReaderOptions) (*FileReader, error) {
-	if n.Type != NodeFile {
+func (r *Repository) NewFileReader(ctx context.Context, n *data.Node, opts FileReaderOptions) (*FileReader, error) {
+	if n.Type != data.NodeFile {
 		return nil, fmt.Errorf("%s is not a regular file", n.FileName())
 	}
 	return r.NewContentReader(ctx, n.Content, opts), nil

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Linux: extended attributes through flistxattr/fgetxattr on an open
@@ -20,7 +22,7 @@ import (
 // entry (O_RDONLY, not O_PATH) or -1: then the attributes are read by path
 // p (not following a symlink) and the flags are not read. p also names the
 // entry in the returned problems (each a *SourceError-worthy warning).
-func readExtMeta(n *Node, fd int, p string) []error {
+func readExtMeta(n *data.Node, fd int, p string) []error {
 	if fd < 0 && len(p) > maxResolve {
 		// Too long for one call: relative to the parent directory's
 		// descriptor, named through /proc/self/fd (lgetxattr does not
@@ -53,9 +55,9 @@ func readExtMeta(n *Node, fd int, p string) []error {
 	}
 	sort.Strings(names)
 	total := 0
-	var xs []XAttr
+	var xs []data.XAttr
 	for _, name := range names {
-		if !utf8.ValidString(name) || len(name) > MaxXAttrName {
+		if !utf8.ValidString(name) || len(name) > data.MaxXAttrName {
 			errs = append(errs, fmt.Errorf("extended attribute %q not stored: its name is not valid UTF-8", name))
 			continue
 		}
@@ -67,19 +69,19 @@ func readExtMeta(n *Node, fd int, p string) []error {
 			errs = append(errs, fmt.Errorf("read extended attribute %s: %w", name, err))
 			continue
 		}
-		if total+len(name)+len(v) > MaxNodeXAttrBytes {
-			errs = append(errs, fmt.Errorf("extended attribute %s (%d bytes) not stored: a file's attributes are limited to %d bytes", name, len(v), MaxNodeXAttrBytes))
+		if total+len(name)+len(v) > data.MaxNodeXAttrBytes {
+			errs = append(errs, fmt.Errorf("extended attribute %s (%d bytes) not stored: a file's attributes are limited to %d bytes", name, len(v), data.MaxNodeXAttrBytes))
 			continue
 		}
 		total += len(name) + len(v)
-		xs = append(xs, XAttr{Name: name, Value: v})
+		xs = append(xs, data.XAttr{Name: name, Value: v})
 	}
 	n.XAttrs = xs
-	if fd >= 0 && (n.Type == NodeFile || n.Type == NodeDir) {
+	if fd >= 0 && (n.Type == data.NodeFile || n.Type == data.NodeDir) {
 		flags, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
 		switch {
 		case err == nil:
-			n.Flags = flags & StoredFlags
+			n.Flags = flags & data.StoredFlags
 		case unsupported(err) || err == unix.ENOTTY || err == unix.EINVAL:
 			// The file system has no flags.
 		default:
@@ -131,8 +133,8 @@ func xattrValue(get func(string, []byte) (int, error), name string) ([]byte, err
 		if err != nil {
 			return nil, err
 		}
-		if sz > MaxXAttrValue {
-			return nil, fmt.Errorf("%d bytes, more than the %d a value may have", sz, MaxXAttrValue)
+		if sz > data.MaxXAttrValue {
+			return nil, fmt.Errorf("%d bytes, more than the %d a value may have", sz, data.MaxXAttrValue)
 		}
 		buf := make([]byte, sz)
 		if sz == 0 {
@@ -163,7 +165,7 @@ func refused(err error) bool {
 // applyXAttrs sets n's attributes on fd (a regular file or directory,
 // opened O_RDONLY). It runs after chown and chmod (chmod rewrites an
 // ACL's mask; chown clears security.capability).
-func applyXAttrs(fd int, n *Node, report extReport) error {
+func applyXAttrs(fd int, n *data.Node, report extReport) error {
 	return setXAttrs(n, report, func(name string, v []byte) error {
 		return unix.Fsetxattr(fd, name, v, 0)
 	})
@@ -173,14 +175,14 @@ func applyXAttrs(fd int, n *Node, report extReport) error {
 // refers to (a symlink, FIFO, device or socket, which restore does not
 // open): through /proc/self/fd/N, which names exactly that inode (the
 // kernel resolves the magic link to it without following a symlink).
-func applyXAttrsPath(pathFD int, n *Node, report extReport) error {
+func applyXAttrsPath(pathFD int, n *data.Node, report extReport) error {
 	p := "/proc/self/fd/" + strconv.Itoa(pathFD)
 	return setXAttrs(n, report, func(name string, v []byte) error {
 		return unix.Setxattr(p, name, v, 0)
 	})
 }
 
-func setXAttrs(n *Node, report extReport, set func(string, []byte) error) error {
+func setXAttrs(n *data.Node, report extReport, set func(string, []byte) error) error {
 	var first error
 	for _, x := range n.XAttrs {
 		var err error
@@ -192,7 +194,7 @@ func setXAttrs(n *Node, report extReport, set func(string, []byte) error) error 
 		switch {
 		case err == nil:
 		case refused(err):
-			report(xattrKind(x.Name), err)
+			report(data.XAttrKind(x.Name), err)
 		case first == nil:
 			first = fmt.Errorf("set extended attribute %s: %w", x.Name, err)
 		}
@@ -203,20 +205,20 @@ func setXAttrs(n *Node, report extReport, set func(string, []byte) error) error 
 // applyFlags sets n's inode flags on fd (a regular file or directory
 // opened O_RDONLY), keeping the flags restore does not manage. It runs
 // last: an immutable or append-only file refuses every later change.
-func applyFlags(fd int, n *Node, report extReport) error {
-	want := n.Flags & StoredFlags
+func applyFlags(fd int, n *data.Node, report extReport) error {
+	want := n.Flags & data.StoredFlags
 	if want == 0 {
 		return nil
 	}
 	cur, err := unix.IoctlGetUint32(fd, unix.FS_IOC_GETFLAGS)
 	if err == nil {
-		err = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(cur&^StoredFlags|want))
+		err = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(cur&^data.StoredFlags|want))
 		if flagRefused(err) {
 			// One flag the file system lacks (nocow on ext4, say)
 			// must not cost the others: one at a time, the
 			// immutable and append-only flags last.
 			err = nil
-			set := cur &^ StoredFlags
+			set := cur &^ data.StoredFlags
 			for _, bit := range flagOrder {
 				if want&bit == 0 {
 					continue
@@ -224,7 +226,7 @@ func applyFlags(fd int, n *Node, report extReport) error {
 				if e := unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, int(set|bit)); e == nil {
 					set |= bit
 				} else if flagRefused(e) {
-					report(MetaKindFlags, e)
+					report(data.MetaKindFlags, e)
 				} else if err == nil {
 					err = e
 				}
@@ -238,14 +240,14 @@ func applyFlags(fd int, n *Node, report extReport) error {
 	case err == nil:
 		return nil
 	case flagRefused(err):
-		report(MetaKindFlags, err)
+		report(data.MetaKindFlags, err)
 		return nil
 	}
 	return fmt.Errorf("set file flags: %w", err)
 }
 
 // flagOrder: the stored flags, immutable and append-only last.
-var flagOrder = [...]uint32{FlagSync, FlagNoDump, FlagNoAtime, FlagDirSync, FlagTopDir, FlagNoCOW, FlagProjInherit, FlagAppend, FlagImmutable}
+var flagOrder = [...]uint32{data.FlagSync, data.FlagNoDump, data.FlagNoAtime, data.FlagDirSync, data.FlagTopDir, data.FlagNoCOW, data.FlagProjInherit, data.FlagAppend, data.FlagImmutable}
 
 func flagRefused(err error) bool {
 	return err != nil && (refused(err) || err == unix.ENOTTY || err == unix.EINVAL)
@@ -255,7 +257,7 @@ func flagRefused(err error) bool {
 // its attributes and flags: without following a symlink, without blocking
 // (a FIFO swapped in meanwhile), without updating its access time where
 // permitted; a file that is no longer n's inode is refused.
-func openForMeta(p string, n *Node) (int, error) {
+func openForMeta(p string, n *data.Node) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
 	fd, err := openLong(p, flags|unix.O_NOATIME, 0)
 	if err == unix.EPERM {

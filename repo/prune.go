@@ -14,6 +14,7 @@ import (
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // PendingDeletion is a pending deletion record: packs condemned by a prune
@@ -174,7 +175,7 @@ func (ri *repoIndex) location(hd index.Holder) (index.Location, error) {
 }
 
 // loadTreeVia loads a tree through ri (trying every pack that holds it).
-func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*Tree, error) {
+func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*data.Tree, error) {
 	h := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
 	holders, err := ri.t.Lookup(h)
 	if err != nil {
@@ -191,7 +192,7 @@ func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*Tr
 			lastErr = err
 			continue
 		}
-		return DecodeTree(b)
+		return data.DecodeTree(b)
 	}
 	return nil, lastErr
 }

@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // dirOpenFlags open a directory handle for *at calls only: O_PATH needs no
@@ -49,7 +51,7 @@ func openBeneath(dirfd int, rel string, flags int, mode uint32) (int, error) {
 
 // futimens sets fd's access and modification times to n's mtime
 // (utimensat with a NULL path: the file fd refers to).
-func futimens(fd int, n *Node) error {
+func futimens(fd int, n *data.Node) error {
 	ts := nodeTimes(n)
 	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
 	if e != 0 {
@@ -79,17 +81,17 @@ func chmodNoFollow(parent int, name string, mode uint32) error {
 }
 
 // mknodAt creates the FIFO, device or socket node n as name in parent.
-func mknodAt(parent int, name string, n *Node) error {
-	if n.Type == NodeFifo {
+func mknodAt(parent int, name string, n *data.Node) error {
+	if n.Type == data.NodeFifo {
 		if err := unix.Mkfifoat(parent, name, unixPerm(n)); err != nil {
 			return fmt.Errorf("mkfifo: %w", err)
 		}
 		return nil
 	}
 	mode := uint32(unix.S_IFBLK)
-	if n.Type == NodeCharDev {
+	if n.Type == data.NodeCharDev {
 		mode = unix.S_IFCHR
-	} else if n.Type == NodeSocket {
+	} else if n.Type == data.NodeSocket {
 		mode = unix.S_IFSOCK
 	}
 	if err := unix.Mknodat(parent, name, mode|unixPerm(n), int(n.Rdev)); err != nil {
@@ -102,7 +104,7 @@ func mknodAt(parent int, name string, n *Node) error {
 // FIFO, device or socket restore has just created) through an O_PATH
 // descriptor of it: opened without following a symlink, never opened for
 // I/O (opening a device or FIFO could block or act on the device).
-func xattrsAt(parent int, name string, n *Node, report extReport) error {
+func xattrsAt(parent int, name string, n *data.Node, report extReport) error {
 	fd, err := openRetry(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open to set extended attributes: %w", err)

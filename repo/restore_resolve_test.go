@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // TestTargetRootNeverFollowsSymlinks checks the target resolver both with
@@ -49,7 +51,7 @@ func TestTargetRootNeverFollowsSymlinks(t *testing.T) {
 				if _, err := root.openWrite(rel); err == nil {
 					t.Errorf("openWrite(%q) went through a symlink", rel)
 				}
-				if err := root.setMeta(rel, &Node{Type: NodeDir, Mode: 0o700}); err == nil {
+				if err := root.setMeta(rel, &data.Node{Type: data.NodeDir, Mode: 0o700}); err == nil {
 					t.Errorf("setMeta(%q) went through a symlink", rel)
 				}
 			}
@@ -83,7 +85,7 @@ func TestTargetRootNeverFollowsSymlinks(t *testing.T) {
 			if len(rel) <= unix.PathMax {
 				t.Fatalf("test setup: %d-byte path", len(rel))
 			}
-			if err := root.writeNew(rel, []byte("deep"), &Node{Type: NodeFile, Mode: 0o640}); err != nil {
+			if err := root.writeNew(rel, []byte("deep"), &data.Node{Type: data.NodeFile, Mode: 0o640}); err != nil {
 				t.Fatalf("writeNew of a %d-byte path: %v", len(rel), err)
 			}
 			f, nlink, err := root.openRead(rel)

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // File system side of restore on unix: every path below the target is
@@ -261,14 +263,14 @@ func (t *targetRoot) unlink(rel string) error {
 }
 
 // mkSpecial creates a symlink, FIFO, device or socket node n as name in parent.
-func (t *targetRoot) mkSpecial(parent tdir, name string, n *Node) error {
+func (t *targetRoot) mkSpecial(parent tdir, name string, n *data.Node) error {
 	switch n.Type {
-	case NodeSymlink:
+	case data.NodeSymlink:
 		if err := unix.Symlinkat(n.Target(), parent, name); err != nil {
 			return fmt.Errorf("symlink: %w", err)
 		}
 		return nil
-	case NodeFifo, NodeDev, NodeCharDev, NodeSocket:
+	case data.NodeFifo, data.NodeDev, data.NodeCharDev, data.NodeSocket:
 		return mknodAt(parent, name, n)
 	}
 	return fmt.Errorf("unknown node type %q", n.Type)
@@ -322,7 +324,7 @@ func pwriteAll(fd int, data []byte, off int64) error {
 
 // writeNew creates rel holding data and sets its metadata, all through
 // the one descriptor.
-func (t *targetRoot) writeNew(rel string, data []byte, n *Node) error {
+func (t *targetRoot) writeNew(rel string, data []byte, n *data.Node) error {
 	fd, err := t.open(rel, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create: %w", explain(err))
@@ -360,7 +362,7 @@ func (t *targetRoot) openRead(rel string) (*os.File, uint64, error) {
 
 // setMeta sets owner (when permitted), mode and times of the directory or
 // regular file rel, through its own descriptor.
-func (t *targetRoot) setMeta(rel string, n *Node) error {
+func (t *targetRoot) setMeta(rel string, n *data.Node) error {
 	fd, err := t.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err == unix.EACCES {
 		// Not readable (an existing file as non-root): by name.
@@ -391,7 +393,7 @@ func (t *targetRoot) reporter(rel string) extReport {
 // after chmod, which rewrites an ACL's mask) and times through fd, and
 // last the flags of a directory (a file's flags are set by setFlags once
 // every hard link to it exists: an immutable file refuses new links).
-func (t *targetRoot) fdMeta(fd int, rel string, n *Node) error {
+func (t *targetRoot) fdMeta(fd int, rel string, n *data.Node) error {
 	if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && err != unix.EPERM {
 		return fmt.Errorf("chown: %w", err)
 	}
@@ -405,7 +407,7 @@ func (t *targetRoot) fdMeta(fd int, rel string, n *Node) error {
 	if xerr != nil {
 		return xerr
 	}
-	if n.Type == NodeDir {
+	if n.Type == data.NodeDir {
 		return applyFlags(fd, n, t.reporter(rel))
 	}
 	return nil
@@ -413,7 +415,7 @@ func (t *targetRoot) fdMeta(fd int, rel string, n *Node) error {
 
 // setFlags sets the inode flags of the regular file rel (the last change
 // restore makes to it).
-func (t *targetRoot) setFlags(rel string, n *Node) error {
+func (t *targetRoot) setFlags(rel string, n *data.Node) error {
 	fd, err := t.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("open to set file flags: %w", explain(err))
@@ -424,11 +426,11 @@ func (t *targetRoot) setFlags(rel string, n *Node) error {
 
 // setMetaAt sets owner (when permitted), mode (not of a symlink) and times
 // of name in parent, not following a symlink.
-func (t *targetRoot) setMetaAt(parent tdir, name, rel string, n *Node) error {
+func (t *targetRoot) setMetaAt(parent tdir, name, rel string, n *data.Node) error {
 	if err := unix.Fchownat(parent, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EPERM {
 		return fmt.Errorf("chown: %w", err)
 	}
-	if n.Type != NodeSymlink {
+	if n.Type != data.NodeSymlink {
 		if err := chmodNoFollow(parent, name, unixPerm(n)); err != nil {
 			return fmt.Errorf("chmod: %w", explain(err))
 		}
@@ -443,7 +445,7 @@ func (t *targetRoot) setMetaAt(parent tdir, name, rel string, n *Node) error {
 	return xerr
 }
 
-func nodeTimes(n *Node) []unix.Timespec {
+func nodeTimes(n *data.Node) []unix.Timespec {
 	mt := unix.NsecToTimespec(n.ModTime.UnixNano())
 	return []unix.Timespec{mt, mt}
 }
@@ -467,7 +469,7 @@ func (t *targetRoot) link(oldRel, newRel string) error {
 }
 
 // unixPerm converts the node's Go mode bits to unix permission bits.
-func unixPerm(n *Node) uint32 {
+func unixPerm(n *data.Node) uint32 {
 	m := n.FileMode()
 	p := uint32(m.Perm())
 	if m&os.ModeSetuid != 0 {

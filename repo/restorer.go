@@ -18,6 +18,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Overwrite policies for restore.
@@ -84,7 +85,7 @@ type RestoreResult struct {
 var ErrMetaNotRestored = errors.New("repo: extended metadata not restored")
 
 type restoreFile struct {
-	node     *Node
+	node     *data.Node
 	rel      string // on disk, relative to the target (resolved beneath it, never through a symlink)
 	snapPath string // in the snapshot
 	existing bool
@@ -352,7 +353,7 @@ type treePrefetcher struct {
 }
 
 type treeResult struct {
-	t   *Tree
+	t   *data.Tree
 	err error
 }
 
@@ -376,7 +377,7 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id ID) {
 	}()
 }
 
-func (p *treePrefetcher) get(ctx context.Context, id ID) (*Tree, error) {
+func (p *treePrefetcher) get(ctx context.Context, id ID) (*data.Tree, error) {
 	p.mu.Lock()
 	ch, ok := p.m[id]
 	delete(p.m, id)
@@ -390,7 +391,7 @@ func (p *treePrefetcher) get(ctx context.Context, id ID) (*Tree, error) {
 
 type dirMeta struct {
 	rel  string
-	node *Node
+	node *data.Node
 }
 
 const restoreBatchBlobs = 250_000
@@ -485,7 +486,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 // resolvePath finds the node at p inside the snapshot (FindNode). For a
 // directory it returns its tree; for the root it returns node nil and the
 // root tree.
-func (r *Repository) resolvePath(ctx context.Context, sn *Snapshot, p string) (*Node, *Tree, string, error) {
+func (r *Repository) resolvePath(ctx context.Context, sn *Snapshot, p string) (*data.Node, *data.Tree, string, error) {
 	p = path.Clean("/" + p)
 	node, err := r.FindNode(ctx, sn, p)
 	if err != nil {
@@ -494,7 +495,7 @@ func (r *Repository) resolvePath(ctx context.Context, sn *Snapshot, p string) (*
 	id := sn.Tree
 	switch {
 	case node == nil:
-	case node.Type == NodeDir:
+	case node.Type == data.NodeDir:
 		id = *node.Subtree
 	default:
 		return node, nil, p, nil
@@ -531,7 +532,7 @@ func (rs *restorer) metaRefused(rel, kind string, err error) {
 		switch kind {
 		case "acl":
 			what = "ACLs"
-		case MetaKindFlags:
+		case data.MetaKindFlags:
 			what = "file flags"
 		case "security.capability":
 			what = "file capabilities (security.capability)"
@@ -554,9 +555,9 @@ func (rs *restorer) selected(snapPath string, isDir bool) (take, descend bool) {
 	return false, isDir
 }
 
-func (rs *restorer) walk(ctx context.Context, t *Tree, dir *rdir, snapDir string) error {
+func (rs *restorer) walk(ctx context.Context, t *data.Tree, dir *rdir, snapDir string) error {
 	for _, n := range t.Nodes {
-		if n.Type == NodeDir && n.Subtree != nil {
+		if n.Type == data.NodeDir && n.Subtree != nil {
 			rs.trees.prefetch(ctx, *n.Subtree)
 		}
 	}
@@ -578,14 +579,14 @@ func validName(name string) bool {
 }
 
 // entry restores node n, named n.FileName() in directory dir.
-func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath string) error {
+func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath string) error {
 	name := n.FileName()
 	if !validName(name) {
 		rs.warn(snapPath, fmt.Errorf("%w: invalid file name %q in the snapshot", ErrCorrupt, name))
 		return nil
 	}
-	take, descend := rs.selected(snapPath, n.Type == NodeDir)
-	if n.Type == NodeDir {
+	take, descend := rs.selected(snapPath, n.Type == data.NodeDir)
+	if n.Type == data.NodeDir {
 		if !descend {
 			return nil
 		}
@@ -640,7 +641,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath stri
 				rs.res.Skipped++
 				return nil
 			}
-			if n.Type != NodeFile || info.kind != kindFile || info.size != int64(n.Size) || rs.opts.Overwrite == OverwriteAlways {
+			if n.Type != data.NodeFile || info.kind != kindFile || info.size != int64(n.Size) || rs.opts.Overwrite == OverwriteAlways {
 				// Removed, never followed (a symlink goes, not what it
 				// points at; a directory goes with its contents).
 				if err := rs.root.remove(ph, name, info.kind == kindDir); err != nil {
@@ -651,7 +652,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath stri
 			}
 		}
 	}
-	if n.Links > 1 && n.Type != NodeDir {
+	if n.Links > 1 && n.Type != data.NodeDir {
 		key := [2]uint64{n.Device, n.Inode}
 		if first, ok := rs.links[key]; ok {
 			if exists {
@@ -669,11 +670,11 @@ func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath stri
 		}
 		rs.links[key] = rel
 	}
-	if n.Type == NodeFile {
+	if n.Type == data.NodeFile {
 		f := &restoreFile{node: n, rel: rel, snapPath: snapPath, existing: exists,
 			single: !exists && len(n.Content) == 1 && n.Links <= 1}
 		rs.batch = append(rs.batch, f)
-		if n.Flags&StoredFlags != 0 {
+		if n.Flags&data.StoredFlags != 0 {
 			rs.flagged = append(rs.flagged, f)
 		}
 		rs.nblobs += len(n.Content)
@@ -960,7 +961,7 @@ func (rs *restorer) writeSingle(f *restoreFile, data []byte) error {
 }
 
 // fileMatches reports whether the file at rel already holds n's content.
-func (r *Repository) fileMatches(ctx context.Context, root *targetRoot, rel string, n *Node) (bool, error) {
+func (r *Repository) fileMatches(ctx context.Context, root *targetRoot, rel string, n *data.Node) (bool, error) {
 	f, nlink, err := root.openRead(rel)
 	if err != nil {
 		return false, nil

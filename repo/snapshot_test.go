@@ -12,6 +12,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
@@ -21,7 +22,7 @@ func emptyTree(t *testing.T, r *repo.Repository) repo.ID {
 	var id repo.ID
 	err := r.WithUploader(context.Background(), func(ctx context.Context, up *repo.Uploader) error {
 		var err error
-		id, err = up.SaveTree(ctx, &repo.Tree{})
+		id, err = up.SaveTree(ctx, &data.Tree{})
 		return err
 	})
 	if err != nil {
@@ -160,7 +161,7 @@ func TestWalkAndDiff(t *testing.T) {
 	first := backup(t, r, repo.BackupOptions{Paths: []string{src}})
 
 	var walked []string
-	err := r.Walk(ctx, subtree(t, r, first, src), "/", func(p string, n *repo.Node) error {
+	err := r.Walk(ctx, subtree(t, r, first, src), "/", func(p string, n *data.Node) error {
 		walked = append(walked, p)
 		if p == "/olddir" {
 			return repo.ErrSkipDir
@@ -175,7 +176,7 @@ func TestWalkAndDiff(t *testing.T) {
 		t.Fatalf("Walk order:\n got %s\nwant %s", got, wantWalk)
 	}
 	stop := errors.New("stop")
-	if err := r.Walk(ctx, first.Tree, "/", func(string, *repo.Node) error { return stop }); !errors.Is(err, stop) {
+	if err := r.Walk(ctx, first.Tree, "/", func(string, *data.Node) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Walk callback error not returned: %v", err)
 	}
 
@@ -194,8 +195,8 @@ func TestWalkAndDiff(t *testing.T) {
 	second := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
 
 	got := map[string]rune{}
-	err = r.Diff(ctx, subtree(t, r, first, src), subtree(t, r, second, src), "/", func(kind rune, p string, n *repo.Node) error {
-		if n.Type == repo.NodeDir && kind == repo.ChangeMeta {
+	err = r.Diff(ctx, subtree(t, r, first, src), subtree(t, r, second, src), "/", func(kind rune, p string, n *data.Node) error {
+		if n.Type == data.NodeDir && kind == repo.ChangeMeta {
 			return nil // directory mtimes change with their contents
 		}
 		if prev, ok := got[p]; ok {
@@ -231,7 +232,7 @@ func TestWalkAndDiff(t *testing.T) {
 		}
 	}
 	// Identical trees: nothing, without loading anything.
-	err = r.Diff(ctx, first.Tree, first.Tree, "/", func(kind rune, p string, _ *repo.Node) error {
+	err = r.Diff(ctx, first.Tree, first.Tree, "/", func(kind rune, p string, _ *data.Node) error {
 		t.Errorf("Diff of a tree with itself reported %q %s", kind, p)
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend/local"
+	"github.com/immich-vault/immich-vault/repo/data"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
@@ -127,48 +128,48 @@ func TestBackupFullDiskFailsCleanly(t *testing.T) {
 // differing in any one of them encodes differently, and then sameNodes must
 // be false (else a re-scan would reuse a stale tree ID).
 func TestSameNodeCoversEncodedFields(t *testing.T) {
-	base := func() *repo.Node {
+	base := func() *data.Node {
 		id := repo.ID{1}
-		n := &repo.Node{Type: repo.NodeFile, Mode: 0o644, UID: 1, GID: 2, User: "u", Group: "g",
+		n := &data.Node{Type: data.NodeFile, Mode: 0o644, UID: 1, GID: 2, User: "u", Group: "g",
 			Size: 3, Inode: 4, Device: 5, Links: 1, Content: []repo.ID{{9}}}
 		n.SetName("f")
 		_ = id
 		return n
 	}
-	muts := []func(n *repo.Node){
-		func(n *repo.Node) { n.Mode = 0o600 },
-		func(n *repo.Node) { n.UID = 7 },
-		func(n *repo.Node) { n.GID = 7 },
-		func(n *repo.Node) { n.User = "x" },
-		func(n *repo.Node) { n.Group = "x" },
-		func(n *repo.Node) { n.ModTime = n.ModTime.Add(1) },
-		func(n *repo.Node) { n.ChangeTime = n.ChangeTime.Add(1) },
-		func(n *repo.Node) { n.Size = 4 },
-		func(n *repo.Node) { n.Inode = 8 },
-		func(n *repo.Node) { n.Device = 8 },
-		func(n *repo.Node) { n.Links = 2 },
-		func(n *repo.Node) { n.Rdev = 2 },
-		func(n *repo.Node) { n.SetTarget("t") },
-		func(n *repo.Node) { n.SetName("g") },
-		func(n *repo.Node) { n.SetName("f\xff") },
-		func(n *repo.Node) { n.Content = []repo.ID{{8}} },
-		func(n *repo.Node) { n.Content = nil },
-		func(n *repo.Node) { id := repo.ID{3}; n.Subtree = &id },
-		func(n *repo.Node) { n.Type = repo.NodeSymlink },
+	muts := []func(n *data.Node){
+		func(n *data.Node) { n.Mode = 0o600 },
+		func(n *data.Node) { n.UID = 7 },
+		func(n *data.Node) { n.GID = 7 },
+		func(n *data.Node) { n.User = "x" },
+		func(n *data.Node) { n.Group = "x" },
+		func(n *data.Node) { n.ModTime = n.ModTime.Add(1) },
+		func(n *data.Node) { n.ChangeTime = n.ChangeTime.Add(1) },
+		func(n *data.Node) { n.Size = 4 },
+		func(n *data.Node) { n.Inode = 8 },
+		func(n *data.Node) { n.Device = 8 },
+		func(n *data.Node) { n.Links = 2 },
+		func(n *data.Node) { n.Rdev = 2 },
+		func(n *data.Node) { n.SetTarget("t") },
+		func(n *data.Node) { n.SetName("g") },
+		func(n *data.Node) { n.SetName("f\xff") },
+		func(n *data.Node) { n.Content = []repo.ID{{8}} },
+		func(n *data.Node) { n.Content = nil },
+		func(n *data.Node) { id := repo.ID{3}; n.Subtree = &id },
+		func(n *data.Node) { n.Type = data.NodeSymlink },
 	}
 	for i, m := range muts {
 		a, b := base(), base()
 		m(b)
-		ea, _ := repo.EncodeTree(&repo.Tree{Nodes: []*repo.Node{a}})
-		eb, _ := repo.EncodeTree(&repo.Tree{Nodes: []*repo.Node{b}})
+		ea, _ := data.EncodeTree(&data.Tree{Nodes: []*data.Node{a}})
+		eb, _ := data.EncodeTree(&data.Tree{Nodes: []*data.Node{b}})
 		if string(ea) == string(eb) {
 			t.Fatalf("mutation %d does not change the encoding; fix the test", i)
 		}
-		if repo.SameNodesForTest([]*repo.Node{a}, []*repo.Node{b}) {
+		if repo.SameNodesForTest([]*data.Node{a}, []*data.Node{b}) {
 			t.Errorf("mutation %d: sameNodes says equal but the encodings differ", i)
 		}
 	}
-	if !repo.SameNodesForTest([]*repo.Node{base()}, []*repo.Node{base()}) {
+	if !repo.SameNodesForTest([]*data.Node{base()}, []*data.Node{base()}) {
 		t.Error("identical nodes compared unequal")
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // fileReader reads a file node's content blob by blob (every blob verified
@@ -20,7 +21,7 @@ import (
 type fileReader struct {
 	ctx context.Context
 	r   *repo.Repository
-	n   *repo.Node
+	n   *data.Node
 
 	pos      int64
 	cur      int    // index in n.Content of the blob in buf; -1: none
@@ -29,7 +30,7 @@ type fileReader struct {
 	offsets  []int64
 }
 
-func newFileReader(ctx context.Context, r *repo.Repository, n *repo.Node) *fileReader {
+func newFileReader(ctx context.Context, r *repo.Repository, n *data.Node) *fileReader {
 	return &fileReader{ctx: ctx, r: r, n: n, cur: -1}
 }
 

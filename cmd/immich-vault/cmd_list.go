@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 type snapshotJSON struct {
@@ -129,7 +130,7 @@ type nodeJSON struct {
 	LinkTarget string    `json:"linktarget,omitempty"`
 }
 
-func toNodeJSON(p string, n *repo.Node) nodeJSON {
+func toNodeJSON(p string, n *data.Node) nodeJSON {
 	return nodeJSON{Path: p, Type: n.Type, Size: n.Size, Mode: uint32(n.FileMode()), Permission: n.FileMode().String(),
 		UID: n.UID, GID: n.GID, ModTime: n.ModTime, LinkTarget: n.Target()}
 }
@@ -153,7 +154,7 @@ func newLsCmd() *cobra.Command {
 				start = path.Clean("/" + args[1])
 			}
 			enc := json.NewEncoder(gopts.stdout)
-			emit := func(p string, n *repo.Node) error {
+			emit := func(p string, n *data.Node) error {
 				switch {
 				case gopts.json:
 					return enc.Encode(toNodeJSON(p, n))
@@ -169,7 +170,7 @@ func newLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if node != nil && node.Type != repo.NodeDir {
+			if node != nil && node.Type != data.NodeDir {
 				return emit(start, node)
 			}
 			tree := sn.Tree
@@ -221,7 +222,7 @@ func newFindCmd() *cobra.Command {
 				if !f.Match(s) {
 					continue
 				}
-				err := r.Walk(ctx, s.Tree, "/", func(p string, n *repo.Node) error {
+				err := r.Walk(ctx, s.Tree, "/", func(p string, n *data.Node) error {
 					if filter.Match(p) {
 						if gopts.json {
 							out = append(out, match{s.ID().String(), toNodeJSON(p, n)})
@@ -268,8 +269,8 @@ func newDiffCmd() *cobra.Command {
 				Path string `json:"path"`
 			}
 			out := []change{}
-			err = r.Diff(ctx, a.Tree, b.Tree, "/", func(kind rune, p string, n *repo.Node) error {
-				if n.Type == repo.NodeDir {
+			err = r.Diff(ctx, a.Tree, b.Tree, "/", func(kind rune, p string, n *data.Node) error {
+				if n.Type == data.NodeDir {
 					p += "/"
 				}
 				if gopts.json {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 func init() { register(newRestoreCmd, newDumpCmd) }
@@ -168,7 +169,7 @@ func newDumpCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if n == nil || n.Type != repo.NodeFile {
+			if n == nil || n.Type != data.NodeFile {
 				return fmt.Errorf("%s is not a regular file; dump writes one file", p)
 			}
 			if err := r.DumpFile(ctx, n, gopts.stdout); err != nil && !errors.Is(err, io.ErrClosedPipe) {

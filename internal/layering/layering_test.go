@@ -25,6 +25,7 @@ const (
 	layerImmich               // immich/...: the Immich-aware layer above the engine
 	layerRepo                 // repo and its non-backend subpackages (e.g. repotest)
 	layerBackend              // repo/backend and repo/backend/...
+	layerData                 // repo/data: nodes, trees, their codec (below repo, beside the backends)
 	layerIndex                // index/...
 	layerPack                 // pack/...
 	layerChunker              // chunker/...
@@ -33,7 +34,7 @@ const (
 
 var layerNames = map[layer]string{
 	layerOther: "other", layerCmd: "cmd", layerWeb: "web", layerTools: "bench/fuzz", layerImmich: "immich",
-	layerRepo: "repo", layerBackend: "repo/backend", layerIndex: "index", layerPack: "pack",
+	layerRepo: "repo", layerBackend: "repo/backend", layerData: "repo/data", layerIndex: "index", layerPack: "pack",
 	layerChunker: "chunker", layerCrypto: "crypto",
 }
 
@@ -54,6 +55,8 @@ func classify(rel string) layer {
 		return layerImmich
 	case under(rel, "repo/backend"):
 		return layerBackend
+	case under(rel, "repo/data"):
+		return layerData
 	case under(rel, "repo"):
 		return layerRepo
 	case under(rel, "index"):
@@ -72,17 +75,18 @@ func classify(rel string) layer {
 // package may always import packages of its own layer, e.g. repo/backend/local
 // → repo/backend).
 var mayImport = map[layer][]layer{
-	layerCmd:     {layerWeb, layerImmich, layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerWeb:     {layerImmich, layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerTools:   {layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerImmich:  {layerRepo, layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerRepo:    {layerBackend, layerIndex, layerPack, layerChunker, layerCrypto},
+	layerCmd:     {layerWeb, layerImmich, layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerWeb:     {layerImmich, layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerTools:   {layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerImmich:  {layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerRepo:    {layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto},
 	layerBackend: {},
+	layerData:    {layerCrypto},
 	layerIndex:   {layerPack},
 	layerPack:    {layerCrypto},
 	layerChunker: {},
 	layerCrypto:  {},
-	layerOther:   {layerBackend, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerOther:   {layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
 }
 
 // allowed reports whether package from may import package to (both
@@ -214,6 +218,9 @@ func TestRules(t *testing.T) {
 		{"repo", "chunker", true},
 		{"repo", "crypto", true},
 		{"repo/repotest", "repo", true},
+		{"repo", "repo/data", true},
+		{"repo/data", "crypto", true},
+		{"cmd/immich-vault", "repo/data", true},
 		{"repo/backend/local", "repo/backend", true},
 		{"repo/backend/backendtest", "repo/backend/mem", true},
 		{"index", "pack", true},
@@ -227,6 +234,9 @@ func TestRules(t *testing.T) {
 		{"repo", "cmd/immich-vault", false},
 		{"repo", "immich", false},
 		{"repo/backend", "repo", false},
+		{"repo/data", "repo", false},
+		{"repo/data", "pack", false},
+		{"repo/backend", "repo/data", false},
 		{"repo/backend/local", "pack", false},
 		{"index", "repo", false},
 		{"index", "chunker", false},

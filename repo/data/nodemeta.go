@@ -1,4 +1,4 @@
-package repo
+package data
 
 import (
 	"bytes"
@@ -68,9 +68,9 @@ func validXAttrs(xs []XAttr) error {
 	return nil
 }
 
-// sameExt reports whether two nodes' extended metadata would encode
+// SameExt reports whether two nodes' extended metadata would encode
 // identically.
-func sameExt(a, b *Node) bool {
+func SameExt(a, b *Node) bool {
 	if a.Flags != b.Flags || len(a.XAttrs) != len(b.XAttrs) {
 		return false
 	}
@@ -83,9 +83,9 @@ func sameExt(a, b *Node) bool {
 	return true
 }
 
-// xattrKind names the class of an attribute for warnings and counts:
+// XAttrKind names the class of an attribute for warnings and counts:
 // "acl", "security.capability", "security", "trusted", "user" or "system".
-func xattrKind(name string) string {
+func XAttrKind(name string) string {
 	switch {
 	case name == "system.posix_acl_access" || name == "system.posix_acl_default":
 		return "acl"

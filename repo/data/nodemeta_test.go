@@ -1,4 +1,4 @@
-package repo
+package data
 
 import (
 	"bytes"
@@ -40,8 +40,8 @@ func TestTreeCodecExtendedMetadata(t *testing.T) {
 	if again, _ := EncodeTree(fast); !bytes.Equal(again, got) {
 		t.Fatalf("round trip changed the tree:\n%s\n%s", got, again)
 	}
-	if !sameExt(dec.Nodes[0], tr.Nodes[0]) || sameExt(dec.Nodes[0], dec.Nodes[1]) {
-		t.Fatal("sameExt")
+	if !SameExt(dec.Nodes[0], tr.Nodes[0]) || SameExt(dec.Nodes[0], dec.Nodes[1]) {
+		t.Fatal("SameExt")
 	}
 	// A node without extended metadata: no new field in its encoding.
 	plain, _ := EncodeTree(&Tree{Nodes: []*Node{{Name: "p", Type: NodeFile, ModTime: mt}}})

@@ -1,4 +1,4 @@
-package repo
+package data
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// Errors of FindNode. ErrPathNotFound matches fs.ErrNotExist too, so code
+// Errors of FindNode (repo.Repository.FindNode) and FindNodeIn. ErrPathNotFound matches fs.ErrNotExist too, so code
 // that treats a snapshot like a file system (errors.Is(err, os.ErrNotExist))
 // needs no special case.
 var (
@@ -24,21 +24,11 @@ type notFoundError struct{}
 func (notFoundError) Error() string        { return "no such file or directory" }
 func (notFoundError) Is(target error) bool { return target == fs.ErrNotExist }
 
-// TreeLoader loads a tree by ID; Repository.LoadTree is one. A caller
+// TreeLoader loads a tree by ID; repo.Repository.LoadTree is one. A caller
 // resolving many paths of one snapshot passes a caching one.
 type TreeLoader func(ctx context.Context, id ID) (*Tree, error)
 
-// FindNode returns the node at path p of snapshot sn, or nil for the
-// snapshot's root ("/", "" or anything that cleans to it). p is taken as
-// absolute ("a/b" is "/a/b"). A missing entry gives ErrPathNotFound, a
-// component that is not a directory ErrNotADirectory, both wrapped with the
-// path and the snapshot's short ID. It is the one path resolver of the
-// program (ls, dump, restore, immich restore and verify).
-func (r *Repository) FindNode(ctx context.Context, sn *Snapshot, p string) (*Node, error) {
-	return FindNodeIn(ctx, r.LoadTree, sn.Tree, p, sn.ID().Short())
-}
-
-// FindNodeIn is FindNode below tree root, loading trees with load. what
+// FindNodeIn is repo.Repository.FindNode below tree root, loading trees with load. what
 // names the snapshot in errors ("" to leave it out).
 func FindNodeIn(ctx context.Context, load TreeLoader, root ID, p, what string) (*Node, error) {
 	p = path.Clean("/" + p)

@@ -1,8 +1,7 @@
-package repo
+package data
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/immich-vault/immich-vault/pack"
 )
 
 // Node types (frozen on-disk strings).
@@ -209,27 +206,4 @@ func DecodeTree(b []byte) (*Tree, error) {
 		}
 	}
 	return t, nil
-}
-
-// LoadTree loads and decodes a tree blob.
-func (r *Repository) LoadTree(ctx context.Context, id ID) (*Tree, error) {
-	b, err := r.LoadBlob(ctx, pack.BlobHandle{ID: id, Type: pack.TreeBlob}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("load tree %s: %w", id.Short(), err)
-	}
-	t, err := DecodeTree(b)
-	if err != nil {
-		return nil, fmt.Errorf("tree %s: %w", id.Short(), err)
-	}
-	return t, nil
-}
-
-// SaveTree encodes and stores t, returning its ID.
-func (up *Uploader) SaveTree(ctx context.Context, t *Tree) (ID, error) {
-	b, err := EncodeTree(t)
-	if err != nil {
-		return ID{}, err
-	}
-	id, _, err := up.SaveBlob(ctx, pack.TreeBlob, b)
-	return id, err
 }
