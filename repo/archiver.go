@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/immich-vault/immich-vault/chunker"
+	"github.com/immich-vault/immich-vault/fs"
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/data"
@@ -592,7 +593,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 			return a.saveDir(ctx, p, n, parent, rootDev)
 		}
 	case data.NodeSymlink:
-		target, err := readlinkLong(p)
+		target, err := fs.ReadlinkLong(p)
 		if err != nil {
 			a.warn(p, err)
 			return done(nil, nil)
@@ -607,7 +608,7 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
 
 func isCacheDir(dir string) bool {
-	f, err := openLongFile(filepath.Join(dir, "CACHEDIR.TAG"))
+	f, err := fs.OpenLongFile(filepath.Join(dir, "CACHEDIR.TAG"))
 	if err != nil {
 		return false
 	}
@@ -631,11 +632,11 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 	}
 	var futs []future
 	var names []string
-	d, err := openDir(p)
+	d, err := fs.OpenDir(p)
 	if err == nil {
-		defer d.close()
-		a.extMeta(n, d.fd, p)
-		names, err = d.names()
+		defer d.Close()
+		a.extMeta(n, d.FD, p)
+		names, err = d.Names()
 	}
 	if err != nil {
 		a.warn(p, err)
@@ -648,7 +649,7 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 		if a.opts.Exclude.Match(cp) {
 			continue
 		}
-		fi, err := d.lstat(name, cp)
+		fi, err := d.Lstat(name, cp)
 		if err != nil {
 			a.warn(cp, err)
 			continue
@@ -812,12 +813,12 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) 
 		a.prog.Bytes.Add(int64(n.Size))
 		return n, nil
 	}
-	f, err := openSource(j.path, n.Device, n.Inode)
+	f, err := fs.OpenSource(j.path, n.Device, n.Inode)
 	if err != nil {
 		return nil, &SourceError{Path: j.path, Err: err}
 	}
 	defer f.Close()
-	a.extMeta(n, f.fd, j.path)
+	a.extMeta(n, f.FD, j.path)
 	// The walker's lstat is the "before" state: one fstat after reading
 	// tells whether the file changed (or was replaced) meanwhile.
 	size0, mtime0 := int64(n.Size), n.ModTime
@@ -825,7 +826,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) 
 	if err != nil {
 		return nil, err
 	}
-	if size1, mtime1, regular, err := f.stat(); err != nil || !regular {
+	if size1, mtime1, regular, err := f.Stat(); err != nil || !regular {
 		return nil, &SourceError{Path: j.path, Err: errors.New("file was replaced by a non-regular file while reading")}
 	} else if size1 != size || size != size0 || !mtime1.Equal(mtime0) {
 		if a.opts.Warn != nil {
@@ -873,12 +874,12 @@ func (a *archiver) nodeFromInfo(name, p string, fi os.FileInfo) *data.Node {
 	case m&os.ModeSocket != 0:
 		n.Type = data.NodeSocket
 	}
-	if st, ok := sysStatOf(fi); ok {
-		n.UID, n.GID = st.uid, st.gid
-		n.Inode, n.Device, n.Links = st.ino, st.dev, st.nlink
-		n.Rdev = st.rdev
-		n.ChangeTime = st.ctime.UTC()
-		n.User, n.Group = a.names.user(st.uid), a.names.group(st.gid)
+	if st, ok := fs.SysStatOf(fi); ok {
+		n.UID, n.GID = st.UID, st.GID
+		n.Inode, n.Device, n.Links = st.Ino, st.Dev, st.Nlink
+		n.Rdev = st.Rdev
+		n.ChangeTime = st.Ctime.UTC()
+		n.User, n.Group = a.names.user(st.UID), a.names.group(st.GID)
 	} else {
 		// No ctime, owner or inode here (Windows): see docs/PLATFORMS.md.
 		n.ChangeTime = n.ModTime

@@ -1,6 +1,9 @@
 package repo
 
-import "github.com/immich-vault/immich-vault/repo/data"
+import (
+	"github.com/immich-vault/immich-vault/fs"
+	"github.com/immich-vault/immich-vault/repo/data"
+)
 
 // Extended metadata (attributes, ACLs, inode flags) of backed-up entries;
 // the OS-specific reading is readExtMeta (nodemeta_linux.go).
@@ -9,7 +12,7 @@ import "github.com/immich-vault/immich-vault/repo/data"
 // the entry) or, with fd -1, by path p (attributes only); problems are
 // warnings (the snapshot is then partial).
 func (a *archiver) extMeta(n *data.Node, fd int, p string) {
-	for _, err := range readExtMeta(n, fd, p) {
+	for _, err := range fs.ReadExtMeta(n, fd, p) {
 		a.warn(p, err)
 	}
 }
@@ -20,11 +23,11 @@ func (a *archiver) extMeta(n *data.Node, fd int, p string) {
 // been replaced by a FIFO), or, where it cannot be opened, its attributes
 // are read by path and its flags are not.
 func (a *archiver) extMetaUnread(n *data.Node, p string) {
-	fd, err := openForMeta(p, n)
+	fd, err := fs.OpenForMeta(p, n)
 	if err != nil {
 		a.extMeta(n, -1, p)
 		return
 	}
-	defer closeFD(fd)
+	defer fs.CloseFD(fd)
 	a.extMeta(n, fd, p)
 }

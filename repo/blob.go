@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -151,17 +150,4 @@ func (r *Repository) compress(t pack.BlobType, data, dst []byte) ([]byte, pack.C
 		return data, pack.CompressionNone
 	}
 	return out, pack.CompressionZstd
-}
-
-// isZero reports whether b is all zero bytes.
-func isZero(b []byte) bool {
-	var zero [4096]byte
-	for len(b) > 0 {
-		n := min(len(b), len(zero))
-		if !bytes.Equal(b[:n], zero[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/immich-vault/immich-vault/fs"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/data"
@@ -118,7 +119,7 @@ type restorer struct {
 	// root is the target directory, opened once: every path below it is
 	// resolved from it without following symlinks (restore never writes
 	// outside its target).
-	root   *targetRoot
+	root   *fs.TargetRoot
 	target string // absolute path of the target, for messages
 	// dirs of a fresh target are created by one goroutine (mkdirs) while
 	// the walk goes on: mkdir is kernel time, the walk mostly user time.
@@ -137,7 +138,7 @@ type rdir struct {
 	name   string // in parent; "" for the target itself
 	rel    string // relative to the target; "." for the target itself
 	// Walk goroutine only:
-	h     tdir
+	h     fs.TargetDir
 	open  bool
 	ready bool // exists as a directory (checked, created or queued for creation)
 }
@@ -168,7 +169,7 @@ func (rs *restorer) display(rel string) string {
 
 // handle returns d's open directory handle, opening it (and its parents)
 // when needed. Walk goroutine only.
-func (rs *restorer) handle(d *rdir) (tdir, error) {
+func (rs *restorer) handle(d *rdir) (fs.TargetDir, error) {
 	if d.open {
 		return d.h, nil
 	}
@@ -176,7 +177,7 @@ func (rs *restorer) handle(d *rdir) (tdir, error) {
 	if err != nil {
 		return ph, err
 	}
-	h, err := rs.root.openDir(ph, d.name)
+	h, err := rs.root.OpenDir(ph, d.name)
 	if err != nil {
 		return h, err
 	}
@@ -187,7 +188,7 @@ func (rs *restorer) handle(d *rdir) (tdir, error) {
 // release closes d's handle when the walk leaves d.
 func (rs *restorer) release(d *rdir) {
 	if d.open && d.parent != nil {
-		closeDir(d.h)
+		fs.CloseDir(d.h)
 		d.open = false
 	}
 }
@@ -213,21 +214,21 @@ func (rs *restorer) makeDir(ctx context.Context, d *rdir) error {
 	if err != nil {
 		return err
 	}
-	info, err := rs.root.lstat(ph, d.name)
+	info, err := rs.root.Lstat(ph, d.name)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		return err
-	case info.kind == kindDir:
+	case info.Kind == fs.KindDir:
 		return nil
 	case rs.opts.Overwrite == OverwriteAlways || rs.opts.Overwrite == OverwriteIfChanged:
-		if err := rs.root.remove(ph, d.name, false); err != nil {
+		if err := rs.root.Remove(ph, d.name, false); err != nil {
 			return err
 		}
 	default:
-		return fmt.Errorf("%w: it is %s, not a directory as in the snapshot, and was kept", ErrEntryInTheWay, info.kind)
+		return fmt.Errorf("%w: it is %s, not a directory as in the snapshot, and was kept", ErrEntryInTheWay, info.Kind)
 	}
-	return rs.root.mkdir(ph, d.name)
+	return rs.root.Mkdir(ph, d.name)
 }
 
 // ensure makes d (and its parents) exist as directories: the walk creates
@@ -262,13 +263,13 @@ type mkdirReq struct {
 func (rs *restorer) mkdirWorker() {
 	type level struct {
 		d    *rdir
-		h    tdir
+		h    fs.TargetDir
 		open bool
 	}
 	var stack []level
 	pop := func() {
 		if l := stack[len(stack)-1]; l.open {
-			closeDir(l.h)
+			fs.CloseDir(l.h)
 		}
 		stack = stack[:len(stack)-1]
 	}
@@ -279,10 +280,10 @@ func (rs *restorer) mkdirWorker() {
 	}()
 	// handleAt returns the handle of the directory at stack[i] (the
 	// target for -1), opening it relative to the one below if needed.
-	var handleAt func(i int) (tdir, error)
-	handleAt = func(i int) (tdir, error) {
+	var handleAt func(i int) (fs.TargetDir, error)
+	handleAt = func(i int) (fs.TargetDir, error) {
 		if i < 0 {
-			return rs.root.rootDir(), nil
+			return rs.root.RootDir(), nil
 		}
 		l := &stack[i]
 		if !l.open {
@@ -290,7 +291,7 @@ func (rs *restorer) mkdirWorker() {
 			if err != nil {
 				return ph, err
 			}
-			if l.h, err = rs.root.openDir(ph, l.d.name); err != nil {
+			if l.h, err = rs.root.OpenDir(ph, l.d.name); err != nil {
 				return l.h, err
 			}
 			l.open = true
@@ -309,7 +310,7 @@ func (rs *restorer) mkdirWorker() {
 		if len(stack) == 0 && d.parent.parent != nil {
 			// Not a child of the chain (cannot happen with the walk's
 			// order, kept for safety): resolve the parent from the target.
-			h, err := rs.root.resolveDir(d.parent.rel)
+			h, err := rs.root.ResolveDir(d.parent.rel)
 			if err != nil {
 				rs.warn(rs.display(d.rel), err)
 				continue
@@ -318,7 +319,7 @@ func (rs *restorer) mkdirWorker() {
 		}
 		ph, err := handleAt(len(stack) - 1)
 		if err == nil {
-			err = rs.root.mkdir(ph, d.name)
+			err = rs.root.Mkdir(ph, d.name)
 			if errors.Is(err, os.ErrExist) {
 				// Safe to use: it is only ever opened as a directory
 				// without following a symlink.
@@ -429,13 +430,13 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	}
 	// The target path itself is the user's choice (it may be or go
 	// through a symlink); nothing below it is ever followed.
-	rs.root, err = openTargetRoot(target)
+	rs.root, err = fs.OpenTargetRoot(target)
 	if err != nil {
 		return nil, fmt.Errorf("create target: %w", err)
 	}
-	defer rs.root.close()
-	rs.root.report = rs.metaRefused
-	top := &rdir{rel: ".", h: rs.root.rootDir(), open: true, ready: true}
+	defer rs.root.Close()
+	rs.root.Report = rs.metaRefused
+	top := &rdir{rel: ".", h: rs.root.RootDir(), open: true, ready: true}
 	if rs.fresh {
 		rs.mkdirs = make(chan mkdirReq, 4096)
 		go rs.mkdirWorker()
@@ -456,7 +457,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 		return &rs.res, err
 	}
 	for _, l := range rs.pending {
-		if err := rs.root.link(l[0], l[1]); err != nil {
+		if err := rs.root.Link(l[0], l[1]); err != nil {
 			rs.warn(rs.display(l[1]), err)
 			continue
 		}
@@ -468,7 +469,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 		if f.failed.Load() {
 			continue
 		}
-		if err := rs.root.setFlags(f.rel, f.node); err != nil {
+		if err := rs.root.SetFlags(f.rel, f.node); err != nil {
 			rs.warn(rs.display(f.rel), err)
 		}
 	}
@@ -476,7 +477,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	// not disturb their mtimes.
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
 		d := rs.dirs[i]
-		if err := rs.root.setMeta(d.rel, d.node); err != nil {
+		if err := rs.root.SetMeta(d.rel, d.node); err != nil {
 			rs.warn(rs.display(d.rel), err)
 		}
 	}
@@ -630,7 +631,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 			rs.warn(rs.display(rel), err)
 			return nil
 		}
-		info, err := rs.root.lstat(ph, name)
+		info, err := rs.root.Lstat(ph, name)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			rs.warn(rs.display(rel), err)
 			return nil
@@ -641,10 +642,10 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 				rs.res.Skipped++
 				return nil
 			}
-			if n.Type != data.NodeFile || info.kind != kindFile || info.size != int64(n.Size) || rs.opts.Overwrite == OverwriteAlways {
+			if n.Type != data.NodeFile || info.Kind != fs.KindFile || info.Size != int64(n.Size) || rs.opts.Overwrite == OverwriteAlways {
 				// Removed, never followed (a symlink goes, not what it
 				// points at; a directory goes with its contents).
-				if err := rs.root.remove(ph, name, info.kind == kindDir); err != nil {
+				if err := rs.root.Remove(ph, name, info.Kind == fs.KindDir); err != nil {
 					rs.warn(rs.display(rel), err)
 					return nil
 				}
@@ -658,7 +659,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 			if exists {
 				ph, err := rs.handle(dir)
 				if err == nil {
-					err = rs.root.remove(ph, name, false)
+					err = rs.root.Remove(ph, name, false)
 				}
 				if err != nil {
 					rs.warn(rs.display(rel), err)
@@ -687,7 +688,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 	rs.mkdirBarrier()
 	ph, err := rs.handle(dir)
 	if err == nil {
-		err = rs.root.mkSpecial(ph, name, n)
+		err = rs.root.MkSpecial(ph, name, n)
 	}
 	if err != nil {
 		rs.warn(rs.display(rel), err)
@@ -695,7 +696,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 	}
 	rs.res.Files++
 	rs.prog.Files.Add(1)
-	if err := rs.root.setMetaAt(ph, name, rel, n); err != nil {
+	if err := rs.root.SetMetaAt(ph, name, rel, n); err != nil {
 		rs.warn(rs.display(rel), err)
 	}
 	return nil
@@ -747,13 +748,13 @@ func (rs *restorer) flush(ctx context.Context) error {
 			if f.existing {
 				// Replaced, not rewritten in place: the existing file may
 				// share its inode with a file outside the target.
-				if err := rs.root.unlink(f.rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+				if err := rs.root.Unlink(f.rel); err != nil && !errors.Is(err, os.ErrNotExist) {
 					rs.warn(rs.display(f.rel), err)
 					f.failed.Store(true)
 					return gctx.Err()
 				}
 			}
-			if err := rs.root.createSized(f.rel, int64(f.node.Size)); err != nil {
+			if err := rs.root.CreateSized(f.rel, int64(f.node.Size)); err != nil {
 				rs.warn(rs.display(f.rel), err)
 				f.failed.Store(true)
 			}
@@ -824,7 +825,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			if err := rs.root.setMeta(f.rel, f.node); err != nil {
+			if err := rs.root.SetMeta(f.rel, f.node); err != nil {
 				rs.warn(rs.display(f.rel), err)
 			}
 			return gctx.Err()
@@ -862,10 +863,10 @@ func (rs *restorer) restoreRange(ctx context.Context, packID ID, needs []packNee
 	for _, n := range needs {
 		last = max(last, int64(n.entry.Offset)+int64(n.entry.Length))
 	}
-	files := map[string]wfile{} // rel → open file
+	files := map[string]fs.OutFile{} // rel → open file
 	defer func() {
 		for _, f := range files {
-			f.close()
+			f.Close()
 		}
 	}()
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
@@ -931,29 +932,29 @@ func growBuf(b []byte, n int) []byte {
 	return b[:n]
 }
 
-func (rs *restorer) writeAt(files map[string]wfile, t blobTarget, data []byte) error {
+func (rs *restorer) writeAt(files map[string]fs.OutFile, t blobTarget, data []byte) error {
 	rs.prog.Bytes.Add(int64(len(data)))
 	f := t.file
 	if f.single {
 		return rs.writeSingle(f, data)
 	}
-	if isZero(data) {
+	if fs.IsZero(data) {
 		return nil // a hole: the file was truncated to its size
 	}
 	w, ok := files[f.rel]
 	if !ok {
 		var err error
-		if w, err = rs.root.openWrite(f.rel); err != nil {
+		if w, err = rs.root.OpenWrite(f.rel); err != nil {
 			return err
 		}
 		files[f.rel] = w
 	}
-	return w.writeAt(data, t.offset)
+	return w.WriteAt(data, t.offset)
 }
 
 // writeSingle creates a one-blob file, writes it and sets its metadata.
 func (rs *restorer) writeSingle(f *restoreFile, data []byte) error {
-	if err := rs.root.writeNew(f.rel, data, f.node); err != nil {
+	if err := rs.root.WriteNew(f.rel, data, f.node); err != nil {
 		return err
 	}
 	f.metaDone.Store(true)
@@ -961,8 +962,8 @@ func (rs *restorer) writeSingle(f *restoreFile, data []byte) error {
 }
 
 // fileMatches reports whether the file at rel already holds n's content.
-func (r *Repository) fileMatches(ctx context.Context, root *targetRoot, rel string, n *data.Node) (bool, error) {
-	f, nlink, err := root.openRead(rel)
+func (r *Repository) fileMatches(ctx context.Context, root *fs.TargetRoot, rel string, n *data.Node) (bool, error) {
+	f, nlink, err := root.OpenRead(rel)
 	if err != nil {
 		return false, nil
 	}

@@ -25,6 +25,7 @@ const (
 	layerImmich               // immich/...: the Immich-aware layer above the engine
 	layerRepo                 // repo and its non-backend subpackages (e.g. repotest)
 	layerBackend              // repo/backend and repo/backend/...
+	layerFS                   // fs/...: the OS layer (raw reads, lstat fields, metadata apply, restore target)
 	layerData                 // repo/data: nodes, trees, their codec (below repo, beside the backends)
 	layerIndex                // index/...
 	layerPack                 // pack/...
@@ -34,7 +35,7 @@ const (
 
 var layerNames = map[layer]string{
 	layerOther: "other", layerCmd: "cmd", layerWeb: "web", layerTools: "bench/fuzz", layerImmich: "immich",
-	layerRepo: "repo", layerBackend: "repo/backend", layerData: "repo/data", layerIndex: "index", layerPack: "pack",
+	layerRepo: "repo", layerBackend: "repo/backend", layerFS: "fs", layerData: "repo/data", layerIndex: "index", layerPack: "pack",
 	layerChunker: "chunker", layerCrypto: "crypto",
 }
 
@@ -55,6 +56,8 @@ func classify(rel string) layer {
 		return layerImmich
 	case under(rel, "repo/backend"):
 		return layerBackend
+	case under(rel, "fs"):
+		return layerFS
 	case under(rel, "repo/data"):
 		return layerData
 	case under(rel, "repo"):
@@ -75,12 +78,13 @@ func classify(rel string) layer {
 // package may always import packages of its own layer, e.g. repo/backend/local
 // → repo/backend).
 var mayImport = map[layer][]layer{
-	layerCmd:     {layerWeb, layerImmich, layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerWeb:     {layerImmich, layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerTools:   {layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerImmich:  {layerRepo, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerRepo:    {layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto},
+	layerCmd:     {layerWeb, layerImmich, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerWeb:     {layerImmich, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerTools:   {layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerImmich:  {layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerRepo:    {layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto},
 	layerBackend: {},
+	layerFS:      {layerData, layerCrypto},
 	layerData:    {layerCrypto},
 	layerIndex:   {layerPack},
 	layerPack:    {layerCrypto},
@@ -220,6 +224,8 @@ func TestRules(t *testing.T) {
 		{"repo/repotest", "repo", true},
 		{"repo", "repo/data", true},
 		{"repo/data", "crypto", true},
+		{"repo", "fs", true},
+		{"fs", "repo/data", true},
 		{"cmd/immich-vault", "repo/data", true},
 		{"repo/backend/local", "repo/backend", true},
 		{"repo/backend/backendtest", "repo/backend/mem", true},
@@ -235,6 +241,9 @@ func TestRules(t *testing.T) {
 		{"repo", "immich", false},
 		{"repo/backend", "repo", false},
 		{"repo/data", "repo", false},
+		{"fs", "repo", false},
+		{"fs", "pack", false},
+		{"repo/data", "fs", false},
 		{"repo/data", "pack", false},
 		{"repo/backend", "repo/data", false},
 		{"repo/backend/local", "pack", false},

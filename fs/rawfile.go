@@ -2,7 +2,7 @@
 
 // Other systems read sources through srcfile_portable.go (sys_other.go).
 
-package repo
+package fs
 
 import (
 	"errors"
@@ -16,11 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// rawFile reads a source file through its file descriptor directly. For
+// RawFile reads a source file through its file descriptor directly. For
 // regular files os.File costs extra syscalls (netpoller registration,
 // fcntl, an fstat) that dominate backups of many small files.
-type rawFile struct {
-	fd int
+type RawFile struct {
+	FD int
 	// off is the read offset; ahead is how far the kernel was asked to
 	// read ahead (readAheadWindow beyond off, in window steps).
 	off, ahead int64
@@ -32,13 +32,13 @@ type rawFile struct {
 // The kernel's own readahead (128 KiB by default) is too short for that.
 const readAheadWindow = 8 << 20
 
-// openSource opens p for reading without following a final symlink and,
+// OpenSource opens p for reading without following a final symlink and,
 // where permitted, without updating its access time. The file must still
 // be the regular file the walk's lstat saw (device dev, inode ino): the
 // open does not block (a FIFO swapped in meanwhile would wait for a writer
 // forever) and the opened file is checked; otherwise the error wraps
 // errChangedType.
-func openSource(p string, dev, ino uint64) (*rawFile, error) {
+func OpenSource(p string, dev, ino uint64) (*RawFile, error) {
 	for {
 		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|openNoatime|syscall.O_CLOEXEC|openNonblock, 0)
 		if errors.Is(err, syscall.EPERM) {
@@ -54,7 +54,7 @@ func openSource(p string, dev, ino uint64) (*rawFile, error) {
 			syscall.Close(fd)
 			return nil, &pathError{"open", p, err}
 		}
-		return &rawFile{fd: fd}, nil
+		return &RawFile{FD: fd}, nil
 	}
 }
 
@@ -66,7 +66,7 @@ type pathError struct {
 func (e *pathError) Error() string { return e.op + " " + e.path + ": " + e.err.Error() }
 func (e *pathError) Unwrap() error { return e.err }
 
-func (f *rawFile) Read(b []byte) (int, error) {
+func (f *RawFile) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -77,10 +77,10 @@ func (f *rawFile) Read(b []byte) (int, error) {
 			f.ahead = max(f.ahead, f.off)
 			// Advice only: an error (e.g. a file system without it)
 			// changes nothing but speed.
-			fadviseWillNeed(f.fd, f.ahead, readAheadWindow)
+			fadviseWillNeed(f.FD, f.ahead, readAheadWindow)
 			f.ahead += readAheadWindow
 		}
-		n, err := syscall.Read(f.fd, b)
+		n, err := syscall.Read(f.FD, b)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -98,25 +98,25 @@ func (f *rawFile) Read(b []byte) (int, error) {
 }
 
 // stat returns size, mtime and whether the file is regular.
-func (f *rawFile) stat() (size int64, mtime time.Time, regular bool, err error) {
+func (f *RawFile) Stat() (size int64, mtime time.Time, regular bool, err error) {
 	var st syscall.Stat_t
-	if err := syscall.Fstat(f.fd, &st); err != nil {
+	if err := syscall.Fstat(f.FD, &st); err != nil {
 		return 0, time.Time{}, false, err
 	}
 	return st.Size, statMtime(&st), st.Mode&syscall.S_IFMT == syscall.S_IFREG, nil
 }
 
-func (f *rawFile) Close() error { return syscall.Close(f.fd) }
+func (f *RawFile) Close() error { return syscall.Close(f.FD) }
 
-// dirHandle is an open directory: its entries are listed and lstat'ed
+// DirHandle is an open directory: its entries are listed and lstat'ed
 // relative to its descriptor (fstatat), which spares the kernel resolving
 // the whole path again for every entry.
-type dirHandle struct {
-	fd   int
+type DirHandle struct {
+	FD   int
 	path string
 }
 
-func openDir(p string) (*dirHandle, error) {
+func OpenDir(p string) (*DirHandle, error) {
 	for {
 		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0)
 		if errors.Is(err, syscall.EINTR) {
@@ -125,19 +125,19 @@ func openDir(p string) (*dirHandle, error) {
 		if err != nil {
 			return nil, &pathError{"open", p, err}
 		}
-		return &dirHandle{fd: fd, path: p}, nil
+		return &DirHandle{FD: fd, path: p}, nil
 	}
 }
 
-func (d *dirHandle) close() { syscall.Close(d.fd) }
+func (d *DirHandle) Close() { syscall.Close(d.FD) }
 
 // names returns the sorted entry names (without "." and ".."); on an error
 // it returns the names read so far.
-func (d *dirHandle) names() ([]string, error) {
+func (d *DirHandle) Names() ([]string, error) {
 	buf := make([]byte, 32<<10)
 	var names []string
 	for {
-		n, err := syscall.ReadDirent(d.fd, buf)
+		n, err := syscall.ReadDirent(d.FD, buf)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
@@ -156,12 +156,12 @@ func (d *dirHandle) names() ([]string, error) {
 
 // lstat returns the os.FileInfo of entry name without following a
 // symlink; path is the entry's full path, for messages.
-func (d *dirHandle) lstat(name, path string) (os.FileInfo, error) {
+func (d *DirHandle) Lstat(name, path string) (os.FileInfo, error) {
 	fi := &statInfo{name: name}
 	for {
 		// x/sys/unix has fstatat for every architecture; its Stat_t is
 		// the same kernel structure as syscall's (checked below).
-		err := unix.Fstatat(d.fd, name, (*unix.Stat_t)(unsafe.Pointer(&fi.st)), unix.AT_SYMLINK_NOFOLLOW)
+		err := unix.Fstatat(d.FD, name, (*unix.Stat_t)(unsafe.Pointer(&fi.st)), unix.AT_SYMLINK_NOFOLLOW)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}

@@ -1,6 +1,6 @@
 //go:build unix && !freebsd
 
-package repo
+package fs
 
 import "golang.org/x/sys/unix"
 

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package repo
+package fs
 
 // openNonblock: no such flag outside Unix (and no FIFOs to block on).
 const openNonblock = 0

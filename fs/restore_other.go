@@ -1,6 +1,6 @@
 //go:build !unix
 
-package repo
+package fs
 
 import (
 	"fmt"
@@ -8,23 +8,25 @@ import (
 	"os"
 	"path"
 	"time"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // File system side of restore where there are no *at system calls
 // (windows): every path is resolved through an os.Root on the target, which
 // refuses to leave it (a symlink may still be followed inside the target).
 
-// tdir is a directory of the target, by its path relative to it.
-type tdir = string
+// TargetDir is a directory of the target, by its path relative to it.
+type TargetDir = string
 
-type targetRoot struct {
+type TargetRoot struct {
 	root *os.Root
 	path string
 	// report receives extended metadata the target could not take.
-	report func(rel, kind string, err error)
+	Report func(rel, kind string, err error)
 }
 
-func openTargetRoot(p string) (*targetRoot, error) {
+func OpenTargetRoot(p string) (*TargetRoot, error) {
 	if err := os.MkdirAll(p, 0o700); err != nil {
 		return nil, err
 	}
@@ -32,13 +34,13 @@ func openTargetRoot(p string) (*targetRoot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &targetRoot{root: r, path: p}, nil
+	return &TargetRoot{root: r, path: p}, nil
 }
 
-func (t *targetRoot) close()        { t.root.Close() }
-func (t *targetRoot) rootDir() tdir { return "." }
+func (t *TargetRoot) Close()             { t.root.Close() }
+func (t *TargetRoot) RootDir() TargetDir { return "." }
 
-func closeDir(tdir) {}
+func CloseDir(TargetDir) {}
 
 func join(dir, name string) string {
 	if dir == "." {
@@ -47,7 +49,7 @@ func join(dir, name string) string {
 	return dir + "/" + name
 }
 
-func (t *targetRoot) openDir(parent tdir, name string) (tdir, error) {
+func (t *TargetRoot) OpenDir(parent TargetDir, name string) (TargetDir, error) {
 	rel := join(parent, name)
 	fi, err := t.root.Lstat(rel)
 	if err != nil {
@@ -59,7 +61,7 @@ func (t *targetRoot) openDir(parent tdir, name string) (tdir, error) {
 	return rel, nil
 }
 
-func (t *targetRoot) resolveDir(rel string) (tdir, error) {
+func (t *TargetRoot) ResolveDir(rel string) (TargetDir, error) {
 	if rel == "." {
 		return ".", nil
 	}
@@ -67,47 +69,47 @@ func (t *targetRoot) resolveDir(rel string) (tdir, error) {
 	if dir == "" {
 		dir = "."
 	}
-	return t.openDir(path.Clean(dir), name)
+	return t.OpenDir(path.Clean(dir), name)
 }
 
-func (t *targetRoot) lstat(parent tdir, name string) (entryInfo, error) {
+func (t *TargetRoot) Lstat(parent TargetDir, name string) (EntryInfo, error) {
 	fi, err := t.root.Lstat(join(parent, name))
 	if err != nil {
-		return entryInfo{}, err
+		return EntryInfo{}, err
 	}
-	info := entryInfo{size: fi.Size()}
+	info := EntryInfo{Size: fi.Size()}
 	switch {
 	case fi.IsDir():
-		info.kind = kindDir
+		info.Kind = KindDir
 	case fi.Mode().IsRegular():
-		info.kind = kindFile
+		info.Kind = KindFile
 	case fi.Mode()&fs.ModeSymlink != 0:
-		info.kind = kindSymlink
+		info.Kind = KindSymlink
 	}
 	return info, nil
 }
 
-func (t *targetRoot) mkdir(parent tdir, name string) error {
+func (t *TargetRoot) Mkdir(parent TargetDir, name string) error {
 	return t.root.Mkdir(join(parent, name), 0o700)
 }
 
-func (t *targetRoot) remove(parent tdir, name string, isDir bool) error {
+func (t *TargetRoot) Remove(parent TargetDir, name string, isDir bool) error {
 	if isDir {
 		return t.root.RemoveAll(join(parent, name))
 	}
 	return t.root.Remove(join(parent, name))
 }
 
-func (t *targetRoot) unlink(rel string) error { return t.root.Remove(rel) }
+func (t *TargetRoot) Unlink(rel string) error { return t.root.Remove(rel) }
 
-func (t *targetRoot) mkSpecial(parent tdir, name string, n *Node) error {
-	if n.Type == NodeSymlink {
+func (t *TargetRoot) MkSpecial(parent TargetDir, name string, n *data.Node) error {
+	if n.Type == data.NodeSymlink {
 		return t.root.Symlink(n.Target(), join(parent, name))
 	}
 	return fmt.Errorf("restoring a %s node is not supported on this system", n.Type)
 }
 
-func (t *targetRoot) createSized(rel string, size int64) error {
+func (t *TargetRoot) CreateSized(rel string, size int64) error {
 	f, err := t.root.OpenFile(rel, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -119,21 +121,21 @@ func (t *targetRoot) createSized(rel string, size int64) error {
 	return err
 }
 
-type wfile struct{ f *os.File }
+type OutFile struct{ f *os.File }
 
-func (t *targetRoot) openWrite(rel string) (wfile, error) {
+func (t *TargetRoot) OpenWrite(rel string) (OutFile, error) {
 	f, err := t.root.OpenFile(rel, os.O_WRONLY, 0)
-	return wfile{f}, err
+	return OutFile{f}, err
 }
 
-func (w wfile) writeAt(data []byte, off int64) error {
+func (w OutFile) WriteAt(data []byte, off int64) error {
 	_, err := w.f.WriteAt(data, off)
 	return err
 }
 
-func (w wfile) close() { w.f.Close() }
+func (w OutFile) Close() { w.f.Close() }
 
-func (t *targetRoot) writeNew(rel string, data []byte, n *Node) error {
+func (t *TargetRoot) WriteNew(rel string, data []byte, n *data.Node) error {
 	f, err := t.root.OpenFile(rel, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -145,16 +147,16 @@ func (t *targetRoot) writeNew(rel string, data []byte, n *Node) error {
 	if err != nil {
 		return err
 	}
-	return t.setMeta(rel, n)
+	return t.SetMeta(rel, n)
 }
 
-func (t *targetRoot) openRead(rel string) (*os.File, uint64, error) {
+func (t *TargetRoot) OpenRead(rel string) (*os.File, uint64, error) {
 	f, err := t.root.Open(rel)
 	return f, 1, err
 }
 
-func (t *targetRoot) setMeta(rel string, n *Node) error {
-	if n.Type != NodeSymlink {
+func (t *TargetRoot) SetMeta(rel string, n *data.Node) error {
+	if n.Type != data.NodeSymlink {
 		if err := t.root.Chmod(rel, n.FileMode().Perm()); err != nil {
 			return err
 		}
@@ -166,28 +168,28 @@ func (t *targetRoot) setMeta(rel string, n *Node) error {
 	t.root.Lchown(rel, int(n.UID), int(n.GID))
 	// Extended attributes and flags: not here (reported as not restored).
 	report := func(kind string, err error) {
-		if t.report != nil {
-			t.report(rel, kind, err)
+		if t.Report != nil {
+			t.Report(rel, kind, err)
 		}
 	}
 	reportExt(n, report, false)
-	if n.Type == NodeDir {
+	if n.Type == data.NodeDir {
 		reportExt(n, report, true)
 	}
 	return nil
 }
 
-func (t *targetRoot) setFlags(rel string, n *Node) error {
+func (t *TargetRoot) SetFlags(rel string, n *data.Node) error {
 	reportExt(n, func(kind string, err error) {
-		if t.report != nil {
-			t.report(rel, kind, err)
+		if t.Report != nil {
+			t.Report(rel, kind, err)
 		}
 	}, true)
 	return nil
 }
 
-func (t *targetRoot) setMetaAt(parent tdir, name, _ string, n *Node) error {
-	return t.setMeta(join(parent, name), n)
+func (t *TargetRoot) SetMetaAt(parent TargetDir, name, _ string, n *data.Node) error {
+	return t.SetMeta(join(parent, name), n)
 }
 
-func (t *targetRoot) link(oldRel, newRel string) error { return t.root.Link(oldRel, newRel) }
+func (t *TargetRoot) Link(oldRel, newRel string) error { return t.root.Link(oldRel, newRel) }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package repo
+package fs
 
 import (
 	"os"
@@ -63,8 +63,8 @@ func withParent(p string, fn func(dirfd int, name string) error) error {
 	return fn(dfd, name)
 }
 
-// readlinkLong is os.Readlink for a p of any length.
-func readlinkLong(p string) (string, error) {
+// ReadlinkLong is os.Readlink for a p of any length.
+func ReadlinkLong(p string) (string, error) {
 	if len(p) <= maxResolve {
 		return os.Readlink(p)
 	}
@@ -88,8 +88,8 @@ func readlinkLong(p string) (string, error) {
 	return target, err
 }
 
-// openLongFile opens p (any length) for reading as an *os.File.
-func openLongFile(p string) (*os.File, error) {
+// OpenLongFile opens p (any length) for reading as an *os.File.
+func OpenLongFile(p string) (*os.File, error) {
 	fd, err := openLong(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &pathError{"open", p, err}

@@ -1,4 +1,4 @@
-package repo
+package fs
 
 import "golang.org/x/sys/unix"
 

@@ -1,4 +1,4 @@
-package repo
+package fs
 
 import (
 	"fmt"
@@ -104,7 +104,7 @@ func mknodAt(parent int, name string, n *data.Node) error {
 // FIFO, device or socket restore has just created) through an O_PATH
 // descriptor of it: opened without following a symlink, never opened for
 // I/O (opening a device or FIFO could block or act on the device).
-func xattrsAt(parent int, name string, n *data.Node, report extReport) error {
+func xattrsAt(parent int, name string, n *data.Node, report ExtReport) error {
 	fd, err := openRetry(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open to set extended attributes: %w", err)

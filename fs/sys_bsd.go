@@ -1,6 +1,6 @@
 //go:build darwin || freebsd
 
-package repo
+package fs
 
 import (
 	"syscall"

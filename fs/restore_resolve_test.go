@@ -1,6 +1,6 @@
 //go:build linux
 
-package repo
+package fs
 
 import (
 	"errors"
@@ -36,38 +36,38 @@ func TestTargetRootNeverFollowsSymlinks(t *testing.T) {
 			rsMust(t, os.WriteFile(filepath.Join(target, "real", "f"), []byte("x"), 0o644))
 			rsMust(t, os.Symlink(filepath.Join(outside, "new"), filepath.Join(target, "dangling")))
 
-			root, err := openTargetRoot(target)
+			root, err := OpenTargetRoot(target)
 			rsMust(t, err)
-			defer root.close()
+			defer root.Close()
 			if beneath && !root.beneath {
 				t.Skip("openat2 RESOLVE_BENEATH is not available on this kernel")
 			}
 			root.beneath = beneath
 
 			for _, rel := range []string{"out/new", "in/f", "in/new", "dangling", "out", "in"} {
-				if err := root.createSized(rel, 1); err == nil {
+				if err := root.CreateSized(rel, 1); err == nil {
 					t.Errorf("createSized(%q) went through a symlink", rel)
 				}
-				if _, err := root.openWrite(rel); err == nil {
+				if _, err := root.OpenWrite(rel); err == nil {
 					t.Errorf("openWrite(%q) went through a symlink", rel)
 				}
-				if err := root.setMeta(rel, &data.Node{Type: data.NodeDir, Mode: 0o700}); err == nil {
+				if err := root.SetMeta(rel, &data.Node{Type: data.NodeDir, Mode: 0o700}); err == nil {
 					t.Errorf("setMeta(%q) went through a symlink", rel)
 				}
 			}
 			for _, rel := range []string{"out", "in"} {
-				if fd, err := root.resolveDir(rel); err == nil {
-					closeDir(fd)
+				if fd, err := root.ResolveDir(rel); err == nil {
+					CloseDir(fd)
 					t.Errorf("resolveDir(%q) followed a symlink", rel)
 				}
 			}
-			if err := root.link("in/f", "real/g"); err == nil {
+			if err := root.Link("in/f", "real/g"); err == nil {
 				t.Errorf("link through a symlinked directory succeeded")
 			}
 			if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 				t.Errorf("something was created outside the target: %v", entries)
 			}
-			if err := root.createSized("real/g", 3); err != nil {
+			if err := root.CreateSized("real/g", 3); err != nil {
 				t.Errorf("createSized of a plain path: %v", err)
 			}
 
@@ -75,20 +75,20 @@ func TestTargetRootNeverFollowsSymlinks(t *testing.T) {
 			rel := "real"
 			for i := range 20 {
 				rel += "/" + strings.Repeat(string(rune('a'+i)), 250)
-				h, err := root.resolveDir(filepath.Dir(rel))
+				h, err := root.ResolveDir(filepath.Dir(rel))
 				rsMust(t, err)
-				err = root.mkdir(h, filepath.Base(rel))
-				closeDir(h)
+				err = root.Mkdir(h, filepath.Base(rel))
+				CloseDir(h)
 				rsMust(t, err)
 			}
 			rel += "/leaf"
 			if len(rel) <= unix.PathMax {
 				t.Fatalf("test setup: %d-byte path", len(rel))
 			}
-			if err := root.writeNew(rel, []byte("deep"), &data.Node{Type: data.NodeFile, Mode: 0o640}); err != nil {
+			if err := root.WriteNew(rel, []byte("deep"), &data.Node{Type: data.NodeFile, Mode: 0o640}); err != nil {
 				t.Fatalf("writeNew of a %d-byte path: %v", len(rel), err)
 			}
-			f, nlink, err := root.openRead(rel)
+			f, nlink, err := root.OpenRead(rel)
 			rsMust(t, err)
 			var st unix.Stat_t
 			rsMust(t, unix.Fstat(int(f.Fd()), &st))
@@ -98,11 +98,11 @@ func TestTargetRootNeverFollowsSymlinks(t *testing.T) {
 			}
 			// A symlink deep in a long path is refused too.
 			deepDir := rel[:strings.LastIndexByte(rel, '/')]
-			h, err := root.resolveDir(deepDir)
+			h, err := root.ResolveDir(deepDir)
 			rsMust(t, err)
 			rsMust(t, unix.Symlinkat(outside, h, "esc"))
-			closeDir(h)
-			if err := root.createSized(deepDir+"/esc/x", 1); err == nil || !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
+			CloseDir(h)
+			if err := root.CreateSized(deepDir+"/esc/x", 1); err == nil || !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
 				t.Errorf("createSized through a symlink at the end of a long path: %v", err)
 			}
 			if entries, _ := os.ReadDir(outside); len(entries) != 0 {

@@ -1,4 +1,4 @@
-package repo
+package fs
 
 import (
 	"errors"
@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// sysStat is what the archiver records from a Unix lstat beyond
-// os.FileInfo (sysStatOf, per system: sys_posix.go, sys_other.go).
-type sysStat struct {
-	uid, gid              uint32
-	ino, dev, nlink, rdev uint64
-	ctime                 time.Time
+// SysStat is what the archiver records from a Unix lstat beyond
+// os.FileInfo (SysStatOf, per system: sys_posix.go, sys_other.go).
+type SysStat struct {
+	UID, GID              uint32
+	Ino, Dev, Nlink, Rdev uint64
+	Ctime                 time.Time
 }
 
 // portableFile reads a source file through package os. It is the source
@@ -22,7 +22,7 @@ type sysStat struct {
 // no readahead advice. It builds everywhere so that it is tested on Linux.
 type portableFile struct {
 	f  *os.File
-	fd int // -1: extended metadata is read by path (nodemeta_other.go reads none)
+	FD int // -1: extended metadata is read by path (nodemeta_other.go reads none)
 }
 
 // errNotSameFile: what was opened is not the file an lstat of the path
@@ -54,13 +54,13 @@ func openPortable(p string) (*portableFile, error) {
 		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: p, Err: errNotSameFile}
 	}
-	return &portableFile{f: f, fd: -1}, nil
+	return &portableFile{f: f, FD: -1}, nil
 }
 
 func (f *portableFile) Read(b []byte) (int, error) { return f.f.Read(b) }
 
 // stat returns size, mtime and whether the file is regular.
-func (f *portableFile) stat() (size int64, mtime time.Time, regular bool, err error) {
+func (f *portableFile) Stat() (size int64, mtime time.Time, regular bool, err error) {
 	fi, err := f.f.Stat()
 	if err != nil {
 		return 0, time.Time{}, false, err
@@ -75,7 +75,7 @@ func (f *portableFile) Close() error { return f.f.Close() }
 type portableDir struct {
 	f    *os.File
 	path string
-	fd   int // -1, as portableFile's
+	FD   int // -1, as portableFile's
 }
 
 // openPortableDir opens directory p without following a final symlink.
@@ -91,14 +91,14 @@ func openPortableDir(p string) (*portableDir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &portableDir{f: f, path: p, fd: -1}, nil
+	return &portableDir{f: f, path: p, FD: -1}, nil
 }
 
-func (d *portableDir) close() { d.f.Close() }
+func (d *portableDir) Close() { d.f.Close() }
 
 // names returns the sorted entry names; on an error it returns the names
 // read so far.
-func (d *portableDir) names() ([]string, error) {
+func (d *portableDir) Names() ([]string, error) {
 	names, err := d.f.Readdirnames(-1)
 	sort.Strings(names)
 	if err != nil {
@@ -109,6 +109,6 @@ func (d *portableDir) names() ([]string, error) {
 
 // lstat returns the os.FileInfo of entry name (full path path) without
 // following a symlink.
-func (d *portableDir) lstat(name, path string) (os.FileInfo, error) {
+func (d *portableDir) Lstat(name, path string) (os.FileInfo, error) {
 	return os.Lstat(path)
 }

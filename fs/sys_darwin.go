@@ -1,4 +1,4 @@
-package repo
+package fs
 
 // fadviseWillNeed does nothing on macOS: it has no posix_fadvise, and its
 // fcntl(F_RDADVISE) is not wrapped by x/sys/unix. Sequential reads rely on

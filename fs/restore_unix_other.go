@@ -1,12 +1,14 @@
 //go:build unix && !linux
 
-package repo
+package fs
 
 import (
 	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // dirOpenFlags open a directory handle for *at calls.
@@ -23,7 +25,7 @@ func openBeneath(int, string, int, uint32) (int, error) { return -1, unix.ENOSYS
 
 // futimens sets fd's times to n's mtime (microseconds: x/sys has no
 // futimens for every BSD).
-func futimens(fd int, n *Node) error {
+func futimens(fd int, n *data.Node) error {
 	tv := unix.NsecToTimeval(n.ModTime.Truncate(time.Microsecond).UnixNano())
 	return unix.Futimes(fd, []unix.Timeval{tv, tv})
 }
@@ -34,11 +36,11 @@ func chmodNoFollow(parent int, name string, mode uint32) error {
 }
 
 // mknodAt: FIFOs, devices and sockets are restored on Linux only.
-func mknodAt(parent int, name string, n *Node) error {
+func mknodAt(parent int, name string, n *data.Node) error {
 	return fmt.Errorf("restoring a %s node is supported on Linux only", n.Type)
 }
 
 // xattrsAt: extended attributes are restored on Linux only.
-func xattrsAt(_ int, _ string, n *Node, report extReport) error {
+func xattrsAt(_ int, _ string, n *data.Node, report ExtReport) error {
 	return applyXAttrsPath(-1, n, report)
 }

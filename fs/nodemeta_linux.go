@@ -1,4 +1,4 @@
-package repo
+package fs
 
 import (
 	"errors"
@@ -18,18 +18,18 @@ import (
 // path; inode flags with the FS_IOC_GETFLAGS / FS_IOC_SETFLAGS ioctls on
 // a regular file or directory opened without following a symlink.
 
-// readExtMeta fills n.XAttrs and n.Flags. fd is an open descriptor of the
+// ReadExtMeta fills n.XAttrs and n.Flags. fd is an open descriptor of the
 // entry (O_RDONLY, not O_PATH) or -1: then the attributes are read by path
 // p (not following a symlink) and the flags are not read. p also names the
 // entry in the returned problems (each a *SourceError-worthy warning).
-func readExtMeta(n *data.Node, fd int, p string) []error {
+func ReadExtMeta(n *data.Node, fd int, p string) []error {
 	if fd < 0 && len(p) > maxResolve {
 		// Too long for one call: relative to the parent directory's
 		// descriptor, named through /proc/self/fd (lgetxattr does not
 		// follow the last component, the entry itself).
 		var errs []error
 		if err := withParent(p, func(dfd int, name string) error {
-			errs = readExtMeta(n, -1, "/proc/self/fd/"+strconv.Itoa(dfd)+"/"+name)
+			errs = ReadExtMeta(n, -1, "/proc/self/fd/"+strconv.Itoa(dfd)+"/"+name)
 			return nil
 		}); err != nil {
 			errs = append(errs, fmt.Errorf("read extended attributes: %w", err))
@@ -151,9 +151,9 @@ func xattrValue(get func(string, []byte) (int, error), name string) ([]byte, err
 	}
 }
 
-// extReport receives an attribute kind (xattrKind, or MetaKindFlags) that
+// ExtReport receives an attribute kind (xattrKind, or MetaKindFlags) that
 // the target could not take, and why.
-type extReport func(kind string, err error)
+type ExtReport func(kind string, err error)
 
 // refused: the target file system cannot hold the metadata, or the
 // restoring user may not set it (trusted.* and security.* need privileges,
@@ -165,7 +165,7 @@ func refused(err error) bool {
 // applyXAttrs sets n's attributes on fd (a regular file or directory,
 // opened O_RDONLY). It runs after chown and chmod (chmod rewrites an
 // ACL's mask; chown clears security.capability).
-func applyXAttrs(fd int, n *data.Node, report extReport) error {
+func applyXAttrs(fd int, n *data.Node, report ExtReport) error {
 	return setXAttrs(n, report, func(name string, v []byte) error {
 		return unix.Fsetxattr(fd, name, v, 0)
 	})
@@ -175,14 +175,14 @@ func applyXAttrs(fd int, n *data.Node, report extReport) error {
 // refers to (a symlink, FIFO, device or socket, which restore does not
 // open): through /proc/self/fd/N, which names exactly that inode (the
 // kernel resolves the magic link to it without following a symlink).
-func applyXAttrsPath(pathFD int, n *data.Node, report extReport) error {
+func applyXAttrsPath(pathFD int, n *data.Node, report ExtReport) error {
 	p := "/proc/self/fd/" + strconv.Itoa(pathFD)
 	return setXAttrs(n, report, func(name string, v []byte) error {
 		return unix.Setxattr(p, name, v, 0)
 	})
 }
 
-func setXAttrs(n *data.Node, report extReport, set func(string, []byte) error) error {
+func setXAttrs(n *data.Node, report ExtReport, set func(string, []byte) error) error {
 	var first error
 	for _, x := range n.XAttrs {
 		var err error
@@ -205,7 +205,7 @@ func setXAttrs(n *data.Node, report extReport, set func(string, []byte) error) e
 // applyFlags sets n's inode flags on fd (a regular file or directory
 // opened O_RDONLY), keeping the flags restore does not manage. It runs
 // last: an immutable or append-only file refuses every later change.
-func applyFlags(fd int, n *data.Node, report extReport) error {
+func applyFlags(fd int, n *data.Node, report ExtReport) error {
 	want := n.Flags & data.StoredFlags
 	if want == 0 {
 		return nil
@@ -253,11 +253,11 @@ func flagRefused(err error) bool {
 	return err != nil && (refused(err) || err == unix.ENOTTY || err == unix.EINVAL)
 }
 
-// openForMeta opens the regular file p (already lstat'ed as n) to read
+// OpenForMeta opens the regular file p (already lstat'ed as n) to read
 // its attributes and flags: without following a symlink, without blocking
 // (a FIFO swapped in meanwhile), without updating its access time where
 // permitted; a file that is no longer n's inode is refused.
-func openForMeta(p string, n *data.Node) (int, error) {
+func OpenForMeta(p string, n *data.Node) (int, error) {
 	const flags = unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
 	fd, err := openLong(p, flags|unix.O_NOATIME, 0)
 	if err == unix.EPERM {
@@ -274,4 +274,4 @@ func openForMeta(p string, n *data.Node) (int, error) {
 	return fd, nil
 }
 
-func closeFD(fd int) { unix.Close(fd) }
+func CloseFD(fd int) { unix.Close(fd) }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package repo
+package fs
 
 import (
 	"errors"
@@ -24,21 +24,21 @@ import (
 // kernels without openat2, one component at a time. Paths longer than
 // PATH_MAX are resolved in pieces.
 
-// tdir is an open directory of the target.
-type tdir = int
+// TargetDir is an open directory of the target.
+type TargetDir = int
 
-// targetRoot is the restore target, opened once.
-type targetRoot struct {
-	fd   int
+// TargetRoot is the restore target, opened once.
+type TargetRoot struct {
+	FD   int
 	path string
 	// beneath: openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS works here.
 	beneath bool
 	// report receives extended metadata (an attribute kind or file flags)
 	// that the target could not take at rel; nil: ignored.
-	report func(rel, kind string, err error)
+	Report func(rel, kind string, err error)
 }
 
-func openTargetRoot(p string) (*targetRoot, error) {
+func OpenTargetRoot(p string) (*TargetRoot, error) {
 	if err := os.MkdirAll(p, 0o700); err != nil {
 		return nil, err
 	}
@@ -46,15 +46,15 @@ func openTargetRoot(p string) (*targetRoot, error) {
 	if err != nil {
 		return nil, &pathError{"open", p, err}
 	}
-	t := &targetRoot{fd: fd, path: p}
+	t := &TargetRoot{FD: fd, path: p}
 	t.beneath = probeBeneath(fd)
 	return t, nil
 }
 
-func (t *targetRoot) close()        { unix.Close(t.fd) }
-func (t *targetRoot) rootDir() tdir { return t.fd }
+func (t *TargetRoot) Close()             { unix.Close(t.FD) }
+func (t *TargetRoot) RootDir() TargetDir { return t.FD }
 
-func closeDir(d tdir) { unix.Close(d) }
+func CloseDir(d TargetDir) { unix.Close(d) }
 
 // openRetry is openat retried on EINTR.
 func openRetry(dirfd int, name string, flags int, mode uint32) (int, error) {
@@ -76,8 +76,8 @@ func explain(err error) error {
 	return err
 }
 
-// openDir opens directory name in parent without following a symlink.
-func (t *targetRoot) openDir(parent tdir, name string) (tdir, error) {
+// OpenDir opens directory name in parent without following a symlink.
+func (t *TargetRoot) OpenDir(parent TargetDir, name string) (TargetDir, error) {
 	fd, err := openRetry(parent, name, dirOpenFlags, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open directory: %w", explain(err))
@@ -88,8 +88,8 @@ func (t *targetRoot) openDir(parent tdir, name string) (tdir, error) {
 // open opens rel (relative to the target) with flags, following no symlink
 // on the way nor at the end. A rel longer than maxResolve is resolved in
 // pieces, each below PATH_MAX.
-func (t *targetRoot) open(rel string, flags int, mode uint32) (int, error) {
-	dfd, owned := t.fd, false
+func (t *TargetRoot) open(rel string, flags int, mode uint32) (int, error) {
+	dfd, owned := t.FD, false
 	defer func() {
 		if owned {
 			unix.Close(dfd)
@@ -113,7 +113,7 @@ func (t *targetRoot) open(rel string, flags int, mode uint32) (int, error) {
 }
 
 // openat resolves rel (below PATH_MAX) beneath dfd without symlinks.
-func (t *targetRoot) openat(dfd int, rel string, flags int, mode uint32) (int, error) {
+func (t *TargetRoot) openat(dfd int, rel string, flags int, mode uint32) (int, error) {
 	if t.beneath {
 		return openBeneath(dfd, rel, flags, mode)
 	}
@@ -140,7 +140,7 @@ func (t *targetRoot) openat(dfd int, rel string, flags int, mode uint32) (int, e
 }
 
 // resolveDir opens the directory rel ("." for the target).
-func (t *targetRoot) resolveDir(rel string) (tdir, error) {
+func (t *TargetRoot) ResolveDir(rel string) (TargetDir, error) {
 	fd, err := t.open(rel, dirOpenFlags, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open directory: %w", explain(err))
@@ -149,22 +149,22 @@ func (t *targetRoot) resolveDir(rel string) (tdir, error) {
 }
 
 // parentOf opens the directory holding rel and returns it with rel's name.
-func (t *targetRoot) parentOf(rel string) (tdir, string, error) {
+func (t *TargetRoot) parentOf(rel string) (TargetDir, string, error) {
 	dir, name := path.Split(rel)
 	if dir == "" {
 		dir = "."
 	}
-	fd, err := t.resolveDir(strings.TrimSuffix(dir, "/"))
+	fd, err := t.ResolveDir(strings.TrimSuffix(dir, "/"))
 	return fd, name, err
 }
 
 // lstat describes name in parent (not following a symlink); a missing
 // entry is an error wrapping os.ErrNotExist.
-func (t *targetRoot) lstat(parent tdir, name string) (entryInfo, error) {
+func (t *TargetRoot) Lstat(parent TargetDir, name string) (EntryInfo, error) {
 	return lstatAt(parent, name)
 }
 
-func lstatAt(parent int, name string) (entryInfo, error) {
+func lstatAt(parent int, name string) (EntryInfo, error) {
 	var st unix.Stat_t
 	for {
 		err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW)
@@ -172,23 +172,23 @@ func lstatAt(parent int, name string) (entryInfo, error) {
 			continue
 		}
 		if err != nil {
-			return entryInfo{}, fmt.Errorf("lstat: %w", err)
+			return EntryInfo{}, fmt.Errorf("lstat: %w", err)
 		}
 		break
 	}
-	info := entryInfo{size: st.Size}
+	info := EntryInfo{Size: st.Size}
 	switch uint32(st.Mode) & unix.S_IFMT {
 	case unix.S_IFDIR:
-		info.kind = kindDir
+		info.Kind = KindDir
 	case unix.S_IFREG:
-		info.kind = kindFile
+		info.Kind = KindFile
 	case unix.S_IFLNK:
-		info.kind = kindSymlink
+		info.Kind = KindSymlink
 	}
 	return info, nil
 }
 
-func (t *targetRoot) mkdir(parent tdir, name string) error {
+func (t *TargetRoot) Mkdir(parent TargetDir, name string) error {
 	if err := unix.Mkdirat(parent, name, 0o700); err != nil {
 		return fmt.Errorf("mkdir: %w", err)
 	}
@@ -197,7 +197,7 @@ func (t *targetRoot) mkdir(parent tdir, name string) error {
 
 // remove removes name from parent without following it; a directory
 // (isDir) is removed with everything in it.
-func (t *targetRoot) remove(parent tdir, name string, isDir bool) error {
+func (t *TargetRoot) Remove(parent TargetDir, name string, isDir bool) error {
 	if err := removeAt(parent, name, isDir); err != nil {
 		return fmt.Errorf("remove the existing entry: %w", err)
 	}
@@ -213,7 +213,7 @@ func removeAt(parent int, name string, isDir bool) error {
 		if err != unix.EISDIR && err != unix.EPERM {
 			return err
 		}
-		if info, serr := lstatAt(parent, name); serr != nil || info.kind != kindDir {
+		if info, serr := lstatAt(parent, name); serr != nil || info.Kind != KindDir {
 			return err
 		}
 	}
@@ -247,7 +247,7 @@ func removeAt(parent int, name string, isDir bool) error {
 }
 
 // unlink removes the non-directory rel.
-func (t *targetRoot) unlink(rel string) error {
+func (t *TargetRoot) Unlink(rel string) error {
 	pfd, name, err := t.parentOf(rel)
 	if err != nil {
 		return err
@@ -263,7 +263,7 @@ func (t *targetRoot) unlink(rel string) error {
 }
 
 // mkSpecial creates a symlink, FIFO, device or socket node n as name in parent.
-func (t *targetRoot) mkSpecial(parent tdir, name string, n *data.Node) error {
+func (t *TargetRoot) MkSpecial(parent TargetDir, name string, n *data.Node) error {
 	switch n.Type {
 	case data.NodeSymlink:
 		if err := unix.Symlinkat(n.Target(), parent, name); err != nil {
@@ -277,7 +277,7 @@ func (t *targetRoot) mkSpecial(parent tdir, name string, n *data.Node) error {
 }
 
 // createSized creates (or truncates) rel with the given size, leaving holes.
-func (t *targetRoot) createSized(rel string, size int64) error {
+func (t *TargetRoot) CreateSized(rel string, size int64) error {
 	fd, err := t.open(rel, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create: %w", explain(err))
@@ -294,19 +294,19 @@ func (t *targetRoot) createSized(rel string, size int64) error {
 	return nil
 }
 
-// wfile is a file open for writing its blobs.
-type wfile int
+// OutFile is a file open for writing its blobs.
+type OutFile int
 
-func (t *targetRoot) openWrite(rel string) (wfile, error) {
+func (t *TargetRoot) OpenWrite(rel string) (OutFile, error) {
 	fd, err := t.open(rel, unix.O_WRONLY, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open: %w", explain(err))
 	}
-	return wfile(fd), nil
+	return OutFile(fd), nil
 }
 
-func (w wfile) writeAt(data []byte, off int64) error { return pwriteAll(int(w), data, off) }
-func (w wfile) close()                               { unix.Close(int(w)) }
+func (w OutFile) WriteAt(data []byte, off int64) error { return pwriteAll(int(w), data, off) }
+func (w OutFile) Close()                               { unix.Close(int(w)) }
 
 func pwriteAll(fd int, data []byte, off int64) error {
 	for len(data) > 0 {
@@ -324,12 +324,12 @@ func pwriteAll(fd int, data []byte, off int64) error {
 
 // writeNew creates rel holding data and sets its metadata, all through
 // the one descriptor.
-func (t *targetRoot) writeNew(rel string, data []byte, n *data.Node) error {
+func (t *TargetRoot) WriteNew(rel string, data []byte, n *data.Node) error {
 	fd, err := t.open(rel, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create: %w", explain(err))
 	}
-	if isZero(data) {
+	if IsZero(data) {
 		err = unix.Ftruncate(fd, int64(len(data)))
 	} else {
 		err = pwriteAll(fd, data, 0)
@@ -347,7 +347,7 @@ func (t *targetRoot) writeNew(rel string, data []byte, n *data.Node) error {
 
 // openRead opens the existing regular file rel for reading and returns its
 // link count.
-func (t *targetRoot) openRead(rel string) (*os.File, uint64, error) {
+func (t *TargetRoot) OpenRead(rel string) (*os.File, uint64, error) {
 	fd, err := t.open(rel, unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, 0, err
@@ -362,7 +362,7 @@ func (t *targetRoot) openRead(rel string) (*os.File, uint64, error) {
 
 // setMeta sets owner (when permitted), mode and times of the directory or
 // regular file rel, through its own descriptor.
-func (t *targetRoot) setMeta(rel string, n *data.Node) error {
+func (t *TargetRoot) SetMeta(rel string, n *data.Node) error {
 	fd, err := t.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err == unix.EACCES {
 		// Not readable (an existing file as non-root): by name.
@@ -371,7 +371,7 @@ func (t *targetRoot) setMeta(rel string, n *data.Node) error {
 			return perr
 		}
 		defer unix.Close(pfd)
-		return t.setMetaAt(pfd, name, rel, n)
+		return t.SetMetaAt(pfd, name, rel, n)
 	}
 	if err != nil {
 		return fmt.Errorf("open to set metadata: %w", explain(err))
@@ -380,11 +380,11 @@ func (t *targetRoot) setMeta(rel string, n *data.Node) error {
 	return t.fdMeta(fd, rel, n)
 }
 
-// reporter returns the extReport for the entry rel.
-func (t *targetRoot) reporter(rel string) extReport {
+// reporter returns the ExtReport for the entry rel.
+func (t *TargetRoot) reporter(rel string) ExtReport {
 	return func(kind string, err error) {
-		if t.report != nil {
-			t.report(rel, kind, err)
+		if t.Report != nil {
+			t.Report(rel, kind, err)
 		}
 	}
 }
@@ -393,7 +393,7 @@ func (t *targetRoot) reporter(rel string) extReport {
 // after chmod, which rewrites an ACL's mask) and times through fd, and
 // last the flags of a directory (a file's flags are set by setFlags once
 // every hard link to it exists: an immutable file refuses new links).
-func (t *targetRoot) fdMeta(fd int, rel string, n *data.Node) error {
+func (t *TargetRoot) fdMeta(fd int, rel string, n *data.Node) error {
 	if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && err != unix.EPERM {
 		return fmt.Errorf("chown: %w", err)
 	}
@@ -415,7 +415,7 @@ func (t *targetRoot) fdMeta(fd int, rel string, n *data.Node) error {
 
 // setFlags sets the inode flags of the regular file rel (the last change
 // restore makes to it).
-func (t *targetRoot) setFlags(rel string, n *data.Node) error {
+func (t *TargetRoot) SetFlags(rel string, n *data.Node) error {
 	fd, err := t.open(rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("open to set file flags: %w", explain(err))
@@ -426,7 +426,7 @@ func (t *targetRoot) setFlags(rel string, n *data.Node) error {
 
 // setMetaAt sets owner (when permitted), mode (not of a symlink) and times
 // of name in parent, not following a symlink.
-func (t *targetRoot) setMetaAt(parent tdir, name, rel string, n *data.Node) error {
+func (t *TargetRoot) SetMetaAt(parent TargetDir, name, rel string, n *data.Node) error {
 	if err := unix.Fchownat(parent, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EPERM {
 		return fmt.Errorf("chown: %w", err)
 	}
@@ -451,7 +451,7 @@ func nodeTimes(n *data.Node) []unix.Timespec {
 }
 
 // link creates newRel as a hard link to oldRel (neither followed if a symlink).
-func (t *targetRoot) link(oldRel, newRel string) error {
+func (t *TargetRoot) Link(oldRel, newRel string) error {
 	ofd, oname, err := t.parentOf(oldRel)
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
 //go:build !linux && !darwin && !freebsd
 
-package repo
+package fs
 
 import (
 	"io/fs"
@@ -14,20 +14,20 @@ import (
 // (srcfile_portable_test.go).
 
 type (
-	rawFile   = portableFile
-	dirHandle = portableDir
+	RawFile   = portableFile
+	DirHandle = portableDir
 	// pathError has the fields, in order, and the message of rawfile.go's.
 	pathError = fs.PathError
 )
 
-// openSource opens p for reading, refusing anything but the regular file an
+// OpenSource opens p for reading, refusing anything but the regular file an
 // lstat of p finds (no symlink is followed). The device and inode the
 // walk saw, which Unix systems check after opening, are not known here: the
 // same-file check against the lstat takes their place.
-func openSource(p string, _ ...uint64) (*rawFile, error) { return openPortable(p) }
+func OpenSource(p string, _ ...uint64) (*RawFile, error) { return openPortable(p) }
 
-func openDir(p string) (*dirHandle, error) { return openPortableDir(p) }
+func OpenDir(p string) (*DirHandle, error) { return openPortableDir(p) }
 
-// sysStatOf: no Unix stat here (Windows' Sys() is a
+// SysStatOf: no Unix stat here (Windows' Sys() is a
 // *syscall.Win32FileAttributeData, without owner, inode or ctime).
-func sysStatOf(fi os.FileInfo) (sysStat, bool) { return sysStat{}, false }
+func SysStatOf(fi os.FileInfo) (SysStat, bool) { return SysStat{}, false }
