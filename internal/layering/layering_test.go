@@ -23,6 +23,7 @@ const (
 	layerWeb                  // web/...: the serve command's server, above the engine and the Immich layer
 	layerTools                // bench/..., fuzz/...
 	layerImmich               // immich/...: the Immich-aware layer above the engine
+	layerOps                  // ops/...: preflights, metrics textfile, run log (no engine import)
 	layerRepo                 // repo and its non-backend subpackages (e.g. repotest)
 	layerBackend              // repo/backend and repo/backend/...
 	layerFS                   // fs/...: the OS layer (raw reads, lstat fields, metadata apply, restore target)
@@ -34,7 +35,7 @@ const (
 )
 
 var layerNames = map[layer]string{
-	layerOther: "other", layerCmd: "cmd", layerWeb: "web", layerTools: "bench/fuzz", layerImmich: "immich",
+	layerOther: "other", layerCmd: "cmd", layerWeb: "web", layerTools: "bench/fuzz", layerImmich: "immich", layerOps: "ops",
 	layerRepo: "repo", layerBackend: "repo/backend", layerFS: "fs", layerData: "repo/data", layerIndex: "index", layerPack: "pack",
 	layerChunker: "chunker", layerCrypto: "crypto",
 }
@@ -54,6 +55,8 @@ func classify(rel string) layer {
 		return layerTools
 	case under(rel, "immich"):
 		return layerImmich
+	case under(rel, "ops"):
+		return layerOps
 	case under(rel, "repo/backend"):
 		return layerBackend
 	case under(rel, "fs"):
@@ -78,11 +81,12 @@ func classify(rel string) layer {
 // package may always import packages of its own layer, e.g. repo/backend/local
 // → repo/backend).
 var mayImport = map[layer][]layer{
-	layerCmd:     {layerWeb, layerImmich, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerWeb:     {layerImmich, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerTools:   {layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
-	layerImmich:  {layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerCmd:     {layerWeb, layerImmich, layerOps, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerWeb:     {layerImmich, layerOps, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerTools:   {layerOps, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
+	layerImmich:  {layerOps, layerRepo, layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto, layerOther},
 	layerRepo:    {layerFS, layerBackend, layerData, layerIndex, layerPack, layerChunker, layerCrypto},
+	layerOps:     {},
 	layerBackend: {},
 	layerFS:      {layerData, layerCrypto},
 	layerData:    {layerCrypto},
@@ -226,6 +230,8 @@ func TestRules(t *testing.T) {
 		{"repo/data", "crypto", true},
 		{"repo", "fs", true},
 		{"fs", "repo/data", true},
+		{"immich", "ops", true},
+		{"cmd/immich-vault", "ops", true},
 		{"cmd/immich-vault", "repo/data", true},
 		{"repo/backend/local", "repo/backend", true},
 		{"repo/backend/backendtest", "repo/backend/mem", true},
@@ -242,6 +248,9 @@ func TestRules(t *testing.T) {
 		{"repo/backend", "repo", false},
 		{"repo/data", "repo", false},
 		{"fs", "repo", false},
+		{"ops", "repo", false},
+		{"ops", "immich", false},
+		{"repo", "ops", false},
 		{"fs", "pack", false},
 		{"repo/data", "fs", false},
 		{"repo/data", "pack", false},

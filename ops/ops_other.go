@@ -1,6 +1,6 @@
 //go:build !unix
 
-package immich
+package ops
 
 import (
 	"errors"

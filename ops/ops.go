@@ -1,9 +1,10 @@
-package immich
+package ops
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -323,3 +324,7 @@ func AppendLog(path string, fields map[string]string) error {
 	}
 	return f.Close()
 }
+
+// ErrWrongMount: the repository is not on the mount (or file system UUID)
+// the configuration requires (RequireMount, RequireUUID).
+var ErrWrongMount = errors.New("repository is not on the required mount")
