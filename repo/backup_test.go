@@ -31,8 +31,8 @@ func sourceTree(t *testing.T) (string, map[string]string) {
 		"link":             "->sub/b.txt",
 		"other/d.txt":      "delta",
 	}
-	writeFiles(t, src, files)
-	want := readTree(t, src)
+	repotest.WriteFiles(t, src, files)
+	want := repotest.ReadTree(t, src)
 	return src, want
 }
 
@@ -48,7 +48,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dump := []byte(strings.Repeat("INSERT INTO assets VALUES (1);\n", 3000))
-	sn := backup(t, r, repo.BackupOptions{
+	sn := repotest.Backup(t, r, repo.BackupOptions{
 		Paths:   []string{src},
 		Streams: []repo.Stream{{Path: "/immich/db.sql", Reader: newEventReader("db", dump, new([]string))}},
 		Tags:    []string{"t1"},
@@ -65,11 +65,11 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	target := t.TempDir()
-	res := restore(t, r, sn, repo.RestoreOptions{Target: target})
+	res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target})
 	if res.Errors != 0 || len(res.Damaged) != 0 {
 		t.Fatalf("restore: %+v", res)
 	}
-	diffTrees(t, want, readTree(t, filepath.Join(target, src)))
+	repotest.DiffTrees(t, want, repotest.ReadTree(t, filepath.Join(target, src)))
 	got, err := os.ReadFile(filepath.Join(target, "immich", "db.sql"))
 	if err != nil || string(got) != string(dump) {
 		t.Fatalf("restored stream: %d bytes, err %v", len(got), err)
@@ -101,9 +101,9 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 func TestRestoreTargetNotEmpty(t *testing.T) {
 	r := repotest.New(t)
 	src, _ := sourceTree(t)
-	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 	target := t.TempDir()
-	writeFiles(t, target, map[string]string{"x": "y"})
+	repotest.WriteFiles(t, target, map[string]string{"x": "y"})
 	if _, err := r.Restore(context.Background(), sn, repo.RestoreOptions{Target: target}); !errors.Is(err, repo.ErrTargetNotEmpty) {
 		t.Fatalf("got %v, want ErrTargetNotEmpty", err)
 	}
@@ -113,7 +113,7 @@ func TestStreamsBeforeFiles(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := filepath.Join(t.TempDir(), "library")
-	writeFiles(t, src, map[string]string{"asset.jpg": "before the dump"})
+	repotest.WriteFiles(t, src, map[string]string{"asset.jpg": "before the dump"})
 	var log []string
 	streams := []repo.Stream{
 		{Path: "/db/a.sql", Reader: newEventReader("a", []byte("dump a"), &log),
@@ -126,13 +126,13 @@ func TestStreamsBeforeFiles(t *testing.T) {
 		{Path: "/db/b.sql", Reader: newEventReader("b", []byte("dump b"), &log),
 			Done: func() error { log = append(log, "done b"); return nil }},
 	}
-	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}, Streams: streams})
+	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Streams: streams})
 	want := []string{"read a", "eof a", "done a", "read b", "eof b", "done b"}
 	if !slices.Equal(log, want) {
 		t.Fatalf("stream events %v, want %v", log, want)
 	}
 	target := t.TempDir()
-	restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+	repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
 	got, err := os.ReadFile(filepath.Join(target, "asset.jpg"))
 	if err != nil || string(got) != "written by the dump's Done" {
 		t.Fatalf("file written by Done: %q, %v (was it read before the streams?)", got, err)
@@ -147,7 +147,7 @@ func TestStreamDoneErrorWritesNoSnapshot(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src, _ := sourceTree(t)
-	backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 	before, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -194,12 +194,12 @@ func TestBackupOptionErrors(t *testing.T) {
 func TestIncrementalBackup(t *testing.T) {
 	r := repotest.New(t)
 	src, _ := sourceTree(t)
-	first := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	first := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 	if first.Summary.BytesRead == 0 || first.Summary.DataBlobs == 0 {
 		t.Fatalf("first backup read nothing: %+v", first.Summary)
 	}
 	const nFiles = 6 // regular files incl. the empty one
-	second := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	second := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
 	s := second.Summary
 	if s.FilesUnmodified != nFiles || s.BytesRead != 0 || s.FilesNew != 0 || s.FilesChanged != 0 {
 		t.Fatalf("incremental summary: %+v", s)
@@ -222,13 +222,13 @@ func TestIncrementalBackup(t *testing.T) {
 	if err := os.WriteFile(p, []byte("changed content"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	third := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: second})
+	third := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: second})
 	if s := third.Summary; s.FilesChanged != 1 || s.FilesUnmodified != nFiles-1 || s.BytesRead != int64(len("changed content")) {
 		t.Fatalf("after changing one file: %+v", s)
 	}
 
 	// ForceRead reads everything again.
-	forced := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: third, ForceRead: true})
+	forced := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: third, ForceRead: true})
 	if s := forced.Summary; s.BytesRead != s.BytesProcessed || s.FilesUnmodified != 0 || s.BytesRead == 0 {
 		t.Fatalf("ForceRead summary: %+v (want everything read)", s)
 	}
@@ -240,13 +240,13 @@ func TestIncrementalBackup(t *testing.T) {
 func TestMovedFilesNotReread(t *testing.T) {
 	r := repotest.New(t)
 	src, want := sourceTree(t)
-	first := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	first := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 
 	// Rename a subdirectory: its files have new paths, same inodes.
 	if err := os.Rename(filepath.Join(src, "sub"), filepath.Join(src, "renamed")); err != nil {
 		t.Fatal(err)
 	}
-	second := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	second := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
 	if s := second.Summary; s.BytesRead != 0 || s.FilesUnmodified != 6 {
 		t.Fatalf("after renaming a directory: %+v", s)
 	}
@@ -256,61 +256,61 @@ func TestMovedFilesNotReread(t *testing.T) {
 	if err := os.Rename(src, moved); err != nil {
 		t.Fatal(err)
 	}
-	third := backup(t, r, repo.BackupOptions{Paths: []string{moved}, Parent: second})
+	third := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{moved}, Parent: second})
 	if s := third.Summary; s.BytesRead != 0 || s.FilesUnmodified != 6 {
 		t.Fatalf("after moving the backup root: %+v", s)
 	}
 	// The content is really there.
 	target := t.TempDir()
-	restore(t, r, third, repo.RestoreOptions{Target: target, SubPath: moved})
+	repotest.Restore(t, r, third, repo.RestoreOptions{Target: target, SubPath: moved})
 	for k, v := range want {
 		if strings.HasPrefix(k, "sub") {
 			delete(want, k)
 			want["renamed"+strings.TrimPrefix(k, "sub")] = v
 		}
 	}
-	diffTrees(t, want, readTree(t, target))
+	repotest.DiffTrees(t, want, repotest.ReadTree(t, target))
 }
 
 func TestBackupExclude(t *testing.T) {
 	r := repotest.New(t)
 	src, want := sourceTree(t)
-	writeFiles(t, src, map[string]string{"cache/CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n", "cache/x": "x"})
+	repotest.WriteFiles(t, src, map[string]string{"cache/CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n", "cache/x": "x"})
 	ex, err := repo.NewFilter([]string{"*.bin", "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}, Exclude: ex, ExcludeCaches: true})
+	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Exclude: ex, ExcludeCaches: true})
 	target := t.TempDir()
-	restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+	repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
 	for k := range want {
 		if strings.HasSuffix(k, ".bin") || strings.HasPrefix(k, "other") {
 			delete(want, k)
 		}
 	}
-	diffTrees(t, want, readTree(t, target))
+	repotest.DiffTrees(t, want, repotest.ReadTree(t, target))
 }
 
 func TestRestoreSubPathAndFilters(t *testing.T) {
 	r := repotest.New(t)
 	src, want := sourceTree(t)
-	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 
 	t.Run("directory", func(t *testing.T) {
 		target := t.TempDir()
-		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub"})
+		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub"})
 		sub := map[string]string{}
 		for k, v := range want {
 			if rest, ok := strings.CutPrefix(k, "sub/"); ok {
 				sub[rest] = v
 			}
 		}
-		diffTrees(t, sub, readTree(t, target))
+		repotest.DiffTrees(t, sub, repotest.ReadTree(t, target))
 	})
 	t.Run("file", func(t *testing.T) {
 		target := t.TempDir()
-		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub/b.txt"})
-		diffTrees(t, map[string]string{"b.txt": want["sub/b.txt"]}, readTree(t, target))
+		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub/b.txt"})
+		repotest.DiffTrees(t, map[string]string{"b.txt": want["sub/b.txt"]}, repotest.ReadTree(t, target))
 	})
 	t.Run("missing", func(t *testing.T) {
 		if _, err := r.Restore(context.Background(), sn, repo.RestoreOptions{Target: t.TempDir(), SubPath: src + "/nope"}); err == nil {
@@ -321,8 +321,8 @@ func TestRestoreSubPathAndFilters(t *testing.T) {
 		target := t.TempDir()
 		inc, _ := repo.NewFilter([]string{"*.txt"})
 		ex, _ := repo.NewFilter([]string{"d.txt"})
-		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Include: inc, Exclude: ex})
-		got := readTree(t, target)
+		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Include: inc, Exclude: ex})
+		got := repotest.ReadTree(t, target)
 		var files []string
 		for k, v := range got {
 			if v != "<dir>" {
@@ -340,15 +340,15 @@ func TestRestoreOverwrite(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src, want := sourceTree(t)
-	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 	const nFiles = 6 // regular files
 
 	// prepare restores the snapshot and then damages two files: one with
 	// the same size (only hashing finds it), one with a different size.
 	prepare := func(t *testing.T) string {
 		target := t.TempDir()
-		restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
-		writeFiles(t, target, map[string]string{
+		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+		repotest.WriteFiles(t, target, map[string]string{
 			"a.txt":       "ALPHA\n",
 			"other/d.txt": "a different length",
 		})
@@ -364,7 +364,7 @@ func TestRestoreOverwrite(t *testing.T) {
 	})
 	t.Run("never", func(t *testing.T) {
 		target := prepare(t)
-		res := restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteNever})
+		res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteNever})
 		w := map[string]string{}
 		for k, v := range want {
 			w[k] = v
@@ -372,15 +372,15 @@ func TestRestoreOverwrite(t *testing.T) {
 		for k, v := range damaged {
 			w[k] = v
 		}
-		diffTrees(t, w, readTree(t, target))
+		repotest.DiffTrees(t, w, repotest.ReadTree(t, target))
 		if res.Files != 0 || res.Skipped < nFiles {
 			t.Errorf("never: %+v, want no file written, all skipped", res)
 		}
 	})
 	t.Run("if-changed", func(t *testing.T) {
 		target := prepare(t)
-		res := restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteIfChanged})
-		diffTrees(t, want, readTree(t, target))
+		res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteIfChanged})
+		repotest.DiffTrees(t, want, repotest.ReadTree(t, target))
 		// Written: the two damaged files and the symlink (never compared,
 		// always recreated); skipped: the other regular files.
 		if res.Files != 3 || res.Skipped != nFiles-2 {
@@ -389,8 +389,8 @@ func TestRestoreOverwrite(t *testing.T) {
 	})
 	t.Run("always", func(t *testing.T) {
 		target := prepare(t)
-		res := restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteAlways})
-		diffTrees(t, want, readTree(t, target))
+		res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteAlways})
+		repotest.DiffTrees(t, want, repotest.ReadTree(t, target))
 		if res.Skipped != 0 || res.Files < nFiles {
 			t.Errorf("always: %+v, want every file rewritten", res)
 		}
@@ -417,8 +417,8 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 		"bad.bin":   string(randBytes(12, 40<<10)),
 		"good2.bin": string(randBytes(13, 40<<10)),
 	}
-	writeFiles(t, src, files)
-	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	repotest.WriteFiles(t, src, files)
+	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 
 	for _, readData := range []bool{false, true} {
 		res, err := r.Check(ctx, repo.CheckOptions{ReadData: readData})
@@ -480,7 +480,7 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 	if !slices.Equal(rres.Damaged, []string{wantPath}) || len(warned) == 0 {
 		t.Fatalf("RestoreResult.Damaged = %v (warnings %v), want [%s]", rres.Damaged, warned, wantPath)
 	}
-	got := readTree(t, target)
+	got := repotest.ReadTree(t, target)
 	for _, name := range []string{"good1.bin", "good2.bin"} {
 		if got[name] != files[name] {
 			t.Errorf("%s not restored intact", name)

@@ -35,12 +35,12 @@ func (r *Repository) loadBlobAt(ctx context.Context, h pack.BlobHandle, loc inde
 	if err != nil {
 		return nil, &BlobError{Handle: h, Pack: loc.Pack, Err: err}
 	}
-	return r.decodeBlob(loc.Entry(h), loc.Pack, sealed, buf)
+	return r.DecodeBlob(loc.Entry(h), loc.Pack, sealed, buf)
 }
 
-// decodeBlob authenticates, decompresses and verifies a sealed blob. The
+// DecodeBlob authenticates, decompresses and verifies a sealed blob. The
 // result is appended to buf[:0].
-func (r *Repository) decodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]byte, error) {
+func (r *Repository) DecodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]byte, error) {
 	var plain []byte
 	switch e.Compression {
 	case pack.CompressionNone:

@@ -314,7 +314,7 @@ func (fr *FileReader) run(f *rangeFetch) {
 		s := &f.segs[i]
 		e := s.entry
 		b := sealed[int64(e.Offset)-f.start : int64(e.Offset)+int64(e.Length)-f.start]
-		s.plain, s.err = fr.r.decodeBlob(e, f.pack, b, plain[pos:pos])
+		s.plain, s.err = fr.r.DecodeBlob(e, f.pack, b, plain[pos:pos])
 		pos += int(e.RawLength)
 	}
 }

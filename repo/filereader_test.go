@@ -76,7 +76,7 @@ func newReaderFixture(t *testing.T, files map[string][]byte, packSize int, onLoc
 	for p, b := range files {
 		streams = append(streams, repo.Stream{Path: p, Reader: bytes.NewReader(b)})
 	}
-	fx.sn = backup(t, fx.r, repo.BackupOptions{Streams: streams})
+	fx.sn = repotest.Backup(t, fx.r, repo.BackupOptions{Streams: streams})
 	return fx
 }
 

@@ -766,6 +766,13 @@ func (r *Repository) HoldForRead(ctx context.Context, purpose string) (context.C
 	return r.hold(ctx, lockRead, purpose)
 }
 
+// HoldForWrite is HoldForRead for engine operations that add to the
+// repository (backup, copy's destination): a shared writer lock, or one
+// this Repository already holds that covers it.
+func (r *Repository) HoldForWrite(ctx context.Context, purpose string) (context.Context, func(), error) {
+	return r.hold(ctx, lockWrite, purpose)
+}
+
 // hold gives an engine operation the lock it needs: a lock this Repository
 // already holds that covers it, else a new one (LockForRead or
 // LockForWrite). The returned context ends when the lock expires; call

@@ -317,6 +317,39 @@ func keeper(holders []index.Holder, st []uint8) int64 {
 	return -1
 }
 
+// planRepack is prune's repacking policy, a pure function of the usage
+// figures (tested on its own in prune_plan_test.go): partially used packs
+// are repacked most wasteful first (unused/size, then pack ID) until the
+// unused bytes left, unusedTotal minus what is repacked, are within
+// opts.MaxUnusedPercent of total (the bytes kept after condemning unused
+// packs; a negative percentage repacks every partial pack). A pack that
+// would take the bytes read past opts.MaxRepackBytes (when > 0) is skipped
+// and smaller ones still considered. It returns the packs to repack and
+// their bytes. partial is sorted in place.
+func planRepack(partial []partialPack, unusedTotal, total int64, opts PruneOptions) ([]partialPack, int64) {
+	sort.Slice(partial, func(i, j int) bool {
+		a, b := partial[i], partial[j]
+		if a.unused*b.size != b.unused*a.size {
+			return a.unused*b.size > b.unused*a.size
+		}
+		return a.info.ID.Compare(b.info.ID) < 0
+	})
+	var repack []partialPack
+	var repacked int64
+	for _, pp := range partial {
+		if opts.MaxUnusedPercent >= 0 && float64(unusedTotal) <= opts.MaxUnusedPercent/100*float64(total) {
+			break
+		}
+		if opts.MaxRepackBytes > 0 && repacked+pp.size > opts.MaxRepackBytes {
+			continue
+		}
+		repack = append(repack, pp)
+		repacked += pp.size
+		unusedTotal -= pp.unused
+	}
+	return repack, repacked
+}
+
 // Prune removes data no snapshot references. It takes the exclusive lock
 // itself. Deletion is two-phase (docs/FORMAT.md §10): this run condemns
 // packs in a pending deletion record after writing any repacked blobs and
@@ -450,32 +483,13 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 			newCond = append(newCond, CondemnedPack{ID: id, Size: size, Indexed: false})
 		}
 	}
-	// Repack partially used packs, most wasteful first, until the unused
-	// bytes left are within MaxUnusedPercent of the total.
-	sort.Slice(partial, func(i, j int) bool {
-		a, b := partial[i], partial[j]
-		if a.unused*b.size != b.unused*a.size {
-			return a.unused*b.size > b.unused*a.size
-		}
-		return bytes.Compare(a.info.ID[:], b.info.ID[:]) < 0
-	})
 	var total int64
 	for _, c := range newCond {
 		total -= c.Size
 	}
 	total += res.BytesTotal
-	var repack []partialPack
-	for _, pp := range partial {
-		if opts.MaxUnusedPercent >= 0 && float64(unusedTotal) <= opts.MaxUnusedPercent/100*float64(total) {
-			break
-		}
-		if opts.MaxRepackBytes > 0 && res.RepackedBytes+pp.size > opts.MaxRepackBytes {
-			continue
-		}
-		repack = append(repack, pp)
-		res.RepackedBytes += pp.size
-		unusedTotal -= pp.unused
-	}
+	repack, repackedBytes := planRepack(partial, unusedTotal, total, opts)
+	res.RepackedBytes += repackedBytes
 	partial = nil
 	res.RepackedPacks = len(repack)
 	for _, c := range newCond {

@@ -42,7 +42,7 @@ func randTree(t *testing.T, n int, seed uint64) string {
 	for i := range n {
 		files[fmt.Sprintf("f%02d.bin", i)] = string(randBytes(seed*1000+uint64(i), 300<<10))
 	}
-	writeFiles(t, dir, files)
+	repotest.WriteFiles(t, dir, files)
 	return dir
 }
 
@@ -61,8 +61,8 @@ func mustCheck(t *testing.T, r *repo.Repository) *repo.CheckResult {
 func restoreEquals(t *testing.T, r *repo.Repository, sn *repo.Snapshot, src string) {
 	t.Helper()
 	target := t.TempDir()
-	restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
-	diffTrees(t, readTree(t, src), readTree(t, target))
+	repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+	repotest.DiffTrees(t, repotest.ReadTree(t, src), repotest.ReadTree(t, target))
 }
 
 func packCount(t *testing.T, r *repo.Repository) int {
@@ -88,9 +88,9 @@ func TestPruneRemovesAndRepacks(t *testing.T) {
 			}
 		}
 	}
-	snA := backup(t, r, repo.BackupOptions{Paths: []string{a}})
-	snBoth := backup(t, r, repo.BackupOptions{Paths: []string{both}})
-	snB := backup(t, r, repo.BackupOptions{Paths: []string{b}})
+	snA := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{a}})
+	snBoth := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{both}})
+	snB := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{b}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{snA, snBoth}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestPruneRescuesBlobsOfEarlierWriter(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := randTree(t, 3, 3)
-	sn1 := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn1 := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{sn1}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestPruneRescuesBlobsOfEarlierWriter(t *testing.T) {
 		t.Fatalf("prune beside a running backup must condemn and defer: %+v", res)
 	}
 	mustCheck(t, r) // condemned packs stay indexed
-	sn2 := backup(t, w, repo.BackupOptions{Paths: []string{src}})
+	sn2 := repotest.Backup(t, w, repo.BackupOptions{Paths: []string{src}})
 	if sn2.Summary.DataBlobs != 0 {
 		t.Fatalf("the early backup stored %d blobs; it should have deduplicated (test premise)", sn2.Summary.DataBlobs)
 	}
@@ -182,7 +182,7 @@ func TestPruneLaterWriterStoresAgain(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := randTree(t, 3, 4)
-	sn1 := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn1 := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{sn1}); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestPruneLaterWriterStoresAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn2 := backup(t, w, repo.BackupOptions{Paths: []string{src}})
+	sn2 := repotest.Backup(t, w, repo.BackupOptions{Paths: []string{src}})
 	lk.Unlock()
 	if sn2.Summary.DataBlobs != 3 {
 		t.Fatalf("backup after the record stored %d blobs, want 3 (condemned copies must not be used)", sn2.Summary.DataBlobs)

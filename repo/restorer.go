@@ -890,7 +890,7 @@ func (rs *restorer) restoreRange(ctx context.Context, packID ID, needs []packNee
 				pos += int64(e.Length)
 			}
 			var derr error
-			plain, derr = rs.r.decodeBlob(e, packID, sealed, plain)
+			plain, derr = rs.r.DecodeBlob(e, packID, sealed, plain)
 			// Every target of this same blob (duplicates inside and across files).
 			j := i
 			for ; j < len(needs) && needs[j].entry.Offset == e.Offset; j++ {

@@ -148,7 +148,7 @@ func TestWalkAndDiff(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := filepath.Join(t.TempDir(), "src")
-	writeFiles(t, src, map[string]string{
+	repotest.WriteFiles(t, src, map[string]string{
 		"same.txt":       "same",
 		"modified.txt":   "old",
 		"removed.txt":    "gone soon",
@@ -158,7 +158,7 @@ func TestWalkAndDiff(t *testing.T) {
 		"olddir/y/z.txt": "z",
 		"typechange":     "a file, later a directory",
 	})
-	first := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	first := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
 
 	var walked []string
 	err := r.Walk(ctx, subtree(t, r, first, src), "/", func(p string, n *data.Node) error {
@@ -191,8 +191,8 @@ func TestWalkAndDiff(t *testing.T) {
 	must(os.Chmod(filepath.Join(src, "meta.txt"), 0o600))
 	must(os.RemoveAll(filepath.Join(src, "olddir")))
 	must(os.Remove(filepath.Join(src, "typechange")))
-	writeFiles(t, src, map[string]string{"added.txt": "new", "newdir/n.txt": "n", "typechange/t.txt": "t"})
-	second := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	repotest.WriteFiles(t, src, map[string]string{"added.txt": "new", "newdir/n.txt": "n", "typechange/t.txt": "t"})
+	second := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
 
 	got := map[string]rune{}
 	err = r.Diff(ctx, subtree(t, r, first, src), subtree(t, r, second, src), "/", func(kind rune, p string, n *data.Node) error {

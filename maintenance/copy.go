@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/data"
 )
@@ -24,14 +25,14 @@ const CopyMetadataKey = "copy"
 
 // CopyOrigin is the value of Metadata["copy"] of a copied snapshot.
 type CopyOrigin struct {
-	SourceRepository string `json:"source_repository"` // Config.ID of the source
-	SourceSnapshot   ID     `json:"source_snapshot"`   // snapshot ID in the source
+	SourceRepository string  `json:"source_repository"` // Config.ID of the source
+	SourceSnapshot   repo.ID `json:"source_snapshot"`   // snapshot ID in the source
 }
 
 // CopyOptions tune Copy.
 type CopyOptions struct {
 	// Progress, if set, is called after each snapshot (from Copy's goroutine).
-	Progress func(s *Snapshot, st *CopyStats)
+	Progress func(s *repo.Snapshot, st *CopyStats)
 	// Fetchers is the number of parallel pack reads from the source (0:
 	// the source backend's Connections, at most 8).
 	Fetchers int
@@ -53,18 +54,18 @@ type CopyStats struct {
 // SharesKeyWith reports whether r and o use the same master key (a
 // repository created with `init --copy-chunker-params-from`): blob IDs,
 // gear table and encryption keys are then identical.
-func (r *Repository) SharesKeyWith(o *Repository) bool {
-	return subtle.ConstantTimeCompare(r.key.Master(), o.key.Master()) == 1
+func SharesKeyWith(r, o *repo.Repository) bool {
+	return subtle.ConstantTimeCompare(r.Key().Master(), o.Key().Master()) == 1
 }
 
 // CopiedFrom returns the origins of every snapshot in r that is a copy
 // (Metadata["copy"]), keyed by source repository ID and snapshot ID.
-func (r *Repository) CopiedFrom(ctx context.Context) (map[CopyOrigin]ID, error) {
+func CopiedFrom(ctx context.Context, r *repo.Repository) (map[CopyOrigin]repo.ID, error) {
 	snaps, err := r.Snapshots(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	out := map[CopyOrigin]ID{}
+	out := map[CopyOrigin]repo.ID{}
 	for _, s := range snaps {
 		raw, ok := s.Metadata[CopyMetadataKey]
 		if !ok {
@@ -89,39 +90,39 @@ func (r *Repository) CopiedFrom(ctx context.Context) (map[CopyOrigin]ID, error) 
 // destination ID mapping is kept in r's local cache (metakey "cp1" ‖ source
 // repository ID ‖ type ‖ source blob ID) so a re-run needs no download to
 // know which blobs r already has.
-func (r *Repository) Copy(ctx context.Context, src *Repository, snaps []*Snapshot, opts CopyOptions) (*CopyStats, error) {
-	ctx, release, err := r.hold(ctx, lockWrite, "copy") // docs/FORMAT.md §10
+func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, opts CopyOptions) (*CopyStats, error) {
+	ctx, release, err := r.HoldForWrite(ctx, "copy") // docs/FORMAT.md §10
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	ctx, releaseSrc, err := src.hold(ctx, lockRead, "copy (source)")
+	ctx, releaseSrc, err := src.HoldForRead(ctx, "copy (source)")
 	if err != nil {
 		return nil, err
 	}
 	defer releaseSrc()
-	done, err := r.CopiedFrom(ctx)
+	done, err := CopiedFrom(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("list destination snapshots: %w", err)
 	}
-	c := &copier{dst: r, src: src, same: r.SharesKeyWith(src), trees: map[ID]ID{}}
+	c := &copier{dst: r, src: src, same: SharesKeyWith(r, src), trees: map[repo.ID]repo.ID{}}
 	c.fetchers = opts.Fetchers
 	if c.fetchers <= 0 {
-		c.fetchers = min(max(src.be.Properties().Connections, 1), 8)
+		c.fetchers = min(max(src.Backend().Properties().Connections, 1), 8)
 	}
 	st := &CopyStats{Rehashed: !c.same, Copied: map[string]string{}}
 	c.st = st
-	sorted := append([]*Snapshot(nil), snaps...)
+	sorted := append([]*repo.Snapshot(nil), snaps...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
 	for _, s := range sorted {
-		origin := CopyOrigin{SourceRepository: src.cfg.ID, SourceSnapshot: s.ID()}
+		origin := CopyOrigin{SourceRepository: src.Config().ID, SourceSnapshot: s.ID()}
 		if id, ok := done[origin]; ok {
 			st.SnapshotsSkipped++
 			st.Copied[s.ID().String()] = id.String()
 			continue
 		}
-		var newTree ID
-		err := r.WithUploader(ctx, func(ctx context.Context, up *Uploader) error {
+		var newTree repo.ID
+		err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
 			var err error
 			newTree, err = c.copyTree(ctx, up, s.Tree)
 			defer func() { st.BytesStored += up.Stats.StoredBytes.Load() }()
@@ -159,47 +160,47 @@ func (r *Repository) Copy(ctx context.Context, src *Repository, snaps []*Snapsho
 }
 
 type copier struct {
-	dst, src *Repository
+	dst, src *repo.Repository
 	same     bool
 	fetchers int
 	st       *CopyStats
 
 	mu    sync.Mutex
-	trees map[ID]ID // source tree → destination tree, this run
+	trees map[repo.ID]repo.ID // source tree → destination tree, this run
 
 	copied, present, bytes atomic.Int64
 }
 
 // mapKey is the cache metakey of a source blob's destination ID.
-func (c *copier) mapKey(t pack.BlobType, id ID) []byte {
-	k := make([]byte, 0, 3+len(c.src.cfg.ID)+1+32)
+func (c *copier) mapKey(t pack.BlobType, id repo.ID) []byte {
+	k := make([]byte, 0, 3+len(c.src.Config().ID)+1+32)
 	k = append(k, "cp1"...)
-	k = append(k, c.src.cfg.ID...)
+	k = append(k, c.src.Config().ID...)
 	k = append(k, byte(t))
 	return append(k, id[:]...)
 }
 
 // mapped returns the destination ID of a source blob if known.
-func (c *copier) mapped(t pack.BlobType, id ID) (ID, bool, error) {
+func (c *copier) mapped(t pack.BlobType, id repo.ID) (repo.ID, bool, error) {
 	if c.same {
 		return id, true, nil
 	}
-	v, ok, err := c.dst.cache.GetMeta(c.mapKey(t, id))
-	if err != nil || !ok || len(v) != len(ID{}) {
-		return ID{}, false, err
+	v, ok, err := c.dst.Cache().GetMeta(c.mapKey(t, id))
+	if err != nil || !ok || len(v) != len(repo.ID{}) {
+		return repo.ID{}, false, err
 	}
-	return ID(v), true, nil
+	return repo.ID(v), true, nil
 }
 
-func (c *copier) remember(t pack.BlobType, src, dst ID) error {
+func (c *copier) remember(t pack.BlobType, src, dst repo.ID) error {
 	if c.same {
 		return nil
 	}
-	return c.dst.cache.PutMeta(c.mapKey(t, src), dst[:])
+	return c.dst.Cache().PutMeta(c.mapKey(t, src), dst[:])
 }
 
 // copyTree copies the tree src (recursively) and returns its ID in dst.
-func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, error) {
+func (c *copier) copyTree(ctx context.Context, up *repo.Uploader, srcID repo.ID) (repo.ID, error) {
 	c.mu.Lock()
 	if id, ok := c.trees[srcID]; ok {
 		c.mu.Unlock()
@@ -208,11 +209,11 @@ func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, erro
 	c.mu.Unlock()
 	raw, err := c.src.LoadBlob(ctx, pack.BlobHandle{ID: srcID, Type: pack.TreeBlob}, nil)
 	if err != nil {
-		return ID{}, fmt.Errorf("load tree %s: %w", srcID.Short(), err)
+		return repo.ID{}, fmt.Errorf("load tree %s: %w", srcID.Short(), err)
 	}
 	t, err := data.DecodeTree(raw)
 	if err != nil {
-		return ID{}, fmt.Errorf("tree %s: %w", srcID.Short(), err)
+		return repo.ID{}, fmt.Errorf("tree %s: %w", srcID.Short(), err)
 	}
 	// Subtrees first (children before parents: a tree is stored only after
 	// everything it references).
@@ -220,14 +221,14 @@ func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, erro
 		if n.Type == data.NodeDir && n.Subtree != nil {
 			sub, err := c.copyTree(ctx, up, *n.Subtree)
 			if err != nil {
-				return ID{}, err
+				return repo.ID{}, err
 			}
 			n.Subtree = &sub
 		}
 	}
 	// Data blobs of this directory's files, fetched pack by pack.
-	var need []ID
-	seen := map[ID]bool{}
+	var need []repo.ID
+	seen := map[repo.ID]bool{}
 	for _, n := range t.Nodes {
 		for _, id := range n.Content {
 			if !seen[id] {
@@ -238,15 +239,15 @@ func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, erro
 	}
 	dmap, err := c.copyData(ctx, up, need)
 	if err != nil {
-		return ID{}, err
+		return repo.ID{}, err
 	}
-	var dstID ID
+	var dstID repo.ID
 	if c.same {
 		// IDs are unchanged: store the tree's bytes as they are.
 		dstID = srcID
 		added, err := up.SaveBlobWithID(ctx, pack.TreeBlob, srcID, raw)
 		if err != nil {
-			return ID{}, err
+			return repo.ID{}, err
 		}
 		c.count(added, 0)
 	} else {
@@ -257,12 +258,12 @@ func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, erro
 		}
 		b, err := data.EncodeTree(t)
 		if err != nil {
-			return ID{}, err
+			return repo.ID{}, err
 		}
 		var added bool
 		dstID, added, err = up.SaveBlob(ctx, pack.TreeBlob, b)
 		if err != nil {
-			return ID{}, err
+			return repo.ID{}, err
 		}
 		c.count(added, 0)
 	}
@@ -283,14 +284,14 @@ func (c *copier) count(added bool, n int) {
 
 // fetch is one range read of a source pack covering several needed blobs.
 type fetch struct {
-	pack   ID
+	pack   repo.ID
 	offset int64
 	end    int64
 	blobs  []fetchBlob
 }
 
 type fetchBlob struct {
-	id  ID
+	id  repo.ID
 	loc index.Location
 }
 
@@ -302,17 +303,17 @@ const maxGap = 256 << 10
 
 // copyData makes sure every source data blob in ids is in dst and returns
 // the source → destination ID mapping.
-func (c *copier) copyData(ctx context.Context, up *Uploader, ids []ID) (map[ID]ID, error) {
-	out := make(map[ID]ID, len(ids))
+func (c *copier) copyData(ctx context.Context, up *repo.Uploader, ids []repo.ID) (map[repo.ID]repo.ID, error) {
+	out := make(map[repo.ID]repo.ID, len(ids))
 	var outMu sync.Mutex
-	byPack := map[ID][]fetchBlob{}
+	byPack := map[repo.ID][]fetchBlob{}
 	for _, id := range ids {
 		dstID, ok, err := c.mapped(pack.DataBlob, id)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			has, err := c.dst.cache.Has(ctx, pack.BlobHandle{ID: dstID, Type: pack.DataBlob})
+			has, err := c.dst.Cache().Has(ctx, pack.BlobHandle{ID: dstID, Type: pack.DataBlob})
 			if err != nil {
 				return nil, err
 			}
@@ -322,12 +323,12 @@ func (c *copier) copyData(ctx context.Context, up *Uploader, ids []ID) (map[ID]I
 				continue
 			}
 		}
-		loc, found, err := c.src.cache.Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
+		loc, found, err := c.src.Cache().Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
 		if err != nil {
 			return nil, err
 		}
 		if !found {
-			return nil, fmt.Errorf("data blob %s: %w", id.Short(), ErrBlobNotFound)
+			return nil, fmt.Errorf("data blob %s: %w", id.Short(), repo.ErrBlobNotFound)
 		}
 		byPack[loc.Pack] = append(byPack[loc.Pack], fetchBlob{id: id, loc: loc})
 	}
@@ -353,7 +354,7 @@ func (c *copier) copyData(ctx context.Context, up *Uploader, ids []ID) (map[ID]I
 	g.SetLimit(c.fetchers)
 	for _, f := range fetches {
 		g.Go(func() error {
-			return c.runFetch(gctx, up, f, func(src, dst ID) {
+			return c.runFetch(gctx, up, f, func(src, dst repo.ID) {
 				outMu.Lock()
 				out[src] = dst
 				outMu.Unlock()
@@ -366,10 +367,10 @@ func (c *copier) copyData(ctx context.Context, up *Uploader, ids []ID) (map[ID]I
 	return out, nil
 }
 
-func (c *copier) runFetch(ctx context.Context, up *Uploader, f fetch, record func(src, dst ID)) error {
+func (c *copier) runFetch(ctx context.Context, up *repo.Uploader, f fetch, record func(src, dst repo.ID)) error {
 	buf := make([]byte, f.end-f.offset)
 	h := backend.Handle{Type: backend.PackFile, Name: f.pack.String()}
-	err := c.src.be.Load(ctx, h, len(buf), f.offset, func(rd io.Reader) error {
+	err := c.src.Backend().Load(ctx, h, len(buf), f.offset, func(rd io.Reader) error {
 		_, err := io.ReadFull(rd, buf)
 		return err
 	})
@@ -381,13 +382,13 @@ func (c *copier) runFetch(ctx context.Context, up *Uploader, f fetch, record fun
 		rel := int64(b.loc.Offset) - f.offset
 		sealed := buf[rel : rel+int64(b.loc.Length)]
 		bh := pack.BlobHandle{ID: b.id, Type: pack.DataBlob}
-		plain, err = c.src.decodeBlob(b.loc.Entry(bh), f.pack, sealed, plain)
+		plain, err = c.src.DecodeBlob(b.loc.Entry(bh), f.pack, sealed, plain)
 		if err != nil {
 			return err
 		}
 		dstID := b.id
 		if !c.same {
-			dstID = c.dst.key.BlobID(plain)
+			dstID = c.dst.Key().BlobID(plain)
 		}
 		added, err := up.SaveBlobWithID(ctx, pack.DataBlob, dstID, plain)
 		if err != nil {

@@ -1,4 +1,4 @@
-package repo
+package maintenance
 
 import (
 	"fmt"
@@ -9,18 +9,19 @@ import (
 	"time"
 
 	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/repo"
 )
 
 // snapAt builds an in-memory snapshot at t with a deterministic ID.
-func snapAt(t time.Time, tags ...string) *Snapshot {
-	s := &Snapshot{Time: t.UTC(), Host: "h", Paths: []string{"/p"}, Tags: tags}
-	s.id = crypto.Hash([]byte(fmt.Sprint(t.UnixNano(), tags)))
+func snapAt(t time.Time, tags ...string) *repo.Snapshot {
+	s := &repo.Snapshot{Time: t.UTC(), Host: "h", Paths: []string{"/p"}, Tags: tags}
+	s.SetID(crypto.Hash([]byte(fmt.Sprint(t.UnixNano(), tags))))
 	return s
 }
 
 // hourly returns one snapshot per hour, at minute 17, from start for n hours.
-func hourly(start time.Time, n int) []*Snapshot {
-	out := make([]*Snapshot, n)
+func hourly(start time.Time, n int) []*repo.Snapshot {
+	out := make([]*repo.Snapshot, n)
 	for i := range out {
 		out[i] = snapAt(start.Add(time.Duration(i)*time.Hour + 17*time.Minute))
 	}
@@ -52,38 +53,38 @@ func TestApplyPolicy(t *testing.T) {
 	minus5 := time.FixedZone("UTC-5", -5*3600)
 	threeYears := hourly(time.Date(2021, 1, 1, 0, 0, 0, 0, utc), 3*365*24+24) // to 2024-01-01 23:17 UTC
 	fewDays := hourly(time.Date(2024, 3, 1, 10, 0, 0, 0, utc), 30)            // 03-01 10:17 .. 03-02 15:17
-	forum := []*Snapshot{                                                     // from restic's forum example of keep-daily vs keep-within-daily
+	forum := []*repo.Snapshot{                                                // from restic's forum example of keep-daily vs keep-within-daily
 		snapAt(time.Date(2023, 5, 1, 8, 0, 0, 0, utc)),
 		snapAt(time.Date(2023, 5, 2, 8, 0, 0, 0, utc)),
 		snapAt(time.Date(2023, 5, 2, 11, 0, 0, 0, utc)),
 		snapAt(time.Date(2023, 5, 4, 9, 0, 0, 0, utc)),
 		snapAt(time.Date(2023, 5, 5, 10, 0, 0, 0, utc)),
 	}
-	within := []*Snapshot{
+	within := []*repo.Snapshot{
 		snapAt(time.Date(2024, 1, 1, 0, 0, 0, 0, utc)),  // exactly 2d before latest: out
 		snapAt(time.Date(2024, 1, 1, 0, 0, 1, 0, utc)),  // 2d-1s before: in
 		snapAt(time.Date(2024, 1, 3, 0, 0, 0, 0, utc)),  // latest
 		snapAt(time.Date(2023, 12, 1, 0, 0, 0, 0, utc)), // out
 	}
-	isoWeeks := []*Snapshot{
+	isoWeeks := []*repo.Snapshot{
 		snapAt(time.Date(2020, 12, 28, 12, 0, 0, 0, utc)), // ISO 2020-W53
 		snapAt(time.Date(2021, 1, 3, 12, 0, 0, 0, utc)),   // ISO 2020-W53 too
 		snapAt(time.Date(2021, 1, 4, 12, 0, 0, 0, utc)),   // ISO 2021-W01
 		snapAt(time.Date(2021, 1, 10, 12, 0, 0, 0, utc)),  // ISO 2021-W01
 	}
-	tz := []*Snapshot{ // 03:00 UTC is the previous evening at UTC-5
+	tz := []*repo.Snapshot{ // 03:00 UTC is the previous evening at UTC-5
 		snapAt(time.Date(2024, 1, 1, 20, 0, 0, 0, utc)),
 		snapAt(time.Date(2024, 1, 2, 3, 0, 0, 0, utc)),
 		snapAt(time.Date(2024, 1, 2, 20, 0, 0, 0, utc)),
 	}
-	tagged := []*Snapshot{
+	tagged := []*repo.Snapshot{
 		snapAt(time.Date(2024, 1, 1, 0, 0, 0, 0, utc), "keep", "db"),
 		snapAt(time.Date(2024, 1, 2, 0, 0, 0, 0, utc), "keep"),
 		snapAt(time.Date(2024, 1, 3, 0, 0, 0, 0, utc)),
 	}
 	tests := []struct {
 		name    string
-		snaps   []*Snapshot
+		snaps   []*repo.Snapshot
 		p       Policy
 		loc     *time.Location
 		want    []string // kept, sorted, in loc
@@ -124,7 +125,7 @@ func TestApplyPolicy(t *testing.T) {
 				loc = utc
 			}
 			tc.p.Location = loc
-			in := append([]*Snapshot(nil), tc.snaps...)
+			in := append([]*repo.Snapshot(nil), tc.snaps...)
 			rand.New(rand.NewPCG(1, 2)).Shuffle(len(in), func(i, j int) { in[i], in[j] = in[j], in[i] })
 			ds := ApplyPolicy(in, tc.p)
 			got := kept(ds, loc)
@@ -153,13 +154,13 @@ func TestApplyPolicySameTimestamp(t *testing.T) {
 	at := time.Date(2024, 5, 5, 12, 0, 0, 0, time.UTC)
 	a, b := snapAt(at, "a"), snapAt(at, "b")
 	want := a
-	if string(b.id[:]) > string(a.id[:]) {
+	if b.ID().Compare(a.ID()) > 0 {
 		want = b
 	}
-	for _, order := range [][]*Snapshot{{a, b}, {b, a}} {
+	for _, order := range [][]*repo.Snapshot{{a, b}, {b, a}} {
 		for _, p := range []Policy{{Last: 1}, {Daily: 1}, {Hourly: 1}} {
 			ds := ApplyPolicy(order, p)
-			var k []*Snapshot
+			var k []*repo.Snapshot
 			for _, d := range ds {
 				if d.Keep {
 					k = append(k, d.Snapshot)
@@ -207,7 +208,7 @@ func TestGroupBy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if keys, _ := Group([]*Snapshot{s1, s2, s3}, g); len(keys) != tc.want {
+		if keys, _ := Group([]*repo.Snapshot{s1, s2, s3}, g); len(keys) != tc.want {
 			t.Errorf("group by %q: %d groups, want %d", tc.by, len(keys), tc.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package repo_test
+package maintenance_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
@@ -50,14 +51,14 @@ func subkeyAEAD(t *testing.T, r *repo.Repository, c crypto.Cipher, purpose strin
 func TestCipherRepositories(t *testing.T) {
 	ctx := context.Background()
 	dir := copyCorpus(t)
-	want := readTree(t, dir)
+	want := repotest.ReadTree(t, dir)
 	for _, c := range crypto.Ciphers {
 		t.Run(string(c), func(t *testing.T) {
 			r, be := initCipher(t, c, nil)
 			if got := r.Config().Encryption; got != string(c) {
 				t.Fatalf("config encryption %q, want %q", got, c)
 			}
-			backup(t, r, repo.BackupOptions{Paths: []string{dir}})
+			repotest.Backup(t, r, repo.BackupOptions{Paths: []string{dir}})
 
 			r2 := repotest.Reopen(t, be, repotest.Options(t))
 			if r2.Config().Encryption != string(c) || r2.Key().Cipher() != c {
@@ -123,7 +124,7 @@ func TestCipherRepositories(t *testing.T) {
 // still re-sealed with the destination's cipher).
 func TestCopyBetweenCiphers(t *testing.T) {
 	dir := copyCorpus(t)
-	want := readTree(t, dir)
+	want := repotest.ReadTree(t, dir)
 	for _, tc := range []struct {
 		name     string
 		src, dst crypto.Cipher
@@ -136,13 +137,13 @@ func TestCopyBetweenCiphers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, _ := initCipher(t, tc.src, nil)
-			backup(t, src, repo.BackupOptions{Paths: []string{dir}})
+			repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}})
 			var share *repo.Repository
 			if tc.shared {
 				share = src
 			}
 			dst, dstBe := initCipher(t, tc.dst, share)
-			if dst.SharesKeyWith(src) != tc.shared {
+			if maintenance.SharesKeyWith(src, dst) != tc.shared {
 				t.Fatalf("SharesKeyWith = %v", !tc.shared)
 			}
 			st := copyAll(t, dst, src)

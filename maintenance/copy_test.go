@@ -1,4 +1,4 @@
-package repo_test
+package maintenance_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/faulty"
@@ -36,17 +37,17 @@ func copyCorpus(t *testing.T) string {
 		"notes.txt":           "hello\n",
 		"link":                "->notes.txt",
 	}
-	writeFiles(t, dir, files)
+	repotest.WriteFiles(t, dir, files)
 	return dir
 }
 
-func copyAll(t *testing.T, dst, src *repo.Repository) *repo.CopyStats {
+func copyAll(t *testing.T, dst, src *repo.Repository) *maintenance.CopyStats {
 	t.Helper()
 	snaps, err := src.Snapshots(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := dst.Copy(context.Background(), src, snaps, repo.CopyOptions{})
+	st, err := maintenance.Copy(context.Background(), dst, src, snaps, maintenance.CopyOptions{})
 	if err != nil {
 		t.Fatalf("Copy: %v", err)
 	}
@@ -73,9 +74,9 @@ func restoreCompare(t *testing.T, r *repo.Repository, want map[string]string) {
 		t.Fatalf("snapshots: %v (%d)", err, len(snaps))
 	}
 	target := filepath.Join(t.TempDir(), "out")
-	restore(t, r, snaps[len(snaps)-1], repo.RestoreOptions{Target: target})
+	repotest.Restore(t, r, snaps[len(snaps)-1], repo.RestoreOptions{Target: target})
 	// The snapshot stores the absolute source path: compare below it.
-	diffTrees(t, want, trimPrefixTree(t, readTree(t, target)))
+	repotest.DiffTrees(t, want, trimPrefixTree(t, repotest.ReadTree(t, target)))
 }
 
 // trimPrefixTree strips the leading directories that an absolute source
@@ -110,12 +111,12 @@ func TestCopyDifferentKeys(t *testing.T) {
 	srcBe := faulty.New(mem.New())
 	src := repotest.InitIn(t, srcBe, repotest.Options(t))
 	dir := copyCorpus(t)
-	want := readTree(t, dir)
-	s1 := backup(t, src, repo.BackupOptions{Paths: []string{dir}, Tags: []string{"t1"}})
+	want := repotest.ReadTree(t, dir)
+	s1 := repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}, Tags: []string{"t1"}})
 
 	dstBe := faulty.New(mem.New())
 	dst := repotest.InitIn(t, dstBe, repotest.Options(t))
-	if dst.SharesKeyWith(src) {
+	if maintenance.SharesKeyWith(src, dst) {
 		t.Fatal("two fresh repositories share a key")
 	}
 	st := copyAll(t, dst, src)
@@ -127,8 +128,8 @@ func TestCopyDifferentKeys(t *testing.T) {
 
 	// The copy records its origin and keeps tags; its tree has new IDs.
 	snaps, _ := dst.Snapshots(context.Background(), nil)
-	var o repo.CopyOrigin
-	if err := json.Unmarshal(snaps[0].Metadata[repo.CopyMetadataKey], &o); err != nil || o.SourceSnapshot != s1.ID() || o.SourceRepository != src.Config().ID {
+	var o maintenance.CopyOrigin
+	if err := json.Unmarshal(snaps[0].Metadata[maintenance.CopyMetadataKey], &o); err != nil || o.SourceSnapshot != s1.ID() || o.SourceRepository != src.Config().ID {
 		t.Fatalf("origin %+v (%v)", o, err)
 	}
 	if !snaps[0].HasTag("t1") || snaps[0].Tree == s1.Tree {
@@ -146,8 +147,8 @@ func TestCopyDifferentKeys(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("changed\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want = readTree(t, dir)
-	backup(t, src, repo.BackupOptions{Paths: []string{dir}, Parent: s1})
+	want = repotest.ReadTree(t, dir)
+	repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}, Parent: s1})
 	var downloaded atomic.Int64
 	srcBe.SetLoadWrap(func(h backend.Handle, rd io.Reader) io.Reader { return &countingReader{rd, &downloaded} })
 	st = copyAll(t, dst, src)
@@ -180,14 +181,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func TestCopySharedKey(t *testing.T) {
 	src := repotest.New(t)
 	dir := copyCorpus(t)
-	want := readTree(t, dir)
-	s1 := backup(t, src, repo.BackupOptions{Paths: []string{dir}})
+	want := repotest.ReadTree(t, dir)
+	s1 := repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}})
 
 	opts := repotest.Options(t)
 	opts.ShareKeyWith = src
 	opts.ChunkerProfiles = src.Config().Chunker.Profiles
 	dst := repotest.InitIn(t, mem.New(), opts)
-	if !dst.SharesKeyWith(src) || dst.Config().ID == src.Config().ID {
+	if !maintenance.SharesKeyWith(src, dst) || dst.Config().ID == src.Config().ID {
 		t.Fatal("shared-key repository: wrong key or same ID")
 	}
 	st := copyAll(t, dst, src)
@@ -201,7 +202,7 @@ func TestCopySharedKey(t *testing.T) {
 	checkOK(t, dst)
 	restoreCompare(t, dst, want)
 	// Dedup holds: backing up the same files into dst adds no data blobs.
-	sn := backup(t, dst, repo.BackupOptions{Paths: []string{dir}})
+	sn := repotest.Backup(t, dst, repo.BackupOptions{Paths: []string{dir}})
 	if sn.Summary == nil || sn.Summary.DataBlobs != 0 {
 		t.Fatalf("backup into the shared-key copy stored new data: %+v", sn.Summary)
 	}
@@ -212,8 +213,8 @@ var errInjected = errors.New("injected: network down")
 func TestCopyInterruptedResumes(t *testing.T) {
 	src := repotest.New(t)
 	dir := copyCorpus(t)
-	want := readTree(t, dir)
-	backup(t, src, repo.BackupOptions{Paths: []string{dir}})
+	want := repotest.ReadTree(t, dir)
+	repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}})
 
 	dstBe := faulty.New(mem.New())
 	opts := repotest.Options(t)
@@ -232,7 +233,7 @@ func TestCopyInterruptedResumes(t *testing.T) {
 	snaps, _ := src.Snapshots(context.Background(), nil)
 	// WithUploader may report the cancellation its failed worker caused
 	// rather than the worker's error: any error will do here.
-	if _, err := dst.Copy(context.Background(), src, snaps, repo.CopyOptions{Fetchers: 1}); err == nil {
+	if _, err := maintenance.Copy(context.Background(), dst, src, snaps, maintenance.CopyOptions{Fetchers: 1}); err == nil {
 		t.Fatal("Copy succeeded although a pack upload failed")
 	}
 	if packs.Load() < 3 {

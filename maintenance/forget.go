@@ -1,7 +1,6 @@
-package repo
+package maintenance
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo"
 )
 
 // Duration is a calendar duration as used by --keep-within: years, months,
@@ -111,7 +110,7 @@ func (p Policy) Empty() bool {
 
 // KeepDecision is the policy's verdict on one snapshot.
 type KeepDecision struct {
-	Snapshot *Snapshot
+	Snapshot *repo.Snapshot
 	Keep     bool
 	Reasons  []string // why it is kept (empty when removed)
 }
@@ -132,19 +131,19 @@ func bucketYear(t time.Time, _ int) int  { return t.Year() }
 
 // SortNewestFirst orders snapshots newest first; equal times are ordered by
 // ID, larger first, so ties are decided the same way on every run.
-func SortNewestFirst(l []*Snapshot) {
+func SortNewestFirst(l []*repo.Snapshot) {
 	sort.SliceStable(l, func(i, j int) bool {
 		if !l[i].Time.Equal(l[j].Time) {
 			return l[i].Time.After(l[j].Time)
 		}
-		return bytes.Compare(l[i].id[:], l[j].id[:]) > 0
+		return l[i].ID().Compare(l[j].ID()) > 0
 	})
 }
 
 // ApplyPolicy decides, for one group of snapshots, which to keep and why,
 // with restic's semantics (docs/RETENTION.md). The result is newest first.
-func ApplyPolicy(group []*Snapshot, p Policy) []KeepDecision {
-	list := append([]*Snapshot(nil), group...)
+func ApplyPolicy(group []*repo.Snapshot, p Policy) []KeepDecision {
+	list := append([]*repo.Snapshot(nil), group...)
 	SortNewestFirst(list)
 	out := make([]KeepDecision, len(list))
 	if len(list) == 0 {
@@ -267,10 +266,10 @@ func ParseGroupBy(s string) (GroupBy, error) {
 }
 
 // Group splits snapshots by g, in a stable order of their keys.
-func Group(snaps []*Snapshot, g GroupBy) ([]GroupKey, [][]*Snapshot) {
+func Group(snaps []*repo.Snapshot, g GroupBy) ([]GroupKey, [][]*repo.Snapshot) {
 	idx := map[string]int{}
 	var keys []GroupKey
-	var groups [][]*Snapshot
+	var groups [][]*repo.Snapshot
 	for _, sn := range snaps {
 		var k GroupKey
 		if g.Host {
@@ -303,27 +302,15 @@ type ForgetGroup struct {
 	Decisions []KeepDecision `json:"-"`
 }
 
-// RemoveSnapshots deletes the given snapshots' files. A snapshot already
-// gone counts as removed. Blobs are freed by a later prune.
-func (r *Repository) RemoveSnapshots(ctx context.Context, snaps []*Snapshot) error {
-	for _, sn := range snaps {
-		err := r.be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: sn.id.String()})
-		if err != nil && !errors.Is(err, backend.ErrNotFound) {
-			return fmt.Errorf("remove snapshot %s: %w", sn.id.Short(), err)
-		}
-	}
-	return nil
-}
-
 // Forget applies p to the snapshots passing filter, grouped by g. Unless
 // dryRun, snapshots the policy does not keep are removed. An empty policy
 // removes nothing.
-func (r *Repository) Forget(ctx context.Context, filter SnapshotFilter, g GroupBy, p Policy, dryRun bool) ([]ForgetGroup, error) {
+func Forget(ctx context.Context, r *repo.Repository, filter repo.SnapshotFilter, g GroupBy, p Policy, dryRun bool) ([]ForgetGroup, error) {
 	all, err := r.Snapshots(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	var sel []*Snapshot
+	var sel []*repo.Snapshot
 	for _, sn := range all {
 		if filter.Match(sn) {
 			sel = append(sel, sn)
@@ -331,11 +318,11 @@ func (r *Repository) Forget(ctx context.Context, filter SnapshotFilter, g GroupB
 	}
 	keys, groups := Group(sel, g)
 	var out []ForgetGroup
-	var remove []*Snapshot
+	var remove []*repo.Snapshot
 	for i := range keys {
 		var ds []KeepDecision
 		if p.Empty() {
-			l := append([]*Snapshot(nil), groups[i]...)
+			l := append([]*repo.Snapshot(nil), groups[i]...)
 			SortNewestFirst(l)
 			for _, sn := range l {
 				ds = append(ds, KeepDecision{Snapshot: sn, Keep: true, Reasons: []string{"no policy"}})
