@@ -8,6 +8,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/pack"
@@ -58,7 +59,7 @@ func TestCipherRepositories(t *testing.T) {
 			if got := r.Config().Encryption; got != string(c) {
 				t.Fatalf("config encryption %q, want %q", got, c)
 			}
-			repotest.Backup(t, r, repo.BackupOptions{Paths: []string{dir}})
+			repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{dir}})
 
 			r2 := repotest.Reopen(t, be, repotest.Options(t))
 			if r2.Config().Encryption != string(c) || r2.Key().Cipher() != c {
@@ -137,7 +138,7 @@ func TestCopyBetweenCiphers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, _ := initCipher(t, tc.src, nil)
-			repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}})
+			repotest.Backup(t, src, archiver.BackupOptions{Paths: []string{dir}})
 			var share *repo.Repository
 			if tc.shared {
 				share = src

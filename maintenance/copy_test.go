@@ -11,12 +11,14 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/faulty"
 	"github.com/immich-vault/immich-vault/repo/backend/mem"
 	"github.com/immich-vault/immich-vault/repo/repotest"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // copyCorpus writes a small tree with incompressible and compressible
@@ -74,7 +76,7 @@ func restoreCompare(t *testing.T, r *repo.Repository, want map[string]string) {
 		t.Fatalf("snapshots: %v (%d)", err, len(snaps))
 	}
 	target := filepath.Join(t.TempDir(), "out")
-	repotest.Restore(t, r, snaps[len(snaps)-1], repo.RestoreOptions{Target: target})
+	repotest.Restore(t, r, snaps[len(snaps)-1], restorer.RestoreOptions{Target: target})
 	// The snapshot stores the absolute source path: compare below it.
 	repotest.DiffTrees(t, want, trimPrefixTree(t, repotest.ReadTree(t, target)))
 }
@@ -112,7 +114,7 @@ func TestCopyDifferentKeys(t *testing.T) {
 	src := repotest.InitIn(t, srcBe, repotest.Options(t))
 	dir := copyCorpus(t)
 	want := repotest.ReadTree(t, dir)
-	s1 := repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}, Tags: []string{"t1"}})
+	s1 := repotest.Backup(t, src, archiver.BackupOptions{Paths: []string{dir}, Tags: []string{"t1"}})
 
 	dstBe := faulty.New(mem.New())
 	dst := repotest.InitIn(t, dstBe, repotest.Options(t))
@@ -148,7 +150,7 @@ func TestCopyDifferentKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = repotest.ReadTree(t, dir)
-	repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}, Parent: s1})
+	repotest.Backup(t, src, archiver.BackupOptions{Paths: []string{dir}, Parent: s1})
 	var downloaded atomic.Int64
 	srcBe.SetLoadWrap(func(h backend.Handle, rd io.Reader) io.Reader { return &countingReader{rd, &downloaded} })
 	st = copyAll(t, dst, src)
@@ -182,7 +184,7 @@ func TestCopySharedKey(t *testing.T) {
 	src := repotest.New(t)
 	dir := copyCorpus(t)
 	want := repotest.ReadTree(t, dir)
-	s1 := repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}})
+	s1 := repotest.Backup(t, src, archiver.BackupOptions{Paths: []string{dir}})
 
 	opts := repotest.Options(t)
 	opts.ShareKeyWith = src
@@ -202,7 +204,7 @@ func TestCopySharedKey(t *testing.T) {
 	checkOK(t, dst)
 	restoreCompare(t, dst, want)
 	// Dedup holds: backing up the same files into dst adds no data blobs.
-	sn := repotest.Backup(t, dst, repo.BackupOptions{Paths: []string{dir}})
+	sn := repotest.Backup(t, dst, archiver.BackupOptions{Paths: []string{dir}})
 	if sn.Summary == nil || sn.Summary.DataBlobs != 0 {
 		t.Fatalf("backup into the shared-key copy stored new data: %+v", sn.Summary)
 	}
@@ -214,7 +216,7 @@ func TestCopyInterruptedResumes(t *testing.T) {
 	src := repotest.New(t)
 	dir := copyCorpus(t)
 	want := repotest.ReadTree(t, dir)
-	repotest.Backup(t, src, repo.BackupOptions{Paths: []string{dir}})
+	repotest.Backup(t, src, archiver.BackupOptions{Paths: []string{dir}})
 
 	dstBe := faulty.New(mem.New())
 	opts := repotest.Options(t)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/repotest"
@@ -35,7 +36,7 @@ func TestCheckReadDataBudgetCoversEveryPack(t *testing.T) {
 	ctx := context.Background()
 	r := smallPackRepo(t)
 	src := randTree(t, 12, 7)
-	repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	total := packCount(t, r)
 	if total < 4 {
 		t.Fatalf("only %d packs: the test needs several", total)

@@ -15,6 +15,10 @@ import (
 	"github.com/immich-vault/immich-vault/repo/data"
 )
 
+// MaxRangeGap: needed blobs of one pack closer than this are fetched in one
+// range request (FileReader here, the restorer above).
+const MaxRangeGap = 1 << 20
+
 // DefaultReadAhead is the read-ahead window of a FileReader: bytes of a
 // file's content requested from the backend or decoded but not yet read.
 const DefaultReadAhead = 64 << 20
@@ -32,7 +36,7 @@ type FileReaderOptions struct {
 // FileReader reads the content of a file (its data blobs, in order) from
 // the repository. It plans its reads by pack, a batch of the file at a
 // time: the batch's blobs are grouped by pack and sorted by offset, and
-// blobs stored next to each other (or close: maxRangeGap) are fetched with
+// blobs stored next to each other (or close: MaxRangeGap) are fetched with
 // one range request. Up to Requests such requests run ahead of the caller,
 // within a window of ReadAhead bytes (sealed and decoded), so memory stays
 // bounded whatever the file's size. A blob repeated within a batch is
@@ -222,7 +226,7 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 			if n := len(fetches); n > 0 {
 				f = fetches[n-1]
 			}
-			if f == nil || f.pack != bl.pack || bStart < f.end || bStart-f.end > maxRangeGap ||
+			if f == nil || f.pack != bl.pack || bStart < f.end || bStart-f.end > MaxRangeGap ||
 				cost+(bEnd-f.end)+int64(bl.e.RawLength) > fetchCost {
 				f = &rangeFetch{pack: bl.pack, start: bStart, end: bStart, done: make(chan struct{})}
 				fetches = append(fetches, f)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
@@ -72,11 +73,11 @@ func newReaderFixture(t *testing.T, files map[string][]byte, packSize int, onLoc
 	opts := repotest.Options(t)
 	opts.PackSize = packSize
 	fx.r = repotest.InitIn(t, fx.be, opts)
-	var streams []repo.Stream
+	var streams []archiver.Stream
 	for p, b := range files {
-		streams = append(streams, repo.Stream{Path: p, Reader: bytes.NewReader(b)})
+		streams = append(streams, archiver.Stream{Path: p, Reader: bytes.NewReader(b)})
 	}
-	fx.sn = repotest.Backup(t, fx.r, repo.BackupOptions{Streams: streams})
+	fx.sn = repotest.Backup(t, fx.r, archiver.BackupOptions{Streams: streams})
 	return fx
 }
 
@@ -467,7 +468,7 @@ func TestFindNode(t *testing.T) {
 func benchReaderFile(b *testing.B) (*repo.Repository, *data.Node, int64) {
 	data := sqlLike(32<<20, 9)
 	r := repotest.InitIn(b, mem.New(), repotest.Options(b))
-	sn, err := r.Backup(context.Background(), repo.BackupOptions{Streams: []repo.Stream{{Path: "/db.sql", Reader: bytes.NewReader(data)}}})
+	sn, err := archiver.Backup(context.Background(), r, archiver.BackupOptions{Streams: []archiver.Stream{{Path: "/db.sql", Reader: bytes.NewReader(data)}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -660,9 +660,9 @@ func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (ID, erro
 	return id, nil
 }
 
-// chunkerFor returns a chunker for profile (falling back to "data"); give it
-// back with putChunker.
-func (r *Repository) chunkerFor(profile string) (*chunker.Chunker, string, error) {
+// ChunkerFor returns a chunker for profile (falling back to "data"); give it
+// back with PutChunker.
+func (r *Repository) ChunkerFor(profile string) (*chunker.Chunker, string, error) {
 	p, ok := r.cfg.Chunker.Profiles[profile]
 	if !ok {
 		profile = ProfileData
@@ -681,7 +681,7 @@ func (r *Repository) chunkerFor(profile string) (*chunker.Chunker, string, error
 	return c, profile, err
 }
 
-func (r *Repository) putChunker(profile string, c *chunker.Chunker) {
+func (r *Repository) PutChunker(profile string, c *chunker.Chunker) {
 	r.chunkMu.Lock()
 	r.chunkers[profile] = append(r.chunkers[profile], c)
 	r.chunkMu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/data"
@@ -158,10 +159,10 @@ func TestWalkAndDiff(t *testing.T) {
 		"olddir/y/z.txt": "z",
 		"typechange":     "a file, later a directory",
 	})
-	first := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	first := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 
 	var walked []string
-	err := r.Walk(ctx, subtree(t, r, first, src), "/", func(p string, n *data.Node) error {
+	err := r.Walk(ctx, repotest.Subtree(t, r, first, src), "/", func(p string, n *data.Node) error {
 		walked = append(walked, p)
 		if p == "/olddir" {
 			return repo.ErrSkipDir
@@ -192,10 +193,10 @@ func TestWalkAndDiff(t *testing.T) {
 	must(os.RemoveAll(filepath.Join(src, "olddir")))
 	must(os.Remove(filepath.Join(src, "typechange")))
 	repotest.WriteFiles(t, src, map[string]string{"added.txt": "new", "newdir/n.txt": "n", "typechange/t.txt": "t"})
-	second := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	second := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Parent: first})
 
 	got := map[string]rune{}
-	err = r.Diff(ctx, subtree(t, r, first, src), subtree(t, r, second, src), "/", func(kind rune, p string, n *data.Node) error {
+	err = r.Diff(ctx, repotest.Subtree(t, r, first, src), repotest.Subtree(t, r, second, src), "/", func(kind rune, p string, n *data.Node) error {
 		if n.Type == data.NodeDir && kind == repo.ChangeMeta {
 			return nil // directory mtimes change with their contents
 		}

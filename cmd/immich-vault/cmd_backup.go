@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/immich-vault/immich-vault/internal/proc"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,7 +16,10 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/archiver"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 type backupOptions struct {
@@ -111,13 +113,13 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	}
 	patterns := append([]string(nil), o.excludes...)
 	for _, f := range o.excludeFiles {
-		l, err := repo.ReadPatternFile(f)
+		l, err := data.ReadPatternFile(f)
 		if err != nil {
 			return fmt.Errorf("exclude file: %w", err)
 		}
 		patterns = append(patterns, l...)
 	}
-	filter, err := repo.NewFilter(patterns)
+	filter, err := data.NewFilter(patterns)
 	if err != nil {
 		return err
 	}
@@ -128,7 +130,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	defer r.Close()
 
 	var warnings atomic.Int64
-	opts := repo.BackupOptions{
+	opts := archiver.BackupOptions{
 		Paths:          paths,
 		Tags:           o.tags,
 		Host:           o.host,
@@ -149,7 +151,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	var cmdErr *bytes.Buffer
 	switch {
 	case o.stdin:
-		opts.Streams = []repo.Stream{{Path: name, Reader: os.Stdin}}
+		opts.Streams = []archiver.Stream{{Path: name, Reader: os.Stdin}}
 	case o.stdinFromCommand:
 		c := proc.Command(ctx, command[0], command[1:]...)
 		cmdErr = &bytes.Buffer{}
@@ -161,7 +163,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		if err := c.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", command[0], err)
 		}
-		opts.Streams = []repo.Stream{{Path: name, Reader: out, Done: func() error {
+		opts.Streams = []archiver.Stream{{Path: name, Reader: out, Done: func() error {
 			if err := c.Wait(); err != nil {
 				return fmt.Errorf("command %q failed (%w): no snapshot was written", strings.Join(command, " "), err)
 			}
@@ -207,7 +209,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		return scanned.files, scanned.bytes, scanned.done
 	})
 	start := time.Now()
-	sn, err := r.Backup(ctx, opts)
+	sn, err := archiver.Backup(ctx, r, opts)
 	pp.done()
 	if err != nil {
 		return fmt.Errorf("backup failed, no snapshot was written: %w", err)
@@ -237,7 +239,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 }
 
 // findParent picks --parent or the latest snapshot of the same host and paths.
-func findParent(cmd *cobra.Command, r *repo.Repository, o backupOptions, opts repo.BackupOptions, paths []string) (*repo.Snapshot, error) {
+func findParent(cmd *cobra.Command, r *repo.Repository, o backupOptions, opts archiver.BackupOptions, paths []string) (*repo.Snapshot, error) {
 	ctx := cmd.Context()
 	if o.parent != "" {
 		return r.FindSnapshot(ctx, o.parent, repo.SnapshotFilter{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 type immichRestoreJSON struct {
@@ -52,7 +53,7 @@ supported). The exact next steps are printed at the end.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			ow, err := repo.ParseOverwrite(overwrite)
+			ow, err := restorer.ParseOverwrite(overwrite)
 			if err != nil {
 				return err
 			}

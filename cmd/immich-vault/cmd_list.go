@@ -194,7 +194,7 @@ func newFindCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			filter, err := repo.NewFilter(args)
+			filter, err := data.NewFilter(args)
 			if err != nil {
 				return err
 			}

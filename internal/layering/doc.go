@@ -1,7 +1,7 @@
 // Package layering holds a test that pins down the import direction between
 // the module's packages (the architecture in STYLE.md §A):
 //
-//	cmd/... → web → immich → {archiver, restorer, maintenance} → repo → fs → repo/data
+//	cmd/... → web → immich → {archiver, restorer, maintenance} → {repo, fs} → repo/data
 //	repo → {repo/backend/..., index → pack → crypto, chunker};  ops imports nothing
 //
 // Only cmd/..., bench/..., fuzz/..., the Immich layer above the engine and

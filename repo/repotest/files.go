@@ -3,13 +3,16 @@ package repotest
 import (
 	"context"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // Helpers for tests that back up and restore real files: build a tree of
@@ -103,13 +106,13 @@ func DiffTrees(t *testing.T, want, got map[string]string) {
 }
 
 // Backup runs a backup and fails the test on error or a partial snapshot.
-func Backup(t *testing.T, r *repo.Repository, opts repo.BackupOptions) *repo.Snapshot {
+func Backup(t *testing.T, r *repo.Repository, opts archiver.BackupOptions) *repo.Snapshot {
 	t.Helper()
 	var warns []string
 	if opts.Warn == nil {
 		opts.Warn = func(p string, err error) { warns = append(warns, p+": "+err.Error()) }
 	}
-	sn, err := r.Backup(context.Background(), opts)
+	sn, err := archiver.Backup(context.Background(), r, opts)
 	if err != nil {
 		t.Fatalf("Backup: %v", err)
 	}
@@ -120,11 +123,37 @@ func Backup(t *testing.T, r *repo.Repository, opts repo.BackupOptions) *repo.Sna
 }
 
 // Restore runs a restore and fails the test on error.
-func Restore(t *testing.T, r *repo.Repository, sn *repo.Snapshot, opts repo.RestoreOptions) *repo.RestoreResult {
+func Restore(t *testing.T, r *repo.Repository, sn *repo.Snapshot, opts restorer.RestoreOptions) *restorer.RestoreResult {
 	t.Helper()
-	res, err := r.Restore(context.Background(), sn, opts)
+	res, err := restorer.Restore(context.Background(), r, sn, opts)
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 	return res
+}
+
+// Subtree returns the tree ID of directory p in snapshot sn.
+func Subtree(t *testing.T, r *repo.Repository, sn *repo.Snapshot, p string) repo.ID {
+	t.Helper()
+	n, err := r.FindNode(context.Background(), sn, p)
+	if err != nil || n == nil || n.Subtree == nil {
+		t.Fatalf("no directory %s in snapshot %s (err %v)", p, sn.ID().Short(), err)
+	}
+	return *n.Subtree
+}
+
+// RandBytes returns n deterministic pseudo-random (incompressible) bytes.
+func RandBytes(seed uint64, n int) []byte {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := rng.Uint64()
+		for k := range 8 {
+			b[i+k] = byte(v >> (8 * k))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
 }

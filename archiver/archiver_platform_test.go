@@ -1,4 +1,4 @@
-package repo
+package archiver
 
 import (
 	"context"
@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/fs"
+	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/backend/mem"
 )
 
 // The archiver on systems without a Unix stat (moved from
@@ -56,7 +59,7 @@ func TestFileCacheNeedsInode(t *testing.T) {
 	if err := os.WriteFile(p, []byte("some content"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Backup(ctx, BackupOptions{Paths: []string{p}}); err != nil {
+	if _, err := Backup(ctx, r, BackupOptions{Paths: []string{p}}); err != nil {
 		t.Fatal(err)
 	}
 	a := &archiver{r: r}
@@ -75,16 +78,29 @@ func TestFileCacheNeedsInode(t *testing.T) {
 	}
 	// The same entry keyed by inode 0, as a system without inodes would
 	// have written it, is not used.
-	v, ok, err := r.cache.GetMeta(fileCacheKey(n))
+	v, ok, err := r.Cache().GetMeta(fileCacheKey(n))
 	if err != nil || !ok {
 		t.Fatalf("GetMeta: %v %v", ok, err)
 	}
 	n0 := *n
 	n0.Inode, n0.Device = 0, 0
-	if err := r.cache.PutMeta(fileCacheKey(&n0), v); err != nil {
+	if err := r.Cache().PutMeta(fileCacheKey(&n0), v); err != nil {
 		t.Fatal(err)
 	}
 	if ids, ok := a.unchanged(ctx, &n0, nil); ok {
 		t.Fatalf("a node without inode was served from the file cache: %v", ids)
 	}
+}
+
+// newTestRepo is an in-memory repository with the cheapest KDF (repotest
+// cannot be used by this internal test: it imports the archiver).
+func newTestRepo(t testing.TB) *repo.Repository {
+	t.Helper()
+	kdf := crypto.KDFParams{Time: 1, MemoryKiB: crypto.MinKDFMemoryKiB, Threads: 1}
+	r, err := repo.Init(context.Background(), mem.New(), []byte("pw"), repo.Options{KDF: kdf, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

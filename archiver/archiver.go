@@ -1,4 +1,4 @@
-package repo
+package archiver
 
 import (
 	"context"
@@ -24,6 +24,7 @@ import (
 	"github.com/immich-vault/immich-vault/fs"
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/data"
 )
 
@@ -50,17 +51,17 @@ type BackupOptions struct {
 	Streams       []Stream
 	Tags          []string
 	Host          string
-	Exclude       *Filter
+	Exclude       *data.Filter
 	ExcludeCaches bool
 	OneFileSystem bool
-	Parent        *Snapshot // previous snapshot for change detection; may be nil
+	Parent        *repo.Snapshot // previous snapshot for change detection; may be nil
 	Metadata      map[string]json.RawMessage
 	Time          time.Time // zero: now
 	// Warn receives non-fatal problems (unreadable files...). It may be
 	// called from several goroutines at once.
 	Warn func(path string, err error)
 	// Progress, if non-nil, is updated while the backup runs.
-	Progress *Progress
+	Progress *repo.Progress
 	// FileWorkers read files concurrently (0: max(8, 2×GOMAXPROCS): reading
 	// many small files from a cold disk needs queue depth more than CPU).
 	FileWorkers int
@@ -70,15 +71,6 @@ type BackupOptions struct {
 	ForceRead bool
 	// ProgramVersion is recorded in the snapshot.
 	ProgramVersion string
-}
-
-// Progress counters, updated atomically during a backup or restore.
-type Progress struct {
-	Files  atomic.Int64
-	Dirs   atomic.Int64
-	Bytes  atomic.Int64 // bytes of files processed (read or recognised unchanged)
-	Read   atomic.Int64 // bytes actually read
-	Errors atomic.Int64
 }
 
 // SourceError is a problem with the backup source (not the repository).
@@ -113,7 +105,7 @@ type fileJob struct {
 type blobJob struct {
 	data []byte
 	buf  *[]byte
-	dst  *ID
+	dst  *repo.ID
 	wg   *sync.WaitGroup
 	errp *firstErr
 }
@@ -138,10 +130,10 @@ func (f *firstErr) get() error {
 }
 
 type archiver struct {
-	r     *Repository
-	up    *Uploader
+	r     *repo.Repository
+	up    *repo.Uploader
 	opts  *BackupOptions
-	prog  *Progress
+	prog  *repo.Progress
 	files chan fileJob
 	blobs chan blobJob
 	sum   struct {
@@ -165,8 +157,8 @@ type archiver struct {
 
 // Backup stores the given paths and streams as a new snapshot. It returns
 // the snapshot (also when it is partial: check Snapshot.Partial).
-func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot, error) {
-	ctx, release, err := r.hold(ctx, lockWrite, "backup") // docs/FORMAT.md §10
+func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.Snapshot, error) {
+	ctx, release, err := r.HoldForWrite(ctx, "backup") // docs/FORMAT.md §10
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +168,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		opts.Time = start
 	}
 	if opts.Progress == nil {
-		opts.Progress = &Progress{}
+		opts.Progress = &repo.Progress{}
 	}
 	if opts.Host == "" {
 		opts.Host, _ = os.Hostname()
@@ -192,13 +184,13 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		return nil, err
 	}
 	a := &archiver{r: r, opts: &opts, prog: opts.Progress, dirSem: make(chan struct{}, 2*opts.BlobWorkers)}
-	if has, err := r.cache.HasMetaPrefix([]byte(fileCachePrefix)); err == nil && !has {
+	if has, err := r.Cache().HasMetaPrefix([]byte(fileCachePrefix)); err == nil && !has {
 		a.noFileCache = true
 	}
-	a.fileCache = r.cache.NewMetaWriter()
+	a.fileCache = r.Cache().NewMetaWriter()
 	defer a.fileCache.Cancel()
-	var rootID ID
-	err = r.WithUploader(ctx, func(ctx context.Context, up *Uploader) error {
+	var rootID repo.ID
+	err = r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
 		a.up = up
 		g, ctx := errgroup.WithContext(ctx)
 		a.blobs = make(chan blobJob, opts.BlobWorkers)
@@ -255,7 +247,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 	if err := a.fileCache.Flush(); err != nil && opts.Warn != nil {
 		opts.Warn("file cache", err)
 	}
-	sn := &Snapshot{
+	sn := &repo.Snapshot{
 		Time:           opts.Time,
 		Host:           opts.Host,
 		Tags:           opts.Tags,
@@ -274,7 +266,7 @@ func (r *Repository) Backup(ctx context.Context, opts BackupOptions) (*Snapshot,
 		sn.Parent = &pid
 	}
 	sn.Partial = a.sum.errors.Load() > 0
-	sn.Summary = &Summary{
+	sn.Summary = &repo.Summary{
 		Start:           start,
 		End:             time.Now(),
 		FilesNew:        a.sum.filesNew.Load(),
@@ -378,7 +370,7 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 	}
 	profile := s.Profile
 	if profile == "" {
-		profile = ProfileSmall
+		profile = repo.ProfileSmall
 	}
 	mode := s.Mode
 	if mode == 0 {
@@ -414,12 +406,12 @@ var (
 
 // chunkStream splits rd into chunks and saves them through the blob workers.
 // Read errors are returned as *SourceError; repository errors as they are.
-func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path string) ([]ID, int64, error) {
-	c, profile, err := a.r.chunkerFor(profile)
+func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path string) ([]repo.ID, int64, error) {
+	c, profile, err := a.r.ChunkerFor(profile)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer a.r.putChunker(profile, c)
+	defer a.r.PutChunker(profile, c)
 	rbuf := readPool.Get().(*[]byte)
 	defer readPool.Put(rbuf)
 	cr := chunker.NewReader(rd, c, *rbuf)
@@ -428,7 +420,7 @@ func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path 
 	var (
 		wg    sync.WaitGroup
 		ferr  firstErr
-		ids   []*ID
+		ids   []*repo.ID
 		total int64
 	)
 	for {
@@ -447,7 +439,7 @@ func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path 
 		a.sum.bytesRead.Add(int64(len(chunk)))
 		a.prog.Read.Add(int64(len(chunk)))
 		a.prog.Bytes.Add(int64(len(chunk)))
-		dst := new(ID)
+		dst := new(repo.ID)
 		ids = append(ids, dst)
 		wg.Add(1)
 		select {
@@ -465,7 +457,7 @@ func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path 
 	if err := ferr.get(); err != nil {
 		return nil, total, err
 	}
-	out := make([]ID, len(ids))
+	out := make([]repo.ID, len(ids))
 	for i, p := range ids {
 		out[i] = *p
 	}
@@ -475,7 +467,7 @@ func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path 
 func (a *archiver) blobWorker(ctx context.Context) error {
 	for j := range a.blobs {
 		if j.errp.get() == nil {
-			id := a.r.key.BlobID(j.data)
+			id := a.r.Key().BlobID(j.data)
 			*j.dst = id
 			if _, err := a.up.SaveBlobWithID(ctx, pack.DataBlob, id, j.data); err != nil {
 				j.errp.set(err)
@@ -684,7 +676,7 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 			return
 		}
 		id, err := a.up.SaveTree(ctx, tree)
-		if errors.Is(err, ErrBlobTooLarge) {
+		if errors.Is(err, repo.ErrBlobTooLarge) {
 			err = fmt.Errorf("directory %s: its %d entries encode to a tree larger than the 64 MiB limit of one tree blob (about 150,000 to 250,000 entries, fewer with long names); exclude part of it or split it into subdirectories: %w", p, len(tree.Nodes), err)
 		}
 		if err != nil {
@@ -762,9 +754,9 @@ func fileCacheKey(n *data.Node) []byte {
 	return k
 }
 
-func (a *archiver) contentPresent(ctx context.Context, ids []ID) bool {
+func (a *archiver) contentPresent(ctx context.Context, ids []repo.ID) bool {
 	for _, id := range ids {
-		ok, err := a.r.cache.Has(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
+		ok, err := a.r.Cache().Has(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
 		if err != nil || !ok {
 			return false
 		}
@@ -776,7 +768,7 @@ func (a *archiver) contentPresent(ctx context.Context, ids []ID) bool {
 // parent snapshot has it at the same path with the same device, inode, size,
 // mtime and ctime, or (for a path new since the parent) the file cache knows
 // its device, inode, size and mtime — a moved file.
-func (a *archiver) unchanged(ctx context.Context, n, parent *data.Node) ([]ID, bool) {
+func (a *archiver) unchanged(ctx context.Context, n, parent *data.Node) ([]repo.ID, bool) {
 	if parent != nil {
 		if parent.Type == data.NodeFile && parent.Inode == n.Inode && parent.Size == n.Size &&
 			parent.ModTime.Equal(n.ModTime) && parent.ChangeTime.Equal(n.ChangeTime) && parent.Device == n.Device &&
@@ -788,11 +780,11 @@ func (a *archiver) unchanged(ctx context.Context, n, parent *data.Node) ([]ID, b
 	if a.noFileCache || n.Inode == 0 { // no inode number: no identity to key on
 		return nil, false
 	}
-	v, ok, err := a.r.cache.GetMeta(fileCacheKey(n))
+	v, ok, err := a.r.Cache().GetMeta(fileCacheKey(n))
 	if err != nil || !ok || len(v)%32 != 0 {
 		return nil, false
 	}
-	ids := make([]ID, len(v)/32)
+	ids := make([]repo.ID, len(v)/32)
 	for i := range ids {
 		copy(ids[i][:], v[i*32:])
 	}
@@ -822,7 +814,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) 
 	// The walker's lstat is the "before" state: one fstat after reading
 	// tells whether the file changed (or was replaced) meanwhile.
 	size0, mtime0 := int64(n.Size), n.ModTime
-	ids, size, err := a.chunkStream(ctx, f, ProfileData, j.path)
+	ids, size, err := a.chunkStream(ctx, f, repo.ProfileData, j.path)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package repo
+package restorer
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/fs"
 	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/data"
 )
@@ -56,13 +57,13 @@ func ParseOverwrite(s string) (Overwrite, error) {
 // RestoreOptions describe one restore.
 type RestoreOptions struct {
 	Target    string
-	SubPath   string  // absolute path inside the snapshot; "" or "/" = everything
-	Include   *Filter // matched against snapshot paths; empty = all
-	Exclude   *Filter
+	SubPath   string       // absolute path inside the snapshot; "" or "/" = everything
+	Include   *data.Filter // matched against snapshot paths; empty = all
+	Exclude   *data.Filter
 	Overwrite Overwrite
 	// Warn receives per-file problems (damaged blobs...). May be called concurrently.
 	Warn     func(path string, err error)
-	Progress *Progress
+	Progress *repo.Progress
 	Workers  int // parallel pack fetches (0: max(GOMAXPROCS, backend connections))
 }
 
@@ -104,9 +105,9 @@ type blobTarget struct {
 }
 
 type restorer struct {
-	r       *Repository
+	r       *repo.Repository
 	opts    *RestoreOptions
-	prog    *Progress
+	prog    *repo.Progress
 	res     RestoreResult
 	resMu   sync.Mutex
 	batch   []*restoreFile
@@ -347,10 +348,10 @@ func (rs *restorer) mkdirBarrier() {
 // treePrefetcher loads subtrees in the background while the restore walks
 // their parent, so the (sequential) walk rarely waits for a tree.
 type treePrefetcher struct {
-	r   *Repository
+	r   *repo.Repository
 	sem chan struct{}
 	mu  sync.Mutex
-	m   map[ID]chan treeResult
+	m   map[repo.ID]chan treeResult
 }
 
 type treeResult struct {
@@ -358,7 +359,7 @@ type treeResult struct {
 	err error
 }
 
-func (p *treePrefetcher) prefetch(ctx context.Context, id ID) {
+func (p *treePrefetcher) prefetch(ctx context.Context, id repo.ID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.m[id]; ok {
@@ -378,7 +379,7 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id ID) {
 	}()
 }
 
-func (p *treePrefetcher) get(ctx context.Context, id ID) (*data.Tree, error) {
+func (p *treePrefetcher) get(ctx context.Context, id repo.ID) (*data.Tree, error) {
 	p.mu.Lock()
 	ch, ok := p.m[id]
 	delete(p.m, id)
@@ -398,21 +399,21 @@ type dirMeta struct {
 const restoreBatchBlobs = 250_000
 
 // Restore writes the snapshot (or its SubPath) into opts.Target.
-func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOptions) (*RestoreResult, error) {
-	ctx, release, err := r.hold(ctx, lockRead, "restore") // docs/FORMAT.md §10.3
+func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts RestoreOptions) (*RestoreResult, error) {
+	ctx, release, err := r.HoldForRead(ctx, "restore") // docs/FORMAT.md §10.3
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	if opts.Progress == nil {
-		opts.Progress = &Progress{}
+		opts.Progress = &repo.Progress{}
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = max(runtime.GOMAXPROCS(0), r.be.Properties().Connections)
+		opts.Workers = max(runtime.GOMAXPROCS(0), r.Backend().Properties().Connections)
 	}
 	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{},
-		trees: &treePrefetcher{r: r, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), m: map[ID]chan treeResult{}}}
-	node, tree, snapBase, err := r.resolvePath(ctx, sn, opts.SubPath)
+		trees: &treePrefetcher{r: r, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), m: map[repo.ID]chan treeResult{}}}
+	node, tree, snapBase, err := resolvePath(ctx, r, sn, opts.SubPath)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +423,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 	}
 	rs.target = target
 	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 && opts.Overwrite == OverwriteUnset {
-		return nil, fmt.Errorf("%s: %w", target, ErrTargetNotEmpty)
+		return nil, fmt.Errorf("%s: %w", target, repo.ErrTargetNotEmpty)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("target %s: %w", target, err)
 	} else {
@@ -487,7 +488,7 @@ func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOpti
 // resolvePath finds the node at p inside the snapshot (FindNode). For a
 // directory it returns its tree; for the root it returns node nil and the
 // root tree.
-func (r *Repository) resolvePath(ctx context.Context, sn *Snapshot, p string) (*data.Node, *data.Tree, string, error) {
+func resolvePath(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, p string) (*data.Node, *data.Tree, string, error) {
 	p = path.Clean("/" + p)
 	node, err := r.FindNode(ctx, sn, p)
 	if err != nil {
@@ -583,7 +584,7 @@ func validName(name string) bool {
 func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath string) error {
 	name := n.FileName()
 	if !validName(name) {
-		rs.warn(snapPath, fmt.Errorf("%w: invalid file name %q in the snapshot", ErrCorrupt, name))
+		rs.warn(snapPath, fmt.Errorf("%w: invalid file name %q in the snapshot", repo.ErrCorrupt, name))
 		return nil
 	}
 	take, descend := rs.selected(snapPath, n.Type == data.NodeDir)
@@ -724,7 +725,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			ok, err := rs.r.fileMatches(gctx, rs.root, f.rel, f.node)
+			ok, err := fileMatches(gctx, rs.r, rs.root, f.rel, f.node)
 			if err != nil {
 				return err
 			}
@@ -764,7 +765,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	plan := map[ID][]packNeed{}
+	plan := map[repo.ID][]packNeed{}
 	for _, f := range batch {
 		if f.done.Load() {
 			rs.resMu.Lock()
@@ -778,12 +779,12 @@ func (rs *restorer) flush(ctx context.Context) error {
 		var off int64
 		for _, id := range f.node.Content {
 			h := pack.BlobHandle{ID: id, Type: pack.DataBlob}
-			loc, ok, err := rs.r.cache.Lookup(ctx, h)
+			loc, ok, err := rs.r.Cache().Lookup(ctx, h)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				rs.warn(f.snapPath, fmt.Errorf("data blob %s: %w", id, ErrBlobNotFound))
+				rs.warn(f.snapPath, fmt.Errorf("data blob %s: %w", id, repo.ErrBlobNotFound))
 				f.failed.Store(true)
 				break
 			}
@@ -792,7 +793,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 		}
 	}
 	// 3. Fetch every pack once (ranges merged), decrypt, verify, write.
-	packs := make([]ID, 0, len(plan))
+	packs := make([]repo.ID, 0, len(plan))
 	for id := range plan {
 		packs = append(packs, id)
 	}
@@ -839,14 +840,11 @@ type packNeed struct {
 	target blobTarget
 }
 
-// maxRangeGap: needed blobs closer than this are fetched in one range.
-const maxRangeGap = 1 << 20
-
-func (rs *restorer) restorePack(ctx context.Context, packID ID, needs []packNeed) error {
+func (rs *restorer) restorePack(ctx context.Context, packID repo.ID, needs []packNeed) error {
 	sort.Slice(needs, func(i, j int) bool { return needs[i].entry.Offset < needs[j].entry.Offset })
 	for start := 0; start < len(needs); {
 		end := start + 1
-		for end < len(needs) && int64(needs[end].entry.Offset) <= int64(needs[end-1].entry.Offset)+int64(needs[end-1].entry.Length)+maxRangeGap {
+		for end < len(needs) && int64(needs[end].entry.Offset) <= int64(needs[end-1].entry.Offset)+int64(needs[end-1].entry.Length)+repo.MaxRangeGap {
 			end++
 		}
 		if err := rs.restoreRange(ctx, packID, needs[start:end]); err != nil {
@@ -857,7 +855,7 @@ func (rs *restorer) restorePack(ctx context.Context, packID ID, needs []packNeed
 	return nil
 }
 
-func (rs *restorer) restoreRange(ctx context.Context, packID ID, needs []packNeed) error {
+func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []packNeed) error {
 	first := int64(needs[0].entry.Offset)
 	var last int64
 	for _, n := range needs {
@@ -871,7 +869,7 @@ func (rs *restorer) restoreRange(ctx context.Context, packID ID, needs []packNee
 	}()
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
 	var plain []byte
-	err := rs.r.be.Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
+	err := rs.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
 		pos := first
 		var sealed []byte
 		for i := 0; i < len(needs); {
@@ -962,7 +960,7 @@ func (rs *restorer) writeSingle(f *restoreFile, data []byte) error {
 }
 
 // fileMatches reports whether the file at rel already holds n's content.
-func (r *Repository) fileMatches(ctx context.Context, root *fs.TargetRoot, rel string, n *data.Node) (bool, error) {
+func fileMatches(ctx context.Context, r *repo.Repository, root *fs.TargetRoot, rel string, n *data.Node) (bool, error) {
 	f, nlink, err := root.OpenRead(rel)
 	if err != nil {
 		return false, nil
@@ -977,7 +975,7 @@ func (r *Repository) fileMatches(ctx context.Context, root *fs.TargetRoot, rel s
 	}
 	var buf []byte
 	for _, id := range n.Content {
-		loc, ok, err := r.cache.Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
+		loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
 		if err != nil {
 			return false, err
 		}
@@ -988,7 +986,7 @@ func (r *Repository) fileMatches(ctx context.Context, root *fs.TargetRoot, rel s
 		if _, err := io.ReadFull(f, buf); err != nil {
 			return false, nil
 		}
-		if r.key.BlobID(buf) != id {
+		if r.Key().BlobID(buf) != id {
 			return false, nil
 		}
 	}

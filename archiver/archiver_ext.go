@@ -1,4 +1,4 @@
-package repo
+package archiver
 
 import (
 	"github.com/immich-vault/immich-vault/fs"

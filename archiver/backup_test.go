@@ -1,4 +1,4 @@
-package repo_test
+package archiver_test
 
 import (
 	"context"
@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/data"
 	"github.com/immich-vault/immich-vault/repo/repotest"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // sourceTree is a small tree with nested directories, an empty file, a
@@ -26,8 +28,8 @@ func sourceTree(t *testing.T) (string, map[string]string) {
 		"a.txt":            "alpha\n",
 		"empty":            "",
 		"sub/b.txt":        strings.Repeat("bravo ", 1000),
-		"sub/deep/c.bin":   string(randBytes(7, 300<<10)),
-		"sub/deep/dup.bin": string(randBytes(7, 300<<10)), // same content as c.bin
+		"sub/deep/c.bin":   string(repotest.RandBytes(7, 300<<10)),
+		"sub/deep/dup.bin": string(repotest.RandBytes(7, 300<<10)), // same content as c.bin
 		"link":             "->sub/b.txt",
 		"other/d.txt":      "delta",
 	}
@@ -48,9 +50,9 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dump := []byte(strings.Repeat("INSERT INTO assets VALUES (1);\n", 3000))
-	sn := repotest.Backup(t, r, repo.BackupOptions{
+	sn := repotest.Backup(t, r, archiver.BackupOptions{
 		Paths:   []string{src},
-		Streams: []repo.Stream{{Path: "/immich/db.sql", Reader: newEventReader("db", dump, new([]string))}},
+		Streams: []archiver.Stream{{Path: "/immich/db.sql", Reader: newEventReader("db", dump, new([]string))}},
 		Tags:    []string{"t1"},
 		Host:    "testhost",
 	})
@@ -65,7 +67,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	target := t.TempDir()
-	res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target})
+	res := repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target})
 	if res.Errors != 0 || len(res.Damaged) != 0 {
 		t.Fatalf("restore: %+v", res)
 	}
@@ -101,10 +103,10 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 func TestRestoreTargetNotEmpty(t *testing.T) {
 	r := repotest.New(t)
 	src, _ := sourceTree(t)
-	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	target := t.TempDir()
 	repotest.WriteFiles(t, target, map[string]string{"x": "y"})
-	if _, err := r.Restore(context.Background(), sn, repo.RestoreOptions{Target: target}); !errors.Is(err, repo.ErrTargetNotEmpty) {
+	if _, err := restorer.Restore(context.Background(), r, sn, restorer.RestoreOptions{Target: target}); !errors.Is(err, repo.ErrTargetNotEmpty) {
 		t.Fatalf("got %v, want ErrTargetNotEmpty", err)
 	}
 }
@@ -115,7 +117,7 @@ func TestStreamsBeforeFiles(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "library")
 	repotest.WriteFiles(t, src, map[string]string{"asset.jpg": "before the dump"})
 	var log []string
-	streams := []repo.Stream{
+	streams := []archiver.Stream{
 		{Path: "/db/a.sql", Reader: newEventReader("a", []byte("dump a"), &log),
 			Done: func() error {
 				log = append(log, "done a")
@@ -126,13 +128,13 @@ func TestStreamsBeforeFiles(t *testing.T) {
 		{Path: "/db/b.sql", Reader: newEventReader("b", []byte("dump b"), &log),
 			Done: func() error { log = append(log, "done b"); return nil }},
 	}
-	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Streams: streams})
+	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Streams: streams})
 	want := []string{"read a", "eof a", "done a", "read b", "eof b", "done b"}
 	if !slices.Equal(log, want) {
 		t.Fatalf("stream events %v, want %v", log, want)
 	}
 	target := t.TempDir()
-	repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+	repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
 	got, err := os.ReadFile(filepath.Join(target, "asset.jpg"))
 	if err != nil || string(got) != "written by the dump's Done" {
 		t.Fatalf("file written by Done: %q, %v (was it read before the streams?)", got, err)
@@ -147,16 +149,16 @@ func TestStreamDoneErrorWritesNoSnapshot(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src, _ := sourceTree(t)
-	repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	before, err := r.SnapshotIDs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dumpFailed := errors.New("pg_dump exited with status 1")
 	var log []string
-	_, err = r.Backup(ctx, repo.BackupOptions{
+	_, err = archiver.Backup(ctx, r, archiver.BackupOptions{
 		Paths: []string{src},
-		Streams: []repo.Stream{{Path: "/db.sql", Reader: newEventReader("db", []byte("partial dump"), &log),
+		Streams: []archiver.Stream{{Path: "/db.sql", Reader: newEventReader("db", []byte("partial dump"), &log),
 			Done: func() error { log = append(log, "done"); return dumpFailed }}},
 	})
 	if !errors.Is(err, dumpFailed) {
@@ -177,15 +179,15 @@ func TestStreamDoneErrorWritesNoSnapshot(t *testing.T) {
 func TestBackupOptionErrors(t *testing.T) {
 	r := repotest.New(t)
 	src, _ := sourceTree(t)
-	for name, opts := range map[string]repo.BackupOptions{
+	for name, opts := range map[string]archiver.BackupOptions{
 		"nothing":          {},
-		"relative stream":  {Streams: []repo.Stream{{Path: "db.sql", Reader: strings.NewReader("")}}},
-		"unclean stream":   {Streams: []repo.Stream{{Path: "/a/../db.sql", Reader: strings.NewReader("")}}},
-		"root stream":      {Streams: []repo.Stream{{Path: "/", Reader: strings.NewReader("")}}},
-		"stream in path":   {Paths: []string{src}, Streams: []repo.Stream{{Path: src + "/db.sql", Reader: strings.NewReader("")}}},
-		"duplicate stream": {Streams: []repo.Stream{{Path: "/x", Reader: strings.NewReader("")}, {Path: "/x", Reader: strings.NewReader("")}}},
+		"relative stream":  {Streams: []archiver.Stream{{Path: "db.sql", Reader: strings.NewReader("")}}},
+		"unclean stream":   {Streams: []archiver.Stream{{Path: "/a/../db.sql", Reader: strings.NewReader("")}}},
+		"root stream":      {Streams: []archiver.Stream{{Path: "/", Reader: strings.NewReader("")}}},
+		"stream in path":   {Paths: []string{src}, Streams: []archiver.Stream{{Path: src + "/db.sql", Reader: strings.NewReader("")}}},
+		"duplicate stream": {Streams: []archiver.Stream{{Path: "/x", Reader: strings.NewReader("")}, {Path: "/x", Reader: strings.NewReader("")}}},
 	} {
-		if sn, err := r.Backup(context.Background(), opts); err == nil {
+		if sn, err := archiver.Backup(context.Background(), r, opts); err == nil {
 			t.Errorf("%s: Backup succeeded with snapshot %v", name, sn.ID().Short())
 		}
 	}
@@ -194,12 +196,12 @@ func TestBackupOptionErrors(t *testing.T) {
 func TestIncrementalBackup(t *testing.T) {
 	r := repotest.New(t)
 	src, _ := sourceTree(t)
-	first := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	first := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	if first.Summary.BytesRead == 0 || first.Summary.DataBlobs == 0 {
 		t.Fatalf("first backup read nothing: %+v", first.Summary)
 	}
 	const nFiles = 6 // regular files incl. the empty one
-	second := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	second := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Parent: first})
 	s := second.Summary
 	if s.FilesUnmodified != nFiles || s.BytesRead != 0 || s.FilesNew != 0 || s.FilesChanged != 0 {
 		t.Fatalf("incremental summary: %+v", s)
@@ -210,7 +212,7 @@ func TestIncrementalBackup(t *testing.T) {
 	// Compare the tree of src, not the root: the intermediate directories
 	// (/tmp...) are recorded with their current metadata, which other
 	// processes change.
-	if subtree(t, r, second, src) != subtree(t, r, first, src) {
+	if repotest.Subtree(t, r, second, src) != repotest.Subtree(t, r, first, src) {
 		t.Errorf("unchanged source gave a different tree")
 	}
 	if second.Parent == nil || *second.Parent != first.ID() {
@@ -222,17 +224,17 @@ func TestIncrementalBackup(t *testing.T) {
 	if err := os.WriteFile(p, []byte("changed content"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	third := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: second})
+	third := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Parent: second})
 	if s := third.Summary; s.FilesChanged != 1 || s.FilesUnmodified != nFiles-1 || s.BytesRead != int64(len("changed content")) {
 		t.Fatalf("after changing one file: %+v", s)
 	}
 
 	// ForceRead reads everything again.
-	forced := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: third, ForceRead: true})
+	forced := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Parent: third, ForceRead: true})
 	if s := forced.Summary; s.BytesRead != s.BytesProcessed || s.FilesUnmodified != 0 || s.BytesRead == 0 {
 		t.Fatalf("ForceRead summary: %+v (want everything read)", s)
 	}
-	if subtree(t, r, forced, src) != subtree(t, r, third, src) {
+	if repotest.Subtree(t, r, forced, src) != repotest.Subtree(t, r, third, src) {
 		t.Errorf("ForceRead of an unchanged tree gave a different root tree")
 	}
 }
@@ -240,13 +242,13 @@ func TestIncrementalBackup(t *testing.T) {
 func TestMovedFilesNotReread(t *testing.T) {
 	r := repotest.New(t)
 	src, want := sourceTree(t)
-	first := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	first := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 
 	// Rename a subdirectory: its files have new paths, same inodes.
 	if err := os.Rename(filepath.Join(src, "sub"), filepath.Join(src, "renamed")); err != nil {
 		t.Fatal(err)
 	}
-	second := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	second := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Parent: first})
 	if s := second.Summary; s.BytesRead != 0 || s.FilesUnmodified != 6 {
 		t.Fatalf("after renaming a directory: %+v", s)
 	}
@@ -256,13 +258,13 @@ func TestMovedFilesNotReread(t *testing.T) {
 	if err := os.Rename(src, moved); err != nil {
 		t.Fatal(err)
 	}
-	third := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{moved}, Parent: second})
+	third := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{moved}, Parent: second})
 	if s := third.Summary; s.BytesRead != 0 || s.FilesUnmodified != 6 {
 		t.Fatalf("after moving the backup root: %+v", s)
 	}
 	// The content is really there.
 	target := t.TempDir()
-	repotest.Restore(t, r, third, repo.RestoreOptions{Target: target, SubPath: moved})
+	repotest.Restore(t, r, third, restorer.RestoreOptions{Target: target, SubPath: moved})
 	for k, v := range want {
 		if strings.HasPrefix(k, "sub") {
 			delete(want, k)
@@ -276,13 +278,13 @@ func TestBackupExclude(t *testing.T) {
 	r := repotest.New(t)
 	src, want := sourceTree(t)
 	repotest.WriteFiles(t, src, map[string]string{"cache/CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n", "cache/x": "x"})
-	ex, err := repo.NewFilter([]string{"*.bin", "other"})
+	ex, err := data.NewFilter([]string{"*.bin", "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}, Exclude: ex, ExcludeCaches: true})
+	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Exclude: ex, ExcludeCaches: true})
 	target := t.TempDir()
-	repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+	repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
 	for k := range want {
 		if strings.HasSuffix(k, ".bin") || strings.HasPrefix(k, "other") {
 			delete(want, k)
@@ -294,11 +296,11 @@ func TestBackupExclude(t *testing.T) {
 func TestRestoreSubPathAndFilters(t *testing.T) {
 	r := repotest.New(t)
 	src, want := sourceTree(t)
-	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 
 	t.Run("directory", func(t *testing.T) {
 		target := t.TempDir()
-		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub"})
+		repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src + "/sub"})
 		sub := map[string]string{}
 		for k, v := range want {
 			if rest, ok := strings.CutPrefix(k, "sub/"); ok {
@@ -309,19 +311,19 @@ func TestRestoreSubPathAndFilters(t *testing.T) {
 	})
 	t.Run("file", func(t *testing.T) {
 		target := t.TempDir()
-		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src + "/sub/b.txt"})
+		repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src + "/sub/b.txt"})
 		repotest.DiffTrees(t, map[string]string{"b.txt": want["sub/b.txt"]}, repotest.ReadTree(t, target))
 	})
 	t.Run("missing", func(t *testing.T) {
-		if _, err := r.Restore(context.Background(), sn, repo.RestoreOptions{Target: t.TempDir(), SubPath: src + "/nope"}); err == nil {
+		if _, err := restorer.Restore(context.Background(), r, sn, restorer.RestoreOptions{Target: t.TempDir(), SubPath: src + "/nope"}); err == nil {
 			t.Fatal("restore of a missing sub path succeeded")
 		}
 	})
 	t.Run("include", func(t *testing.T) {
 		target := t.TempDir()
-		inc, _ := repo.NewFilter([]string{"*.txt"})
-		ex, _ := repo.NewFilter([]string{"d.txt"})
-		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Include: inc, Exclude: ex})
+		inc, _ := data.NewFilter([]string{"*.txt"})
+		ex, _ := data.NewFilter([]string{"d.txt"})
+		repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src, Include: inc, Exclude: ex})
 		got := repotest.ReadTree(t, target)
 		var files []string
 		for k, v := range got {
@@ -340,14 +342,14 @@ func TestRestoreOverwrite(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src, want := sourceTree(t)
-	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	const nFiles = 6 // regular files
 
 	// prepare restores the snapshot and then damages two files: one with
 	// the same size (only hashing finds it), one with a different size.
 	prepare := func(t *testing.T) string {
 		target := t.TempDir()
-		repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
+		repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
 		repotest.WriteFiles(t, target, map[string]string{
 			"a.txt":       "ALPHA\n",
 			"other/d.txt": "a different length",
@@ -358,13 +360,13 @@ func TestRestoreOverwrite(t *testing.T) {
 
 	t.Run("unset", func(t *testing.T) {
 		target := prepare(t)
-		if _, err := r.Restore(ctx, sn, repo.RestoreOptions{Target: target, SubPath: src}); !errors.Is(err, repo.ErrTargetNotEmpty) {
+		if _, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: target, SubPath: src}); !errors.Is(err, repo.ErrTargetNotEmpty) {
 			t.Fatalf("got %v, want ErrTargetNotEmpty", err)
 		}
 	})
 	t.Run("never", func(t *testing.T) {
 		target := prepare(t)
-		res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteNever})
+		res := repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src, Overwrite: restorer.OverwriteNever})
 		w := map[string]string{}
 		for k, v := range want {
 			w[k] = v
@@ -379,7 +381,7 @@ func TestRestoreOverwrite(t *testing.T) {
 	})
 	t.Run("if-changed", func(t *testing.T) {
 		target := prepare(t)
-		res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteIfChanged})
+		res := repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src, Overwrite: restorer.OverwriteIfChanged})
 		repotest.DiffTrees(t, want, repotest.ReadTree(t, target))
 		// Written: the two damaged files and the symlink (never compared,
 		// always recreated); skipped: the other regular files.
@@ -389,7 +391,7 @@ func TestRestoreOverwrite(t *testing.T) {
 	})
 	t.Run("always", func(t *testing.T) {
 		target := prepare(t)
-		res := repotest.Restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src, Overwrite: repo.OverwriteAlways})
+		res := repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src, Overwrite: restorer.OverwriteAlways})
 		repotest.DiffTrees(t, want, repotest.ReadTree(t, target))
 		if res.Skipped != 0 || res.Files < nFiles {
 			t.Errorf("always: %+v, want every file rewritten", res)
@@ -398,12 +400,12 @@ func TestRestoreOverwrite(t *testing.T) {
 }
 
 func TestParseOverwrite(t *testing.T) {
-	for in, want := range map[string]repo.Overwrite{"": repo.OverwriteUnset, "never": repo.OverwriteNever, "if-changed": repo.OverwriteIfChanged, "always": repo.OverwriteAlways} {
-		if got, err := repo.ParseOverwrite(in); err != nil || got != want {
+	for in, want := range map[string]restorer.Overwrite{"": restorer.OverwriteUnset, "never": restorer.OverwriteNever, "if-changed": restorer.OverwriteIfChanged, "always": restorer.OverwriteAlways} {
+		if got, err := restorer.ParseOverwrite(in); err != nil || got != want {
 			t.Errorf("ParseOverwrite(%q) = %v, %v", in, got, err)
 		}
 	}
-	if _, err := repo.ParseOverwrite("sometimes"); err == nil {
+	if _, err := restorer.ParseOverwrite("sometimes"); err == nil {
 		t.Error("ParseOverwrite accepted an unknown policy")
 	}
 }
@@ -413,12 +415,12 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 	r, dir := repotest.NewLocal(t)
 	src := filepath.Join(t.TempDir(), "src")
 	files := map[string]string{
-		"good1.bin": string(randBytes(11, 40<<10)),
-		"bad.bin":   string(randBytes(12, 40<<10)),
-		"good2.bin": string(randBytes(13, 40<<10)),
+		"good1.bin": string(repotest.RandBytes(11, 40<<10)),
+		"bad.bin":   string(repotest.RandBytes(12, 40<<10)),
+		"good2.bin": string(repotest.RandBytes(13, 40<<10)),
 	}
 	repotest.WriteFiles(t, src, files)
-	sn := repotest.Backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 
 	for _, readData := range []bool{false, true} {
 		res, err := r.Check(ctx, repo.CheckOptions{ReadData: readData})
@@ -472,7 +474,7 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 
 	target := t.TempDir()
 	var warned []string
-	rres, err := r.Restore(ctx, sn, repo.RestoreOptions{Target: target, SubPath: src,
+	rres, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: target, SubPath: src,
 		Warn: func(p string, err error) { warned = append(warned, p) }})
 	if err != nil {
 		t.Fatalf("Restore with a damaged blob: %v", err)
@@ -489,20 +491,4 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 	if got["bad.bin"] == files["bad.bin"] {
 		t.Errorf("damaged file restored with correct content?")
 	}
-}
-
-// subtree returns the tree ID of directory p in sn.
-func subtree(t *testing.T, r *repo.Repository, sn *repo.Snapshot, p string) repo.ID {
-	t.Helper()
-	var id *repo.ID
-	err := r.Walk(context.Background(), sn.Tree, "/", func(q string, n *data.Node) error {
-		if q == p {
-			id = n.Subtree
-		}
-		return nil
-	})
-	if err != nil || id == nil {
-		t.Fatalf("no directory %s in snapshot %s (err %v)", p, sn.ID().Short(), err)
-	}
-	return *id
 }

@@ -1,4 +1,4 @@
-package repo_test
+package archiver_test
 
 import (
 	"context"
@@ -8,14 +8,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend/mem"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // Init a repository, back up a database dump given as a stream, and
 // restore it through the Go API.
-func ExampleRepository_Backup() {
+func Example() {
 	ctx := context.Background()
 	tmp, err := os.MkdirTemp("", "immich-vault-example-")
 	if err != nil {
@@ -35,10 +37,10 @@ func ExampleRepository_Backup() {
 	defer r.Close()
 
 	dump := "CREATE TABLE assets (id int);\nINSERT INTO assets VALUES (1);\n"
-	sn, err := r.Backup(ctx, repo.BackupOptions{
+	sn, err := archiver.Backup(ctx, r, archiver.BackupOptions{
 		Host: "nas",
 		Tags: []string{"nightly"},
-		Streams: []repo.Stream{{
+		Streams: []archiver.Stream{{
 			Path:   "/immich/db.sql",
 			Reader: strings.NewReader(dump),
 			Done:   func() error { return nil }, // e.g. wait for pg_dump and check its exit status
@@ -54,7 +56,7 @@ func ExampleRepository_Backup() {
 		log.Fatal(err)
 	}
 	target := filepath.Join(tmp, "restore")
-	res, err := r.Restore(ctx, latest, repo.RestoreOptions{Target: target})
+	res, err := restorer.Restore(ctx, r, latest, restorer.RestoreOptions{Target: target})
 	if err != nil {
 		log.Fatal(err)
 	}

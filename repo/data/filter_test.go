@@ -1,4 +1,4 @@
-package repo_test
+package data_test
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 func TestFilterMatch(t *testing.T) {
@@ -64,7 +64,7 @@ func TestFilterMatch(t *testing.T) {
 		{"/a/*/c", "/a/b/x/c", false},
 	}
 	for _, c := range cases {
-		f, err := repo.NewFilter([]string{c.pattern})
+		f, err := data.NewFilter([]string{c.pattern})
 		if err != nil {
 			t.Fatalf("NewFilter(%q): %v", c.pattern, err)
 		}
@@ -75,7 +75,7 @@ func TestFilterMatch(t *testing.T) {
 }
 
 func TestFilterSeveralPatternsAndEmpty(t *testing.T) {
-	f, err := repo.NewFilter([]string{"  ", "*.tmp", "", "/var/cache"})
+	f, err := data.NewFilter([]string{"  ", "*.tmp", "", "/var/cache"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func TestFilterSeveralPatternsAndEmpty(t *testing.T) {
 			t.Errorf("Match(%q) = %v, want %v", p, !want, want)
 		}
 	}
-	var nilFilter *repo.Filter
+	var nilFilter *data.Filter
 	if !nilFilter.Empty() || nilFilter.Match("/x") {
 		t.Error("nil filter must be empty and match nothing")
 	}
-	blank, err := repo.NewFilter([]string{" ", ""})
+	blank, err := data.NewFilter([]string{" ", ""})
 	if err != nil || !blank.Empty() || blank.Match("/x") {
 		t.Errorf("blank patterns: empty=%v err=%v", blank.Empty(), err)
 	}
@@ -99,7 +99,7 @@ func TestFilterSeveralPatternsAndEmpty(t *testing.T) {
 
 func TestFilterBadPattern(t *testing.T) {
 	for _, p := range []string{"[", "a[b", "/x/[z-"} {
-		if _, err := repo.NewFilter([]string{p}); err == nil {
+		if _, err := data.NewFilter([]string{p}); err == nil {
 			t.Errorf("NewFilter(%q) accepted a malformed pattern", p)
 		}
 	}
@@ -110,11 +110,11 @@ func TestReadPatternFile(t *testing.T) {
 	if err := os.WriteFile(p, []byte("# comment\n*.tmp\n\n  /var/cache  \n\t# indented comment\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := repo.ReadPatternFile(p)
+	got, err := data.ReadPatternFile(p)
 	if err != nil || !slices.Equal(got, []string{"*.tmp", "/var/cache"}) {
 		t.Fatalf("ReadPatternFile = %q, %v", got, err)
 	}
-	if _, err := repo.ReadPatternFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := data.ReadPatternFile(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("ReadPatternFile of a missing file succeeded")
 	}
 }
