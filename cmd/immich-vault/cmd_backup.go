@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,33 +237,12 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	return nil
 }
 
-// findParent picks --parent or the latest snapshot of the same host and paths.
+// findParent picks --parent or the latest snapshot of the same host and
+// paths (archiver.FindParent, the rule immich backup uses too).
 func findParent(cmd *cobra.Command, r *repo.Repository, o backupOptions, opts archiver.BackupOptions, paths []string) (*repo.Snapshot, error) {
 	ctx := cmd.Context()
 	if o.parent != "" {
 		return r.FindSnapshot(ctx, o.parent, repo.SnapshotFilter{})
 	}
-	abs := make([]string, 0, len(paths))
-	for _, p := range paths {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			return nil, err
-		}
-		abs = append(abs, filepath.Clean(a))
-	}
-	for _, s := range opts.Streams {
-		abs = append(abs, s.Path)
-	}
-	sort.Strings(abs)
-	snaps, err := r.Snapshots(ctx, func(repo.ID, error) {})
-	if err != nil {
-		return nil, err
-	}
-	for i := len(snaps) - 1; i >= 0; i-- {
-		s := snaps[i]
-		if s.Host == opts.Host && strings.Join(s.Paths, "\x00") == strings.Join(abs, "\x00") {
-			return s, nil
-		}
-	}
-	return nil, nil
+	return archiver.FindParent(ctx, r, archiver.ParentQuery{Host: opts.Host, SamePaths: true, Paths: paths, Streams: opts.Streams})
 }

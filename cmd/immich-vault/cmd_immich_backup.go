@@ -12,6 +12,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/ops"
 	"github.com/immich-vault/immich-vault/repo"
@@ -215,13 +216,8 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 		host, _ = os.Hostname()
 	}
 	var parent *repo.Snapshot
-	if snaps, err := r.Snapshots(ctx, func(repo.ID, error) {}); err == nil {
-		for i := len(snaps) - 1; i >= 0; i-- {
-			if snaps[i].HasTag(immich.Tag) && snaps[i].Host == host {
-				parent = snaps[i]
-				break
-			}
-		}
+	if p, err := archiver.FindParent(ctx, r, archiver.ParentQuery{Host: host, Tags: []string{immich.Tag}}); err == nil {
+		parent = p
 	}
 	if dir, ok := localRepoPath(); ok && !o.noSpaceCheck {
 		if err := spacePreflight(cmd, dir, cfg, db, parent); err != nil {
