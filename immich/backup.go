@@ -240,28 +240,12 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		}})
 	}
 	for i, c := range o.ExtraCommands {
-		cmd := proc.Command(ctx, "sh", "-c", c)
-		var stderr tailBuffer
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
+		st, err := proc.Start(proc.Command(ctx, "sh", "-c", c), fmt.Sprintf("extra command %q", c), nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := cmd.Start(); err != nil {
-			return nil, nil, fmt.Errorf("start extra command %q: %w", c, err)
-		}
-		defer func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		}()
-		streams = append(streams, archiver.Stream{Path: fmt.Sprintf("%s/commands/%02d.txt", StreamDir, i+1), Reader: out, Done: func() error {
-			if err := cmd.Wait(); err != nil {
-				return cmdError(fmt.Sprintf("extra command %q", c), err, &stderr)
-			}
-			return nil
-		}})
+		defer st.Kill()
+		streams = append(streams, archiver.Stream{Path: fmt.Sprintf("%s/commands/%02d.txt", StreamDir, i+1), Reader: st, Done: st.Wait})
 	}
 	if len(o.ExtraCommands) > 0 {
 		components = append(components, "command_outputs")

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,33 +145,21 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		opts.Host, _ = os.Hostname()
 	}
 	name := "/" + strings.TrimLeft(filepath.ToSlash(o.stdinFilename), "/")
-	var cmdErr *bytes.Buffer
 	switch {
 	case o.stdin:
 		opts.Streams = []archiver.Stream{{Path: name, Reader: os.Stdin}}
 	case o.stdinFromCommand:
-		c := proc.Command(ctx, command[0], command[1:]...)
-		cmdErr = &bytes.Buffer{}
-		c.Stderr = io.MultiWriter(cmdErr, gopts.stderr)
-		out, err := c.StdoutPipe()
+		st, err := proc.Start(proc.Command(ctx, command[0], command[1:]...), fmt.Sprintf("command %q", strings.Join(command, " ")), gopts.stderr)
 		if err != nil {
 			return err
 		}
-		if err := c.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", command[0], err)
-		}
-		opts.Streams = []archiver.Stream{{Path: name, Reader: out, Done: func() error {
-			if err := c.Wait(); err != nil {
-				return fmt.Errorf("command %q failed (%w): no snapshot was written", strings.Join(command, " "), err)
+		defer st.Kill()
+		opts.Streams = []archiver.Stream{{Path: name, Reader: st, Done: func() error {
+			if err := st.Wait(); err != nil {
+				return fmt.Errorf("%w: no snapshot was written", err)
 			}
 			return nil
 		}}}
-		defer func() {
-			if c.ProcessState == nil && c.Process != nil {
-				c.Process.Kill()
-				c.Wait()
-			}
-		}()
 	}
 	opts.ForceRead = o.force
 	opts.Parent, err = findParent(cmd, r, o, opts, paths)
