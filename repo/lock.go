@@ -691,15 +691,9 @@ func (r *Repository) prepareWrite(ctx context.Context) (bool, error) {
 	if err := r.cache.Reset(); err != nil {
 		return false, err
 	}
-	var idxIDs []ID
-	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			idxIDs = append(idxIDs, id)
-		}
-		return nil
-	})
+	idxIDs, _, err := r.listIndexFiles(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("list index files: %w", err)
+		return false, err
 	}
 	for _, id := range idxIDs {
 		f, err := r.LoadIndexFile(ctx, id)

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
@@ -119,19 +118,14 @@ func (r *Repository) tableDir() string {
 // index file that fails to load is passed to onErr (nil: the load fails);
 // one listed but gone meanwhile is skipped.
 func (r *Repository) loadRepoIndex(ctx context.Context, onErr func(ID, error)) (*repoIndex, error) {
-	var ids []ID
-	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			ids = append(ids, id)
-		} else if onErr != nil {
-			onErr(ID{}, fmt.Errorf("index/%s: not an index file name", fi.Name))
+	ids, _, err := r.listIndexFiles(ctx, func(name string) {
+		if onErr != nil {
+			onErr(ID{}, fmt.Errorf("index/%s: not an index file name", name))
 		}
-		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list index files: %w", err)
+		return nil, err
 	}
-	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
 	next := func() (ID, *index.File, error) {
 		for len(ids) > 0 {
 			id := ids[0]

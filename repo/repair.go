@@ -90,17 +90,10 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	if err != nil {
 		return nil, err
 	}
-	var oldIdx []ID
-	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			oldIdx = append(oldIdx, id)
-		}
-		return nil
-	})
+	oldIdx, _, err := r.listIndexFiles(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("list index files: %w", err)
+		return nil, err
 	}
-	sort.Slice(oldIdx, func(i, j int) bool { return bytes.Compare(oldIdx[i][:], oldIdx[j][:]) < 0 })
 	// The old index files' entries are candidates, verified against the
 	// packs before they are kept, so a file is used if it authenticates
 	// even under the wrong name (swapped, replayed). Every listing of a
