@@ -60,7 +60,10 @@ func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, name string
 				return err
 			}
 		case data.NodeFile:
-			if err := aw.add(child, n, s.st.open(ctx, n)); err != nil {
+			rd := s.st.open(ctx, n)
+			err := aw.add(child, n, rd)
+			rd.Close()
+			if err != nil {
 				return err
 			}
 		case data.NodeSymlink:

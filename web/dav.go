@@ -163,7 +163,7 @@ type davFile struct {
 	n    *data.Node
 	info davInfo
 
-	rd      *fileReader
+	rd      *repo.FileSeeker
 	release func()
 	listed  bool
 }
@@ -172,6 +172,10 @@ func (f *davFile) Stat() (fs.FileInfo, error) { return f.info, nil }
 func (f *davFile) Write([]byte) (int, error)  { return 0, errReadOnly }
 
 func (f *davFile) Close() error {
+	if f.rd != nil {
+		f.rd.Close()
+		f.rd = nil
+	}
 	if f.release != nil {
 		f.release()
 		f.release = nil
@@ -179,7 +183,7 @@ func (f *davFile) Close() error {
 	return nil
 }
 
-func (f *davFile) reader() (*fileReader, error) {
+func (f *davFile) reader() (*repo.FileSeeker, error) {
 	if f.n == nil || f.n.Type != data.NodeFile {
 		return nil, &fs.PathError{Op: "read", Path: f.info.Name(), Err: fs.ErrInvalid}
 	}

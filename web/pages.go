@@ -224,7 +224,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	}
 	attachment(w, name, "application/octet-stream")
 	w.Header().Set("ETag", etag(n))
-	http.ServeContent(w, r, name, n.ModTime, s.st.open(ctx, n))
+	rd := s.st.open(ctx, n)
+	defer rd.Close()
+	http.ServeContent(w, r, name, n.ModTime, rd)
 }
 
 func (s *Server) archive(w http.ResponseWriter, r *http.Request) {

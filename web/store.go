@@ -5,13 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/data"
 )
@@ -195,9 +193,15 @@ func (s *store) tree(ctx context.Context, id repo.ID) (*data.Tree, error) {
 
 // open returns a reader of file node n. Read it inside a held read lock
 // (s.lock.acquire) so a concurrent prune does not delete its packs.
-func (s *store) open(ctx context.Context, n *data.Node) *fileReader {
-	return newFileReader(ctx, s.r, n)
+// The reader is the engine's (repo.FileSeeker: pack-planned, read-ahead
+// within webReadAhead); close it when done.
+func (s *store) open(ctx context.Context, n *data.Node) *repo.FileSeeker {
+	return s.r.NewFileSeeker(ctx, n, repo.FileReaderOptions{ReadAhead: webReadAhead})
 }
+
+// webReadAhead bounds the read-ahead of one download or WebDAV file (many
+// can be open at once).
+const webReadAhead = 8 << 20
 
 // maxCachedNodes bounds the tree cache by total entries (a decoded node is
 // a few hundred bytes: about 50 MB at most).
@@ -349,18 +353,3 @@ func (l *readLock) close() {
 		l.lk = nil
 	}
 }
-
-// blobLength returns the plaintext length of data blob id from the local
-// index cache (no pack is read).
-func blobLength(ctx context.Context, r *repo.Repository, id repo.ID) (int64, error) {
-	loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, fmt.Errorf("data blob %s: %w", id.Short(), repo.ErrBlobNotFound)
-	}
-	return int64(loc.RawLength), nil
-}
-
-var _ io.ReadSeeker = (*fileReader)(nil)
