@@ -157,3 +157,23 @@ func RandBytes(seed uint64, n int) []byte {
 	}
 	return b
 }
+
+// SourceTree is a small tree with nested directories, an empty file, a
+// symlink and two files with the same content. It is kept small so tests
+// stay fast: data chunks are at least 512 KiB, so every file is one blob.
+func SourceTree(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src")
+	files := map[string]string{
+		"a.txt":            "alpha\n",
+		"empty":            "",
+		"sub/b.txt":        strings.Repeat("bravo ", 1000),
+		"sub/deep/c.bin":   string(RandBytes(7, 300<<10)),
+		"sub/deep/dup.bin": string(RandBytes(7, 300<<10)), // same content as c.bin
+		"link":             "->sub/b.txt",
+		"other/d.txt":      "delta",
+	}
+	WriteFiles(t, src, files)
+	want := ReadTree(t, src)
+	return src, want
+}
