@@ -119,7 +119,7 @@ test: test-deps vet
 # macOS and Windows the core packages' test binaries are also linked
 # (go test -c). Any OS-specific code outside a build-tagged file fails here.
 CROSS_TARGETS ?= linux/amd64 linux/arm64 linux/arm linux/386 darwin/amd64 darwin/arm64 freebsd/amd64 windows/amd64
-CORE_PKGS     := ./chunker/... ./crypto/... ./pack/... ./index/... ./repo/...
+CORE_PKGS     := ./chunker/... ./crypto/... ./pack/... ./index/... ./fs/... ./repo/... ./archiver/... ./restorer/... ./maintenance/...
 cross:
 	@start=$$(date +%s); out=$$(mktemp -d -t immich-vault-cross.XXXXXX); \
 	for t in $(CROSS_TARGETS); do \

@@ -8,10 +8,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend/mem"
 	"github.com/immich-vault/immich-vault/repo/repotest"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 var (
@@ -115,9 +117,9 @@ func FuzzBackupRestoreStream(f *testing.F) {
 		r := sharedRepo(t)
 		ctx := context.Background()
 		p := "/fuzz/" + name
-		sn, err := r.Backup(ctx, repo.BackupOptions{
+		sn, err := archiver.Backup(ctx, r, archiver.BackupOptions{
 			Host:        "fuzz",
-			Streams:     []repo.Stream{{Path: p, Reader: bytes.NewReader(data)}},
+			Streams:     []archiver.Stream{{Path: p, Reader: bytes.NewReader(data)}},
 			FileWorkers: 1,
 			BlobWorkers: 2,
 		})
@@ -128,7 +130,7 @@ func FuzzBackupRestoreStream(f *testing.F) {
 			t.Fatalf("BytesProcessed %d, stream has %d bytes", sn.Summary.BytesProcessed, len(data))
 		}
 		target := t.TempDir()
-		res, err := r.Restore(ctx, sn, repo.RestoreOptions{Target: target, SubPath: p, Workers: 2})
+		res, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: target, SubPath: p, Workers: 2})
 		if err != nil {
 			t.Fatalf("restore: %v", err)
 		}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/immich-vault/immich-vault/internal/proc"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Snapshot layout: the database dump and other generated streams live under
@@ -164,7 +166,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		return nil, nil, err
 	}
 	meta := map[string]json.RawMessage{}
-	var streams []repo.Stream
+	var streams []archiver.Stream
 
 	o.logf("dumping the database (%s mode)", o.DB.Cfg.Mode)
 	dumpStart := time.Now()
@@ -196,7 +198,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		io.Copy(io.Discard, pr)
 	}()
 	counted.r = io.TeeReader(dump, pw)
-	streams = append(streams, repo.Stream{Path: DumpPath, Reader: &counted, Done: func() error {
+	streams = append(streams, archiver.Stream{Path: DumpPath, Reader: &counted, Done: func() error {
 		werr := dump.Wait()
 		pw.Close()
 		<-catDone
@@ -230,7 +232,7 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		defer g.Kill()
 		rec.Globals = GlobalsPath
 		components = append(components, "globals")
-		streams = append(streams, repo.Stream{Path: GlobalsPath, Reader: g, Done: func() error {
+		streams = append(streams, archiver.Stream{Path: GlobalsPath, Reader: g, Done: func() error {
 			if err := g.Wait(); err != nil {
 				return fmt.Errorf("pg_dumpall --globals-only failed, so no snapshot was written: %w", err)
 			}
@@ -238,28 +240,12 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 		}})
 	}
 	for i, c := range o.ExtraCommands {
-		cmd := proc.Command(ctx, "sh", "-c", c)
-		var stderr tailBuffer
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
+		st, err := proc.Start(proc.Command(ctx, "sh", "-c", c), fmt.Sprintf("extra command %q", c), nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := cmd.Start(); err != nil {
-			return nil, nil, fmt.Errorf("start extra command %q: %w", c, err)
-		}
-		defer func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		}()
-		streams = append(streams, repo.Stream{Path: fmt.Sprintf("%s/commands/%02d.txt", StreamDir, i+1), Reader: out, Done: func() error {
-			if err := cmd.Wait(); err != nil {
-				return cmdError(fmt.Sprintf("extra command %q", c), err, &stderr)
-			}
-			return nil
-		}})
+		defer st.Kill()
+		streams = append(streams, archiver.Stream{Path: fmt.Sprintf("%s/commands/%02d.txt", StreamDir, i+1), Reader: st, Done: st.Wait})
 	}
 	if len(o.ExtraCommands) > 0 {
 		components = append(components, "command_outputs")
@@ -268,14 +254,14 @@ func Backup(ctx context.Context, r *repo.Repository, o BackupOptions) (_ *repo.S
 	tags := append([]string{Tag}, o.Tags...)
 	sort.Strings(tags)
 	tags = dedup(tags)
-	var exclude *repo.Filter
+	var exclude *data.Filter
 	if o.SkipImmichDumps {
-		if exclude, err = repo.NewFilter([]string{filepath.ToSlash(filepath.Join(cfg.UploadLocation, "backups")) + "/*.sql.gz"}); err != nil {
+		if exclude, err = data.NewFilter([]string{filepath.ToSlash(filepath.Join(cfg.UploadLocation, "backups")) + "/*.sql.gz"}); err != nil {
 			return nil, nil, err
 		}
 	}
 	o.logf("storing the database dump, then the files")
-	sn, err := r.Backup(ctx, repo.BackupOptions{
+	sn, err := archiver.Backup(ctx, r, archiver.BackupOptions{
 		Paths: paths, Streams: streams, Tags: tags, Host: o.Host, Parent: o.Parent, Metadata: meta, Exclude: exclude,
 		Warn: o.Warn, Progress: o.Progress, ProgramVersion: o.ProgramVersion,
 	})

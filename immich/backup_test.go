@@ -11,6 +11,7 @@ import (
 	"github.com/immich-vault/immich-vault/internal/pgtest"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/repotest"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 func fixtureConfig(f *pgtest.ImmichFixture) Config {
@@ -120,7 +121,7 @@ func TestBackupRestoreVerify(t *testing.T) {
 	if _, err := Restore(ctx, r, sn, RestoreOptions{UploadTarget: target}); !errors.Is(err, repo.ErrTargetNotEmpty) {
 		t.Fatalf("restore into non-empty target: %v", err)
 	}
-	if _, err := Restore(ctx, r, sn, RestoreOptions{DB: docker, DropExisting: true, UploadTarget: target, Overwrite: repo.OverwriteIfChanged}); err != nil {
+	if _, err := Restore(ctx, r, sn, RestoreOptions{DB: docker, DropExisting: true, UploadTarget: target, Overwrite: restorer.OverwriteIfChanged}); err != nil {
 		t.Fatal(err)
 	}
 	rep, _ = Verify(ctx, live, &rcfg, OSFiles{}, VerifyOptions{Checksums: true})

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/immich-vault/immich-vault/internal/proc"
 )
 
 // Counts are the row counts recorded at backup time and compared by verify.
@@ -210,7 +212,7 @@ func (d *DB) LiveCatalog(ctx context.Context) (*Catalog, error) {
 	}
 	cmd := d.command(ctx, "psql", "", "-X", "-q", "-v", "ON_ERROR_STOP=1")
 	cmd.Stdin = strings.NewReader(script.String())
-	var stderr tailBuffer
+	var stderr proc.TailBuffer
 	cmd.Stderr = &stderr
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
@@ -222,7 +224,7 @@ func (d *DB) LiveCatalog(ctx context.Context) (*Catalog, error) {
 	parsed, perr := ParseDump(pipe, want)
 	io.Copy(io.Discard, pipe)
 	if err := cmd.Wait(); err != nil {
-		return nil, cmdError("read catalog", err, &stderr)
+		return nil, proc.CmdError("read catalog", err, &stderr)
 	}
 	if perr != nil {
 		return nil, perr

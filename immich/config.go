@@ -19,7 +19,6 @@ var (
 	ErrNoUploadLocation = errors.New("immich: upload location unknown")
 	ErrDatabaseNotEmpty = errors.New("immich: target database is not empty")
 	ErrNotImmich        = errors.New("immich: snapshot holds no Immich record")
-	ErrWrongMount       = errors.New("immich: repository is not on the required mount")
 	ErrSchema           = errors.New("immich: unrecognised database schema")
 )
 

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/immich-vault/immich-vault/internal/proc"
 	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/immich-vault/immich-vault/internal/proc"
 )
 
 // DB runs PostgreSQL client programs against the Immich database, inside
@@ -55,37 +56,16 @@ func (d *DB) command(ctx context.Context, tool, db string, args ...string) *exec
 	return proc.Command(ctx, bin, append(append(conn, "--no-password"), args...)...)
 }
 
-// tailBuffer keeps the last 8 KiB written (a command's stderr for messages).
-type tailBuffer struct{ b []byte }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > 8192 {
-		t.b = append(t.b[:0], t.b[len(t.b)-8192:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.b)) }
-
-// cmdError describes a failed client command with its stderr.
-func cmdError(what string, err error, stderr *tailBuffer) error {
-	if s := stderr.String(); s != "" {
-		return fmt.Errorf("%s: %w: %s", what, err, s)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
 // Script runs psql with the script on stdin (ON_ERROR_STOP, no psqlrc) in
 // database db and returns stdout.
 func (d *DB) Script(ctx context.Context, db, script string) ([]byte, error) {
 	cmd := d.command(ctx, "psql", db, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1")
 	cmd.Stdin = strings.NewReader(script)
 	var out bytes.Buffer
-	var stderr tailBuffer
+	var stderr proc.TailBuffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return out.Bytes(), cmdError("psql", err, &stderr)
+		return out.Bytes(), proc.CmdError("psql", err, &stderr)
 	}
 	return out.Bytes(), nil
 }
@@ -96,51 +76,18 @@ func (d *DB) Value(ctx context.Context, db, query string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// Stream is a running client command whose stdout is read by the caller.
-type Stream struct {
-	io.ReadCloser
-	cmd    *exec.Cmd
-	stderr *tailBuffer
-	what   string
-}
-
-// Wait waits for the command; its error names the exit status and stderr.
-func (s *Stream) Wait() error {
-	if err := s.cmd.Wait(); err != nil {
-		return cmdError(s.what, err, s.stderr)
-	}
-	return nil
-}
-
-// Kill stops the command if it is still running (safe after Wait).
-func (s *Stream) Kill() {
-	if s.cmd.ProcessState == nil && s.cmd.Process != nil {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-	}
-}
-
-func (d *DB) start(cmd *exec.Cmd, what string) (*Stream, error) {
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", what, err)
-	}
-	return &Stream{ReadCloser: out, cmd: cmd, stderr: &stderr, what: what}, nil
+func (d *DB) start(cmd *exec.Cmd, what string) (*proc.Stream, error) {
+	return proc.Start(cmd, what, nil)
 }
 
 // Dump starts `pg_dump --clean --if-exists` (plain SQL, uncompressed so it
 // deduplicates) of the configured database.
-func (d *DB) Dump(ctx context.Context) (*Stream, error) {
+func (d *DB) Dump(ctx context.Context) (*proc.Stream, error) {
 	return d.start(d.command(ctx, "pg_dump", "", "--clean", "--if-exists"), "pg_dump")
 }
 
 // DumpGlobals starts `pg_dumpall --globals-only` (roles and tablespaces).
-func (d *DB) DumpGlobals(ctx context.Context) (*Stream, error) {
+func (d *DB) DumpGlobals(ctx context.Context) (*proc.Stream, error) {
 	return d.start(d.command(ctx, "pg_dumpall", "-", "--globals-only"), "pg_dumpall --globals-only")
 }
 
@@ -152,10 +99,10 @@ func (d *DB) Load(ctx context.Context, db string, dump io.Reader, fix bool) erro
 		dump = FixSearchPath(dump)
 	}
 	cmd.Stdin = dump
-	var stderr tailBuffer
+	var stderr proc.TailBuffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if err := cmd.Run(); err != nil {
-		return cmdError("psql restore (single transaction, rolled back)", err, &stderr)
+		return proc.CmdError("psql restore (single transaction, rolled back)", err, &stderr)
 	}
 	return nil
 }

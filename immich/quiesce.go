@@ -655,10 +655,10 @@ func (q *Quiescer) dockerOut(ctx context.Context, args ...string) (string, error
 		bin = "docker"
 	}
 	cmd := proc.Command(ctx, bin, args...)
-	var out tailBuffer
+	var out proc.TailBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return out.String(), cmdError("docker "+strings.Join(args, " "), err, &out)
+		return out.String(), proc.CmdError("docker "+strings.Join(args, " "), err, &out)
 	}
 	return out.String(), nil
 }

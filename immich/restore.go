@@ -9,13 +9,14 @@ import (
 	"path/filepath"
 
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // RestoreOptions describe an Immich restore.
 type RestoreOptions struct {
 	// UploadTarget receives the snapshot's UPLOAD_LOCATION ("" = skip files).
 	UploadTarget string
-	Overwrite    repo.Overwrite // OverwriteUnset refuses a non-empty target
+	Overwrite    restorer.Overwrite // OverwriteUnset refuses a non-empty target
 	// ExternalRoot, if set, receives external libraries at
 	// ExternalRoot/<original host path>; otherwise they are not restored.
 	ExternalRoot string
@@ -31,7 +32,7 @@ type RestoreOptions struct {
 // RestoreResult summarises an Immich restore.
 type RestoreResult struct {
 	Record         *Record
-	Files          *repo.RestoreResult
+	Files          *restorer.RestoreResult
 	External       []string // host folders restored under ExternalRoot
 	MarkersCreated []string // .immich files that were missing and were created
 	Database       string   // restored database ("" if skipped)
@@ -60,7 +61,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 			o.Log(format, args...)
 		}
 	}
-	if o.UploadTarget != "" && o.Overwrite == repo.OverwriteUnset {
+	if o.UploadTarget != "" && o.Overwrite == restorer.OverwriteUnset {
 		entries, err := os.ReadDir(o.UploadTarget)
 		if err == nil && len(entries) > 0 {
 			return nil, fmt.Errorf("%s: %w (use --overwrite if-changed to resume or update a restore)", o.UploadTarget, repo.ErrTargetNotEmpty)
@@ -85,7 +86,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 	}
 	if o.UploadTarget != "" {
 		logf("restoring files of %s to %s", rec.UploadLocation, o.UploadTarget)
-		fr, err := r.Restore(ctx, sn, repo.RestoreOptions{
+		fr, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{
 			Target: o.UploadTarget, SubPath: rec.UploadLocation, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress,
 		})
 		res.Files = fr
@@ -109,7 +110,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 			for _, m := range rec.External {
 				t := filepath.Join(o.ExternalRoot, m.Host)
 				logf("restoring external library %s to %s", m.Host, t)
-				if _, err := r.Restore(ctx, sn, repo.RestoreOptions{Target: t, SubPath: m.Host, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress}); err != nil {
+				if _, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: t, SubPath: m.Host, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress}); err != nil {
 					return res, fmt.Errorf("restore external library %s: %w", m.Host, err)
 				}
 				res.External = append(res.External, t)

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // FileSource gives verify access to files by host path: the live file
@@ -49,16 +50,16 @@ type SnapshotFiles struct {
 	// repo.DefaultReadAhead). Set it before the first Open.
 	ReadAhead int64
 	mu        sync.Mutex
-	trees     map[repo.ID]*repo.Tree
+	trees     map[repo.ID]*data.Tree
 }
 
 // NewSnapshotFiles returns a FileSource over sn.
 func NewSnapshotFiles(r *repo.Repository, sn *repo.Snapshot) *SnapshotFiles {
-	return &SnapshotFiles{r: r, sn: sn, trees: map[repo.ID]*repo.Tree{}}
+	return &SnapshotFiles{r: r, sn: sn, trees: map[repo.ID]*data.Tree{}}
 }
 
 // tree is a caching repo.TreeLoader.
-func (s *SnapshotFiles) tree(ctx context.Context, id repo.ID) (*repo.Tree, error) {
+func (s *SnapshotFiles) tree(ctx context.Context, id repo.ID) (*data.Tree, error) {
 	s.mu.Lock()
 	t, ok := s.trees[id]
 	s.mu.Unlock()
@@ -77,13 +78,13 @@ func (s *SnapshotFiles) tree(ctx context.Context, id repo.ID) (*repo.Tree, error
 
 // Node returns the snapshot node at absolute path p; an error matching
 // os.ErrNotExist when there is none.
-func (s *SnapshotFiles) Node(ctx context.Context, p string) (*repo.Node, error) {
+func (s *SnapshotFiles) Node(ctx context.Context, p string) (*data.Node, error) {
 	p = path.Clean("/" + strings.TrimPrefix(p, "/"))
 	if p == "/" {
 		return nil, errors.New("the snapshot root is not a file")
 	}
-	n, err := repo.FindNodeIn(ctx, s.tree, s.sn.Tree, p, "")
-	if errors.Is(err, repo.ErrNotADirectory) {
+	n, err := data.FindNodeIn(ctx, s.tree, s.sn.Tree, p, "")
+	if errors.Is(err, data.ErrNotADirectory) {
 		// A file where a directory should be: the path does not exist.
 		return nil, fmt.Errorf("%w: %w", err, os.ErrNotExist)
 	}
@@ -95,7 +96,7 @@ func (s *SnapshotFiles) Stat(ctx context.Context, p string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if n.Type != repo.NodeFile {
+	if n.Type != data.NodeFile {
 		return 0, fmt.Errorf("%s: not a regular file in the snapshot", p)
 	}
 	return int64(n.Size), nil
@@ -107,7 +108,7 @@ func (s *SnapshotFiles) Open(ctx context.Context, p string) (io.ReadCloser, erro
 	if err != nil {
 		return nil, err
 	}
-	if n.Type != repo.NodeFile {
+	if n.Type != data.NodeFile {
 		return nil, fmt.Errorf("%s: not a regular file in the snapshot", p)
 	}
 	return s.r.NewFileReader(ctx, n, repo.FileReaderOptions{ReadAhead: s.ReadAhead})

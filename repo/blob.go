@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -36,12 +35,12 @@ func (r *Repository) loadBlobAt(ctx context.Context, h pack.BlobHandle, loc inde
 	if err != nil {
 		return nil, &BlobError{Handle: h, Pack: loc.Pack, Err: err}
 	}
-	return r.decodeBlob(loc.Entry(h), loc.Pack, sealed, buf)
+	return r.DecodeBlob(loc.Entry(h), loc.Pack, sealed, buf)
 }
 
-// decodeBlob authenticates, decompresses and verifies a sealed blob. The
+// DecodeBlob authenticates, decompresses and verifies a sealed blob. The
 // result is appended to buf[:0].
-func (r *Repository) decodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]byte, error) {
+func (r *Repository) DecodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]byte, error) {
 	var plain []byte
 	switch e.Compression {
 	case pack.CompressionNone:
@@ -151,17 +150,4 @@ func (r *Repository) compress(t pack.BlobType, data, dst []byte) ([]byte, pack.C
 		return data, pack.CompressionNone
 	}
 	return out, pack.CompressionZstd
-}
-
-// isZero reports whether b is all zero bytes.
-func isZero(b []byte) bool {
-	var zero [4096]byte
-	for len(b) > 0 {
-		n := min(len(b), len(zero))
-		if !bytes.Equal(b[:n], zero[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // CheckOptions select how deep check goes.
@@ -480,7 +481,7 @@ func (r *Repository) collectUsed(ctx context.Context, ri *repoIndex, id ID, used
 				return err
 			}
 		}
-		if n.Type == NodeDir && n.Subtree != nil {
+		if n.Type == data.NodeDir && n.Subtree != nil {
 			if err := r.collectUsed(ctx, ri, *n.Subtree, used, seen, onErr); err != nil {
 				return err
 			}
@@ -497,7 +498,7 @@ func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot,
 		return true
 	}
 	th := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
-	var t *Tree
+	var t *data.Tree
 	var err error
 	if res.damagedSet[th] {
 		err = fmt.Errorf("tree %s damaged", id.Short())
@@ -514,7 +515,7 @@ func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot,
 	ok := true
 	for _, n := range t.Nodes {
 		np := p + n.FileName()
-		if n.Type == NodeDir {
+		if n.Type == data.NodeDir {
 			if !r.checkTree(ctx, ri, sn, *n.Subtree, np+"/", res, clean, problem, damage) {
 				ok = false
 			}

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
 // fakeClock advances one minute every time it is read.
@@ -34,7 +36,7 @@ func TestCheckReadDataBudgetCoversEveryPack(t *testing.T) {
 	ctx := context.Background()
 	r := smallPackRepo(t)
 	src := randTree(t, 12, 7)
-	backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	total := packCount(t, r)
 	if total < 4 {
 		t.Fatalf("only %d packs: the test needs several", total)

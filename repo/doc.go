@@ -1,7 +1,11 @@
 // Package repo is the immich-vault repository: it opens and creates
 // repositories (marker, keys, config), stores and loads blobs through packs
-// and index files, and implements the backup (archiver), restore, check,
-// key management and statistics on top of them.
+// and index files (Uploader, LoadBlob, FileReader), loads and stores
+// snapshots and trees, owns the locks (docs/FORMAT.md §10), and implements
+// the maintenance that shares the lock protocol and the index table with it:
+// prune, check, repair. The operations above it live in archiver (backup),
+// restorer (restore) and maintenance (forget, copy); the tree types in
+// repo/data; the operating-system layer in fs.
 //
 // # Overview
 //

@@ -3,12 +3,14 @@ package repo
 import (
 	"context"
 	"io"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // DumpFile writes the content of file node n to w, holding a reader lock
 // (docs/FORMAT.md §10.3) while it reads. It reads with a FileReader (merged
 // range requests, read-ahead).
-func (r *Repository) DumpFile(ctx context.Context, n *Node, w io.Writer) error {
+func (r *Repository) DumpFile(ctx context.Context, n *data.Node, w io.Writer) error {
 	ctx, release, err := r.hold(ctx, lockRead, "dump")
 	if err != nil {
 		return err

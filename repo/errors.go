@@ -1,6 +1,10 @@
 package repo
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/immich-vault/immich-vault/repo/data"
+)
 
 // Sentinel errors callers branch on (cmd maps them to exit codes).
 var (
@@ -13,7 +17,7 @@ var (
 	// ErrUnsupportedVersion: the repository uses a format this program does not know.
 	ErrUnsupportedVersion = errors.New("repo: unsupported repository format version")
 	// ErrCorrupt: a repository file failed to authenticate or decode.
-	ErrCorrupt = errors.New("repo: corrupt repository data")
+	ErrCorrupt = data.ErrCorrupt
 	// ErrBlobNotFound: a referenced blob is not in the index.
 	ErrBlobNotFound = errors.New("repo: blob not found in index")
 	// ErrSnapshotNotFound: no snapshot matches the given ID prefix.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Decoding errors carry both ErrCorrupt (what callers branch on) and the
@@ -13,7 +15,7 @@ func TestDecodeErrorsKeepCause(t *testing.T) {
 	for name, decode := range map[string]func([]byte) error{
 		"snapshot": func(b []byte) error { _, err := DecodeSnapshot(b); return err },
 		"marker":   func(b []byte) error { _, err := decodeMarker(b); return err },
-		"tree":     func(b []byte) error { _, err := DecodeTree(b); return err },
+		"tree":     func(b []byte) error { _, err := data.DecodeTree(b); return err },
 	} {
 		err := decode([]byte(`{"nodes": x}`))
 		var se *json.SyntaxError

@@ -12,7 +12,12 @@ import (
 
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
+
+// MaxRangeGap: needed blobs of one pack closer than this are fetched in one
+// range request (FileReader here, the restorer above).
+const MaxRangeGap = 1 << 20
 
 // DefaultReadAhead is the read-ahead window of a FileReader: bytes of a
 // file's content requested from the backend or decoded but not yet read.
@@ -31,7 +36,7 @@ type FileReaderOptions struct {
 // FileReader reads the content of a file (its data blobs, in order) from
 // the repository. It plans its reads by pack, a batch of the file at a
 // time: the batch's blobs are grouped by pack and sorted by offset, and
-// blobs stored next to each other (or close: maxRangeGap) are fetched with
+// blobs stored next to each other (or close: MaxRangeGap) are fetched with
 // one range request. Up to Requests such requests run ahead of the caller,
 // within a window of ReadAhead bytes (sealed and decoded), so memory stays
 // bounded whatever the file's size. A blob repeated within a batch is
@@ -120,8 +125,8 @@ const (
 
 // NewFileReader returns a reader of file node n's content. ctx bounds the
 // reader's whole life (every Read).
-func (r *Repository) NewFileReader(ctx context.Context, n *Node, opts FileReaderOptions) (*FileReader, error) {
-	if n.Type != NodeFile {
+func (r *Repository) NewFileReader(ctx context.Context, n *data.Node, opts FileReaderOptions) (*FileReader, error) {
+	if n.Type != data.NodeFile {
 		return nil, fmt.Errorf("%s is not a regular file", n.FileName())
 	}
 	return r.NewContentReader(ctx, n.Content, opts), nil
@@ -221,7 +226,7 @@ func (fr *FileReader) plan(ids []ID, window, batchCost, fetchCost int64) {
 			if n := len(fetches); n > 0 {
 				f = fetches[n-1]
 			}
-			if f == nil || f.pack != bl.pack || bStart < f.end || bStart-f.end > maxRangeGap ||
+			if f == nil || f.pack != bl.pack || bStart < f.end || bStart-f.end > MaxRangeGap ||
 				cost+(bEnd-f.end)+int64(bl.e.RawLength) > fetchCost {
 				f = &rangeFetch{pack: bl.pack, start: bStart, end: bStart, done: make(chan struct{})}
 				fetches = append(fetches, f)
@@ -313,7 +318,7 @@ func (fr *FileReader) run(f *rangeFetch) {
 		s := &f.segs[i]
 		e := s.entry
 		b := sealed[int64(e.Offset)-f.start : int64(e.Offset)+int64(e.Length)-f.start]
-		s.plain, s.err = fr.r.decodeBlob(e, f.pack, b, plain[pos:pos])
+		s.plain, s.err = fr.r.DecodeBlob(e, f.pack, b, plain[pos:pos])
 		pos += int(e.RawLength)
 	}
 }

@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/faulty"
 	"github.com/immich-vault/immich-vault/repo/backend/local"
 	"github.com/immich-vault/immich-vault/repo/backend/mem"
+	"github.com/immich-vault/immich-vault/repo/data"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
@@ -71,15 +73,15 @@ func newReaderFixture(t *testing.T, files map[string][]byte, packSize int, onLoc
 	opts := repotest.Options(t)
 	opts.PackSize = packSize
 	fx.r = repotest.InitIn(t, fx.be, opts)
-	var streams []repo.Stream
+	var streams []archiver.Stream
 	for p, b := range files {
-		streams = append(streams, repo.Stream{Path: p, Reader: bytes.NewReader(b)})
+		streams = append(streams, archiver.Stream{Path: p, Reader: bytes.NewReader(b)})
 	}
-	fx.sn = backup(t, fx.r, repo.BackupOptions{Streams: streams})
+	fx.sn = repotest.Backup(t, fx.r, archiver.BackupOptions{Streams: streams})
 	return fx
 }
 
-func (fx *readerFixture) node(t *testing.T, p string) *repo.Node {
+func (fx *readerFixture) node(t *testing.T, p string) *data.Node {
 	t.Helper()
 	n, err := fx.r.FindNode(context.Background(), fx.sn, p)
 	if err != nil {
@@ -89,7 +91,7 @@ func (fx *readerFixture) node(t *testing.T, p string) *repo.Node {
 }
 
 // packsOf returns the distinct packs holding n's blobs.
-func (fx *readerFixture) packsOf(t *testing.T, n *repo.Node) map[repo.ID]bool {
+func (fx *readerFixture) packsOf(t *testing.T, n *data.Node) map[repo.ID]bool {
 	t.Helper()
 	packs := map[repo.ID]bool{}
 	for _, id := range n.Content {
@@ -444,29 +446,29 @@ func TestFindNode(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/d/e/f.sql", "d/e/f.sql", "/d/./e//f.sql"} {
-		if n, err := fx.r.FindNode(ctx, fx.sn, p); err != nil || n.Type != repo.NodeFile || n.FileName() != "f.sql" {
+		if n, err := fx.r.FindNode(ctx, fx.sn, p); err != nil || n.Type != data.NodeFile || n.FileName() != "f.sql" {
 			t.Errorf("FindNode(%q) = %v, %v", p, n, err)
 		}
 	}
-	if n, err := fx.r.FindNode(ctx, fx.sn, "/d/e"); err != nil || n.Type != repo.NodeDir {
+	if n, err := fx.r.FindNode(ctx, fx.sn, "/d/e"); err != nil || n.Type != data.NodeDir {
 		t.Errorf("FindNode(/d/e) = %v, %v", n, err)
 	}
 	_, err := fx.r.FindNode(ctx, fx.sn, "/d/nope")
-	if !errors.Is(err, repo.ErrPathNotFound) || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "/d/nope") {
+	if !errors.Is(err, data.ErrPathNotFound) || !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "/d/nope") {
 		t.Errorf("missing path: %v", err)
 	}
 	_, err = fx.r.FindNode(ctx, fx.sn, "/top/x")
-	if !errors.Is(err, repo.ErrNotADirectory) || !strings.Contains(err.Error(), "/top") {
+	if !errors.Is(err, data.ErrNotADirectory) || !strings.Contains(err.Error(), "/top") {
 		t.Errorf("path through a file: %v", err)
 	}
 }
 
 // benchReaderFile backs up a 32 MiB SQL-like file of small blobs into an
 // in-memory repository.
-func benchReaderFile(b *testing.B) (*repo.Repository, *repo.Node, int64) {
+func benchReaderFile(b *testing.B) (*repo.Repository, *data.Node, int64) {
 	data := sqlLike(32<<20, 9)
 	r := repotest.InitIn(b, mem.New(), repotest.Options(b))
-	sn, err := r.Backup(context.Background(), repo.BackupOptions{Streams: []repo.Stream{{Path: "/db.sql", Reader: bytes.NewReader(data)}}})
+	sn, err := archiver.Backup(context.Background(), r, archiver.BackupOptions{Streams: []archiver.Stream{{Path: "/db.sql", Reader: bytes.NewReader(data)}}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/mem"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Internal tests cannot use repotest (it imports this package).
@@ -266,26 +267,26 @@ func TestDecodeTreeRejects(t *testing.T) {
 		"unknown type":  `{"nodes":[{"name":"a","type":"door"}]}`,
 		"bad id":        `{"nodes":[{"name":"a","type":"dir","subtree":"xyz"}]}`,
 	} {
-		if _, err := DecodeTree([]byte(in)); !errors.Is(err, ErrCorrupt) {
+		if _, err := data.DecodeTree([]byte(in)); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: DecodeTree = %v, want ErrCorrupt", name, err)
 		}
 	}
 	ok := `{"nodes":[{"name":"a","type":"dir",` + sub + `},{"name":"b","type":"symlink","linktarget":"a"}]}`
-	if tr, err := DecodeTree([]byte(ok)); err != nil || len(tr.Nodes) != 2 || tr.Find("b") == nil || tr.Find("c") != nil {
+	if tr, err := data.DecodeTree([]byte(ok)); err != nil || len(tr.Nodes) != 2 || tr.Find("b") == nil || tr.Find("c") != nil {
 		t.Fatalf("valid tree: %v", err)
 	}
 }
 
 func TestNodeRawNames(t *testing.T) {
-	n := &Node{Type: NodeSymlink}
+	n := &data.Node{Type: data.NodeSymlink}
 	n.SetName("bad\xffname")
 	n.SetTarget("tar\xfeget")
-	tr := &Tree{Nodes: []*Node{n}}
-	b, err := EncodeTree(tr)
+	tr := &data.Tree{Nodes: []*data.Node{n}}
+	b, err := data.EncodeTree(tr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DecodeTree(b)
+	got, err := data.DecodeTree(b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -691,15 +691,9 @@ func (r *Repository) prepareWrite(ctx context.Context) (bool, error) {
 	if err := r.cache.Reset(); err != nil {
 		return false, err
 	}
-	var idxIDs []ID
-	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			idxIDs = append(idxIDs, id)
-		}
-		return nil
-	})
+	idxIDs, _, err := r.listIndexFiles(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("list index files: %w", err)
+		return false, err
 	}
 	for _, id := range idxIDs {
 		f, err := r.LoadIndexFile(ctx, id)
@@ -764,6 +758,13 @@ func (r *Repository) LockForRead(ctx context.Context, purpose string) (*Lock, er
 // done.
 func (r *Repository) HoldForRead(ctx context.Context, purpose string) (context.Context, func(), error) {
 	return r.hold(ctx, lockRead, purpose)
+}
+
+// HoldForWrite is HoldForRead for engine operations that add to the
+// repository (backup, copy's destination): a shared writer lock, or one
+// this Repository already holds that covers it.
+func (r *Repository) HoldForWrite(ctx context.Context, purpose string) (context.Context, func(), error) {
+	return r.hold(ctx, lockWrite, purpose)
 }
 
 // hold gives an engine operation the lock it needs: a lock this Repository

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
@@ -183,9 +184,9 @@ func TestPruneWaitsForReader(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := randTree(t, 3, 21)
-	sn1 := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn1 := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	src2 := randTree(t, 2, 22)
-	sn2 := backup(t, r, repo.BackupOptions{Paths: []string{src2}})
+	sn2 := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src2}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{sn1}); err != nil {
 		t.Fatal(err)
 	}

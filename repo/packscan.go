@@ -114,7 +114,7 @@ func (r *Repository) verifyPackBlobs(ctx context.Context, id ID, size int64, ent
 			}
 			pos = off + int64(e.Length)
 			var err error
-			plain, err = r.decodeBlob(e, id, b, plain[:0])
+			plain, err = r.DecodeBlob(e, id, b, plain[:0])
 			if ferr := fn(blobCheck{Entry: e, Sealed: b, Err: err}); ferr != nil {
 				return ferr
 			}
@@ -137,7 +137,7 @@ func (r *Repository) verifyBlobAt(ctx context.Context, id ID, e pack.Entry) blob
 		}
 		return blobCheck{Entry: e, Err: err}
 	}
-	_, err = r.decodeBlob(e, id, sealed, nil)
+	_, err = r.DecodeBlob(e, id, sealed, nil)
 	return blobCheck{Entry: e, Sealed: sealed, Err: err}
 }
 

@@ -10,10 +10,10 @@ import (
 	"sort"
 	"time"
 
-	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // PendingDeletion is a pending deletion record: packs condemned by a prune
@@ -118,19 +118,14 @@ func (r *Repository) tableDir() string {
 // index file that fails to load is passed to onErr (nil: the load fails);
 // one listed but gone meanwhile is skipped.
 func (r *Repository) loadRepoIndex(ctx context.Context, onErr func(ID, error)) (*repoIndex, error) {
-	var ids []ID
-	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			ids = append(ids, id)
-		} else if onErr != nil {
-			onErr(ID{}, fmt.Errorf("index/%s: not an index file name", fi.Name))
+	ids, _, err := r.listIndexFiles(ctx, func(name string) {
+		if onErr != nil {
+			onErr(ID{}, fmt.Errorf("index/%s: not an index file name", name))
 		}
-		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list index files: %w", err)
+		return nil, err
 	}
-	sort.Slice(ids, func(i, j int) bool { return bytes.Compare(ids[i][:], ids[j][:]) < 0 })
 	next := func() (ID, *index.File, error) {
 		for len(ids) > 0 {
 			id := ids[0]
@@ -174,7 +169,7 @@ func (ri *repoIndex) location(hd index.Holder) (index.Location, error) {
 }
 
 // loadTreeVia loads a tree through ri (trying every pack that holds it).
-func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*Tree, error) {
+func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*data.Tree, error) {
 	h := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
 	holders, err := ri.t.Lookup(h)
 	if err != nil {
@@ -191,7 +186,7 @@ func (r *Repository) loadTreeVia(ctx context.Context, ri *repoIndex, id ID) (*Tr
 			lastErr = err
 			continue
 		}
-		return DecodeTree(b)
+		return data.DecodeTree(b)
 	}
 	return nil, lastErr
 }
@@ -314,6 +309,39 @@ func keeper(holders []index.Holder, st []uint8) int64 {
 		}
 	}
 	return -1
+}
+
+// planRepack is prune's repacking policy, a pure function of the usage
+// figures (tested on its own in prune_plan_test.go): partially used packs
+// are repacked most wasteful first (unused/size, then pack ID) until the
+// unused bytes left, unusedTotal minus what is repacked, are within
+// opts.MaxUnusedPercent of total (the bytes kept after condemning unused
+// packs; a negative percentage repacks every partial pack). A pack that
+// would take the bytes read past opts.MaxRepackBytes (when > 0) is skipped
+// and smaller ones still considered. It returns the packs to repack and
+// their bytes. partial is sorted in place.
+func planRepack(partial []partialPack, unusedTotal, total int64, opts PruneOptions) ([]partialPack, int64) {
+	sort.Slice(partial, func(i, j int) bool {
+		a, b := partial[i], partial[j]
+		if a.unused*b.size != b.unused*a.size {
+			return a.unused*b.size > b.unused*a.size
+		}
+		return a.info.ID.Compare(b.info.ID) < 0
+	})
+	var repack []partialPack
+	var repacked int64
+	for _, pp := range partial {
+		if opts.MaxUnusedPercent >= 0 && float64(unusedTotal) <= opts.MaxUnusedPercent/100*float64(total) {
+			break
+		}
+		if opts.MaxRepackBytes > 0 && repacked+pp.size > opts.MaxRepackBytes {
+			continue
+		}
+		repack = append(repack, pp)
+		repacked += pp.size
+		unusedTotal -= pp.unused
+	}
+	return repack, repacked
 }
 
 // Prune removes data no snapshot references. It takes the exclusive lock
@@ -449,32 +477,13 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 			newCond = append(newCond, CondemnedPack{ID: id, Size: size, Indexed: false})
 		}
 	}
-	// Repack partially used packs, most wasteful first, until the unused
-	// bytes left are within MaxUnusedPercent of the total.
-	sort.Slice(partial, func(i, j int) bool {
-		a, b := partial[i], partial[j]
-		if a.unused*b.size != b.unused*a.size {
-			return a.unused*b.size > b.unused*a.size
-		}
-		return bytes.Compare(a.info.ID[:], b.info.ID[:]) < 0
-	})
 	var total int64
 	for _, c := range newCond {
 		total -= c.Size
 	}
 	total += res.BytesTotal
-	var repack []partialPack
-	for _, pp := range partial {
-		if opts.MaxUnusedPercent >= 0 && float64(unusedTotal) <= opts.MaxUnusedPercent/100*float64(total) {
-			break
-		}
-		if opts.MaxRepackBytes > 0 && res.RepackedBytes+pp.size > opts.MaxRepackBytes {
-			continue
-		}
-		repack = append(repack, pp)
-		res.RepackedBytes += pp.size
-		unusedTotal -= pp.unused
-	}
+	repack, repackedBytes := planRepack(partial, unusedTotal, total, opts)
+	res.RepackedBytes += repackedBytes
 	partial = nil
 	res.RepackedPacks = len(repack)
 	for _, c := range newCond {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
 // TestPruneSplitsIndexFiles: prune rewrites the index files that list
@@ -22,8 +24,8 @@ func TestPruneSplitsIndexFiles(t *testing.T) {
 	a, b := randTree(t, 12, 11), randTree(t, 12, 12)
 	// One backup of both: one index file lists A's and B's packs; B is
 	// then kept by a snapshot of its own (no new pack).
-	snAB := backup(t, r, repo.BackupOptions{Paths: []string{a, b}})
-	snB := backup(t, r, repo.BackupOptions{Paths: []string{b}})
+	snAB := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{a, b}})
+	snB := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{b}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{snAB}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/local"
 	"github.com/immich-vault/immich-vault/repo/repotest"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // smallPackRepo is a local repository with 1 MiB packs (about three
@@ -40,9 +42,9 @@ func randTree(t *testing.T, n int, seed uint64) string {
 	dir := filepath.Join(t.TempDir(), fmt.Sprintf("src%d", seed))
 	files := map[string]string{}
 	for i := range n {
-		files[fmt.Sprintf("f%02d.bin", i)] = string(randBytes(seed*1000+uint64(i), 300<<10))
+		files[fmt.Sprintf("f%02d.bin", i)] = string(repotest.RandBytes(seed*1000+uint64(i), 300<<10))
 	}
-	writeFiles(t, dir, files)
+	repotest.WriteFiles(t, dir, files)
 	return dir
 }
 
@@ -61,8 +63,8 @@ func mustCheck(t *testing.T, r *repo.Repository) *repo.CheckResult {
 func restoreEquals(t *testing.T, r *repo.Repository, sn *repo.Snapshot, src string) {
 	t.Helper()
 	target := t.TempDir()
-	restore(t, r, sn, repo.RestoreOptions{Target: target, SubPath: src})
-	diffTrees(t, readTree(t, src), readTree(t, target))
+	repotest.Restore(t, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
+	repotest.DiffTrees(t, repotest.ReadTree(t, src), repotest.ReadTree(t, target))
 }
 
 func packCount(t *testing.T, r *repo.Repository) int {
@@ -88,9 +90,9 @@ func TestPruneRemovesAndRepacks(t *testing.T) {
 			}
 		}
 	}
-	snA := backup(t, r, repo.BackupOptions{Paths: []string{a}})
-	snBoth := backup(t, r, repo.BackupOptions{Paths: []string{both}})
-	snB := backup(t, r, repo.BackupOptions{Paths: []string{b}})
+	snA := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{a}})
+	snBoth := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{both}})
+	snB := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{b}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{snA, snBoth}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestPruneRescuesBlobsOfEarlierWriter(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := randTree(t, 3, 3)
-	sn1 := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn1 := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{sn1}); err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func TestPruneRescuesBlobsOfEarlierWriter(t *testing.T) {
 		t.Fatalf("prune beside a running backup must condemn and defer: %+v", res)
 	}
 	mustCheck(t, r) // condemned packs stay indexed
-	sn2 := backup(t, w, repo.BackupOptions{Paths: []string{src}})
+	sn2 := repotest.Backup(t, w, archiver.BackupOptions{Paths: []string{src}})
 	if sn2.Summary.DataBlobs != 0 {
 		t.Fatalf("the early backup stored %d blobs; it should have deduplicated (test premise)", sn2.Summary.DataBlobs)
 	}
@@ -182,7 +184,7 @@ func TestPruneLaterWriterStoresAgain(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := randTree(t, 3, 4)
-	sn1 := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn1 := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	if err := r.RemoveSnapshots(ctx, []*repo.Snapshot{sn1}); err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func TestPruneLaterWriterStoresAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn2 := backup(t, w, repo.BackupOptions{Paths: []string{src}})
+	sn2 := repotest.Backup(t, w, archiver.BackupOptions{Paths: []string{src}})
 	lk.Unlock()
 	if sn2.Summary.DataBlobs != 3 {
 		t.Fatalf("backup after the record stored %d blobs, want 3 (condemned copies must not be used)", sn2.Summary.DataBlobs)
@@ -242,7 +244,7 @@ func TestPruneBesideConcurrentBackups(t *testing.T) {
 					errs <- err
 					return
 				}
-				sn, err := wr.Backup(lk.Context(), repo.BackupOptions{Paths: []string{srcs[w][round%2]}, Host: fmt.Sprint("w", w)})
+				sn, err := archiver.Backup(lk.Context(), wr, archiver.BackupOptions{Paths: []string{srcs[w][round%2]}, Host: fmt.Sprint("w", w)})
 				lk.Unlock()
 				if err != nil {
 					errs <- err

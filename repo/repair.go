@@ -19,6 +19,7 @@ import (
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // RepairIndexOptions configure RepairIndex.
@@ -89,17 +90,10 @@ func (r *Repository) RepairIndex(ctx context.Context, opts RepairIndexOptions) (
 	if err != nil {
 		return nil, err
 	}
-	var oldIdx []ID
-	err = r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			oldIdx = append(oldIdx, id)
-		}
-		return nil
-	})
+	oldIdx, _, err := r.listIndexFiles(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("list index files: %w", err)
+		return nil, err
 	}
-	sort.Slice(oldIdx, func(i, j int) bool { return bytes.Compare(oldIdx[i][:], oldIdx[j][:]) < 0 })
 	// The old index files' entries are candidates, verified against the
 	// packs before they are kept, so a file is used if it authenticates
 	// even under the wrong name (swapped, replayed). Every listing of a
@@ -672,7 +666,7 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 		return ID{}, errMissingTree
 	}
 	changed := false
-	var nodes []*Node
+	var nodes []*data.Node
 	names := map[string]bool{}
 	for _, n := range tr.Nodes {
 		names[n.FileName()] = true
@@ -681,11 +675,11 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 		nn := *n
 		np := p + n.FileName()
 		switch {
-		case n.Type == NodeDir && n.Subtree != nil:
+		case n.Type == data.NodeDir && n.Subtree != nil:
 			sub, err := t.tree(ctx, *n.Subtree, np+"/")
 			if errors.Is(err, errMissingTree) {
 				t.damaged = append(t.damaged, np+"/")
-				empty, err := t.save(ctx, &Tree{Nodes: []*Node{}})
+				empty, err := t.save(ctx, &data.Tree{Nodes: []*data.Node{}})
 				if err != nil {
 					return ID{}, err
 				}
@@ -729,14 +723,14 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 		t.clean[id] = true
 		return id, nil
 	}
-	nt := &Tree{Nodes: nodes}
+	nt := &data.Tree{Nodes: nodes}
 	nt.Sort()
 	return t.save(ctx, nt)
 }
 
-func (t *treeRepairer) save(ctx context.Context, tr *Tree) (ID, error) {
+func (t *treeRepairer) save(ctx context.Context, tr *data.Tree) (ID, error) {
 	if t.dry {
-		b, err := EncodeTree(tr)
+		b, err := data.EncodeTree(tr)
 		if err != nil {
 			return ID{}, err
 		}

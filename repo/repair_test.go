@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/local"
 	"github.com/immich-vault/immich-vault/repo/repotest"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // copyDir copies a repository directory (to corrupt a copy per case).
@@ -84,10 +86,10 @@ func TestCorruptionCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := randTree(t, 8, 20)
-	writeFiles(t, src, map[string]string{"small/a.txt": "alpha", "small/b.txt": strings.Repeat("b", 5000)})
-	backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	repotest.WriteFiles(t, src, map[string]string{"small/a.txt": "alpha", "small/b.txt": strings.Repeat("b", 5000)})
+	repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	src2 := randTree(t, 3, 21)
-	backup(t, r, repo.BackupOptions{Paths: []string{src2}})
+	repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src2}})
 	r.Close()
 	srcOf := map[string]string{}
 	for _, s := range []string{src, src2} {
@@ -162,8 +164,8 @@ func TestCorruptionCampaign(t *testing.T) {
 						continue
 					}
 					target := t.TempDir()
-					restore(t, cr2, sn, repo.RestoreOptions{Target: target, SubPath: p})
-					want, got := readTree(t, srcOf[p]), readTree(t, target)
+					repotest.Restore(t, cr2, sn, restorer.RestoreOptions{Target: target, SubPath: p})
+					want, got := repotest.ReadTree(t, srcOf[p]), repotest.ReadTree(t, target)
 					for f, content := range want {
 						if damaged[p+"/"+f] {
 							continue
@@ -215,7 +217,7 @@ func TestParseSubset(t *testing.T) {
 func TestCheckReadDataSubsetCoversAll(t *testing.T) {
 	ctx := context.Background()
 	r := smallPackRepo(t)
-	backup(t, r, repo.BackupOptions{Paths: []string{randTree(t, 12, 30)}})
+	repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{randTree(t, 12, 30)}})
 	full, err := r.Check(ctx, repo.CheckOptions{ReadData: true})
 	if err != nil || !full.OK() {
 		t.Fatalf("check: %v %v", full, err)
@@ -243,7 +245,7 @@ func TestRepairIndexAdopts(t *testing.T) {
 	ctx := context.Background()
 	r, dir := repotest.NewLocal(t)
 	src := randTree(t, 2, 40)
-	sn := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	os.RemoveAll(filepath.Join(dir, "index"))
 	os.Mkdir(filepath.Join(dir, "index"), 0o700)
 	r2 := repotest.Reopen(t, r.Backend(), repotest.Options(t))

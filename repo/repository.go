@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync"
 	"syscall"
 	"time"
@@ -541,20 +542,39 @@ func (r *Repository) SyncIndex(ctx context.Context) error {
 	}
 }
 
-func (r *Repository) syncIndex(ctx context.Context) error {
-	present := map[ID]bool{}
-	var indexBytes int64
+// listIndexFiles is the one listing of the index files: their IDs in ID
+// order and their total size. A name that is not an index file ID is passed
+// to bad (nil: skipped, not ours).
+func (r *Repository) listIndexFiles(ctx context.Context, bad func(name string)) ([]ID, int64, error) {
+	var ids []ID
+	var total int64
 	err := r.be.List(ctx, backend.IndexFile, func(fi backend.FileInfo) error {
 		id, err := crypto.ParseID(fi.Name)
 		if err != nil {
-			return nil // not ours
+			if bad != nil {
+				bad(fi.Name)
+			}
+			return nil
 		}
-		present[id] = true
-		indexBytes += fi.Size
+		ids = append(ids, id)
+		total += fi.Size
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list index files: %w", err)
+		return nil, 0, fmt.Errorf("list index files: %w", err)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].Compare(ids[j]) < 0 })
+	return ids, total, nil
+}
+
+func (r *Repository) syncIndex(ctx context.Context) error {
+	ids, indexBytes, err := r.listIndexFiles(ctx, nil)
+	if err != nil {
+		return err
+	}
+	present := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		present[id] = true
 	}
 	known, err := r.cache.IndexFiles()
 	if err != nil {
@@ -660,9 +680,9 @@ func (r *Repository) SaveIndexFile(ctx context.Context, f *index.File) (ID, erro
 	return id, nil
 }
 
-// chunkerFor returns a chunker for profile (falling back to "data"); give it
-// back with putChunker.
-func (r *Repository) chunkerFor(profile string) (*chunker.Chunker, string, error) {
+// ChunkerFor returns a chunker for profile (falling back to "data"); give it
+// back with PutChunker.
+func (r *Repository) ChunkerFor(profile string) (*chunker.Chunker, string, error) {
 	p, ok := r.cfg.Chunker.Profiles[profile]
 	if !ok {
 		profile = ProfileData
@@ -681,7 +701,7 @@ func (r *Repository) chunkerFor(profile string) (*chunker.Chunker, string, error
 	return c, profile, err
 }
 
-func (r *Repository) putChunker(profile string, c *chunker.Chunker) {
+func (r *Repository) PutChunker(profile string, c *chunker.Chunker) {
 	r.chunkMu.Lock()
 	r.chunkers[profile] = append(r.chunkers[profile], c)
 	r.chunkMu.Unlock()

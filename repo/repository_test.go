@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"sync"
 	"testing"
@@ -15,22 +14,6 @@ import (
 	"github.com/immich-vault/immich-vault/repo/backend/mem"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
-
-// randBytes returns n deterministic pseudo-random (incompressible) bytes.
-func randBytes(seed uint64, n int) []byte {
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := rng.Uint64()
-		for k := range 8 {
-			b[i+k] = byte(v >> (8 * k))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(rng.Uint32())
-	}
-	return b
-}
 
 // saveBlobs stores blobs through one uploader and returns their IDs.
 func saveBlobs(t *testing.T, r *repo.Repository, typ pack.BlobType, blobs ...[]byte) []repo.ID {
@@ -185,7 +168,7 @@ func TestSaveBlobDedup(t *testing.T) {
 func TestSaveBlobConcurrentSameData(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
-	data := randBytes(1, 100<<10)
+	data := repotest.RandBytes(1, 100<<10)
 	var news, stored int64
 	err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
 		var wg sync.WaitGroup
@@ -239,8 +222,8 @@ func TestCompression(t *testing.T) {
 		{"text", text, pack.CompressionZstd},
 		{"small text", text[:1000], pack.CompressionZstd},
 		{"tiny", []byte("abc"), pack.CompressionNone},
-		{"random small", randBytes(2, 10<<10), pack.CompressionNone},
-		{"random large", randBytes(3, 512<<10), pack.CompressionNone},
+		{"random small", repotest.RandBytes(2, 10<<10), pack.CompressionNone},
+		{"random large", repotest.RandBytes(3, 512<<10), pack.CompressionNone},
 		{"zeros", make([]byte, 256<<10), pack.CompressionZstd},
 	}
 	blobs := make([][]byte, len(cases))
@@ -279,7 +262,7 @@ func TestPackSizeBoundary(t *testing.T) {
 	}
 	var blobs [][]byte
 	for i := range 60 {
-		blobs = append(blobs, randBytes(uint64(100+i), 60<<10+i*97))
+		blobs = append(blobs, repotest.RandBytes(uint64(100+i), 60<<10+i*97))
 	}
 	ids := saveBlobs(t, r, pack.DataBlob, blobs...)
 	packs := map[repo.ID]int{}
@@ -325,7 +308,7 @@ func TestCacheRebuiltFromIndexFiles(t *testing.T) {
 	be := r.Backend()
 	var blobs [][]byte
 	for i := range 30 {
-		blobs = append(blobs, randBytes(uint64(500+i), 50<<10))
+		blobs = append(blobs, repotest.RandBytes(uint64(500+i), 50<<10))
 	}
 	ids := saveBlobs(t, r, pack.DataBlob, blobs[:15]...)
 	ids = append(ids, saveBlobs(t, r, pack.TreeBlob, blobs[15:]...)...)

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -53,6 +54,11 @@ type Summary struct {
 
 // ID returns the snapshot's ID (the hash of its stored file).
 func (s *Snapshot) ID() ID { return s.id }
+
+// SetID sets the ID of a snapshot built in memory (SaveSnapshot and
+// LoadSnapshot set it otherwise), e.g. to test retention policies above
+// the engine without a repository.
+func (s *Snapshot) SetID(id ID) { s.id = id }
 
 // HasTag reports whether s has tag t.
 func (s *Snapshot) HasTag(t string) bool {
@@ -212,4 +218,16 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFil
 		return nil, fmt.Errorf("%q matches %d snapshots: %w", ref, len(match), ErrAmbiguousSnapshot)
 	}
 	return r.LoadSnapshot(ctx, match[0])
+}
+
+// RemoveSnapshots deletes the given snapshots' files. A snapshot already
+// gone counts as removed. Blobs are freed by a later prune.
+func (r *Repository) RemoveSnapshots(ctx context.Context, snaps []*Snapshot) error {
+	for _, sn := range snaps {
+		err := r.be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: sn.id.String()})
+		if err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return fmt.Errorf("remove snapshot %s: %w", sn.id.Short(), err)
+		}
+	}
+	return nil
 }

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
@@ -21,7 +23,7 @@ func emptyTree(t *testing.T, r *repo.Repository) repo.ID {
 	var id repo.ID
 	err := r.WithUploader(context.Background(), func(ctx context.Context, up *repo.Uploader) error {
 		var err error
-		id, err = up.SaveTree(ctx, &repo.Tree{})
+		id, err = up.SaveTree(ctx, &data.Tree{})
 		return err
 	})
 	if err != nil {
@@ -147,7 +149,7 @@ func TestWalkAndDiff(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := filepath.Join(t.TempDir(), "src")
-	writeFiles(t, src, map[string]string{
+	repotest.WriteFiles(t, src, map[string]string{
 		"same.txt":       "same",
 		"modified.txt":   "old",
 		"removed.txt":    "gone soon",
@@ -157,10 +159,10 @@ func TestWalkAndDiff(t *testing.T) {
 		"olddir/y/z.txt": "z",
 		"typechange":     "a file, later a directory",
 	})
-	first := backup(t, r, repo.BackupOptions{Paths: []string{src}})
+	first := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 
 	var walked []string
-	err := r.Walk(ctx, subtree(t, r, first, src), "/", func(p string, n *repo.Node) error {
+	err := r.Walk(ctx, repotest.Subtree(t, r, first, src), "/", func(p string, n *data.Node) error {
 		walked = append(walked, p)
 		if p == "/olddir" {
 			return repo.ErrSkipDir
@@ -175,7 +177,7 @@ func TestWalkAndDiff(t *testing.T) {
 		t.Fatalf("Walk order:\n got %s\nwant %s", got, wantWalk)
 	}
 	stop := errors.New("stop")
-	if err := r.Walk(ctx, first.Tree, "/", func(string, *repo.Node) error { return stop }); !errors.Is(err, stop) {
+	if err := r.Walk(ctx, first.Tree, "/", func(string, *data.Node) error { return stop }); !errors.Is(err, stop) {
 		t.Fatalf("Walk callback error not returned: %v", err)
 	}
 
@@ -190,12 +192,12 @@ func TestWalkAndDiff(t *testing.T) {
 	must(os.Chmod(filepath.Join(src, "meta.txt"), 0o600))
 	must(os.RemoveAll(filepath.Join(src, "olddir")))
 	must(os.Remove(filepath.Join(src, "typechange")))
-	writeFiles(t, src, map[string]string{"added.txt": "new", "newdir/n.txt": "n", "typechange/t.txt": "t"})
-	second := backup(t, r, repo.BackupOptions{Paths: []string{src}, Parent: first})
+	repotest.WriteFiles(t, src, map[string]string{"added.txt": "new", "newdir/n.txt": "n", "typechange/t.txt": "t"})
+	second := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}, Parent: first})
 
 	got := map[string]rune{}
-	err = r.Diff(ctx, subtree(t, r, first, src), subtree(t, r, second, src), "/", func(kind rune, p string, n *repo.Node) error {
-		if n.Type == repo.NodeDir && kind == repo.ChangeMeta {
+	err = r.Diff(ctx, repotest.Subtree(t, r, first, src), repotest.Subtree(t, r, second, src), "/", func(kind rune, p string, n *data.Node) error {
+		if n.Type == data.NodeDir && kind == repo.ChangeMeta {
 			return nil // directory mtimes change with their contents
 		}
 		if prev, ok := got[p]; ok {
@@ -231,7 +233,7 @@ func TestWalkAndDiff(t *testing.T) {
 		}
 	}
 	// Identical trees: nothing, without loading anything.
-	err = r.Diff(ctx, first.Tree, first.Tree, "/", func(kind rune, p string, _ *repo.Node) error {
+	err = r.Diff(ctx, first.Tree, first.Tree, "/", func(kind rune, p string, _ *data.Node) error {
 		t.Errorf("Diff of a tree with itself reported %q %s", kind, p)
 		return nil
 	})

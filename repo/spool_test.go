@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend/local"
 	"github.com/immich-vault/immich-vault/repo/repotest"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // tmpFiles lists the temporary files left anywhere in a repository.
@@ -97,12 +99,12 @@ func TestBackupFullDiskFailsCleanly(t *testing.T) {
 	r := repotest.InitIn(t, be, repotest.Options(t))
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "small"), []byte("fits on the disk"), 0o644)
-	first, err := r.Backup(ctx, repo.BackupOptions{Paths: []string{src}})
+	first, err := archiver.Backup(ctx, r, archiver.BackupOptions{Paths: []string{src}})
 	if err != nil {
 		t.Fatalf("first backup: %v", err)
 	}
 	os.WriteFile(filepath.Join(src, "big"), randomBytes(7, 12<<20), 0o644)
-	if _, err := r.Backup(ctx, repo.BackupOptions{Paths: []string{src}}); err == nil {
+	if _, err := archiver.Backup(ctx, r, archiver.BackupOptions{Paths: []string{src}}); err == nil {
 		t.Fatal("backup of 12 MiB into a 6 MiB disk succeeded")
 	} else if !strings.Contains(err.Error(), "no space") {
 		t.Errorf("error does not say the disk is full: %v", err)
@@ -115,60 +117,10 @@ func TestBackupFullDiskFailsCleanly(t *testing.T) {
 		t.Fatalf("temporary files left: %v", l)
 	}
 	out := t.TempDir()
-	if _, err := r.Restore(ctx, first, repo.RestoreOptions{Target: out, SubPath: src}); err != nil {
+	if _, err := restorer.Restore(ctx, r, first, restorer.RestoreOptions{Target: out, SubPath: src}); err != nil {
 		t.Fatalf("restore of the earlier snapshot: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, "small")); string(b) != "fits on the disk" {
 		t.Fatalf("restored %q", b)
-	}
-}
-
-// sameNode must cover every field that reaches a tree's encoding: a node
-// differing in any one of them encodes differently, and then sameNodes must
-// be false (else a re-scan would reuse a stale tree ID).
-func TestSameNodeCoversEncodedFields(t *testing.T) {
-	base := func() *repo.Node {
-		id := repo.ID{1}
-		n := &repo.Node{Type: repo.NodeFile, Mode: 0o644, UID: 1, GID: 2, User: "u", Group: "g",
-			Size: 3, Inode: 4, Device: 5, Links: 1, Content: []repo.ID{{9}}}
-		n.SetName("f")
-		_ = id
-		return n
-	}
-	muts := []func(n *repo.Node){
-		func(n *repo.Node) { n.Mode = 0o600 },
-		func(n *repo.Node) { n.UID = 7 },
-		func(n *repo.Node) { n.GID = 7 },
-		func(n *repo.Node) { n.User = "x" },
-		func(n *repo.Node) { n.Group = "x" },
-		func(n *repo.Node) { n.ModTime = n.ModTime.Add(1) },
-		func(n *repo.Node) { n.ChangeTime = n.ChangeTime.Add(1) },
-		func(n *repo.Node) { n.Size = 4 },
-		func(n *repo.Node) { n.Inode = 8 },
-		func(n *repo.Node) { n.Device = 8 },
-		func(n *repo.Node) { n.Links = 2 },
-		func(n *repo.Node) { n.Rdev = 2 },
-		func(n *repo.Node) { n.SetTarget("t") },
-		func(n *repo.Node) { n.SetName("g") },
-		func(n *repo.Node) { n.SetName("f\xff") },
-		func(n *repo.Node) { n.Content = []repo.ID{{8}} },
-		func(n *repo.Node) { n.Content = nil },
-		func(n *repo.Node) { id := repo.ID{3}; n.Subtree = &id },
-		func(n *repo.Node) { n.Type = repo.NodeSymlink },
-	}
-	for i, m := range muts {
-		a, b := base(), base()
-		m(b)
-		ea, _ := repo.EncodeTree(&repo.Tree{Nodes: []*repo.Node{a}})
-		eb, _ := repo.EncodeTree(&repo.Tree{Nodes: []*repo.Node{b}})
-		if string(ea) == string(eb) {
-			t.Fatalf("mutation %d does not change the encoding; fix the test", i)
-		}
-		if repo.SameNodesForTest([]*repo.Node{a}, []*repo.Node{b}) {
-			t.Errorf("mutation %d: sameNodes says equal but the encodings differ", i)
-		}
-	}
-	if !repo.SameNodesForTest([]*repo.Node{base()}, []*repo.Node{base()}) {
-		t.Error("identical nodes compared unequal")
 	}
 }

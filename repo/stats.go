@@ -7,6 +7,7 @@ import (
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Stats describe a repository.
@@ -93,7 +94,7 @@ func (r *Repository) treeTotals(ctx context.Context, id ID, memo map[ID]treeTota
 	var buf []byte
 	for _, n := range t.Nodes {
 		switch {
-		case n.Type == NodeFile:
+		case n.Type == data.NodeFile:
 			tt.files++
 			tt.size += int64(n.Size)
 			buf = buf[:0]
@@ -103,7 +104,7 @@ func (r *Repository) treeTotals(ctx context.Context, id ID, memo map[ID]treeTota
 			if err := uniq.Add(pack.BlobHandle{ID: crypto.Hash(buf)}); err != nil {
 				return treeTotals{}, err
 			}
-		case n.Type == NodeDir && n.Subtree != nil:
+		case n.Type == data.NodeDir && n.Subtree != nil:
 			sub, err := r.treeTotals(ctx, *n.Subtree, memo, uniq)
 			if err != nil {
 				return treeTotals{}, err

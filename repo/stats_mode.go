@@ -6,6 +6,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // RawStats is what the selected snapshots take in the repository: the
@@ -61,7 +62,7 @@ func (r *Repository) RawDataStats(ctx context.Context, snaps []*Snapshot) (*RawS
 					return err
 				}
 			}
-			if n.Type == NodeDir && n.Subtree != nil {
+			if n.Type == data.NodeDir && n.Subtree != nil {
 				if err := walk(*n.Subtree); err != nil {
 					return err
 				}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path"
+
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // ErrSkipDir, returned by a Walk callback for a directory, skips its contents.
@@ -11,7 +13,7 @@ var ErrSkipDir = errors.New("repo: skip this directory")
 
 // Walk calls fn for every node below tree id in depth-first, name order,
 // with its absolute path inside the snapshot (prefix "/" for the root).
-func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p string, n *Node) error) error {
+func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p string, n *data.Node) error) error {
 	ctx, release, err := r.hold(ctx, lockRead, "ls") // docs/FORMAT.md §10.3
 	if err != nil {
 		return err
@@ -20,7 +22,7 @@ func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p s
 	return r.walk(ctx, id, prefix, fn)
 }
 
-func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p string, n *Node) error) error {
+func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p string, n *data.Node) error) error {
 	t, err := r.LoadTree(ctx, id)
 	if err != nil {
 		return err
@@ -37,7 +39,7 @@ func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p s
 		if err != nil {
 			return err
 		}
-		if n.Type == NodeDir && n.Subtree != nil {
+		if n.Type == data.NodeDir && n.Subtree != nil {
 			if err := r.walk(ctx, *n.Subtree, p, fn); err != nil {
 				return err
 			}
@@ -56,7 +58,7 @@ const (
 
 // Diff compares two trees, calling fn for every changed path. Identical
 // subtrees (same ID) are skipped without loading them.
-func (r *Repository) Diff(ctx context.Context, a, b ID, prefix string, fn func(kind rune, p string, n *Node) error) error {
+func (r *Repository) Diff(ctx context.Context, a, b ID, prefix string, fn func(kind rune, p string, n *data.Node) error) error {
 	ctx, release, err := r.hold(ctx, lockRead, "diff") // docs/FORMAT.md §10.3
 	if err != nil {
 		return err
@@ -65,7 +67,7 @@ func (r *Repository) Diff(ctx context.Context, a, b ID, prefix string, fn func(k
 	return r.diff(ctx, a, b, prefix, fn)
 }
 
-func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(kind rune, p string, n *Node) error) error {
+func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(kind rune, p string, n *data.Node) error) error {
 	if a == b {
 		return nil
 	}
@@ -79,7 +81,7 @@ func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(k
 	}
 	i, j := 0, 0
 	for i < len(ta.Nodes) || j < len(tb.Nodes) {
-		var na, nb *Node
+		var na, nb *data.Node
 		switch {
 		case j >= len(tb.Nodes) || (i < len(ta.Nodes) && ta.Nodes[i].FileName() < tb.Nodes[j].FileName()):
 			na = ta.Nodes[i]
@@ -112,7 +114,7 @@ func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(k
 				}
 				continue
 			}
-			if na.Type == NodeDir {
+			if na.Type == data.NodeDir {
 				if metaDiffers(na, nb) {
 					if err := fn(ChangeMeta, p, nb); err != nil {
 						return err
@@ -137,7 +139,7 @@ func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(k
 	return nil
 }
 
-func sameContent(a, b *Node) bool {
+func sameContent(a, b *data.Node) bool {
 	if a.Size != b.Size || len(a.Content) != len(b.Content) || a.Target() != b.Target() || a.Rdev != b.Rdev {
 		return false
 	}
@@ -149,16 +151,16 @@ func sameContent(a, b *Node) bool {
 	return true
 }
 
-func metaDiffers(a, b *Node) bool {
-	return a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID || !a.ModTime.Equal(b.ModTime) || !sameExt(a, b)
+func metaDiffers(a, b *data.Node) bool {
+	return a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID || !a.ModTime.Equal(b.ModTime) || !data.SameExt(a, b)
 }
 
-func (r *Repository) reportAll(ctx context.Context, kind rune, p string, n *Node, fn func(rune, string, *Node) error) error {
+func (r *Repository) reportAll(ctx context.Context, kind rune, p string, n *data.Node, fn func(rune, string, *data.Node) error) error {
 	if err := fn(kind, p, n); err != nil {
 		return err
 	}
-	if n.Type == NodeDir && n.Subtree != nil {
-		return r.walk(ctx, *n.Subtree, p, func(q string, m *Node) error { return fn(kind, q, m) })
+	if n.Type == data.NodeDir && n.Subtree != nil {
+		return r.walk(ctx, *n.Subtree, p, func(q string, m *data.Node) error { return fn(kind, q, m) })
 	}
 	return nil
 }

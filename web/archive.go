@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // archiveWriter streams a folder as tar or zip.
 type archiveWriter interface {
 	// add writes one entry; content is the file's data for regular files.
-	add(name string, n *repo.Node, content io.Reader) error
+	add(name string, n *data.Node, content io.Reader) error
 	Close() error
 }
 
@@ -32,7 +33,7 @@ func newArchiveWriter(format string, w io.Writer) archiveWriter {
 // each checked with validName, so no entry can climb out of the folder it
 // is extracted into. Devices, FIFOs and sockets are left out; a hard link
 // is written as a regular file.
-func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, name string, dir *repo.Node) error {
+func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, name string, dir *data.Node) error {
 	if err := aw.add(name, dir, nil); err != nil {
 		return err
 	}
@@ -51,18 +52,21 @@ func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, name string
 		}
 		child := name + "/" + base
 		switch n.Type {
-		case repo.NodeDir:
+		case data.NodeDir:
 			if n.Subtree == nil {
 				return fmt.Errorf("%s: directory without a tree: %w", child, repo.ErrCorrupt)
 			}
 			if err := s.writeArchive(ctx, aw, child, n); err != nil {
 				return err
 			}
-		case repo.NodeFile:
-			if err := aw.add(child, n, s.st.open(ctx, n)); err != nil {
+		case data.NodeFile:
+			rd := s.st.open(ctx, n)
+			err := aw.add(child, n, rd)
+			rd.Close()
+			if err != nil {
 				return err
 			}
-		case repo.NodeSymlink:
+		case data.NodeSymlink:
 			if err := aw.add(child, n, nil); err != nil {
 				return err
 			}
@@ -74,30 +78,30 @@ func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, name string
 // nodeInfo is a repo.Node as an fs.FileInfo (archive headers, WebDAV).
 type nodeInfo struct {
 	name string
-	n    *repo.Node
+	n    *data.Node
 }
 
 func (i nodeInfo) Name() string { return i.name }
 func (i nodeInfo) Size() int64 {
-	if i.n.Type == repo.NodeFile {
+	if i.n.Type == data.NodeFile {
 		return int64(i.n.Size)
 	}
 	return 0
 }
 func (i nodeInfo) Mode() fs.FileMode  { return i.n.FileMode() }
 func (i nodeInfo) ModTime() time.Time { return i.n.ModTime }
-func (i nodeInfo) IsDir() bool        { return i.n.Type == repo.NodeDir }
+func (i nodeInfo) IsDir() bool        { return i.n.Type == data.NodeDir }
 func (i nodeInfo) Sys() any           { return nil }
 
 type tarArchive struct{ tw *tar.Writer }
 
-func (a *tarArchive) add(name string, n *repo.Node, content io.Reader) error {
+func (a *tarArchive) add(name string, n *data.Node, content io.Reader) error {
 	h, err := tar.FileInfoHeader(nodeInfo{name: name, n: n}, n.Target())
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	h.Name = name
-	if n.Type == repo.NodeDir {
+	if n.Type == data.NodeDir {
 		h.Name += "/"
 	}
 	h.Uid, h.Gid, h.Uname, h.Gname = int(n.UID), int(n.GID), n.User, n.Group
@@ -116,11 +120,11 @@ func (a *tarArchive) Close() error { return a.tw.Close() }
 
 type zipArchive struct{ zw *zip.Writer }
 
-func (a *zipArchive) add(name string, n *repo.Node, content io.Reader) error {
+func (a *zipArchive) add(name string, n *data.Node, content io.Reader) error {
 	h := &zip.FileHeader{Name: name, Method: zip.Store, Modified: n.ModTime} // photos and videos do not compress
 	h.SetMode(n.FileMode())
 	switch n.Type {
-	case repo.NodeDir:
+	case data.NodeDir:
 		h.Name += "/"
 		h.SetMode(n.FileMode() | os.ModeDir)
 	}
@@ -133,7 +137,7 @@ func (a *zipArchive) add(name string, n *repo.Node, content io.Reader) error {
 		if _, err := io.Copy(w, content); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-	case n.Type == repo.NodeSymlink:
+	case n.Type == data.NodeSymlink:
 		if _, err := io.WriteString(w, n.Target()); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/webdav"
 
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 const davPrefix = "/dav"
@@ -78,7 +79,7 @@ func (d *davFS) RemoveAll(context.Context, string) error          { return errRe
 func (d *davFS) Rename(context.Context, string, string) error     { return errReadOnly }
 
 // resolve maps a WebDAV path to a snapshot and node (sn nil: the root).
-func (d *davFS) resolve(ctx context.Context, name string) (*repo.Snapshot, *repo.Node, string, error) {
+func (d *davFS) resolve(ctx context.Context, name string) (*repo.Snapshot, *data.Node, string, error) {
 	comps, err := splitPath(name)
 	if err != nil {
 		return nil, nil, "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
@@ -99,7 +100,7 @@ func (d *davFS) resolve(ctx context.Context, name string) (*repo.Snapshot, *repo
 	if err != nil {
 		return nil, nil, "", notExist
 	}
-	if n.Type != repo.NodeDir && n.Type != repo.NodeFile {
+	if n.Type != data.NodeDir && n.Type != data.NodeFile {
 		return nil, nil, "", notExist // symlinks, devices: nothing a WebDAV client can use
 	}
 	base := comps[len(comps)-1]
@@ -134,7 +135,7 @@ func (d *davFS) OpenFile(ctx context.Context, name string, flag int, perm os.Fil
 
 // davRoot is the root folder's FileInfo (dated when the server started).
 func davRoot() davInfo {
-	return davInfo{nodeInfo{name: "/", n: &repo.Node{Type: repo.NodeDir, Mode: 0o555, ModTime: started}}}
+	return davInfo{nodeInfo{name: "/", n: &data.Node{Type: data.NodeDir, Mode: 0o555, ModTime: started}}}
 }
 
 var started = time.Now()
@@ -159,10 +160,10 @@ type davFile struct {
 	d    *davFS
 	ctx  context.Context
 	sn   *repo.Snapshot
-	n    *repo.Node
+	n    *data.Node
 	info davInfo
 
-	rd      *fileReader
+	rd      *repo.FileSeeker
 	release func()
 	listed  bool
 }
@@ -171,6 +172,10 @@ func (f *davFile) Stat() (fs.FileInfo, error) { return f.info, nil }
 func (f *davFile) Write([]byte) (int, error)  { return 0, errReadOnly }
 
 func (f *davFile) Close() error {
+	if f.rd != nil {
+		f.rd.Close()
+		f.rd = nil
+	}
 	if f.release != nil {
 		f.release()
 		f.release = nil
@@ -178,8 +183,8 @@ func (f *davFile) Close() error {
 	return nil
 }
 
-func (f *davFile) reader() (*fileReader, error) {
-	if f.n == nil || f.n.Type != repo.NodeFile {
+func (f *davFile) reader() (*repo.FileSeeker, error) {
+	if f.n == nil || f.n.Type != data.NodeFile {
 		return nil, &fs.PathError{Op: "read", Path: f.info.Name(), Err: fs.ErrInvalid}
 	}
 	if f.rd == nil {
@@ -237,7 +242,7 @@ func (f *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 		return nil, err
 	}
 	for _, n := range t.Nodes {
-		if (n.Type == repo.NodeDir || n.Type == repo.NodeFile) && validName(n.FileName()) {
+		if (n.Type == data.NodeDir || n.Type == data.NodeFile) && validName(n.FileName()) {
 			out = append(out, davInfo{nodeInfo{name: n.FileName(), n: n}})
 		}
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 const (
@@ -422,7 +423,7 @@ func (s *Server) prefetch(sn *repo.Snapshot, cfg *immich.Config, g *immich.Galle
 
 // snapshotFile returns the file node of database path p in sn, nil when
 // the snapshot has none.
-func (s *Server) snapshotFile(ctx context.Context, sn *repo.Snapshot, cfg *immich.Config, p string) *repo.Node {
+func (s *Server) snapshotFile(ctx context.Context, sn *repo.Snapshot, cfg *immich.Config, p string) *data.Node {
 	hp, ok := cfg.HostPath(p)
 	if !ok {
 		return nil
@@ -432,14 +433,14 @@ func (s *Server) snapshotFile(ctx context.Context, sn *repo.Snapshot, cfg *immic
 		return nil
 	}
 	n, err := s.st.node(ctx, sn, comps)
-	if err != nil || n.Type != repo.NodeFile {
+	if err != nil || n.Type != data.NodeFile {
 		return nil
 	}
 	return n
 }
 
 // cacheKey names a derived image of file n's content.
-func cacheKey(n *repo.Node, kind string) string {
+func cacheKey(n *data.Node, kind string) string {
 	h := sha256.New()
 	h.Write([]byte(kind))
 	for _, id := range n.Content {

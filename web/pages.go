@@ -17,6 +17,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 const (
@@ -119,7 +120,7 @@ func escapePath(comps []string) string {
 
 // resolve finds the snapshot and the node a /s/{id}/.../{path...} request
 // names.
-func (s *Server) resolve(r *http.Request) (*repo.Snapshot, []string, *repo.Node, error) {
+func (s *Server) resolve(r *http.Request) (*repo.Snapshot, []string, *data.Node, error) {
 	comps, err := splitPath(r.PathValue("path"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -143,7 +144,7 @@ func (s *Server) browse(w http.ResponseWriter, r *http.Request) {
 	}
 	short := sn.ID().Short()
 	base := "/s/" + short
-	if n.Type != repo.NodeDir {
+	if n.Type != data.NodeDir {
 		http.Redirect(w, r, base+"/file/"+escapePath(comps), http.StatusSeeOther)
 		return
 	}
@@ -164,9 +165,9 @@ func (s *Server) browse(w http.ResponseWriter, r *http.Request) {
 		if validName(name) {
 			child := escapePath(append(comps[:len(comps):len(comps)], name))
 			switch c.Type {
-			case repo.NodeDir:
+			case data.NodeDir:
 				e.Href = base + "/browse/" + child + "/"
-			case repo.NodeFile:
+			case data.NodeFile:
 				e.Href = base + "/file/" + child
 			}
 		}
@@ -193,7 +194,7 @@ func attachment(w http.ResponseWriter, name, ctype string) {
 
 // etag identifies a file's content by its blob IDs (a weak validator is
 // enough: it serves If-Range for resumed downloads).
-func etag(n *repo.Node) string {
+func etag(n *data.Node) string {
 	h := sha256.New()
 	for _, id := range n.Content {
 		h.Write(id[:])
@@ -207,7 +208,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if n.Type != repo.NodeFile {
+	if n.Type != data.NodeFile {
 		s.fail(w, r, errors.Join(errors.New("only regular files can be downloaded (use the folder's tar or zip link)"), ErrNotFound))
 		return
 	}
@@ -223,7 +224,9 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	}
 	attachment(w, name, "application/octet-stream")
 	w.Header().Set("ETag", etag(n))
-	http.ServeContent(w, r, name, n.ModTime, s.st.open(ctx, n))
+	rd := s.st.open(ctx, n)
+	defer rd.Close()
+	http.ServeContent(w, r, name, n.ModTime, rd)
 }
 
 func (s *Server) archive(w http.ResponseWriter, r *http.Request) {
@@ -237,7 +240,7 @@ func (s *Server) archive(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errors.Join(errors.New("format must be tar or zip"), ErrBadPath))
 		return
 	}
-	if n.Type != repo.NodeDir {
+	if n.Type != data.NodeDir {
 		s.fail(w, r, errors.Join(errors.New("only a folder can be downloaded as an archive"), ErrNotDir))
 		return
 	}

@@ -5,14 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // Errors the handlers map to HTTP statuses.
@@ -156,19 +155,19 @@ func validName(name string) bool {
 }
 
 // rootNode stands for a snapshot's root directory.
-func rootNode(sn *repo.Snapshot) *repo.Node {
+func rootNode(sn *repo.Snapshot) *data.Node {
 	tree := sn.Tree
-	return &repo.Node{Name: "", Type: repo.NodeDir, Mode: 0o755, ModTime: sn.Time, Subtree: &tree}
+	return &data.Node{Name: "", Type: data.NodeDir, Mode: 0o755, ModTime: sn.Time, Subtree: &tree}
 }
 
 // node returns the node at comps in sn (rootNode for none), resolved by the
 // program's one path resolver (repo.FindNodeIn) through the tree cache.
-func (s *store) node(ctx context.Context, sn *repo.Snapshot, comps []string) (*repo.Node, error) {
-	n, err := repo.FindNodeIn(ctx, s.tree, sn.Tree, "/"+strings.Join(comps, "/"), "")
+func (s *store) node(ctx context.Context, sn *repo.Snapshot, comps []string) (*data.Node, error) {
+	n, err := data.FindNodeIn(ctx, s.tree, sn.Tree, "/"+strings.Join(comps, "/"), "")
 	switch {
-	case errors.Is(err, repo.ErrPathNotFound):
+	case errors.Is(err, data.ErrPathNotFound):
 		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
-	case errors.Is(err, repo.ErrNotADirectory):
+	case errors.Is(err, data.ErrNotADirectory):
 		return nil, fmt.Errorf("%w: %w", ErrNotDir, err)
 	case err != nil:
 		return nil, err
@@ -180,7 +179,7 @@ func (s *store) node(ctx context.Context, sn *repo.Snapshot, comps []string) (*r
 
 // tree loads a tree through the cache. The returned tree is shared: callers
 // must not modify it.
-func (s *store) tree(ctx context.Context, id repo.ID) (*repo.Tree, error) {
+func (s *store) tree(ctx context.Context, id repo.ID) (*data.Tree, error) {
 	if t := s.trees.get(id); t != nil {
 		return t, nil
 	}
@@ -194,9 +193,15 @@ func (s *store) tree(ctx context.Context, id repo.ID) (*repo.Tree, error) {
 
 // open returns a reader of file node n. Read it inside a held read lock
 // (s.lock.acquire) so a concurrent prune does not delete its packs.
-func (s *store) open(ctx context.Context, n *repo.Node) *fileReader {
-	return newFileReader(ctx, s.r, n)
+// The reader is the engine's (repo.FileSeeker: pack-planned, read-ahead
+// within webReadAhead); close it when done.
+func (s *store) open(ctx context.Context, n *data.Node) *repo.FileSeeker {
+	return s.r.NewFileSeeker(ctx, n, repo.FileReaderOptions{ReadAhead: webReadAhead})
 }
+
+// webReadAhead bounds the read-ahead of one download or WebDAV file (many
+// can be open at once).
+const webReadAhead = 8 << 20
 
 // maxCachedNodes bounds the tree cache by total entries (a decoded node is
 // a few hundred bytes: about 50 MB at most).
@@ -214,14 +219,14 @@ type treeCache struct {
 
 type treeEntry struct {
 	id repo.ID
-	t  *repo.Tree
+	t  *data.Tree
 }
 
 func newTreeCache(max int) *treeCache {
 	return &treeCache{max: max, ll: list.New(), m: map[repo.ID]*list.Element{}}
 }
 
-func (c *treeCache) get(id repo.ID) *repo.Tree {
+func (c *treeCache) get(id repo.ID) *data.Tree {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.m[id]; ok {
@@ -231,7 +236,7 @@ func (c *treeCache) get(id repo.ID) *repo.Tree {
 	return nil
 }
 
-func (c *treeCache) put(id repo.ID, t *repo.Tree) {
+func (c *treeCache) put(id repo.ID, t *data.Tree) {
 	if len(t.Nodes) > c.max {
 		return
 	}
@@ -348,18 +353,3 @@ func (l *readLock) close() {
 		l.lk = nil
 	}
 }
-
-// blobLength returns the plaintext length of data blob id from the local
-// index cache (no pack is read).
-func blobLength(ctx context.Context, r *repo.Repository, id repo.ID) (int64, error) {
-	loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
-	if err != nil {
-		return 0, err
-	}
-	if !ok {
-		return 0, fmt.Errorf("data blob %s: %w", id.Short(), repo.ErrBlobNotFound)
-	}
-	return int64(loc.RawLength), nil
-}
-
-var _ io.ReadSeeker = (*fileReader)(nil)

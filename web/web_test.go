@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 )
@@ -21,11 +22,11 @@ const testSecret = "unit test secret"
 // backupStreams stores files given as streams in one snapshot of r.
 func backupStreams(t *testing.T, r *repo.Repository, files map[string][]byte, meta map[string]json.RawMessage) *repo.Snapshot {
 	t.Helper()
-	var streams []repo.Stream
+	var streams []archiver.Stream
 	for p, b := range files {
-		streams = append(streams, repo.Stream{Path: p, Reader: bytes.NewReader(b), Profile: repo.ProfileData, Done: func() error { return nil }})
+		streams = append(streams, archiver.Stream{Path: p, Reader: bytes.NewReader(b), Profile: repo.ProfileData, Done: func() error { return nil }})
 	}
-	sn, err := r.Backup(context.Background(), repo.BackupOptions{Host: "nas", Streams: streams, Metadata: meta})
+	sn, err := archiver.Backup(context.Background(), r, archiver.BackupOptions{Host: "nas", Streams: streams, Metadata: meta})
 	if err != nil {
 		t.Fatal(err)
 	}

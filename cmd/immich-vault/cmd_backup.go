@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"github.com/immich-vault/immich-vault/internal/proc"
-	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +13,10 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/archiver"
+	"github.com/immich-vault/immich-vault/internal/proc"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 type backupOptions struct {
@@ -112,13 +111,13 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	}
 	patterns := append([]string(nil), o.excludes...)
 	for _, f := range o.excludeFiles {
-		l, err := repo.ReadPatternFile(f)
+		l, err := data.ReadPatternFile(f)
 		if err != nil {
 			return fmt.Errorf("exclude file: %w", err)
 		}
 		patterns = append(patterns, l...)
 	}
-	filter, err := repo.NewFilter(patterns)
+	filter, err := data.NewFilter(patterns)
 	if err != nil {
 		return err
 	}
@@ -129,7 +128,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	defer r.Close()
 
 	var warnings atomic.Int64
-	opts := repo.BackupOptions{
+	opts := archiver.BackupOptions{
 		Paths:          paths,
 		Tags:           o.tags,
 		Host:           o.host,
@@ -147,33 +146,21 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		opts.Host, _ = os.Hostname()
 	}
 	name := "/" + strings.TrimLeft(filepath.ToSlash(o.stdinFilename), "/")
-	var cmdErr *bytes.Buffer
 	switch {
 	case o.stdin:
-		opts.Streams = []repo.Stream{{Path: name, Reader: os.Stdin}}
+		opts.Streams = []archiver.Stream{{Path: name, Reader: os.Stdin}}
 	case o.stdinFromCommand:
-		c := proc.Command(ctx, command[0], command[1:]...)
-		cmdErr = &bytes.Buffer{}
-		c.Stderr = io.MultiWriter(cmdErr, gopts.stderr)
-		out, err := c.StdoutPipe()
+		st, err := proc.Start(proc.Command(ctx, command[0], command[1:]...), fmt.Sprintf("command %q", strings.Join(command, " ")), gopts.stderr)
 		if err != nil {
 			return err
 		}
-		if err := c.Start(); err != nil {
-			return fmt.Errorf("start %s: %w", command[0], err)
-		}
-		opts.Streams = []repo.Stream{{Path: name, Reader: out, Done: func() error {
-			if err := c.Wait(); err != nil {
-				return fmt.Errorf("command %q failed (%w): no snapshot was written", strings.Join(command, " "), err)
+		defer st.Kill()
+		opts.Streams = []archiver.Stream{{Path: name, Reader: st, Done: func() error {
+			if err := st.Wait(); err != nil {
+				return fmt.Errorf("%w: no snapshot was written", err)
 			}
 			return nil
 		}}}
-		defer func() {
-			if c.ProcessState == nil && c.Process != nil {
-				c.Process.Kill()
-				c.Wait()
-			}
-		}()
 	}
 	opts.ForceRead = o.force
 	opts.Parent, err = findParent(cmd, r, o, opts, paths)
@@ -212,7 +199,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	if gopts.json && !gopts.quiet {
 		status = startJSONStatus(opts.Progress, pp.total)
 	}
-	sn, err := r.Backup(ctx, opts)
+	sn, err := archiver.Backup(ctx, r, opts)
 	pp.done()
 	if status != nil {
 		status.stop(err == nil)
@@ -244,33 +231,12 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	return nil
 }
 
-// findParent picks --parent or the latest snapshot of the same host and paths.
-func findParent(cmd *cobra.Command, r *repo.Repository, o backupOptions, opts repo.BackupOptions, paths []string) (*repo.Snapshot, error) {
+// findParent picks --parent or the latest snapshot of the same host and
+// paths (archiver.FindParent, the rule immich backup uses too).
+func findParent(cmd *cobra.Command, r *repo.Repository, o backupOptions, opts archiver.BackupOptions, paths []string) (*repo.Snapshot, error) {
 	ctx := cmd.Context()
 	if o.parent != "" {
 		return r.FindSnapshot(ctx, o.parent, repo.SnapshotFilter{})
 	}
-	abs := make([]string, 0, len(paths))
-	for _, p := range paths {
-		a, err := filepath.Abs(p)
-		if err != nil {
-			return nil, err
-		}
-		abs = append(abs, filepath.Clean(a))
-	}
-	for _, s := range opts.Streams {
-		abs = append(abs, s.Path)
-	}
-	sort.Strings(abs)
-	snaps, err := r.Snapshots(ctx, func(repo.ID, error) {})
-	if err != nil {
-		return nil, err
-	}
-	for i := len(snaps) - 1; i >= 0; i-- {
-		s := snaps[i]
-		if s.Host == opts.Host && strings.Join(s.Paths, "\x00") == strings.Join(abs, "\x00") {
-			return s, nil
-		}
-	}
-	return nil, nil
+	return archiver.FindParent(ctx, r, archiver.ParentQuery{Host: opts.Host, SamePaths: true, Paths: paths, Streams: opts.Streams})
 }

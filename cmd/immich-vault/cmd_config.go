@@ -12,6 +12,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/internal/config"
+	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -251,7 +252,7 @@ func checkValues(f *config.File) []string {
 		}
 	}
 	if g := f.Retention.GroupBy; g != nil {
-		if _, err := repo.ParseGroupBy(*g); err != nil {
+		if _, err := maintenance.ParseGroupBy(*g); err != nil {
 			p = append(p, "retention.group_by: "+err.Error())
 		}
 	}

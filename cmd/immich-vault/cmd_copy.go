@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -151,8 +152,8 @@ func copySnapshots(ctx context.Context, src, dst *repo.Repository, args []string
 		}
 		snaps = append(snaps, s)
 	}
-	st, err := dst.Copy(ctx, src, snaps, repo.CopyOptions{
-		Progress: func(s *repo.Snapshot, st *repo.CopyStats) {
+	st, err := maintenance.Copy(ctx, dst, src, snaps, maintenance.CopyOptions{
+		Progress: func(s *repo.Snapshot, st *maintenance.CopyStats) {
 			gopts.printf("copied snapshot %s (%s, %s) as %s\n", s.ID().Short(), s.Time.Format("2006-01-02 15:04:05"),
 				s.Host, st.Copied[s.ID().String()][:8])
 		},

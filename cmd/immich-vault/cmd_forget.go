@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -17,14 +18,14 @@ func init() { register(newForgetCmd) }
 type countFlag struct{ n *int }
 
 func (c countFlag) String() string {
-	if *c.n == repo.Unlimited {
+	if *c.n == maintenance.Unlimited {
 		return "unlimited"
 	}
 	return strconv.Itoa(*c.n)
 }
 func (c countFlag) Set(s string) error {
 	if s == "unlimited" || s == "-1" {
-		*c.n = repo.Unlimited
+		*c.n = maintenance.Unlimited
 		return nil
 	}
 	v, err := strconv.Atoi(s)
@@ -36,11 +37,11 @@ func (c countFlag) Set(s string) error {
 }
 func (c countFlag) Type() string { return "n" }
 
-type durationFlag struct{ d *repo.Duration }
+type durationFlag struct{ d *maintenance.Duration }
 
 func (f durationFlag) String() string { return f.d.String() }
 func (f durationFlag) Set(s string) error {
-	d, err := repo.ParseDuration(s)
+	d, err := maintenance.ParseDuration(s)
 	if err != nil {
 		return err
 	}
@@ -50,9 +51,9 @@ func (f durationFlag) Set(s string) error {
 func (f durationFlag) Type() string { return "duration" }
 
 type forgetJSON struct {
-	Group  repo.GroupKey    `json:"group"`
-	Keep   []forgetSnapJSON `json:"keep"`
-	Remove []forgetSnapJSON `json:"remove"`
+	Group  maintenance.GroupKey `json:"group"`
+	Keep   []forgetSnapJSON     `json:"keep"`
+	Remove []forgetSnapJSON     `json:"remove"`
 }
 
 type forgetSnapJSON struct {
@@ -65,7 +66,7 @@ type forgetSnapJSON struct {
 }
 
 func newForgetCmd() *cobra.Command {
-	var p repo.Policy
+	var p maintenance.Policy
 	var keepTags []string
 	var groupBy string
 	var dryRun, prune bool
@@ -84,7 +85,7 @@ snapshot. See docs/RETENTION.md. Forget only removes snapshot files: add
 --prune (or run prune) to free their data.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			g, err := repo.ParseGroupBy(groupBy)
+			g, err := maintenance.ParseGroupBy(groupBy)
 			if err != nil {
 				return err
 			}
@@ -126,7 +127,7 @@ snapshot. See docs/RETENTION.md. Forget only removes snapshot files: add
 				if p.Empty() {
 					return fmt.Errorf("no policy given: nothing would be kept by rule, so nothing is removed. Give --keep-last, --keep-daily, ... (see --help)")
 				}
-				groups, err := r.Forget(ctx, filter, g, p, dryRun)
+				groups, err := maintenance.Forget(ctx, r, filter, g, p, dryRun)
 				if err != nil {
 					return err
 				}

@@ -12,7 +12,9 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/immich"
+	"github.com/immich-vault/immich-vault/ops"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
@@ -123,7 +125,7 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	)
 	defer func() {
 		code := exitCodeOf(cmd.Context(), err) // the process's exit code, not a blanket 1
-		m := immich.Metrics{Start: start, Duration: time.Since(start), ExitCode: code, Success: code == exitOK || code == exitPartial}
+		m := ops.Metrics{Start: start, Duration: time.Since(start), ExitCode: code, Success: code == exitOK || code == exitPartial}
 		fields := map[string]string{"command": "immich-backup", "status": "ok", "exit": strconv.Itoa(code), "duration": time.Since(start).Round(time.Millisecond).String()}
 		if sn != nil {
 			s := sn.Summary
@@ -146,12 +148,12 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 			immichBackupDone(m) // run's metrics
 		}
 		if o.metricsFile != "" {
-			if merr := immich.WriteMetrics(o.metricsFile, m); merr != nil {
+			if merr := ops.WriteMetrics(o.metricsFile, m); merr != nil {
 				gopts.warnf("%v", merr)
 			}
 		}
 		if o.logFile != "" {
-			if lerr := immich.AppendLog(o.logFile, fields); lerr != nil {
+			if lerr := ops.AppendLog(o.logFile, fields); lerr != nil {
 				gopts.warnf("%v", lerr)
 			}
 		}
@@ -170,12 +172,12 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	}
 	if dir, ok := localRepoPath(); ok {
 		if o.requireMount != "" {
-			if err := immich.RequireMount(dir, o.requireMount); err != nil {
+			if err := ops.RequireMount(dir, o.requireMount); err != nil {
 				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, o.requireMount)}
 			}
 		}
 		if o.requireUUID != "" {
-			if err := immich.RequireUUID(dir, o.requireUUID, ""); err != nil {
+			if err := ops.RequireUUID(dir, o.requireUUID, ""); err != nil {
 				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)}
 			}
 		}
@@ -192,7 +194,7 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	var waitedFor time.Duration
 	if o.waitQuiet > 0 {
 		gopts.printf("waiting until nothing under %s changed for %s (at most %s)\n", cfg.UploadLocation, o.waitQuiet, o.waitQuietMax)
-		quiet, waited, err := immich.WaitQuiet(ctx, []string{cfg.UploadLocation}, o.waitQuiet, o.waitQuietMax, 0)
+		quiet, waited, err := ops.WaitQuiet(ctx, []string{cfg.UploadLocation}, o.waitQuiet, o.waitQuietMax, 0)
 		if err != nil {
 			return err
 		}
@@ -214,13 +216,8 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 		host, _ = os.Hostname()
 	}
 	var parent *repo.Snapshot
-	if snaps, err := r.Snapshots(ctx, func(repo.ID, error) {}); err == nil {
-		for i := len(snaps) - 1; i >= 0; i-- {
-			if snaps[i].HasTag(immich.Tag) && snaps[i].Host == host {
-				parent = snaps[i]
-				break
-			}
-		}
+	if p, err := archiver.FindParent(ctx, r, archiver.ParentQuery{Host: host, Tags: []string{immich.Tag}}); err == nil {
+		parent = p
 	}
 	if dir, ok := localRepoPath(); ok && !o.noSpaceCheck {
 		if err := spacePreflight(cmd, dir, cfg, db, parent); err != nil {
@@ -345,7 +342,7 @@ func orUnknown(s string) string {
 // (an upper bound: deduplication and compression only shrink it).
 func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immich.DB, parent *repo.Snapshot) error {
 	ctx := cmd.Context()
-	free, err := immich.FreeSpace(dir)
+	free, err := ops.FreeSpace(dir)
 	if err != nil {
 		return nil // reported by the backup itself if the repository is missing
 	}
@@ -357,7 +354,7 @@ func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immic
 	for _, m := range cfg.External {
 		roots = append(roots, m.Host)
 	}
-	need, err := immich.ChangedBytes(ctx, roots, since)
+	need, err := ops.ChangedBytes(ctx, roots, since)
 	if err != nil {
 		return err
 	}

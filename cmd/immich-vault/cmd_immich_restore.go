@@ -10,6 +10,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 type immichRestoreJSON struct {
@@ -64,7 +65,7 @@ skipping assets Immich already has.`,
 				return runSelectiveRestore(cmd, args[0], target, sel)
 			}
 			ctx := cmd.Context()
-			ow, err := repo.ParseOverwrite(overwrite)
+			ow, err := restorer.ParseOverwrite(overwrite)
 			if err != nil {
 				return err
 			}

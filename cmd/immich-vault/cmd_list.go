@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 type snapshotJSON struct {
@@ -76,7 +78,7 @@ func newSnapshotsCmd() *cobra.Command {
 				return printSnapshotGroups(sel, groupBy, latest)
 			}
 			if latest > 0 { // restic's habit: the newest N per host and paths
-				_, groups := groupSnapshots(sel, repo.GroupBy{Host: true, Paths: true}, latest)
+				_, groups := groupSnapshots(sel, maintenance.GroupBy{Host: true, Paths: true}, latest)
 				sel = sel[:0]
 				for _, l := range groups {
 					sel = append(sel, l...)
@@ -136,7 +138,7 @@ type nodeJSON struct {
 	LinkTarget string    `json:"linktarget,omitempty"`
 }
 
-func toNodeJSON(p string, n *repo.Node) nodeJSON {
+func toNodeJSON(p string, n *data.Node) nodeJSON {
 	return nodeJSON{Path: p, Type: n.Type, Size: n.Size, Mode: uint32(n.FileMode()), Permission: n.FileMode().String(),
 		UID: n.UID, GID: n.GID, ModTime: n.ModTime, LinkTarget: n.Target()}
 }
@@ -160,7 +162,7 @@ func newLsCmd() *cobra.Command {
 				start = path.Clean("/" + args[1])
 			}
 			enc := json.NewEncoder(gopts.stdout)
-			emit := func(p string, n *repo.Node) error {
+			emit := func(p string, n *data.Node) error {
 				switch {
 				case gopts.json:
 					return enc.Encode(toNodeJSON(p, n))
@@ -176,7 +178,7 @@ func newLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if node != nil && node.Type != repo.NodeDir {
+			if node != nil && node.Type != data.NodeDir {
 				return emit(start, node)
 			}
 			tree := sn.Tree
@@ -201,7 +203,7 @@ func newFindCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			filter, err := repo.NewFilter(args)
+			filter, err := data.NewFilter(args)
 			if err != nil {
 				return err
 			}
@@ -232,7 +234,7 @@ func newFindCmd() *cobra.Command {
 				return err
 			}
 			for _, s := range snaps {
-				err := r.Walk(ctx, s.Tree, "/", func(p string, n *repo.Node) error {
+				err := r.Walk(ctx, s.Tree, "/", func(p string, n *data.Node) error {
 					if filter.Match(p) && o.matchTime(n.ModTime) {
 						if gopts.json {
 							out = append(out, match{s.ID().String(), toNodeJSON(p, n)})
@@ -279,8 +281,8 @@ func newDiffCmd() *cobra.Command {
 				Path string `json:"path"`
 			}
 			out := []change{}
-			err = r.Diff(ctx, a.Tree, b.Tree, "/", func(kind rune, p string, n *repo.Node) error {
-				if n.Type == repo.NodeDir {
+			err = r.Diff(ctx, a.Tree, b.Tree, "/", func(kind rune, p string, n *data.Node) error {
+				if n.Type == data.NodeDir {
 					p += "/"
 				}
 				if gopts.json {

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/data"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 func init() { register(newRestoreCmd, newDumpCmd) }
@@ -41,15 +43,15 @@ Files whose data is damaged are reported; everything else is restored (exit code
 			if target == "" {
 				return errors.New("restore needs --target DIR")
 			}
-			ow, err := repo.ParseOverwrite(overwrite)
+			ow, err := restorer.ParseOverwrite(overwrite)
 			if err != nil {
 				return err
 			}
-			inc, err := repo.NewFilter(includes)
+			inc, err := data.NewFilter(includes)
 			if err != nil {
 				return err
 			}
-			exc, err := repo.NewFilter(excludes)
+			exc, err := data.NewFilter(excludes)
 			if err != nil {
 				return err
 			}
@@ -71,10 +73,10 @@ Files whose data is damaged are reported; everything else is restored (exit code
 			}
 			pp := newProgress("restore", prog, func() (int64, int64, bool) { return files, total, total > 0 })
 			start := time.Now()
-			res, err := r.Restore(ctx, sn, repo.RestoreOptions{
+			res, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{
 				Target: target, SubPath: sub, Include: inc, Exclude: exc, Overwrite: ow, Progress: prog,
 				Warn: func(p string, err error) {
-					if errors.Is(err, repo.ErrEntryInTheWay) {
+					if errors.Is(err, restorer.ErrEntryInTheWay) {
 						gopts.warnf("%s: %v; pass --overwrite always or if-changed to replace it", p, err)
 						return
 					}
@@ -168,7 +170,7 @@ func newDumpCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if n == nil || n.Type != repo.NodeFile {
+			if n == nil || n.Type != data.NodeFile {
 				return fmt.Errorf("%s is not a regular file; dump writes one file", p)
 			}
 			if err := r.DumpFile(ctx, n, gopts.stdout); err != nil && !errors.Is(err, io.ErrClosedPipe) {

@@ -16,6 +16,7 @@ import (
 	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/internal/config"
 	"github.com/immich-vault/immich-vault/internal/proc"
+	"github.com/immich-vault/immich-vault/ops"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -23,7 +24,7 @@ func init() { register(newRunCmd) }
 
 // immichBackupDone, when set (by run), receives the metrics of each
 // `immich backup` that ends in this process.
-var immichBackupDone func(immich.Metrics)
+var immichBackupDone func(ops.Metrics)
 
 // stepResult is one step of a run.
 type stepResult struct {
@@ -84,7 +85,7 @@ type runner struct {
 	start  time.Time
 	steps  []stepResult
 	failed *stepResult // the first failed step
-	backup *immich.Metrics
+	backup *ops.Metrics
 	state  runState
 	json   bool
 }
@@ -353,8 +354,8 @@ func (rn *runner) command(key string, args []string, set map[string]string) erro
 }
 
 func (rn *runner) immichBackup() (string, error) {
-	var m *immich.Metrics
-	immichBackupDone = func(got immich.Metrics) { m = &got }
+	var m *ops.Metrics
+	immichBackupDone = func(got ops.Metrics) { m = &got }
 	defer func() { immichBackupDone = nil }()
 	err := rn.command("immich backup", nil, nil)
 	if m != nil {
@@ -487,17 +488,17 @@ func (rn *runner) writeMetrics(rep runReport) {
 	if rn.cfg.MetricsFile == "" {
 		return
 	}
-	m := immich.RunMetrics{Start: rn.start, Duration: time.Since(rn.start), ExitCode: rep.ExitCode, Success: rep.ExitCode == exitOK || rep.ExitCode == exitPartial}
+	m := ops.RunMetrics{Start: rn.start, Duration: time.Since(rn.start), ExitCode: rep.ExitCode, Success: rep.ExitCode == exitOK || rep.ExitCode == exitPartial}
 	for _, s := range rep.Steps {
-		m.Steps = append(m.Steps, immich.StepMetrics{Step: s.Step, Status: s.Status, ExitCode: s.ExitCode, End: s.end, Duration: s.dur})
+		m.Steps = append(m.Steps, ops.StepMetrics{Step: s.Step, Status: s.Status, ExitCode: s.ExitCode, End: s.end, Duration: s.dur})
 	}
 	if rn.cfg.Immich != nil {
 		m.Backup = rn.backup
 		if m.Backup == nil { // the backup did not run (a hook or the configuration failed first)
-			m.Backup = &immich.Metrics{Start: rn.start, Duration: time.Since(rn.start), ExitCode: rep.ExitCode}
+			m.Backup = &ops.Metrics{Start: rn.start, Duration: time.Since(rn.start), ExitCode: rep.ExitCode}
 		}
 	}
-	if err := immich.WriteRunMetrics(rn.cfg.MetricsFile, m); err != nil {
+	if err := ops.WriteRunMetrics(rn.cfg.MetricsFile, m); err != nil {
 		gopts.warnf("%v", err)
 	}
 }
@@ -515,14 +516,14 @@ func (rn *runner) writeLog(rep runReport) {
 		if s.Error != "" {
 			f["error"] = s.Error
 		}
-		if err := immich.AppendLog(rn.cfg.LogFile, f); err != nil {
+		if err := ops.AppendLog(rn.cfg.LogFile, f); err != nil {
 			gopts.warnf("%v", err)
 			return
 		}
 	}
 	f := map[string]string{"command": "run", "step": "run", "status": rep.Status, "exit": strconv.Itoa(rep.ExitCode),
 		"duration": time.Since(rn.start).Round(time.Millisecond).String()}
-	if err := immich.AppendLog(rn.cfg.LogFile, f); err != nil {
+	if err := ops.AppendLog(rn.cfg.LogFile, f); err != nil {
 		gopts.warnf("%v", err)
 	}
 }

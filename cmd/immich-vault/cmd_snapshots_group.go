@@ -7,6 +7,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
+	"github.com/immich-vault/immich-vault/maintenance"
 	"github.com/immich-vault/immich-vault/repo"
 )
 
@@ -23,7 +24,7 @@ type groupKeyJSON struct {
 	Tags  []string `json:"tags"`
 }
 
-func toGroupKeyJSON(k repo.GroupKey) groupKeyJSON {
+func toGroupKeyJSON(k maintenance.GroupKey) groupKeyJSON {
 	j := groupKeyJSON{Host: k.Host, Paths: k.Paths, Tags: k.Tags}
 	if j.Paths == nil {
 		j.Paths = []string{}
@@ -35,7 +36,7 @@ func toGroupKeyJSON(k repo.GroupKey) groupKeyJSON {
 }
 
 // groupTitle is how forget and snapshots name a group.
-func groupTitle(k repo.GroupKey) string {
+func groupTitle(k maintenance.GroupKey) string {
 	var parts []string
 	if k.Host != "" {
 		parts = append(parts, "host "+k.Host)
@@ -54,8 +55,8 @@ func groupTitle(k repo.GroupKey) string {
 
 // groupSnapshots splits snaps (oldest first) by g and keeps the newest
 // latest of each group (0: all), oldest first within a group.
-func groupSnapshots(snaps []*repo.Snapshot, g repo.GroupBy, latest int) ([]repo.GroupKey, [][]*repo.Snapshot) {
-	keys, groups := repo.Group(snaps, g)
+func groupSnapshots(snaps []*repo.Snapshot, g maintenance.GroupBy, latest int) ([]maintenance.GroupKey, [][]*repo.Snapshot) {
+	keys, groups := maintenance.Group(snaps, g)
 	for i, l := range groups {
 		if latest > 0 && len(l) > latest {
 			groups[i] = l[len(l)-latest:]
@@ -84,7 +85,7 @@ func printSnapshotTable(out []snapshotJSON) {
 
 // printSnapshotGroups is `snapshots --group-by FIELDS [--latest N]`.
 func printSnapshotGroups(sel []*repo.Snapshot, fields string, latest int) error {
-	g, err := repo.ParseGroupBy(fields)
+	g, err := maintenance.ParseGroupBy(fields)
 	if err != nil {
 		return err
 	}

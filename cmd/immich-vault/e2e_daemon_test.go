@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/immich-vault/immich-vault/immich"
+	"github.com/immich-vault/immich-vault/ops"
 )
 
 // daemonOutput is a bytes.Buffer safe to read while a process writes it.
@@ -182,7 +182,7 @@ daemon:
 	if err != nil || code != 200 {
 		t.Fatalf("/metrics: %d %v\n%s", code, err, body)
 	}
-	m := immich.ParseMetrics([]byte(body))
+	m := ops.ParseMetrics([]byte(body))
 	if m[`immich_vault_daemon_job_last_exit_code{job="nightly"}`] != 0 || m[`immich_vault_daemon_job_runs_total{job="quick"}`] < 1 {
 		t.Errorf("/metrics:\n%s", body)
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/immich-vault/immich-vault/immich"
 	"github.com/immich-vault/immich-vault/internal/s3test"
+	"github.com/immich-vault/immich-vault/ops"
 )
 
 // pingLog is a healthchecks.io/ntfy stand-in: it records every request
@@ -120,7 +120,7 @@ func metricsOf(t *testing.T, path string) map[string]float64 {
 	if err != nil {
 		t.Fatalf("metrics file: %v", err)
 	}
-	return immich.ParseMetrics(b)
+	return ops.ParseMetrics(b)
 }
 
 // TestRunNightlyImmichS3 is the whole nightly job in one command against a

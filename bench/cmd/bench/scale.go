@@ -16,6 +16,7 @@ import (
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 	"github.com/immich-vault/immich-vault/repo/backend/local"
+	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // The scale scenario (-scale 1000000,10000000) measures the maintenance
@@ -110,7 +111,7 @@ func buildScaleRepo(ctx context.Context, dir string, n int) error {
 		return id, nil
 	}
 	used := int(float64(n) * scaleUsedShare)
-	var files []*repo.Node
+	var files []*data.Node
 	var content []repo.ID
 	var p [8]byte
 	for i := 0; i < n; i++ {
@@ -124,7 +125,7 @@ func buildScaleRepo(ctx context.Context, dir string, n int) error {
 		}
 		content = append(content, id)
 		if len(content) == scaleBlobsPerFile || i == used-1 {
-			files = append(files, &repo.Node{Name: fmt.Sprintf("IMG_%08d.jpg", len(files)), Type: repo.NodeFile,
+			files = append(files, &data.Node{Name: fmt.Sprintf("IMG_%08d.jpg", len(files)), Type: data.NodeFile,
 				Mode: 0o644, ModTime: time.Unix(1.7e9+int64(len(files)), 0).UTC(), Size: uint64(len(content)) << 20, Content: content})
 			content = nil
 		}
@@ -134,8 +135,8 @@ func buildScaleRepo(ctx context.Context, dir string, n int) error {
 	}
 	// Trees: leaves of scaleFilesPerDir files, then parents of
 	// scaleDirsPerParent directories up to one root, in packs of their own.
-	saveTree := func(t *repo.Tree) (repo.ID, error) {
-		b, err := repo.EncodeTree(t)
+	saveTree := func(t *data.Tree) (repo.ID, error) {
+		b, err := data.EncodeTree(t)
 		if err != nil {
 			return repo.ID{}, err
 		}
@@ -143,7 +144,7 @@ func buildScaleRepo(ctx context.Context, dir string, n int) error {
 	}
 	var level []repo.ID
 	for i := 0; i < len(files); i += scaleFilesPerDir {
-		t := &repo.Tree{Nodes: files[i:min(i+scaleFilesPerDir, len(files))]}
+		t := &data.Tree{Nodes: files[i:min(i+scaleFilesPerDir, len(files))]}
 		id, err := saveTree(t)
 		if err != nil {
 			return err
@@ -153,10 +154,10 @@ func buildScaleRepo(ctx context.Context, dir string, n int) error {
 	for len(level) > 1 || len(level) == 0 {
 		var next []repo.ID
 		for i := 0; i < len(level); i += scaleDirsPerParent {
-			t := &repo.Tree{}
+			t := &data.Tree{}
 			for j, id := range level[i:min(i+scaleDirsPerParent, len(level))] {
 				sub := id
-				t.Nodes = append(t.Nodes, &repo.Node{Name: fmt.Sprintf("d%05d", i+j), Type: repo.NodeDir, Mode: 0o755, ModTime: time.Unix(1.7e9, 0).UTC(), Subtree: &sub})
+				t.Nodes = append(t.Nodes, &data.Node{Name: fmt.Sprintf("d%05d", i+j), Type: data.NodeDir, Mode: 0o755, ModTime: time.Unix(1.7e9, 0).UTC(), Subtree: &sub})
 			}
 			id, err := saveTree(t)
 			if err != nil {

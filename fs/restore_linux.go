@@ -1,0 +1,114 @@
+package fs
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/immich-vault/immich-vault/repo/data"
+)
+
+// dirOpenFlags open a directory handle for *at calls only: O_PATH needs no
+// read permission and costs no more than the lookup.
+const dirOpenFlags = unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
+// maxResolve is the longest relative path resolved in one call; longer
+// ones are resolved in pieces, each below PATH_MAX (4096).
+const maxResolve = unix.PathMax - 256
+
+const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+
+// probeBeneath reports whether openat2 with RESOLVE_BENEATH and
+// RESOLVE_NO_SYMLINKS works (Linux 5.6 and later, when no seccomp filter
+// refuses it); otherwise paths are resolved one component at a time.
+func probeBeneath(dirfd int) bool {
+	fd, err := openBeneath(dirfd, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// openBeneath opens rel below dirfd in one call: the kernel refuses any
+// symlink on the way and at the end (ELOOP) and any escape from dirfd.
+func openBeneath(dirfd int, rel string, flags int, mode uint32) (int, error) {
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveFlags}
+	if flags&unix.O_CREAT != 0 {
+		how.Mode = uint64(mode)
+	}
+	for tries := 0; ; tries++ {
+		fd, err := unix.Openat2(dirfd, rel, &how)
+		// EAGAIN: a concurrent rename anywhere on the system made the
+		// kernel unsure the resolution stayed beneath dirfd.
+		if err == unix.EINTR || err == unix.EAGAIN && tries < 100 {
+			continue
+		}
+		return fd, err
+	}
+}
+
+// futimens sets fd's access and modification times to n's mtime
+// (utimensat with a NULL path: the file fd refers to).
+func futimens(fd int, n *data.Node) error {
+	ts := nodeTimes(n)
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// chmodNoFollow sets the mode of name in parent, refusing a symlink.
+// fchmodat2 (Linux 6.6) does that in one call; before it, the entry is
+// checked first, which leaves a window for a concurrent swap. It is only
+// used for FIFOs, devices and sockets restore has just created (files and
+// directories get their mode through their own descriptor).
+func chmodNoFollow(parent int, name string, mode uint32) error {
+	err := unix.Fchmodat(parent, name, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err != unix.EOPNOTSUPP {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.ELOOP
+	}
+	return unix.Fchmodat(parent, name, mode, 0)
+}
+
+// mknodAt creates the FIFO, device or socket node n as name in parent.
+func mknodAt(parent int, name string, n *data.Node) error {
+	if n.Type == data.NodeFifo {
+		if err := unix.Mkfifoat(parent, name, unixPerm(n)); err != nil {
+			return fmt.Errorf("mkfifo: %w", err)
+		}
+		return nil
+	}
+	mode := uint32(unix.S_IFBLK)
+	if n.Type == data.NodeCharDev {
+		mode = unix.S_IFCHR
+	} else if n.Type == data.NodeSocket {
+		mode = unix.S_IFSOCK
+	}
+	if err := unix.Mknodat(parent, name, mode|unixPerm(n), int(n.Rdev)); err != nil {
+		return fmt.Errorf("mknod: %w", err)
+	}
+	return nil
+}
+
+// xattrsAt sets the extended attributes of name in parent (a symlink,
+// FIFO, device or socket restore has just created) through an O_PATH
+// descriptor of it: opened without following a symlink, never opened for
+// I/O (opening a device or FIFO could block or act on the device).
+func xattrsAt(parent int, name string, n *data.Node, report ExtReport) error {
+	fd, err := openRetry(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open to set extended attributes: %w", err)
+	}
+	defer unix.Close(fd)
+	return applyXAttrsPath(fd, n, report)
+}

@@ -1,0 +1,330 @@
+package ops
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ChangedBytes sums the sizes of regular files under roots modified after
+// since (all files when since is zero): an upper bound of what a backup
+// adds (before deduplication and compression).
+func ChangedBytes(ctx context.Context, roots []string, since time.Time) (int64, error) {
+	var total int64
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil // unreadable parts are reported by the backup itself
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil && (since.IsZero() || fi.ModTime().After(since) || fi.ModTime().Equal(since)) {
+					total += fi.Size()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// NewestChange returns the newest modification time of any file or folder
+// under roots (missing roots are ignored).
+func NewestChange(ctx context.Context, roots []string) (time.Time, error) {
+	var newest time.Time
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if fi, err := d.Info(); err == nil && fi.ModTime().After(newest) {
+				newest = fi.ModTime()
+			}
+			return nil
+		})
+		if err != nil {
+			return newest, err
+		}
+	}
+	return newest, nil
+}
+
+// WaitQuiet waits until nothing under roots changed for quiet (phones
+// finishing uploads), checking every poll, for at most max. It returns
+// whether the quiet period was reached (false: max elapsed) and how long it
+// waited; only ctx's cancellation is an error.
+func WaitQuiet(ctx context.Context, roots []string, quiet, limit, poll time.Duration) (bool, time.Duration, error) {
+	start := time.Now()
+	if poll <= 0 {
+		poll = min(max(quiet/4, time.Second), 30*time.Second)
+	}
+	for {
+		newest, err := NewestChange(ctx, roots)
+		if err != nil {
+			return false, time.Since(start), err
+		}
+		now := time.Now()
+		if now.Sub(newest) >= quiet {
+			return true, now.Sub(start), nil
+		}
+		if now.Sub(start) >= limit {
+			return false, now.Sub(start), nil
+		}
+		wait := min(poll, quiet-now.Sub(newest), limit-now.Sub(start))
+		select {
+		case <-ctx.Done():
+			return false, time.Since(start), ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Metrics is one run's result for the Prometheus textfile collector.
+type Metrics struct {
+	Start       time.Time
+	Duration    time.Duration
+	ExitCode    int
+	BytesAdded  int64
+	Files       int64
+	DumpBytes   int64
+	Assets      int64
+	SnapshotID  string
+	Success     bool
+	LastSuccess time.Time // filled from the previous file when zero and !Success
+}
+
+const metricPrefix = "immich_vault_backup_"
+
+// textfile builds a Prometheus text exposition: each family's HELP and
+// TYPE once, its samples (with or without labels) after them.
+type textfile struct {
+	order []string
+	fams  map[string]*bytes.Buffer
+}
+
+func (t *textfile) gauge(name, help, labels string, v float64) {
+	if t.fams == nil {
+		t.fams = map[string]*bytes.Buffer{}
+	}
+	b, ok := t.fams[name]
+	if !ok {
+		b = &bytes.Buffer{}
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name)
+		t.fams[name] = b
+		t.order = append(t.order, name)
+	}
+	fmt.Fprintf(b, "%s%s %s\n", name, labels, strconv.FormatFloat(v, 'f', -1, 64))
+}
+
+func (t *textfile) bytes() []byte {
+	var out bytes.Buffer
+	for _, n := range t.order {
+		out.Write(t.fams[n].Bytes())
+	}
+	return out.Bytes()
+}
+
+// previous returns the samples of the file at path (none if unreadable).
+func previous(path string) map[string]float64 {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	return ParseMetrics(old)
+}
+
+// backupGauges adds m's immich_vault_backup_* set to t, keeping the
+// last-success timestamp of old when this run failed.
+func backupGauges(t *textfile, m Metrics, old map[string]float64) {
+	if !m.Success && m.LastSuccess.IsZero() {
+		if v, ok := old[metricPrefix+"last_success_timestamp_seconds"]; ok {
+			m.LastSuccess = time.Unix(int64(v), 0)
+		}
+	}
+	if m.Success {
+		m.LastSuccess = m.Start.Add(m.Duration)
+	}
+	metric := func(name, help string, v float64) { t.gauge(metricPrefix+name, help, "", v) }
+	if !m.LastSuccess.IsZero() {
+		metric("last_success_timestamp_seconds", "Unix time the last successful immich backup ended.", float64(m.LastSuccess.Unix()))
+	}
+	metric("last_run_timestamp_seconds", "Unix time the last immich backup ended.", float64(m.Start.Add(m.Duration).Unix()))
+	metric("duration_seconds", "Duration of the last immich backup.", m.Duration.Seconds())
+	metric("exit_status", "Exit code of the last immich backup (0 success, 3 partial, 10 repository missing, 12 wrong password).", float64(m.ExitCode))
+	metric("bytes_added", "Bytes of new data the last backup added (before compression).", float64(m.BytesAdded))
+	metric("files", "Files in the last backup.", float64(m.Files))
+	metric("database_dump_bytes", "Size of the last database dump.", float64(m.DumpBytes))
+	metric("assets", "Assets in the database at the last backup.", float64(m.Assets))
+}
+
+// WriteMetrics writes m to path atomically (temporary file + rename in the
+// same directory), keeping the last-success timestamp of the previous file
+// when this run failed, so an alert on its age fires.
+func WriteMetrics(path string, m Metrics) error {
+	var t textfile
+	backupGauges(&t, m, previous(path))
+	return writeAtomic(path, t.bytes())
+}
+
+// StepMetrics is the result of one step of `immich-vault run`.
+type StepMetrics struct {
+	Step     string // "backup", "forget", "prune", "check", "copy:NAME", "hook:before"...
+	Status   string // ok, partial, failed, skipped
+	ExitCode int
+	End      time.Time
+	Duration time.Duration
+}
+
+// RunMetrics is one `immich-vault run`: the run, each step, and the
+// backup's own set (nil when the run has no backup step).
+type RunMetrics struct {
+	Start    time.Time
+	Duration time.Duration
+	ExitCode int
+	Success  bool
+	Backup   *Metrics
+	Steps    []StepMetrics
+}
+
+const runPrefix, stepPrefix = "immich_vault_run_", "immich_vault_step_"
+
+// WriteRunMetrics writes r to path atomically: immich_vault_run_* for the
+// run, immich_vault_step_*{step="..."} for each step and, when the run
+// has a backup step, the immich_vault_backup_* set that `immich backup
+// --metrics-file` writes. Last-success timestamps of the previous file
+// are kept for whatever failed or was skipped this time.
+func WriteRunMetrics(path string, r RunMetrics) error {
+	old := previous(path)
+	var t textfile
+	end := r.Start.Add(r.Duration)
+	if r.Success {
+		t.gauge(runPrefix+"last_success_timestamp_seconds", "Unix time the last successful run ended.", "", float64(end.Unix()))
+	} else if v, ok := old[runPrefix+"last_success_timestamp_seconds"]; ok {
+		t.gauge(runPrefix+"last_success_timestamp_seconds", "Unix time the last successful run ended.", "", v)
+	}
+	t.gauge(runPrefix+"last_run_timestamp_seconds", "Unix time the last run ended.", "", float64(end.Unix()))
+	t.gauge(runPrefix+"duration_seconds", "Duration of the last run.", "", r.Duration.Seconds())
+	t.gauge(runPrefix+"exit_status", "Exit code of the last run (the first failing step's; 3 partial).", "", float64(r.ExitCode))
+	for _, s := range r.Steps {
+		l := `{step="` + labelValue(s.Step) + `"}`
+		ok := s.Status == "ok" || s.Status == "partial"
+		if ok {
+			t.gauge(stepPrefix+"last_success_timestamp_seconds", "Unix time the step last succeeded.", l, float64(s.End.Unix()))
+		} else if v, found := old[stepPrefix+"last_success_timestamp_seconds"+l]; found {
+			t.gauge(stepPrefix+"last_success_timestamp_seconds", "Unix time the step last succeeded.", l, v)
+		}
+		skipped := 0.0
+		if s.Status == "skipped" {
+			skipped = 1
+		} else {
+			t.gauge(stepPrefix+"last_run_timestamp_seconds", "Unix time the step last ran.", l, float64(s.End.Unix()))
+		}
+		t.gauge(stepPrefix+"duration_seconds", "Duration of the step in the last run.", l, s.Duration.Seconds())
+		t.gauge(stepPrefix+"exit_status", "Exit code of the step in the last run (0 also when skipped).", l, float64(s.ExitCode))
+		t.gauge(stepPrefix+"skipped", "1 if the last run skipped the step (not due, or an earlier step failed).", l, skipped)
+	}
+	if r.Backup != nil {
+		backupGauges(&t, *r.Backup, old)
+	}
+	return writeAtomic(path, t.bytes())
+}
+
+func labelValue(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c == '_' || c == ':' || c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("metrics file: %w", err)
+	}
+	return nil
+}
+
+// ParseMetrics reads the samples of a textfile: "name value" under name,
+// "name{labels} value" under name{labels} as written (comments and
+// malformed lines are skipped).
+func ParseMetrics(b []byte) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			out[f[0]] = v
+		}
+	}
+	return out
+}
+
+// AppendLog appends one line to the log file (created 0640).
+func AppendLog(path string, fields map[string]string) error {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	sb.WriteString(time.Now().UTC().Format(time.RFC3339))
+	for _, k := range keys {
+		v := fields[k]
+		if v == "" || strings.ContainsAny(v, " \t\"=") {
+			v = strconv.Quote(v)
+		}
+		sb.WriteString(" " + k + "=" + v)
+	}
+	sb.WriteByte('\n')
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("log file: %w", err)
+	}
+	if _, err := f.WriteString(sb.String()); err != nil {
+		f.Close()
+		return fmt.Errorf("log file: %w", err)
+	}
+	return f.Close()
+}
+
+// ErrWrongMount: the repository is not on the mount (or file system UUID)
+// the configuration requires (RequireMount, RequireUUID).
+var ErrWrongMount = errors.New("repository is not on the required mount")

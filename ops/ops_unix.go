@@ -1,0 +1,67 @@
+//go:build unix
+
+package ops
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// RequireMount fails with ErrWrongMount unless dir lies on the file system
+// mounted at mountPoint, and mountPoint is a mount point (so an unmounted USB
+// disk, whose mount point is then a plain directory of the root file system,
+// is refused).
+func RequireMount(dir, mountPoint string) error {
+	var st, mt, pt syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return fmt.Errorf("repository %s: %w", dir, err)
+	}
+	mp := filepath.Clean(mountPoint)
+	if err := syscall.Stat(mp, &mt); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrWrongMount, mp, err)
+	}
+	if mp != "/" {
+		if err := syscall.Stat(filepath.Dir(mp), &pt); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrWrongMount, mp, err)
+		}
+		if pt.Dev == mt.Dev && pt.Ino != mt.Ino {
+			return fmt.Errorf("%w: %s is not a mount point (is the disk mounted?)", ErrWrongMount, mp)
+		}
+	}
+	if st.Dev != mt.Dev {
+		return fmt.Errorf("%w: %s is not on the file system mounted at %s", ErrWrongMount, dir, mp)
+	}
+	return nil
+}
+
+// RequireUUID fails with ErrWrongMount unless dir lies on the block device
+// whose file system UUID is uuid (looked up in byUUID, normally
+// /dev/disk/by-uuid).
+func RequireUUID(dir, uuid, byUUID string) error {
+	if byUUID == "" {
+		byUUID = "/dev/disk/by-uuid"
+	}
+	var st, dt syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return fmt.Errorf("repository %s: %w", dir, err)
+	}
+	dev := filepath.Join(byUUID, uuid)
+	if strings.ContainsRune(uuid, '/') || syscall.Stat(dev, &dt) != nil {
+		return fmt.Errorf("%w: no file system with UUID %s is attached (%s missing)", ErrWrongMount, uuid, dev)
+	}
+	if uint64(dt.Rdev) != uint64(st.Dev) {
+		return fmt.Errorf("%w: %s is not on the file system with UUID %s (is the disk mounted?)", ErrWrongMount, dir, uuid)
+	}
+	return nil
+}
+
+// FreeSpace returns the bytes available to unprivileged users at dir.
+func FreeSpace(dir string) (uint64, error) {
+	var s syscall.Statfs_t
+	if err := syscall.Statfs(dir, &s); err != nil {
+		return 0, fmt.Errorf("free space of %s: %w", dir, err)
+	}
+	return uint64(s.Bavail) * uint64(s.Bsize), nil
+}

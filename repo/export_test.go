@@ -1,4 +1,0 @@
-package repo
-
-// SameNodesForTest exposes sameNodes to the external tests.
-var SameNodesForTest = sameNodes

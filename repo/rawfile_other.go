@@ -1,9 +1,0 @@
-//go:build !unix
-
-package repo
-
-// openNonblock: no such flag outside Unix (and no FIFOs to block on).
-const openNonblock = 0
-
-// checkOpened has no device and inode to compare outside Unix.
-func checkOpened(fd int, dev, ino uint64) error { return nil }

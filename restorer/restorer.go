@@ -1,0 +1,998 @@
+package restorer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/immich-vault/immich-vault/fs"
+	"github.com/immich-vault/immich-vault/pack"
+	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/repo/data"
+)
+
+// Overwrite policies for restore.
+type Overwrite int
+
+const (
+	// OverwriteUnset refuses a non-empty target.
+	OverwriteUnset Overwrite = iota
+	// OverwriteNever keeps existing files untouched.
+	OverwriteNever
+	// OverwriteIfChanged rewrites existing files whose content differs
+	// (checked by hashing them against the snapshot's blob IDs); this makes
+	// an interrupted restore resumable.
+	OverwriteIfChanged
+	// OverwriteAlways rewrites every file.
+	OverwriteAlways
+)
+
+// ParseOverwrite parses never|if-changed|always.
+func ParseOverwrite(s string) (Overwrite, error) {
+	switch s {
+	case "":
+		return OverwriteUnset, nil
+	case "never":
+		return OverwriteNever, nil
+	case "if-changed":
+		return OverwriteIfChanged, nil
+	case "always":
+		return OverwriteAlways, nil
+	}
+	return 0, fmt.Errorf("unknown overwrite policy %q (want never, if-changed or always)", s)
+}
+
+// RestoreOptions describe one restore.
+type RestoreOptions struct {
+	Target    string
+	SubPath   string       // absolute path inside the snapshot; "" or "/" = everything
+	Include   *data.Filter // matched against snapshot paths; empty = all
+	Exclude   *data.Filter
+	Overwrite Overwrite
+	// Warn receives per-file problems (damaged blobs...). May be called concurrently.
+	Warn     func(path string, err error)
+	Progress *repo.Progress
+	Workers  int // parallel pack fetches (0: max(GOMAXPROCS, backend connections))
+}
+
+// RestoreResult summarises a restore.
+type RestoreResult struct {
+	Files, Dirs, Links int64
+	Bytes              int64
+	Skipped            int64 // existing files left as they were
+	Damaged            []string
+	Errors             int64
+	// NotRestored counts, by kind ("acl", "user", "security.capability",
+	// "security", "trusted", "flags"...), extended metadata the target
+	// could not take (file system without support, or privileges the
+	// restoring user lacks). The first of each kind is also warned about
+	// (an error wrapping ErrMetaNotRestored); they are not Errors.
+	NotRestored map[string]int64
+}
+
+// ErrMetaNotRestored: extended attributes, ACLs or file flags of a kind the
+// target file system does not support or the restoring user may not set.
+var ErrMetaNotRestored = errors.New("repo: extended metadata not restored")
+
+type restoreFile struct {
+	node     *data.Node
+	rel      string // on disk, relative to the target (resolved beneath it, never through a symlink)
+	snapPath string // in the snapshot
+	existing bool
+	// single: one blob and no existing file: the pack worker that writes
+	// the blob creates the file and sets its metadata in one go.
+	single   bool
+	done     atomic.Bool // content already correct
+	failed   atomic.Bool
+	metaDone atomic.Bool
+}
+
+type blobTarget struct {
+	file   *restoreFile
+	offset int64
+}
+
+type restorer struct {
+	r       *repo.Repository
+	opts    *RestoreOptions
+	prog    *repo.Progress
+	res     RestoreResult
+	resMu   sync.Mutex
+	batch   []*restoreFile
+	nblobs  int
+	fresh   bool // the target was empty or missing: nothing pre-exists
+	links   map[[2]uint64]string
+	pending [][2]string // hardlinks to create after contents: {existing, new}, relative to the target
+	dirs    []dirMeta
+	trees   *treePrefetcher
+	// root is the target directory, opened once: every path below it is
+	// resolved from it without following symlinks (restore never writes
+	// outside its target).
+	root   *fs.TargetRoot
+	target string // absolute path of the target, for messages
+	// dirs of a fresh target are created by one goroutine (mkdirs) while
+	// the walk goes on: mkdir is kernel time, the walk mostly user time.
+	mkdirs chan mkdirReq
+	// flagged: files with inode flags, set after every file and hard
+	// link exists (an immutable file refuses new links).
+	flagged []*restoreFile
+}
+
+// rdir is a directory of the target as the walk sees it. Its handle (an
+// open directory, resolved from its parent's without following symlinks)
+// is opened when the walk first needs it and closed when the walk leaves
+// the directory, so at most one handle per level is open.
+type rdir struct {
+	parent *rdir
+	name   string // in parent; "" for the target itself
+	rel    string // relative to the target; "." for the target itself
+	// Walk goroutine only:
+	h     fs.TargetDir
+	open  bool
+	ready bool // exists as a directory (checked, created or queued for creation)
+}
+
+func (d *rdir) child(name string) *rdir {
+	rel := name
+	if d.rel != "." {
+		rel = d.rel + "/" + name
+	}
+	return &rdir{parent: d, name: name, rel: rel}
+}
+
+// childRel is the target-relative path of name in d.
+func (d *rdir) childRel(name string) string {
+	if d.rel == "." {
+		return name
+	}
+	return d.rel + "/" + name
+}
+
+// display is the path of rel for messages.
+func (rs *restorer) display(rel string) string {
+	if rel == "." {
+		return rs.target
+	}
+	return rs.target + string(filepath.Separator) + filepath.FromSlash(rel)
+}
+
+// handle returns d's open directory handle, opening it (and its parents)
+// when needed. Walk goroutine only.
+func (rs *restorer) handle(d *rdir) (fs.TargetDir, error) {
+	if d.open {
+		return d.h, nil
+	}
+	ph, err := rs.handle(d.parent)
+	if err != nil {
+		return ph, err
+	}
+	h, err := rs.root.OpenDir(ph, d.name)
+	if err != nil {
+		return h, err
+	}
+	d.h, d.open = h, true
+	return h, nil
+}
+
+// release closes d's handle when the walk leaves d.
+func (rs *restorer) release(d *rdir) {
+	if d.open && d.parent != nil {
+		fs.CloseDir(d.h)
+		d.open = false
+	}
+}
+
+// ErrEntryInTheWay: an existing entry of the target has another type than
+// the snapshot's node at that path and the overwrite policy keeps it.
+var ErrEntryInTheWay = errors.New("repo: an existing entry of another type is in the way")
+
+// makeDir makes d a directory (walk goroutine, parent ready). In a fresh
+// target it is queued for the mkdir goroutine; otherwise an existing
+// directory is kept, anything else in the way (a file, a symlink: never
+// followed) is replaced when the overwrite policy allows it.
+func (rs *restorer) makeDir(ctx context.Context, d *rdir) error {
+	if rs.mkdirs != nil {
+		select {
+		case rs.mkdirs <- mkdirReq{dir: d}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	ph, err := rs.handle(d.parent)
+	if err != nil {
+		return err
+	}
+	info, err := rs.root.Lstat(ph, d.name)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return err
+	case info.Kind == fs.KindDir:
+		return nil
+	case rs.opts.Overwrite == OverwriteAlways || rs.opts.Overwrite == OverwriteIfChanged:
+		if err := rs.root.Remove(ph, d.name, false); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: it is %s, not a directory as in the snapshot, and was kept", ErrEntryInTheWay, info.Kind)
+	}
+	return rs.root.Mkdir(ph, d.name)
+}
+
+// ensure makes d (and its parents) exist as directories: the walk creates
+// a directory when it enters it, or, for a directory that is not selected
+// itself (include filters), when a selected entry inside needs it.
+func (rs *restorer) ensure(ctx context.Context, d *rdir) error {
+	if d.ready {
+		return nil
+	}
+	if err := rs.ensure(ctx, d.parent); err != nil {
+		return err
+	}
+	if err := rs.makeDir(ctx, d); err != nil {
+		return err
+	}
+	d.ready = true
+	return nil
+}
+
+// mkdirReq asks the mkdir goroutine to create dir, or (dir nil) to close
+// done once everything queued before it is created.
+type mkdirReq struct {
+	dir  *rdir
+	done chan struct{}
+}
+
+// mkdirWorker creates the directories queued on rs.mkdirs, in order (the
+// walk queues a parent before its children, and a directory's descendants
+// right after it). It keeps the chain of directories leading to the last
+// one created, with their handles opened on demand, so each directory is
+// created relative to its parent's handle.
+func (rs *restorer) mkdirWorker() {
+	type level struct {
+		d    *rdir
+		h    fs.TargetDir
+		open bool
+	}
+	var stack []level
+	pop := func() {
+		if l := stack[len(stack)-1]; l.open {
+			fs.CloseDir(l.h)
+		}
+		stack = stack[:len(stack)-1]
+	}
+	defer func() {
+		for len(stack) > 0 {
+			pop()
+		}
+	}()
+	// handleAt returns the handle of the directory at stack[i] (the
+	// target for -1), opening it relative to the one below if needed.
+	var handleAt func(i int) (fs.TargetDir, error)
+	handleAt = func(i int) (fs.TargetDir, error) {
+		if i < 0 {
+			return rs.root.RootDir(), nil
+		}
+		l := &stack[i]
+		if !l.open {
+			ph, err := handleAt(i - 1)
+			if err != nil {
+				return ph, err
+			}
+			if l.h, err = rs.root.OpenDir(ph, l.d.name); err != nil {
+				return l.h, err
+			}
+			l.open = true
+		}
+		return l.h, nil
+	}
+	for req := range rs.mkdirs {
+		if req.done != nil {
+			close(req.done)
+			continue
+		}
+		d := req.dir
+		for len(stack) > 0 && stack[len(stack)-1].d != d.parent {
+			pop()
+		}
+		if len(stack) == 0 && d.parent.parent != nil {
+			// Not a child of the chain (cannot happen with the walk's
+			// order, kept for safety): resolve the parent from the target.
+			h, err := rs.root.ResolveDir(d.parent.rel)
+			if err != nil {
+				rs.warn(rs.display(d.rel), err)
+				continue
+			}
+			stack = append(stack, level{d: d.parent, h: h, open: true})
+		}
+		ph, err := handleAt(len(stack) - 1)
+		if err == nil {
+			err = rs.root.Mkdir(ph, d.name)
+			if errors.Is(err, os.ErrExist) {
+				// Safe to use: it is only ever opened as a directory
+				// without following a symlink.
+				err = nil
+			}
+		}
+		if err != nil {
+			rs.warn(rs.display(d.rel), err)
+			continue
+		}
+		stack = append(stack, level{d: d})
+	}
+}
+
+// mkdirBarrier waits until every queued directory exists.
+func (rs *restorer) mkdirBarrier() {
+	if rs.mkdirs == nil {
+		return
+	}
+	done := make(chan struct{})
+	rs.mkdirs <- mkdirReq{done: done}
+	<-done
+}
+
+// treePrefetcher loads subtrees in the background while the restore walks
+// their parent, so the (sequential) walk rarely waits for a tree.
+type treePrefetcher struct {
+	r   *repo.Repository
+	sem chan struct{}
+	mu  sync.Mutex
+	m   map[repo.ID]chan treeResult
+}
+
+type treeResult struct {
+	t   *data.Tree
+	err error
+}
+
+func (p *treePrefetcher) prefetch(ctx context.Context, id repo.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.m[id]; ok {
+		return
+	}
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		return // busy: get loads it itself
+	}
+	ch := make(chan treeResult, 1)
+	p.m[id] = ch
+	go func() {
+		t, err := p.r.LoadTree(ctx, id)
+		<-p.sem
+		ch <- treeResult{t, err}
+	}()
+}
+
+func (p *treePrefetcher) get(ctx context.Context, id repo.ID) (*data.Tree, error) {
+	p.mu.Lock()
+	ch, ok := p.m[id]
+	delete(p.m, id)
+	p.mu.Unlock()
+	if ok {
+		res := <-ch
+		return res.t, res.err
+	}
+	return p.r.LoadTree(ctx, id)
+}
+
+type dirMeta struct {
+	rel  string
+	node *data.Node
+}
+
+const restoreBatchBlobs = 250_000
+
+// Restore writes the snapshot (or its SubPath) into opts.Target.
+func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts RestoreOptions) (*RestoreResult, error) {
+	ctx, release, err := r.HoldForRead(ctx, "restore") // docs/FORMAT.md §10.3
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if opts.Progress == nil {
+		opts.Progress = &repo.Progress{}
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = max(runtime.GOMAXPROCS(0), r.Backend().Properties().Connections)
+	}
+	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{},
+		trees: &treePrefetcher{r: r, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), m: map[repo.ID]chan treeResult{}}}
+	node, tree, snapBase, err := resolvePath(ctx, r, sn, opts.SubPath)
+	if err != nil {
+		return nil, err
+	}
+	target, err := filepath.Abs(opts.Target)
+	if err != nil {
+		return nil, err
+	}
+	rs.target = target
+	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 && opts.Overwrite == OverwriteUnset {
+		return nil, fmt.Errorf("%s: %w", target, repo.ErrTargetNotEmpty)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("target %s: %w", target, err)
+	} else {
+		rs.fresh = len(entries) == 0
+	}
+	// The target path itself is the user's choice (it may be or go
+	// through a symlink); nothing below it is ever followed.
+	rs.root, err = fs.OpenTargetRoot(target)
+	if err != nil {
+		return nil, fmt.Errorf("create target: %w", err)
+	}
+	defer rs.root.Close()
+	rs.root.Report = rs.metaRefused
+	top := &rdir{rel: ".", h: rs.root.RootDir(), open: true, ready: true}
+	if rs.fresh {
+		rs.mkdirs = make(chan mkdirReq, 4096)
+		go rs.mkdirWorker()
+		defer close(rs.mkdirs)
+	}
+	if tree != nil {
+		err = rs.walk(ctx, tree, top, snapBase)
+		if err == nil && node != nil {
+			rs.dirs = append(rs.dirs, dirMeta{".", node})
+		}
+	} else {
+		err = rs.entry(ctx, node, top, snapBase)
+	}
+	if err == nil {
+		err = rs.flush(ctx)
+	}
+	if err != nil {
+		return &rs.res, err
+	}
+	for _, l := range rs.pending {
+		if err := rs.root.Link(l[0], l[1]); err != nil {
+			rs.warn(rs.display(l[1]), err)
+			continue
+		}
+		rs.res.Links++
+	}
+	// File flags after contents, metadata and links; directories get
+	// theirs with their metadata, below.
+	for _, f := range rs.flagged {
+		if f.failed.Load() {
+			continue
+		}
+		if err := rs.root.SetFlags(f.rel, f.node); err != nil {
+			rs.warn(rs.display(f.rel), err)
+		}
+	}
+	// Directory metadata last, deepest first, so writing files inside does
+	// not disturb their mtimes.
+	for i := len(rs.dirs) - 1; i >= 0; i-- {
+		d := rs.dirs[i]
+		if err := rs.root.SetMeta(d.rel, d.node); err != nil {
+			rs.warn(rs.display(d.rel), err)
+		}
+	}
+	return &rs.res, nil
+}
+
+// resolvePath finds the node at p inside the snapshot (FindNode). For a
+// directory it returns its tree; for the root it returns node nil and the
+// root tree.
+func resolvePath(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, p string) (*data.Node, *data.Tree, string, error) {
+	p = path.Clean("/" + p)
+	node, err := r.FindNode(ctx, sn, p)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	id := sn.Tree
+	switch {
+	case node == nil:
+	case node.Type == data.NodeDir:
+		id = *node.Subtree
+	default:
+		return node, nil, p, nil
+	}
+	tree, err := r.LoadTree(ctx, id)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return node, tree, p, nil
+}
+
+func (rs *restorer) warn(p string, err error) {
+	rs.resMu.Lock()
+	rs.res.Errors++
+	rs.resMu.Unlock()
+	rs.prog.Errors.Add(1)
+	if rs.opts.Warn != nil {
+		rs.opts.Warn(p, err)
+	}
+}
+
+// metaRefused counts extended metadata of kind that the target refused
+// at rel, warning about the first of each kind.
+func (rs *restorer) metaRefused(rel, kind string, err error) {
+	rs.resMu.Lock()
+	if rs.res.NotRestored == nil {
+		rs.res.NotRestored = map[string]int64{}
+	}
+	rs.res.NotRestored[kind]++
+	first := rs.res.NotRestored[kind] == 1
+	rs.resMu.Unlock()
+	if first && rs.opts.Warn != nil {
+		what := kind + " extended attributes"
+		switch kind {
+		case "acl":
+			what = "ACLs"
+		case data.MetaKindFlags:
+			what = "file flags"
+		case "security.capability":
+			what = "file capabilities (security.capability)"
+		}
+		rs.opts.Warn(rs.display(rel), fmt.Errorf("%w: %s cannot be restored here (%v): the target file system does not support them, or setting them needs privileges this user lacks (trusted.* and security.* attributes and the immutable and append-only flags need root); further ones are counted in the summary, not reported", ErrMetaNotRestored, what, err))
+	}
+}
+
+func (rs *restorer) selected(snapPath string, isDir bool) (take, descend bool) {
+	if rs.opts.Exclude.Match(snapPath) {
+		return false, false
+	}
+	if rs.opts.Include.Empty() {
+		return true, true
+	}
+	if rs.opts.Include.Match(snapPath) {
+		return true, true
+	}
+	// Not selected itself; a directory is still walked for selected children.
+	return false, isDir
+}
+
+func (rs *restorer) walk(ctx context.Context, t *data.Tree, dir *rdir, snapDir string) error {
+	for _, n := range t.Nodes {
+		if n.Type == data.NodeDir && n.Subtree != nil {
+			rs.trees.prefetch(ctx, *n.Subtree)
+		}
+	}
+	for _, n := range t.Nodes {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := rs.entry(ctx, n, dir, path.Join(snapDir, n.FileName())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validName reports whether name can be created as one entry of a
+// directory (a damaged or forged tree could hold "..", "a/b" or "").
+func validName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// entry restores node n, named n.FileName() in directory dir.
+func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath string) error {
+	name := n.FileName()
+	if !validName(name) {
+		rs.warn(snapPath, fmt.Errorf("%w: invalid file name %q in the snapshot", repo.ErrCorrupt, name))
+		return nil
+	}
+	take, descend := rs.selected(snapPath, n.Type == data.NodeDir)
+	if n.Type == data.NodeDir {
+		if !descend {
+			return nil
+		}
+		d := dir.child(name)
+		defer rs.release(d)
+		if take {
+			if err := rs.ensure(ctx, d); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				rs.warn(rs.display(d.rel), err)
+				return nil
+			}
+			rs.res.Dirs++
+			rs.prog.Dirs.Add(1)
+			rs.dirs = append(rs.dirs, dirMeta{d.rel, n})
+		}
+		sub, err := rs.trees.get(ctx, *n.Subtree)
+		if err != nil {
+			rs.warn(snapPath, err)
+			rs.damaged(snapPath)
+			return nil
+		}
+		return rs.walk(ctx, sub, d, snapPath)
+	}
+	if !take {
+		return nil
+	}
+	rel := dir.childRel(name)
+	if err := rs.ensure(ctx, dir); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rs.warn(rs.display(rel), err)
+		return nil
+	}
+	exists := false
+	if !rs.fresh {
+		ph, err := rs.handle(dir)
+		if err != nil {
+			rs.warn(rs.display(rel), err)
+			return nil
+		}
+		info, err := rs.root.Lstat(ph, name)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			rs.warn(rs.display(rel), err)
+			return nil
+		}
+		if exists = err == nil; exists {
+			switch rs.opts.Overwrite {
+			case OverwriteNever, OverwriteUnset:
+				rs.res.Skipped++
+				return nil
+			}
+			if n.Type != data.NodeFile || info.Kind != fs.KindFile || info.Size != int64(n.Size) || rs.opts.Overwrite == OverwriteAlways {
+				// Removed, never followed (a symlink goes, not what it
+				// points at; a directory goes with its contents).
+				if err := rs.root.Remove(ph, name, info.Kind == fs.KindDir); err != nil {
+					rs.warn(rs.display(rel), err)
+					return nil
+				}
+				exists = false
+			}
+		}
+	}
+	if n.Links > 1 && n.Type != data.NodeDir {
+		key := [2]uint64{n.Device, n.Inode}
+		if first, ok := rs.links[key]; ok {
+			if exists {
+				ph, err := rs.handle(dir)
+				if err == nil {
+					err = rs.root.Remove(ph, name, false)
+				}
+				if err != nil {
+					rs.warn(rs.display(rel), err)
+					return nil
+				}
+			}
+			rs.pending = append(rs.pending, [2]string{first, rel})
+			return nil
+		}
+		rs.links[key] = rel
+	}
+	if n.Type == data.NodeFile {
+		f := &restoreFile{node: n, rel: rel, snapPath: snapPath, existing: exists,
+			single: !exists && len(n.Content) == 1 && n.Links <= 1}
+		rs.batch = append(rs.batch, f)
+		if n.Flags&data.StoredFlags != 0 {
+			rs.flagged = append(rs.flagged, f)
+		}
+		rs.nblobs += len(n.Content)
+		if rs.nblobs >= restoreBatchBlobs {
+			return rs.flush(ctx)
+		}
+		return nil
+	}
+	// Other types are created right here, in their directory.
+	rs.mkdirBarrier()
+	ph, err := rs.handle(dir)
+	if err == nil {
+		err = rs.root.MkSpecial(ph, name, n)
+	}
+	if err != nil {
+		rs.warn(rs.display(rel), err)
+		return nil
+	}
+	rs.res.Files++
+	rs.prog.Files.Add(1)
+	if err := rs.root.SetMetaAt(ph, name, rel, n); err != nil {
+		rs.warn(rs.display(rel), err)
+	}
+	return nil
+}
+
+func (rs *restorer) damaged(snapPath string) {
+	rs.resMu.Lock()
+	rs.res.Damaged = append(rs.res.Damaged, snapPath)
+	rs.resMu.Unlock()
+}
+
+// flush restores the contents of the batched files.
+func (rs *restorer) flush(ctx context.Context) error {
+	rs.mkdirBarrier() // the files' directories exist
+	batch := rs.batch
+	rs.batch, rs.nblobs = nil, 0
+	if len(batch) == 0 {
+		return nil
+	}
+	// 1. Existing files (resume): verify their content in parallel.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, f := range batch {
+		if !f.existing {
+			continue
+		}
+		g.Go(func() error {
+			ok, err := fileMatches(gctx, rs.r, rs.root, f.rel, f.node)
+			if err != nil {
+				return err
+			}
+			f.done.Store(ok)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// 2. Create/truncate files (the truncate makes holes: all-zero blobs
+	// are not written, so sparse files stay sparse), in parallel; then plan
+	// per pack. Single-blob files are created by the pack worker instead.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(2 * runtime.GOMAXPROCS(0))
+	for _, f := range batch {
+		if f.done.Load() || f.single {
+			continue
+		}
+		g.Go(func() error {
+			if f.existing {
+				// Replaced, not rewritten in place: the existing file may
+				// share its inode with a file outside the target.
+				if err := rs.root.Unlink(f.rel); err != nil && !errors.Is(err, os.ErrNotExist) {
+					rs.warn(rs.display(f.rel), err)
+					f.failed.Store(true)
+					return gctx.Err()
+				}
+			}
+			if err := rs.root.CreateSized(f.rel, int64(f.node.Size)); err != nil {
+				rs.warn(rs.display(f.rel), err)
+				f.failed.Store(true)
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	plan := map[repo.ID][]packNeed{}
+	for _, f := range batch {
+		if f.done.Load() {
+			rs.resMu.Lock()
+			rs.res.Skipped++
+			rs.resMu.Unlock()
+			continue
+		}
+		if f.failed.Load() {
+			continue
+		}
+		var off int64
+		for _, id := range f.node.Content {
+			h := pack.BlobHandle{ID: id, Type: pack.DataBlob}
+			loc, ok, err := rs.r.Cache().Lookup(ctx, h)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				rs.warn(f.snapPath, fmt.Errorf("data blob %s: %w", id, repo.ErrBlobNotFound))
+				f.failed.Store(true)
+				break
+			}
+			plan[loc.Pack] = append(plan[loc.Pack], packNeed{entry: loc.Entry(h), target: blobTarget{f, off}})
+			off += int64(loc.RawLength)
+		}
+	}
+	// 3. Fetch every pack once (ranges merged), decrypt, verify, write.
+	packs := make([]repo.ID, 0, len(plan))
+	for id := range plan {
+		packs = append(packs, id)
+	}
+	sort.Slice(packs, func(i, j int) bool { return packs[i].Compare(packs[j]) < 0 })
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(rs.opts.Workers)
+	for _, id := range packs {
+		needs := plan[id]
+		g.Go(func() error { return rs.restorePack(gctx, id, needs) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// 4. Metadata (in parallel; single-blob files already have theirs).
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(2 * runtime.GOMAXPROCS(0))
+	for _, f := range batch {
+		if f.failed.Load() {
+			rs.damaged(f.snapPath)
+			continue
+		}
+		if !f.done.Load() {
+			rs.resMu.Lock()
+			rs.res.Files++
+			rs.res.Bytes += int64(f.node.Size)
+			rs.resMu.Unlock()
+			rs.prog.Files.Add(1)
+		}
+		if f.metaDone.Load() {
+			continue
+		}
+		g.Go(func() error {
+			if err := rs.root.SetMeta(f.rel, f.node); err != nil {
+				rs.warn(rs.display(f.rel), err)
+			}
+			return gctx.Err()
+		})
+	}
+	return g.Wait()
+}
+
+type packNeed struct {
+	entry  pack.Entry
+	target blobTarget
+}
+
+func (rs *restorer) restorePack(ctx context.Context, packID repo.ID, needs []packNeed) error {
+	sort.Slice(needs, func(i, j int) bool { return needs[i].entry.Offset < needs[j].entry.Offset })
+	for start := 0; start < len(needs); {
+		end := start + 1
+		for end < len(needs) && int64(needs[end].entry.Offset) <= int64(needs[end-1].entry.Offset)+int64(needs[end-1].entry.Length)+repo.MaxRangeGap {
+			end++
+		}
+		if err := rs.restoreRange(ctx, packID, needs[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []packNeed) error {
+	first := int64(needs[0].entry.Offset)
+	var last int64
+	for _, n := range needs {
+		last = max(last, int64(n.entry.Offset)+int64(n.entry.Length))
+	}
+	files := map[string]fs.OutFile{} // rel → open file
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
+	var plain []byte
+	err := rs.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
+		pos := first
+		var sealed []byte
+		for i := 0; i < len(needs); {
+			e := needs[i].entry
+			if int64(e.Offset) > pos {
+				if _, err := io.CopyN(io.Discard, rd, int64(e.Offset)-pos); err != nil {
+					return err
+				}
+				pos = int64(e.Offset)
+			}
+			sealed = growBuf(sealed, int(e.Length))
+			if int64(e.Offset) == pos {
+				if _, err := io.ReadFull(rd, sealed); err != nil {
+					return err
+				}
+				pos += int64(e.Length)
+			}
+			var derr error
+			plain, derr = rs.r.DecodeBlob(e, packID, sealed, plain)
+			// Every target of this same blob (duplicates inside and across files).
+			j := i
+			for ; j < len(needs) && needs[j].entry.Offset == e.Offset; j++ {
+				t := needs[j].target
+				if derr != nil {
+					if !t.file.failed.Swap(true) {
+						rs.warn(t.file.snapPath, derr)
+					}
+					continue
+				}
+				if t.file.failed.Load() {
+					continue
+				}
+				if err := rs.writeAt(files, t, plain); err != nil {
+					t.file.failed.Store(true)
+					rs.warn(rs.display(t.file.rel), err)
+				}
+			}
+			i = j
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		// The pack (range) could not be read: every file needing it is damaged.
+		for _, n := range needs {
+			if !n.target.file.failed.Swap(true) {
+				rs.warn(n.target.file.snapPath, fmt.Errorf("pack %s: %w", packID.Short(), err))
+			}
+		}
+		return nil
+	}
+	return err
+}
+
+func growBuf(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+func (rs *restorer) writeAt(files map[string]fs.OutFile, t blobTarget, data []byte) error {
+	rs.prog.Bytes.Add(int64(len(data)))
+	f := t.file
+	if f.single {
+		return rs.writeSingle(f, data)
+	}
+	if fs.IsZero(data) {
+		return nil // a hole: the file was truncated to its size
+	}
+	w, ok := files[f.rel]
+	if !ok {
+		var err error
+		if w, err = rs.root.OpenWrite(f.rel); err != nil {
+			return err
+		}
+		files[f.rel] = w
+	}
+	return w.WriteAt(data, t.offset)
+}
+
+// writeSingle creates a one-blob file, writes it and sets its metadata.
+func (rs *restorer) writeSingle(f *restoreFile, data []byte) error {
+	if err := rs.root.WriteNew(f.rel, data, f.node); err != nil {
+		return err
+	}
+	f.metaDone.Store(true)
+	return nil
+}
+
+// fileMatches reports whether the file at rel already holds n's content.
+func fileMatches(ctx context.Context, r *repo.Repository, root *fs.TargetRoot, rel string, n *data.Node) (bool, error) {
+	f, nlink, err := root.OpenRead(rel)
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != int64(n.Size) || nlink > 1 {
+		// A file with other hard links is rewritten (as a new file):
+		// its metadata must not be set on an inode shared with a file
+		// that may be outside the target.
+		return false, nil
+	}
+	var buf []byte
+	for _, id := range n.Content {
+		loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			return false, nil
+		}
+		buf = growBuf(buf, int(loc.RawLength))
+		if _, err := io.ReadFull(f, buf); err != nil {
+			return false, nil
+		}
+		if r.Key().BlobID(buf) != id {
+			return false, nil
+		}
+	}
+	var one [1]byte
+	if n, _ := f.Read(one[:]); n != 0 {
+		return false, nil
+	}
+	return true, nil
+}
