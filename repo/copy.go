@@ -215,6 +215,9 @@ func (c *copier) copyTree(ctx context.Context, up *Uploader, srcID ID) (ID, erro
 	}
 	// Subtrees first (children before parents: a tree is stored only after
 	// everything it references).
+	if err := c.copyParts(ctx, up, t); err != nil { // repo/treesplit.go
+		return ID{}, err
+	}
 	for _, n := range t.Nodes {
 		if n.Type == NodeDir && n.Subtree != nil {
 			sub, err := c.copyTree(ctx, up, *n.Subtree)

@@ -370,7 +370,7 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id ID) {
 	ch := make(chan treeResult, 1)
 	p.m[id] = ch
 	go func() {
-		t, err := p.r.LoadTree(ctx, id)
+		t, err := p.r.loadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
 		<-p.sem
 		ch <- treeResult{t, err}
 	}()
@@ -385,7 +385,7 @@ func (p *treePrefetcher) get(ctx context.Context, id ID) (*Tree, error) {
 		res := <-ch
 		return res.t, res.err
 	}
-	return p.r.LoadTree(ctx, id)
+	return p.r.loadTreeBlob(ctx, id)
 }
 
 type dirMeta struct {
@@ -499,7 +499,7 @@ func (r *Repository) resolvePath(ctx context.Context, sn *Snapshot, p string) (*
 	default:
 		return node, nil, p, nil
 	}
-	tree, err := r.LoadTree(ctx, id)
+	tree, err := r.loadTreeBlob(ctx, id) // rs.walk loads a split directory's parts
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -555,6 +555,30 @@ func (rs *restorer) selected(snapPath string, isDir bool) (take, descend bool) {
 }
 
 func (rs *restorer) walk(ctx context.Context, t *Tree, dir *rdir, snapDir string) error {
+	if len(t.Parts) > 0 { // a split directory, one part at a time (repo/treesplit.go)
+		rs.trees.prefetch(ctx, t.Parts[0].Subtree)
+		for i := range t.Parts {
+			if i+1 < len(t.Parts) {
+				rs.trees.prefetch(ctx, t.Parts[i+1].Subtree)
+			}
+			part, err := rs.trees.get(ctx, t.Parts[i].Subtree)
+			if err == nil {
+				err = checkPart(t, i, part)
+			}
+			if err != nil { // the entries of a lost part are lost, not the others
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				rs.warn(snapDir, err)
+				rs.damaged(snapDir)
+				continue
+			}
+			if err := rs.walk(ctx, part, dir, snapDir); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, n := range t.Nodes {
 		if n.Type == NodeDir && n.Subtree != nil {
 			rs.trees.prefetch(ctx, *n.Subtree)

@@ -85,13 +85,14 @@ func (r *Repository) treeTotals(ctx context.Context, id ID, memo map[ID]treeTota
 	if err := ctx.Err(); err != nil {
 		return treeTotals{}, err
 	}
-	t, err := r.LoadTree(ctx, id)
+	t, err := r.loadTreeBlob(ctx, id)
 	if err != nil {
 		return treeTotals{}, err
 	}
 	var tt treeTotals
 	var buf []byte
-	for _, n := range t.Nodes {
+	// A split directory one part at a time (repo/treesplit.go).
+	err = eachNode(ctx, r.loadTreeBlob, t, func(n *Node) error {
 		switch {
 		case n.Type == NodeFile:
 			tt.files++
@@ -101,16 +102,20 @@ func (r *Repository) treeTotals(ctx context.Context, id ID, memo map[ID]treeTota
 				buf = append(buf, c[:]...)
 			}
 			if err := uniq.Add(pack.BlobHandle{ID: crypto.Hash(buf)}); err != nil {
-				return treeTotals{}, err
+				return err
 			}
 		case n.Type == NodeDir && n.Subtree != nil:
 			sub, err := r.treeTotals(ctx, *n.Subtree, memo, uniq)
 			if err != nil {
-				return treeTotals{}, err
+				return err
 			}
 			tt.files += sub.files
 			tt.size += sub.size
 		}
+		return nil
+	})
+	if err != nil {
+		return treeTotals{}, err
 	}
 	memo[id] = tt
 	return tt, nil

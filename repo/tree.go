@@ -118,9 +118,13 @@ func (n *Node) FileMode() os.FileMode {
 	return m
 }
 
-// Tree is a directory listing, nodes sorted by exact name.
+// Tree is a directory listing, nodes sorted by exact name. A split
+// directory's tree (format version 2, docs/FORMAT.md §9.3) has no nodes
+// but Parts, the part trees holding them (repo/treesplit.go); LoadTree
+// returns such a directory assembled, loadTreeBlob as stored.
 type Tree struct {
-	Nodes []*Node `json:"nodes"`
+	Nodes []*Node    `json:"nodes"`
+	Parts []TreePart `json:"parts,omitempty"`
 }
 
 // Find returns the node with exact name, or nil.
@@ -179,6 +183,11 @@ func DecodeTree(b []byte) (*Tree, error) {
 	if len(t.Nodes) > maxTreeNodes {
 		return nil, fmt.Errorf("tree with %d nodes: %w", len(t.Nodes), ErrCorrupt)
 	}
+	if t.Parts != nil {
+		if err := validParts(t); err != nil {
+			return nil, err
+		}
+	}
 	prev := ""
 	for i, n := range t.Nodes {
 		if n == nil {
@@ -211,8 +220,20 @@ func DecodeTree(b []byte) (*Tree, error) {
 	return t, nil
 }
 
-// LoadTree loads and decodes a tree blob.
+// LoadTree loads and decodes a tree blob; a split directory comes back
+// assembled (all its nodes, in memory: walkers of large directories use
+// loadTreeBlob and eachPart instead).
 func (r *Repository) LoadTree(ctx context.Context, id ID) (*Tree, error) {
+	t, err := r.loadTreeBlob(ctx, id)
+	if err != nil || len(t.Parts) == 0 {
+		return t, err
+	}
+	return assembleTree(ctx, r.loadTreeBlob, t)
+}
+
+// loadTreeBlob loads and decodes one tree blob, a split directory's index
+// as it is stored.
+func (r *Repository) loadTreeBlob(ctx context.Context, id ID) (*Tree, error) {
 	b, err := r.LoadBlob(ctx, pack.BlobHandle{ID: id, Type: pack.TreeBlob}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("load tree %s: %w", id.Short(), err)
@@ -224,8 +245,24 @@ func (r *Repository) LoadTree(ctx context.Context, id ID) (*Tree, error) {
 	return t, nil
 }
 
-// SaveTree encodes and stores t, returning its ID.
+// SaveTree encodes and stores t, returning its ID. In a version 2
+// repository a directory larger than the split threshold is stored split
+// (docs/FORMAT.md §9.3).
 func (up *Uploader) SaveTree(ctx context.Context, t *Tree) (ID, error) {
+	b, err := EncodeTree(t)
+	if err != nil {
+		return ID{}, err
+	}
+	if len(t.Parts) == 0 && up.splitThreshold() > 0 && len(b) > up.splitThreshold() {
+		return up.saveSplit(ctx, t.Nodes)
+	}
+	id, _, err := up.SaveBlob(ctx, pack.TreeBlob, b)
+	return id, err
+}
+
+// saveTreeBlob stores t as one tree blob, never split (copy keeps the
+// source's parts as they are).
+func (up *Uploader) saveTreeBlob(ctx context.Context, t *Tree) (ID, error) {
 	b, err := EncodeTree(t)
 	if err != nil {
 		return ID{}, err

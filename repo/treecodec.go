@@ -24,6 +24,9 @@ import (
 
 // appendTree appends the canonical JSON of t (without the final newline).
 func appendTree(b []byte, t *Tree) ([]byte, bool) {
+	if t.Parts != nil {
+		return b, false // a split directory's index: encoding/json
+	}
 	b = append(b, `{"nodes":[`...)
 	for i, n := range t.Nodes {
 		if n == nil {

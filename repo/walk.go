@@ -21,29 +21,28 @@ func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p s
 }
 
 func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p string, n *Node) error) error {
-	t, err := r.LoadTree(ctx, id)
+	t, err := r.loadTreeBlob(ctx, id)
 	if err != nil {
 		return err
 	}
-	for _, n := range t.Nodes {
+	// A split directory one part at a time (repo/treesplit.go).
+	return eachNode(ctx, r.loadTreeBlob, t, func(n *Node) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		p := path.Join(prefix, n.FileName())
 		err := fn(p, n)
 		if errors.Is(err, ErrSkipDir) {
-			continue
+			return nil
 		}
 		if err != nil {
 			return err
 		}
 		if n.Type == NodeDir && n.Subtree != nil {
-			if err := r.walk(ctx, *n.Subtree, p, fn); err != nil {
-				return err
-			}
+			return r.walk(ctx, *n.Subtree, p, fn)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Change kinds reported by Diff.
