@@ -35,7 +35,9 @@ type TreeLoader func(ctx context.Context, id ID) (*Tree, error)
 // path and the snapshot's short ID. It is the one path resolver of the
 // program (ls, dump, restore, immich restore and verify).
 func (r *Repository) FindNode(ctx context.Context, sn *Snapshot, p string) (*Node, error) {
-	return FindNodeIn(ctx, r.LoadTree, sn.Tree, p, sn.ID().Short())
+	// Trees as stored: in a split directory only the part that can hold
+	// the name is loaded (findInTree).
+	return FindNodeIn(ctx, r.loadTreeBlob, sn.Tree, p, sn.ID().Short())
 }
 
 // FindNodeIn is FindNode below tree root, loading trees with load. what
@@ -58,7 +60,9 @@ func FindNodeIn(ctx context.Context, load TreeLoader, root ID, p, what string) (
 		if err != nil {
 			return nil, err
 		}
-		node = t.Find(c)
+		if node, err = findInTree(ctx, load, t, c); err != nil { // repo/treesplit.go
+			return nil, err
+		}
 		if node == nil {
 			return nil, fmt.Errorf("%s: %w%s", p, ErrPathNotFound, in)
 		}

@@ -395,6 +395,11 @@ type dirMeta struct {
 
 const restoreBatchBlobs = 250_000
 
+// restoreBatchFiles bounds a batch by files too: empty files have no blobs,
+// and a directory of a million of them was one batch (all its nodes in
+// memory until the end).
+const restoreBatchFiles = 50_000
+
 // Restore writes the snapshot (or its SubPath) into opts.Target.
 func (r *Repository) Restore(ctx context.Context, sn *Snapshot, opts RestoreOptions) (*RestoreResult, error) {
 	ctx, release, err := r.hold(ctx, lockRead, "restore") // docs/FORMAT.md §10.3
@@ -701,7 +706,7 @@ func (rs *restorer) entry(ctx context.Context, n *Node, dir *rdir, snapPath stri
 			rs.flagged = append(rs.flagged, f)
 		}
 		rs.nblobs += len(n.Content)
-		if rs.nblobs >= restoreBatchBlobs {
+		if rs.nblobs >= restoreBatchBlobs || len(rs.batch) >= restoreBatchFiles {
 			return rs.flush(ctx)
 		}
 		return nil

@@ -509,3 +509,23 @@ func (t *treeRepairer) mergeParts(ctx context.Context, tr *Tree, p string) (*Tre
 	}
 	return out, changed, nil
 }
+
+// findInTree returns the node named name in directory tree t (nil: none),
+// loading only the part of a split directory whose range holds the name.
+func findInTree(ctx context.Context, load TreeLoader, t *Tree, name string) (*Node, error) {
+	if len(t.Parts) == 0 {
+		return t.Find(name), nil
+	}
+	j := sort.Search(len(t.Parts), func(k int) bool { return t.Parts[k].FirstName() > name }) - 1
+	if j < 0 {
+		return nil, nil
+	}
+	part, err := load(ctx, t.Parts[j].Subtree)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPart(t, j, part); err != nil {
+		return nil, err
+	}
+	return part.Find(name), nil
+}
