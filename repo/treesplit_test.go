@@ -268,3 +268,76 @@ func TestSplitTreeRejects(t *testing.T) {
 		t.Errorf("a good part: %v", err)
 	}
 }
+
+// TestSplitDirectoryDamage: a split directory one of whose parts is lost
+// loses that part's entries only: check reports it, restore restores the
+// other parts and names the directory damaged, repair snapshots rewrites
+// the directory without the lost entries.
+func TestSplitDirectoryDamage(t *testing.T) {
+	ctx := context.Background()
+	r := repotest.New(t)
+	mtime := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	file := func(name string) *repo.Node {
+		return &repo.Node{Name: name, Type: repo.NodeFile, Mode: 0o644, ModTime: mtime, ChangeTime: mtime}
+	}
+	lost := repo.ID{1, 2, 3} // no such blob
+	var root repo.ID
+	err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		p1, err := up.SaveTree(ctx, &repo.Tree{Nodes: []*repo.Node{file("a"), file("b")}})
+		if err != nil {
+			return err
+		}
+		p3, err := up.SaveTree(ctx, &repo.Tree{Nodes: []*repo.Node{file("e")}})
+		if err != nil {
+			return err
+		}
+		idx, err := up.SaveTree(ctx, &repo.Tree{Nodes: []*repo.Node{}, Parts: []repo.TreePart{
+			{First: "a", Count: 2, Subtree: p1}, {First: "c", Count: 1, Subtree: lost}, {First: "e", Count: 1, Subtree: p3}}})
+		if err != nil {
+			return err
+		}
+		dir := &repo.Node{Name: "d", Type: repo.NodeDir, Mode: 0o755, ModTime: mtime, ChangeTime: mtime, Subtree: &idx}
+		root, err = up.SaveTree(ctx, &repo.Tree{Nodes: []*repo.Node{dir}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := &repo.Snapshot{Time: mtime, Host: "h", Paths: []string{"/d"}, Tree: root}
+	if _, err := r.SaveSnapshot(ctx, sn); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Check(ctx, repo.CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK() {
+		t.Fatalf("check of a split directory with a lost part: OK")
+	}
+	target := filepath.Join(t.TempDir(), "out")
+	rres, err := r.Restore(ctx, sn, repo.RestoreOptions{Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readTree(t, target)
+	if len(rres.Damaged) != 1 || rres.Damaged[0] != "/d" || got["d/a"] != "" || got["d/e"] != "" || len(got) != 4 {
+		t.Fatalf("restore: damaged %q, restored %v; want a, b and e below d, d damaged", rres.Damaged, got)
+	}
+	rep, err := r.RepairSnapshots(ctx, repo.RepairSnapshotsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep) != 1 || rep[0].New == "" || len(rep[0].DamagedFiles) != 1 || !strings.Contains(rep[0].DamagedFiles[0], `"c"`) {
+		t.Fatalf("repair snapshots: %+v", rep)
+	}
+	checkOK(t, r)
+	snaps, err := r.Snapshots(ctx, nil)
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots after repair: %v, %d", err, len(snaps))
+	}
+	target = filepath.Join(t.TempDir(), "out2")
+	restore(t, r, snaps[0], repo.RestoreOptions{Target: target})
+	if got := readTree(t, target); len(got) != 4 || got["d/b"] != "" {
+		t.Fatalf("restore after repair: %v", got)
+	}
+}
