@@ -11,7 +11,7 @@ import (
 
 // The files scenario (-files 1000000) measures backup, restore and the
 // commands around them on a tree of that many real files: directories of
-// 1,000 files of 32 bytes each (content unique per file), plus one flat
+// 1,000 files of 31 bytes each (content unique per file), plus one flat
 // directory of -files-flat entries (default 0: none; the directory of a
 // million entries is also TestBigDirectory with IV_BIGDIR_ENTRIES). It
 // reports wall time and peak RSS of: the first backup (tree building and
@@ -26,7 +26,7 @@ import (
 
 const filesPerDir = 1000
 
-// makeFilesTree writes n files of 32 bytes below dir in directories of
+// makeFilesTree writes n files of 31 bytes below dir in directories of
 // filesPerDir, and flat entries in dir/flat.
 func makeFilesTree(dir string, n, flat int) error {
 	for i := range n {
@@ -36,7 +36,7 @@ func makeFilesTree(dir string, n, flat int) error {
 				return err
 			}
 		}
-		data := fmt.Sprintf("file %024d\n", i)[:32]
+		data := fmt.Sprintf("file %025d\n", i) // 31 bytes, unique
 		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("IMG_%07d.jpg", i)), []byte(data), 0o644); err != nil {
 			return err
 		}
