@@ -394,7 +394,7 @@ func (up *Uploader) saveSplit(ctx context.Context, nodes []*Node) (ID, error) {
 
 // treeIter returns the nodes of a directory tree in order, one part of a
 // split directory in memory at a time; nil at the end or when a part does
-// not load.
+// not load (err says why).
 type treeIter struct {
 	ctx   context.Context
 	load  TreeLoader
@@ -402,6 +402,7 @@ type treeIter struct {
 	part  int
 	nodes []*Node
 	i     int
+	err   error
 }
 
 func newTreeIter(ctx context.Context, load TreeLoader, t *Tree) *treeIter {
@@ -420,8 +421,11 @@ func (it *treeIter) next() *Node {
 		j := it.part
 		it.part++
 		part, err := it.load(it.ctx, it.t.Parts[j].Subtree)
-		if err != nil || checkPart(it.t, j, part) != nil {
-			it.t = nil
+		if err == nil {
+			err = checkPart(it.t, j, part)
+		}
+		if err != nil {
+			it.t, it.err = nil, err
 			return nil
 		}
 		it.nodes, it.i = part.Nodes, 0

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"path"
@@ -68,28 +69,31 @@ func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(k
 	if a == b {
 		return nil
 	}
-	ta, err := r.LoadTree(ctx, a)
+	ta, err := r.loadTreeBlob(ctx, a)
 	if err != nil {
 		return err
 	}
-	tb, err := r.LoadTree(ctx, b)
+	tb, err := r.loadTreeBlob(ctx, b)
 	if err != nil {
 		return err
 	}
-	i, j := 0, 0
-	for i < len(ta.Nodes) || j < len(tb.Nodes) {
+	// Both directories in name order, a split one a part at a time
+	// (repo/treesplit.go).
+	ia, ib := newTreeIter(ctx, r.loadTreeBlob, ta), newTreeIter(ctx, r.loadTreeBlob, tb)
+	nextA, nextB := ia.next(), ib.next()
+	for nextA != nil || nextB != nil {
+		if err := cmp.Or(ia.err, ib.err); err != nil {
+			return err
+		}
 		var na, nb *Node
 		switch {
-		case j >= len(tb.Nodes) || (i < len(ta.Nodes) && ta.Nodes[i].FileName() < tb.Nodes[j].FileName()):
-			na = ta.Nodes[i]
-			i++
-		case i >= len(ta.Nodes) || tb.Nodes[j].FileName() < ta.Nodes[i].FileName():
-			nb = tb.Nodes[j]
-			j++
+		case nextB == nil || (nextA != nil && nextA.FileName() < nextB.FileName()):
+			na, nextA = nextA, ia.next()
+		case nextA == nil || nextB.FileName() < nextA.FileName():
+			nb, nextB = nextB, ib.next()
 		default:
-			na, nb = ta.Nodes[i], tb.Nodes[j]
-			i++
-			j++
+			na, nb = nextA, nextB
+			nextA, nextB = ia.next(), ib.next()
 		}
 		switch {
 		case nb == nil:
@@ -133,7 +137,7 @@ func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(k
 			}
 		}
 	}
-	return nil
+	return cmp.Or(ia.err, ib.err)
 }
 
 func sameContent(a, b *Node) bool {
