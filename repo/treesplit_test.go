@@ -341,3 +341,64 @@ func TestSplitDirectoryDamage(t *testing.T) {
 		t.Fatalf("restore after repair: %v", got)
 	}
 }
+
+// TestSplitTreeRawNames: SaveTree splits a large node list whose names
+// are not all UTF-8; the index names parts by exact name (first_raw), the
+// assembled directory is the list given, and saving it again gives the
+// same ID.
+func TestSplitTreeRawNames(t *testing.T) {
+	repo.SetTreeSplitForTest(t, 8<<10)
+	ctx := context.Background()
+	r := repotest.New(t)
+	mtime := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+	var nodes []*repo.Node
+	for i := range 2000 {
+		n := &repo.Node{Type: repo.NodeFile, Mode: 0o644, ModTime: mtime, ChangeTime: mtime, Size: uint64(i)}
+		if i%3 == 0 {
+			n.SetName(fmt.Sprintf("f%05d\xff\xfe", i)) // not UTF-8
+		} else {
+			n.SetName(fmt.Sprintf("f%05d<&>", i))
+		}
+		nodes = append(nodes, n)
+	}
+	var id1, id2 repo.ID
+	err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		var err error
+		if id1, err = up.SaveTree(ctx, &repo.Tree{Nodes: nodes}); err != nil {
+			return err
+		}
+		id2, err = up.SaveTree(ctx, &repo.Tree{Nodes: append([]*repo.Node(nil), nodes...)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id1 != id2 {
+		t.Errorf("the same directory saved twice: two IDs")
+	}
+	idx, err := r.LoadTreeBlobForTest(ctx, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := 0
+	for _, p := range idx.Parts {
+		if p.FirstRaw != nil {
+			raw++
+		}
+	}
+	if len(idx.Parts) < 5 || raw == 0 {
+		t.Fatalf("%d parts, %d named by a raw first name", len(idx.Parts), raw)
+	}
+	full, err := r.LoadTree(ctx, id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Nodes) != len(nodes) {
+		t.Fatalf("assembled %d nodes, saved %d", len(full.Nodes), len(nodes))
+	}
+	for i, n := range full.Nodes {
+		if n.FileName() != nodes[i].FileName() || n.Size != nodes[i].Size {
+			t.Fatalf("node %d: %q size %d, saved %q size %d", i, n.FileName(), n.Size, nodes[i].FileName(), nodes[i].Size)
+		}
+	}
+}
