@@ -533,3 +533,60 @@ func findInTree(ctx context.Context, load TreeLoader, t *Tree, name string) (*No
 	}
 	return part.Find(name), nil
 }
+
+// LoadTreeBlob loads and decodes one tree blob as stored: a split
+// directory's index, whose parts a caller reads with EachNode or TreeSlice
+// (and FindNodeIn looks names up in), one part at a time.
+func (r *Repository) LoadTreeBlob(ctx context.Context, id ID) (*Tree, error) {
+	return r.loadTreeBlob(ctx, id)
+}
+
+// EachNode calls fn for every node of directory tree t in name order,
+// loading the parts of a split directory with load one at a time.
+func EachNode(ctx context.Context, load TreeLoader, t *Tree, fn func(*Node) error) error {
+	return eachNode(ctx, load, t, fn)
+}
+
+// TreeLen returns the number of entries of directory tree t (split or not).
+func TreeLen(t *Tree) int {
+	if len(t.Parts) == 0 {
+		return len(t.Nodes)
+	}
+	n := 0
+	for i := range t.Parts {
+		n += int(t.Parts[i].Count)
+	}
+	return n
+}
+
+// TreeSlice returns entries lo to hi (exclusive) of directory tree t,
+// loading only the parts of a split directory that hold them.
+func TreeSlice(ctx context.Context, load TreeLoader, t *Tree, lo, hi int) ([]*Node, error) {
+	hi = min(hi, TreeLen(t))
+	if lo >= hi {
+		return nil, nil
+	}
+	if len(t.Parts) == 0 {
+		return t.Nodes[lo:hi], nil
+	}
+	out := make([]*Node, 0, hi-lo)
+	start := 0 // index of the part's first entry
+	for i := range t.Parts {
+		end := start + int(t.Parts[i].Count)
+		if end > lo && start < hi {
+			part, err := load(ctx, t.Parts[i].Subtree)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkPart(t, i, part); err != nil {
+				return nil, err
+			}
+			out = append(out, part.Nodes[max(lo-start, 0):min(hi, end)-start]...)
+		}
+		if end >= hi {
+			break
+		}
+		start = end
+	}
+	return out, nil
+}

@@ -81,6 +81,21 @@ func TestSplitDirectory(t *testing.T) {
 	if err != nil || len(full.Nodes) != 3002 {
 		t.Fatalf("LoadTree: %v, %d nodes", err, len(full.Nodes))
 	}
+	if repo.TreeLen(idx) != 3002 {
+		t.Errorf("TreeLen %d", repo.TreeLen(idx))
+	}
+	for _, r2 := range [][2]int{{0, 1}, {990, 1105}, {2990, 3100}, {3002, 3010}} {
+		got, err := repo.TreeSlice(ctx, r.LoadTreeBlob, idx, r2[0], r2[1])
+		want := full.Nodes[min(r2[0], 3002):min(r2[1], 3002)]
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("TreeSlice %v: %v, %d nodes, want %d", r2, err, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].FileName() != want[i].FileName() {
+				t.Fatalf("TreeSlice %v: node %d is %q, want %q", r2, i, got[i].FileName(), want[i].FileName())
+			}
+		}
+	}
 	for _, name := range []string{"IMG_000000.jpg", "IMG_001500.jpg", "IMG_002999.jpg", "sub-z", "sub-a/inner/x"} {
 		if _, err := r.FindNode(ctx, sn, big+"/"+name); err != nil {
 			t.Errorf("FindNode %s: %v", name, err)
