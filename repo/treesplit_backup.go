@@ -8,8 +8,11 @@ import (
 
 // dirWindow bounds the entries of one directory whose nodes are pending
 // (submitted, not yet added to its tree): a directory of any size is
-// backed up in memory bounded by the window and the tree builder.
-const dirWindow = 1024
+// backed up in memory bounded by the window (a few hundred bytes per
+// entry) and the tree builder. It is wide so that one large file at the
+// head of the window (a video among photos) does not leave the file
+// workers idle while it is read.
+const dirWindow = 8192
 
 // unchangedRun is how many nodes equal to the parent snapshot's the
 // collector holds before encoding them: an unchanged directory smaller
