@@ -620,9 +620,11 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 	}
 	var parentTree *data.Tree
 	if parent != nil && parent.Type == data.NodeDir && parent.Subtree != nil {
-		parentTree, _ = a.r.LoadTree(ctx, *parent.Subtree)
+		parentTree, _ = a.r.LoadTreeBlob(ctx, *parent.Subtree) // as stored: split parts load one at a time
 	}
-	var futs []future
+	prevNodes := data.NewTreeCursor(ctx, a.r.LoadTreeBlob, parentTree)
+	futs, out := a.collectDir(ctx, p, n, parent, parentTree) // treesplit_backup.go
+	defer close(futs)
 	var names []string
 	d, err := fs.OpenDir(p)
 	if err == nil {
@@ -649,43 +651,12 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 		if fi.IsDir() && a.opts.ExcludeCaches && isCacheDir(cp) {
 			continue
 		}
-		var pn *data.Node
-		if parentTree != nil {
-			pn = parentTree.Find(name)
+		select {
+		case futs <- a.saveEntry(ctx, cp, fi, prevNodes.Find(name), rootDev):
+		case <-ctx.Done():
+			return out
 		}
-		futs = append(futs, a.saveEntry(ctx, cp, fi, pn, rootDev))
 	}
-	out := make(future, 1)
-	a.walkers.Add(1)
-	go func() {
-		defer a.walkers.Done()
-		tree, err := a.collect(ctx, futs)
-		if err != nil {
-			out <- nodeResult{nil, err}
-			return
-		}
-		if parentTree != nil && sameNodes(tree.Nodes, parentTree.Nodes) {
-			// Unchanged directory: its encoding would be byte-identical
-			// to the parent's tree, so reuse that ID without encoding,
-			// hashing and looking it up again. The parent's tree is in
-			// the local cache: LoadTree found it there (after
-			// PrepareWrite dropped condemned blobs).
-			id := *parent.Subtree
-			n.Subtree = &id
-			out <- nodeResult{n, nil}
-			return
-		}
-		id, err := a.up.SaveTree(ctx, tree)
-		if errors.Is(err, repo.ErrBlobTooLarge) {
-			err = fmt.Errorf("directory %s: its %d entries encode to a tree larger than the 64 MiB limit of one tree blob (about 150,000 to 250,000 entries, fewer with long names); exclude part of it or split it into subdirectories: %w", p, len(tree.Nodes), err)
-		}
-		if err != nil {
-			out <- nodeResult{nil, err}
-			return
-		}
-		n.Subtree = &id
-		out <- nodeResult{n, nil}
-	}()
 	return out
 }
 

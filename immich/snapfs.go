@@ -66,7 +66,7 @@ func (s *SnapshotFiles) tree(ctx context.Context, id repo.ID) (*data.Tree, error
 	if ok {
 		return t, nil
 	}
-	t, err := s.r.LoadTree(ctx, id)
+	t, err := s.r.LoadTreeBlob(ctx, id) // as stored: FindNodeIn loads the one part of a split directory it needs
 	if err != nil {
 		return nil, err
 	}

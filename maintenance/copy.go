@@ -217,6 +217,9 @@ func (c *copier) copyTree(ctx context.Context, up *repo.Uploader, srcID repo.ID)
 	}
 	// Subtrees first (children before parents: a tree is stored only after
 	// everything it references).
+	if err := c.copyParts(ctx, up, t); err != nil { // copy_split.go
+		return repo.ID{}, err
+	}
 	for _, n := range t.Nodes {
 		if n.Type == data.NodeDir && n.Subtree != nil {
 			sub, err := c.copyTree(ctx, up, *n.Subtree)

@@ -487,6 +487,11 @@ func (r *Repository) collectUsed(ctx context.Context, ri *repoIndex, id ID, used
 			}
 		}
 	}
+	for i := range t.Parts { // a split directory's parts (repo/treesplit.go)
+		if err := r.collectUsed(ctx, ri, t.Parts[i].Subtree, used, seen, onErr); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -512,7 +517,7 @@ func (r *Repository) checkTree(ctx context.Context, ri *repoIndex, sn *Snapshot,
 		res.Affected = append(res.Affected, AffectedFile{Snapshot: sn.ID().String(), Path: p, Blob: id.String()})
 		return false
 	}
-	ok := true
+	ok := len(t.Parts) == 0 || r.checkParts(ctx, ri, sn, t, p, res, clean, problem, damage) // repo/treesplit.go
 	for _, n := range t.Nodes {
 		np := p + n.FileName()
 		if n.Type == data.NodeDir {

@@ -19,9 +19,13 @@ type FormatVersion int
 const (
 	// FormatV1 is the first format.
 	FormatV1 FormatVersion = 1
+	// FormatV2 adds split directories (docs/FORMAT.md §9.3): a tree blob
+	// may be an index of part trees. Writers split only in version 2
+	// repositories; readers of version 1 stop at the marker.
+	FormatV2 FormatVersion = 2
 	// MinSupportedVersion and NewestVersion bound what this program reads.
 	MinSupportedVersion = FormatV1
-	NewestVersion       = FormatV1
+	NewestVersion       = FormatV2
 )
 
 // On-disk strings. NB: these must never change: they are part of the format.

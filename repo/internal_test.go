@@ -85,7 +85,7 @@ func TestOpenRejectsConfig(t *testing.T) {
 	}{
 		{"unknown compression", func(c Config) []byte { c.Compression = "brotli"; b, _ := json.Marshal(c); return b }, ErrUnsupportedVersion},
 		{"unknown chunker", func(c Config) []byte { c.Chunker.Algorithm = "fastcdc-v9"; b, _ := json.Marshal(c); return b }, ErrUnsupportedVersion},
-		{"newer version", func(c Config) []byte { c.Version = 2; b, _ := json.Marshal(c); return b }, ErrUnsupportedVersion},
+		{"newer version", func(c Config) []byte { c.Version = NewestVersion + 1; b, _ := json.Marshal(c); return b }, ErrUnsupportedVersion},
 		{"not json", func(Config) []byte { return []byte("{") }, ErrCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

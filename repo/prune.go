@@ -270,6 +270,11 @@ func (r *Repository) markTree(ctx context.Context, ri *repoIndex, u *usedSet, ad
 			}
 		}
 	}
+	for i := range t.Parts { // a split directory's parts (repo/treesplit.go)
+		if err := r.markTree(ctx, ri, u, add, t.Parts[i].Subtree); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -666,6 +666,11 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 		return ID{}, errMissingTree
 	}
 	changed := false
+	if len(tr.Parts) > 0 { // a split directory, repaired whole (repo/treesplit.go)
+		if tr, changed, err = t.mergeParts(ctx, tr, p); err != nil {
+			return ID{}, err
+		}
+	}
 	var nodes []*data.Node
 	names := map[string]bool{}
 	for _, n := range tr.Nodes {

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"crypto/rand"
@@ -41,6 +42,9 @@ type Options struct {
 	KDF crypto.KDFParams
 	// PackSize for Init (zero: DefaultPackSize).
 	PackSize int
+	// Version for Init (zero: NewestVersion). Version 1 repositories stay
+	// readable by programs older than split directories (docs/FORMAT.md §9.3).
+	Version FormatVersion
 	// ChunkerProfiles for Init (nil: DefaultChunkerProfiles()).
 	ChunkerProfiles map[string]chunker.Params
 	// Encryption for Init: the cipher of blobs, pack headers and sealed
@@ -145,8 +149,9 @@ func Init(ctx context.Context, be backend.Backend, password []byte, opts Options
 	if _, err := rand.Read(rid[:]); err != nil {
 		return nil, err
 	}
+	version := cmp.Or(opts.Version, NewestVersion)
 	cfg := Config{
-		Version:     NewestVersion,
+		Version:     version,
 		ID:          hex.EncodeToString(rid[:]),
 		Created:     time.Now().UTC(),
 		Chunker:     ChunkerConfig{Algorithm: chunkerAlgorithm, Profiles: opts.ChunkerProfiles},
@@ -185,7 +190,7 @@ func Init(ctx context.Context, be backend.Backend, password []byte, opts Options
 		return nil, fmt.Errorf("save config: %w", err)
 	}
 	if err := be.Save(ctx, backend.Handle{Type: backend.MarkerFile, Name: markerFormatName},
-		backend.NewByteReader(encodeMarker(NewestVersion))); err != nil {
+		backend.NewByteReader(encodeMarker(version))); err != nil {
 		return nil, fmt.Errorf("save marker: %w", err)
 	}
 	if err := r.openCache(ctx); err != nil {

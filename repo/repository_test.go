@@ -90,7 +90,7 @@ func TestOpenErrors(t *testing.T) {
 		name, marker string
 		want         error
 	}{
-		{"future version", `{"format":"immich-vault","version":2}`, repo.ErrUnsupportedVersion},
+		{"future version", `{"format":"immich-vault","version":3}`, repo.ErrUnsupportedVersion},
 		{"version zero", `{"format":"immich-vault","version":0}`, repo.ErrUnsupportedVersion},
 		{"other format", `{"format":"restic","version":1}`, repo.ErrNoRepository},
 		{"garbage", `not json`, repo.ErrCorrupt},

@@ -86,13 +86,14 @@ func (r *Repository) treeTotals(ctx context.Context, id ID, memo map[ID]treeTota
 	if err := ctx.Err(); err != nil {
 		return treeTotals{}, err
 	}
-	t, err := r.LoadTree(ctx, id)
+	t, err := r.loadTreeBlob(ctx, id)
 	if err != nil {
 		return treeTotals{}, err
 	}
 	var tt treeTotals
 	var buf []byte
-	for _, n := range t.Nodes {
+	// A split directory one part at a time (repo/data/treesplit.go).
+	err = data.EachNode(ctx, r.loadTreeBlob, t, func(n *data.Node) error {
 		switch {
 		case n.Type == data.NodeFile:
 			tt.files++
@@ -102,16 +103,20 @@ func (r *Repository) treeTotals(ctx context.Context, id ID, memo map[ID]treeTota
 				buf = append(buf, c[:]...)
 			}
 			if err := uniq.Add(pack.BlobHandle{ID: crypto.Hash(buf)}); err != nil {
-				return treeTotals{}, err
+				return err
 			}
 		case n.Type == data.NodeDir && n.Subtree != nil:
 			sub, err := r.treeTotals(ctx, *n.Subtree, memo, uniq)
 			if err != nil {
-				return treeTotals{}, err
+				return err
 			}
 			tt.files += sub.files
 			tt.size += sub.size
 		}
+		return nil
+	})
+	if err != nil {
+		return treeTotals{}, err
 	}
 	memo[id] = tt
 	return tt, nil

@@ -52,9 +52,14 @@ func (r *Repository) RawDataStats(ctx context.Context, snaps []*Snapshot) (*RawS
 		if err := blobs.Add(pack.BlobHandle{ID: id, Type: pack.TreeBlob}); err != nil {
 			return err
 		}
-		t, err := r.LoadTree(ctx, id)
+		t, err := r.loadTreeBlob(ctx, id)
 		if err != nil {
 			return err
+		}
+		for i := range t.Parts { // a split directory's parts are blobs too (FORMAT §9.3)
+			if err := walk(t.Parts[i].Subtree); err != nil {
+				return err
+			}
 		}
 		for _, n := range t.Nodes {
 			for _, c := range n.Content {

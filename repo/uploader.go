@@ -204,7 +204,8 @@ func (up *Uploader) SaveBlob(ctx context.Context, t pack.BlobType, data []byte) 
 // ErrBlobTooLarge: a blob exceeds pack.MaxBlobSize (64 MiB) before or
 // after sealing. Data blobs are chunks and never come near it; a tree blob
 // does for a directory of some 150,000 to 250,000 entries (the encoded
-// size counts, so long names reach it sooner).
+// size counts, so long names reach it sooner) in a format 1 repository;
+// format 2 splits directories long before (repo/treesplit.go).
 var ErrBlobTooLarge = errors.New("blob larger than the 64 MiB limit of one blob")
 
 // SaveBlobWithID is SaveBlob for a caller that already computed the blob ID.

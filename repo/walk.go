@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"path"
@@ -23,29 +24,28 @@ func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p s
 }
 
 func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p string, n *data.Node) error) error {
-	t, err := r.LoadTree(ctx, id)
+	t, err := r.loadTreeBlob(ctx, id)
 	if err != nil {
 		return err
 	}
-	for _, n := range t.Nodes {
+	// A split directory one part at a time (repo/data/treesplit.go).
+	return data.EachNode(ctx, r.loadTreeBlob, t, func(n *data.Node) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		p := path.Join(prefix, n.FileName())
 		err := fn(p, n)
 		if errors.Is(err, ErrSkipDir) {
-			continue
+			return nil
 		}
 		if err != nil {
 			return err
 		}
 		if n.Type == data.NodeDir && n.Subtree != nil {
-			if err := r.walk(ctx, *n.Subtree, p, fn); err != nil {
-				return err
-			}
+			return r.walk(ctx, *n.Subtree, p, fn)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Change kinds reported by Diff.
@@ -71,28 +71,31 @@ func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(k
 	if a == b {
 		return nil
 	}
-	ta, err := r.LoadTree(ctx, a)
+	ta, err := r.loadTreeBlob(ctx, a)
 	if err != nil {
 		return err
 	}
-	tb, err := r.LoadTree(ctx, b)
+	tb, err := r.loadTreeBlob(ctx, b)
 	if err != nil {
 		return err
 	}
-	i, j := 0, 0
-	for i < len(ta.Nodes) || j < len(tb.Nodes) {
+	// Both directories in name order, a split one a part at a time
+	// (repo/data/treesplit.go).
+	ia, ib := data.NewTreeIter(ctx, r.loadTreeBlob, ta), data.NewTreeIter(ctx, r.loadTreeBlob, tb)
+	nextA, nextB := ia.Next(), ib.Next()
+	for nextA != nil || nextB != nil {
+		if err := cmp.Or(ia.Err(), ib.Err()); err != nil {
+			return err
+		}
 		var na, nb *data.Node
 		switch {
-		case j >= len(tb.Nodes) || (i < len(ta.Nodes) && ta.Nodes[i].FileName() < tb.Nodes[j].FileName()):
-			na = ta.Nodes[i]
-			i++
-		case i >= len(ta.Nodes) || tb.Nodes[j].FileName() < ta.Nodes[i].FileName():
-			nb = tb.Nodes[j]
-			j++
+		case nextB == nil || (nextA != nil && nextA.FileName() < nextB.FileName()):
+			na, nextA = nextA, ia.Next()
+		case nextA == nil || nextB.FileName() < nextA.FileName():
+			nb, nextB = nextB, ib.Next()
 		default:
-			na, nb = ta.Nodes[i], tb.Nodes[j]
-			i++
-			j++
+			na, nb = nextA, nextB
+			nextA, nextB = ia.Next(), ib.Next()
 		}
 		switch {
 		case nb == nil:
@@ -136,7 +139,7 @@ func (r *Repository) diff(ctx context.Context, a, b ID, prefix string, fn func(k
 			}
 		}
 	}
-	return nil
+	return cmp.Or(ia.Err(), ib.Err())
 }
 
 func sameContent(a, b *data.Node) bool {

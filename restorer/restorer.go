@@ -373,7 +373,7 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id repo.ID) {
 	ch := make(chan treeResult, 1)
 	p.m[id] = ch
 	go func() {
-		t, err := p.r.LoadTree(ctx, id)
+		t, err := p.r.LoadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
 		<-p.sem
 		ch <- treeResult{t, err}
 	}()
@@ -388,7 +388,7 @@ func (p *treePrefetcher) get(ctx context.Context, id repo.ID) (*data.Tree, error
 		res := <-ch
 		return res.t, res.err
 	}
-	return p.r.LoadTree(ctx, id)
+	return p.r.LoadTreeBlob(ctx, id)
 }
 
 type dirMeta struct {
@@ -397,6 +397,11 @@ type dirMeta struct {
 }
 
 const restoreBatchBlobs = 250_000
+
+// restoreBatchFiles bounds a batch by files too: empty files have no blobs,
+// and a directory of a million of them was one batch (all its nodes in
+// memory until the end).
+const restoreBatchFiles = 50_000
 
 // Restore writes the snapshot (or its SubPath) into opts.Target.
 func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts RestoreOptions) (*RestoreResult, error) {
@@ -502,7 +507,7 @@ func resolvePath(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, p s
 	default:
 		return node, nil, p, nil
 	}
-	tree, err := r.LoadTree(ctx, id)
+	tree, err := r.LoadTreeBlob(ctx, id) // rs.walk loads a split directory's parts
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -558,6 +563,30 @@ func (rs *restorer) selected(snapPath string, isDir bool) (take, descend bool) {
 }
 
 func (rs *restorer) walk(ctx context.Context, t *data.Tree, dir *rdir, snapDir string) error {
+	if len(t.Parts) > 0 { // a split directory, one part at a time (repo/data/treesplit.go)
+		rs.trees.prefetch(ctx, t.Parts[0].Subtree)
+		for i := range t.Parts {
+			if i+1 < len(t.Parts) {
+				rs.trees.prefetch(ctx, t.Parts[i+1].Subtree)
+			}
+			part, err := rs.trees.get(ctx, t.Parts[i].Subtree)
+			if err == nil {
+				err = data.CheckPart(t, i, part)
+			}
+			if err != nil { // the entries of a lost part are lost, not the others
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				rs.warn(snapDir, err)
+				rs.damaged(snapDir)
+				continue
+			}
+			if err := rs.walk(ctx, part, dir, snapDir); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, n := range t.Nodes {
 		if n.Type == data.NodeDir && n.Subtree != nil {
 			rs.trees.prefetch(ctx, *n.Subtree)
@@ -680,7 +709,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 			rs.flagged = append(rs.flagged, f)
 		}
 		rs.nblobs += len(n.Content)
-		if rs.nblobs >= restoreBatchBlobs {
+		if rs.nblobs >= restoreBatchBlobs || len(rs.batch) >= restoreBatchFiles {
 			return rs.flush(ctx)
 		}
 		return nil

@@ -41,14 +41,14 @@ func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, name string
 	if err != nil {
 		return err
 	}
-	for _, n := range t.Nodes {
+	return data.EachNode(ctx, s.st.tree, t, func(n *data.Node) error { // a split directory part by part
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		base := n.FileName()
 		if !validName(base) {
 			s.opts.Warn(fmt.Sprintf("archive: entry %q in %s has a name that cannot be extracted safely: left out", base, name))
-			continue
+			return nil
 		}
 		child := name + "/" + base
 		switch n.Type {
@@ -71,8 +71,8 @@ func (s *Server) writeArchive(ctx context.Context, aw archiveWriter, name string
 				return err
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // nodeInfo is a repo.Node as an fs.FileInfo (archive headers, WebDAV).

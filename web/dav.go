@@ -241,12 +241,13 @@ func (f *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range t.Nodes {
+	err = data.EachNode(f.ctx, f.d.s.st.tree, t, func(n *data.Node) error { // a split directory part by part
 		if (n.Type == data.NodeDir || n.Type == data.NodeFile) && validName(n.FileName()) {
 			out = append(out, davInfo{nodeInfo{name: n.FileName(), n: n}})
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 var _ webdav.File = (*davFile)(nil)

@@ -157,9 +157,14 @@ func (s *Server) browse(w http.ResponseWriter, r *http.Request) {
 	for i, c := range comps {
 		crumbs = append(crumbs, crumb{Name: c, Href: base + "/browse/" + escapePath(comps[:i+1]) + "/"})
 	}
-	p, lo, hi, pages := page(r, len(t.Nodes), entriesPerPage)
+	p, lo, hi, pages := page(r, data.TreeLen(t), entriesPerPage)
+	nodes, err := data.TreeSlice(r.Context(), s.st.tree, t, lo, hi) // a split directory: only the parts shown
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	entries := make([]entryView, 0, hi-lo)
-	for _, c := range t.Nodes[lo:hi] {
+	for _, c := range nodes {
 		name := c.FileName()
 		e := entryView{Name: name, Type: c.Type, Size: c.Size, ModTime: c.ModTime, Mode: c.FileMode().String(), Target: c.Target()}
 		if validName(name) {
@@ -176,7 +181,7 @@ func (s *Server) browse(w http.ResponseWriter, r *http.Request) {
 	here := escapePath(comps)
 	s.render(w, r, http.StatusOK, "browse.html", map[string]any{
 		"Title": "/" + strings.Join(comps, "/") + " — " + short, "Snapshot": viewOf(sn), "Crumbs": crumbs,
-		"Path": "/" + strings.Join(comps, "/"), "Entries": entries, "Count": len(t.Nodes),
+		"Path": "/" + strings.Join(comps, "/"), "Entries": entries, "Count": data.TreeLen(t),
 		"Page": p, "Pages": pages, "Prev": p - 1, "Next": p + 1,
 		"Tar": base + "/archive/" + here + "?format=tar", "Zip": base + "/archive/" + here + "?format=zip",
 	})

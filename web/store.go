@@ -183,7 +183,7 @@ func (s *store) tree(ctx context.Context, id repo.ID) (*data.Tree, error) {
 	if t := s.trees.get(id); t != nil {
 		return t, nil
 	}
-	t, err := s.r.LoadTree(ctx, id)
+	t, err := s.r.LoadTreeBlob(ctx, id) // as stored: the parts of a split directory are cached one by one
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ func init() { register(newInitCmd) }
 func newInitCmd() *cobra.Command {
 	var from fromOptions
 	var encryption string
+	var repoVersion int
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a new repository",
@@ -39,7 +40,12 @@ the two and copy moves blobs without re-hashing (--encryption is chosen
 independently: copy re-encrypts every blob). Anyone holding a password of
 either repository can decrypt both: use it for your own offsite copy, not to
 separate users. SRC's password: --from-password-file or
-IMMICH_VAULT_FROM_PASSWORD(_FILE).`,
+IMMICH_VAULT_FROM_PASSWORD(_FILE).
+
+--repository-version 1 creates a format 1 repository, which immich-vault
+versions older than split directories can read too; its directories are
+limited to what one tree blob holds (about 150,000 to 250,000 entries).
+The default, 2, stores larger directories split across several tree blobs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -74,6 +80,10 @@ IMMICH_VAULT_FROM_PASSWORD(_FILE).`,
 			}
 			opts := gopts.repoOptions()
 			opts.Encryption = enc
+			if repoVersion < int(repo.MinSupportedVersion) || repoVersion > int(repo.NewestVersion) {
+				return fmt.Errorf("--repository-version %d: this program creates versions %d to %d", repoVersion, repo.MinSupportedVersion, repo.NewestVersion)
+			}
+			opts.Version = repo.FormatVersion(repoVersion)
 			if from.repo != "" {
 				src, err := from.open(ctx)
 				if err != nil {
@@ -97,6 +107,7 @@ IMMICH_VAULT_FROM_PASSWORD(_FILE).`,
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&repoVersion, "repository-version", int(repo.NewestVersion), "format `version` of the new repository: 1 (readable by older immich-vault, directories limited to one tree blob) or 2 (see above)")
 	cmd.Flags().StringVar(&encryption, "encryption", "auto",
 		"`cipher` of the repository's data: auto, xaes-256-gcm or xchacha20-poly1305 (auto: "+string(crypto.DefaultCipher())+" on this machine)")
 	cmd.Flags().StringVar(&from.repo, "copy-chunker-params-from", "", "share the chunker parameters and key material of the repository at `SRC` (see above)")

@@ -13,6 +13,7 @@ package main_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -145,11 +146,12 @@ func quoteArgs(args []string) string {
 // opts modify one invocation.
 type opts struct {
 	stdin     io.Reader
-	password  *string  // nil: env's password; pointer to "": no IMMICH_VAULT_PASSWORD at all
-	extraEnv  []string // KEY=VALUE, appended last (they win)
-	noRepoEnv bool     // do not set IMMICH_VAULT_REPOSITORY
-	asNobody  bool     // run as uid/gid 65534 through setpriv
-	cacheFlag bool     // pass --cache-dir instead of IMMICH_VAULT_CACHE_DIR
+	password  *string       // nil: env's password; pointer to "": no IMMICH_VAULT_PASSWORD at all
+	extraEnv  []string      // KEY=VALUE, appended last (they win)
+	noRepoEnv bool          // do not set IMMICH_VAULT_REPOSITORY
+	asNobody  bool          // run as uid/gid 65534 through setpriv
+	cacheFlag bool          // pass --cache-dir instead of IMMICH_VAULT_CACHE_DIR
+	timeout   time.Duration // 0: cmdTimeout
 }
 
 func strPtr(s string) *string { return &s }
@@ -187,7 +189,8 @@ func (e *env) runOpts(o opts, args ...string) result {
 	rssFile := filepath.Join(e.t.TempDir(), "peak-rss")
 	environ = append(environ, "IMMICH_VAULT_TEST_PEAK_RSS_FILE="+rssFile)
 
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	timeout := cmp.Or(o.timeout, cmdTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	name, argv := binPath, args
 	if o.asNobody {
@@ -214,7 +217,7 @@ func (e *env) runOpts(o opts, args ...string) result {
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		e.t.Fatalf("timed out after %v:\n%v", cmdTimeout, r)
+		e.t.Fatalf("timed out after %v:\n%v", timeout, r)
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	default:

@@ -48,7 +48,9 @@ func FindNodeIn(ctx context.Context, load TreeLoader, root ID, p, what string) (
 		if err != nil {
 			return nil, err
 		}
-		node = t.Find(c)
+		if node, err = findInTree(ctx, load, t, c); err != nil { // treesplit.go
+			return nil, err
+		}
 		if node == nil {
 			return nil, fmt.Errorf("%s: %w%s", p, ErrPathNotFound, in)
 		}

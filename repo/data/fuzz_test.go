@@ -19,6 +19,8 @@ func FuzzDecodeTree(f *testing.F) {
 		`{"name":"c","name_raw":"Y/8=","type":"symlink","linktarget":"x","linktarget_raw":"eP4="}]}`))
 	f.Add([]byte(`{"nodes":[{"name":"d","type":"chardev","rdev":259,"mtime":"2020-01-01T00:00:00Z","ctime":"2020-01-01T00:00:00Z"}]}` + "\n"))
 	f.Add([]byte(`{"nodes":[null]}`))
+	// A split directory's index (format 2, docs/FORMAT.md §9.3; FuzzSplitTree fuzzes its parts).
+	f.Add([]byte(`{"nodes":[],"parts":[{"first":"a","count":2,"subtree":"` + id + `"},{"first":"\ufffd","first_raw":"/w==","count":1,"subtree":"` + id + `"}]}` + "\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tr, err := DecodeTree(b)
 		if err != nil {

@@ -115,9 +115,13 @@ func (n *Node) FileMode() os.FileMode {
 	return m
 }
 
-// Tree is a directory listing, nodes sorted by exact name.
+// Tree is a directory listing, nodes sorted by exact name. A split
+// directory's tree (format version 2, docs/FORMAT.md §9.3) has no nodes
+// but Parts, the part trees holding them (treesplit.go); repo.LoadTree
+// returns such a directory assembled, repo.LoadTreeBlob as stored.
 type Tree struct {
-	Nodes []*Node `json:"nodes"`
+	Nodes []*Node    `json:"nodes"`
+	Parts []TreePart `json:"parts,omitempty"`
 }
 
 // Find returns the node with exact name, or nil.
@@ -175,6 +179,11 @@ func DecodeTree(b []byte) (*Tree, error) {
 	}
 	if len(t.Nodes) > maxTreeNodes {
 		return nil, fmt.Errorf("tree with %d nodes: %w", len(t.Nodes), ErrCorrupt)
+	}
+	if t.Parts != nil {
+		if err := validParts(t); err != nil {
+			return nil, err
+		}
 	}
 	prev := ""
 	for i, n := range t.Nodes {

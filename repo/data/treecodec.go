@@ -24,6 +24,9 @@ import (
 
 // appendTree appends the canonical JSON of t (without the final newline).
 func appendTree(b []byte, t *Tree) ([]byte, bool) {
+	if t.Parts != nil {
+		return b, false // a split directory's index: encoding/json
+	}
 	b = append(b, `{"nodes":[`...)
 	for i, n := range t.Nodes {
 		if n == nil {
@@ -33,14 +36,17 @@ func appendTree(b []byte, t *Tree) ([]byte, bool) {
 			b = append(b, ',')
 		}
 		var ok bool
-		if b, ok = appendNode(b, n); !ok {
+		if b, ok = AppendNode(b, n); !ok {
 			return b, false
 		}
 	}
 	return append(b, "]}"...), true
 }
 
-func appendNode(b []byte, n *Node) ([]byte, bool) {
+// AppendNode appends the canonical JSON of one node (the bytes EncodeTree
+// writes for it inside a tree); false: the node needs encoding/json
+// (EncodeTree falls back to it).
+func AppendNode(b []byte, n *Node) ([]byte, bool) {
 	b = append(b, `{"name":`...)
 	b = appendJSONString(b, n.Name)
 	b = append(b, `,"type":`...)

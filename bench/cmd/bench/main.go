@@ -110,6 +110,9 @@ func main() {
 	flag.StringVar(&blobs, "blobs", "1000000,10000000", "comma-separated blob counts for the big-index memory scenario (empty: skip)")
 	var scale string
 	flag.StringVar(&scale, "scale", "", "comma-separated blob counts: run only the scale scenario of the maintenance commands (scale.go) and print its table")
+	var files, filesFlat int
+	flag.IntVar(&files, "files", 0, "run only the files scenario (files.go): backup, restore, copy... of this many files in directories of 1,000, and print its table")
+	flag.IntVar(&filesFlat, "files-flat", 0, "with -files: also one flat directory of this many entries")
 	flag.Uint64Var(&c.Seed, "seed", 1, "corpus seed")
 	flag.StringVar(&c.Out, "out", "BENCHMARKS.md", "report `file` (the part between the bench markers is replaced)")
 	flag.StringVar(&c.Only, "only", "", "comma-separated scenario groups to run: ceiling,A,B,C,big (default all)")
@@ -129,6 +132,15 @@ func main() {
 			fatal(err)
 		}
 		c.Blobs = append(c.Blobs, int(n))
+	}
+	if files > 0 {
+		if c.Work, err = filepath.Abs(c.Work); err != nil {
+			fatal(err)
+		}
+		if err := filesMain(c, files, filesFlat); err != nil {
+			fatal(err)
+		}
+		return
 	}
 	if scale != "" {
 		var sizes []int

@@ -210,9 +210,15 @@ func scaleMain(c config, sizes []int) error {
 		{"repair", "snapshots", "--dry-run"},
 		{"repair", "index", "--dry-run"},
 	}
-	rows := make([]*scaleRow, len(cmds))
+	// Restore planning (the walk of every tree, nothing selected) and copy
+	// need more than -r: scaleExtra builds them per size.
+	extraNames := []string{"restore latest --include /no-such-path (planning walk, nothing written)", "copy latest (destination shares the keys)"}
+	rows := make([]*scaleRow, len(cmds), len(cmds)+len(extraNames))
 	for i, a := range cmds {
 		rows[i] = &scaleRow{Command: strings.Join(a, " "), M: map[int]measurement{}, Err: map[int]string{}}
+	}
+	for _, name := range extraNames {
+		rows = append(rows, &scaleRow{Command: name, M: map[int]measurement{}, Err: map[int]string{}})
 	}
 	for _, n := range sizes {
 		dir := filepath.Join(c.Work, fmt.Sprintf("scale%d", n))
@@ -239,8 +245,18 @@ func scaleMain(c config, sizes []int) error {
 			return err
 		}
 		logf("scale %d: first open (builds the cache) %.2fs rss %d MiB", n, m.Wall.Seconds(), m.MaxRSS>>20)
-		for i, a := range cmds {
-			m, out, err := run(v.cmd(dir, a...))
+		extra, err := scaleExtra(v, dir)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			var c command
+			if i < len(cmds) {
+				c = v.cmd(dir, cmds[i]...)
+			} else {
+				c = extra[i-len(cmds)]
+			}
+			m, out, err := run(c)
 			if err != nil {
 				rows[i].Err[n] = tail(string(out), 300)
 				logf("scale %d: %s: %v: %s", n, rows[i].Command, err, tail(string(out), 300))
@@ -295,4 +311,24 @@ func scaleTable(rows []*scaleRow, sizes []int) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// scaleExtra returns the restore-planning and copy commands for the scale
+// repository dir (a fresh copy destination sharing its keys is created).
+func scaleExtra(v *vault, dir string) ([]command, error) {
+	target := dir + ".restore"
+	os.RemoveAll(target)
+	dst := dir + ".copy"
+	removeRepo(dst)
+	in := v.cmd(dst, "init", "--copy-chunker-params-from", dir)
+	in.Env = append(in.Env, "IMMICH_VAULT_FROM_PASSWORD="+password)
+	if _, out, err := run(in); err != nil {
+		return nil, fmt.Errorf("init copy destination: %v: %s", err, out)
+	}
+	cp := v.cmd(dst, "copy", "--from-repo", dir, "latest")
+	cp.Env = append(cp.Env, "IMMICH_VAULT_FROM_PASSWORD="+password)
+	return []command{
+		v.cmd(dir, "restore", "latest", "--target", target, "--include", "/no-such-path"),
+		cp,
+	}, nil
 }
