@@ -166,8 +166,9 @@ fuzz-list:
 # repository), each figure also as a percentage of the machine's bound, the
 # 10 M-blob memory test and the Go micro-benchmarks (-benchtime $(BENCHTIME));
 # writes BENCHMARKS.md (generated section only) and BENCHMARKS.json.
-# About 30 min on 2 cores at load average 5; e.g. BENCH_FLAGS='-b-big 500000'
-# for the issue's 500k thumbnails, '-only A,B' for a part.
+# 65 min on 2 cores at load average 8-13 with -b-big 300000 (2026-12-06); e.g.
+# BENCH_FLAGS='-b-big 500000' for the issue's 500k thumbnails (~52 GB of disk
+# at the peak), '-only A,B' for a part.
 BENCH_FLAGS ?=
 bench:
 	bash scripts/bench-deps.sh

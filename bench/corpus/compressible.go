@@ -65,11 +65,12 @@ func GenerateD(dir string, total int64, seed uint64) (Stats, error) {
 			n++
 			size := kd.min + r.Int64N(kd.max-kd.min+1)
 			size = min(size, max(budget, kd.min))
-			p := filepath.Join(dir, kd.path(r, n))
+			rel := kd.path(r, n)
+			p := filepath.Join(dir, rel)
 			t := mtime.Add(time.Duration(n) * time.Minute)
 			var err error
 			if kd.fill == nil {
-				err = writeFile(p, contentReader(seed, "D/"+p), size, t, buf)
+				err = writeFile(p, contentReader(seed, "D/"+rel), size, t, buf)
 			} else {
 				err = writeGen(p, size, t, func(w *bufio.Writer) error { return kd.fill(w, r, size) })
 			}
