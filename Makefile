@@ -193,12 +193,17 @@ fuzz-list:
 	@$(FUZZ_LIST)
 
 # bench runs the macro benchmark suite (bench/cmd/bench): corpora A (photo
-# library), B (thumbnails), C (daily SQL dumps) backed up by immich-vault and
-# every peer on PATH (restic, borg; kopia if installed by bench-deps), the
-# machine's ceiling, the 10 M-blob memory test and the Go micro-benchmarks
-# (-benchtime $(BENCHTIME)); writes BENCHMARKS.md (generated section only).
-# Defaults take 9 min on 2 quiet cores (13 min at load average 8); pass e.g.
-# BENCH_FLAGS='-a-size 20GiB -reps 5' for a bigger run.
+# library), B (thumbnails; 50k files and a large run, -b-big), C (daily SQL
+# dumps), D (compressible /usr-like mix) and S3 backup/restore through a
+# latency- and bandwidth-shaping proxy (20 and 80 ms RTT), backed up by
+# immich-vault and every peer on PATH (restic, kopia; borg with BENCH_BORG=1:
+# see scripts/bench-deps.sh for building the newest releases outside the
+# repository), each figure also as a percentage of the machine's bound, the
+# 10 M-blob memory test and the Go micro-benchmarks (-benchtime $(BENCHTIME));
+# writes BENCHMARKS.md (generated section only) and BENCHMARKS.json.
+# 65 min on 2 cores at load average 8-13 with -b-big 300000 (2026-12-06); e.g.
+# BENCH_FLAGS='-b-big 500000' for the issue's 500k thumbnails (~52 GB of disk
+# at the peak), '-only A,B' for a part.
 BENCH_FLAGS ?=
 bench:
 	bash scripts/bench-deps.sh

@@ -293,3 +293,54 @@ func (r Rates) PipelineLimit(cores int, coldCache bool) Limit {
 	}
 	return l
 }
+
+// RestoreLimit returns the limit of a restore of incompressible data: every
+// byte is read from the repository, decrypted (at the encrypt rate: the
+// AEADs cost the same both ways), its blob hash checked and written into
+// the target. The target is written into the page cache (no tool fsyncs
+// restored files), so with a cold cache the disk bound is reading the
+// repository: ReadDisk.
+func (r Rates) RestoreLimit(cores int, coldCache bool) Limit {
+	perByte := inv(r.ReadCached) + inv(r.Encrypt) + inv(r.Hash) + inv(r.WriteCached)
+	var l Limit
+	l.CPUPerCore = 1 / perByte
+	l.CPU = l.CPUPerCore * float64(cores)
+	l.IO = r.ReadCached
+	if coldCache && r.ReadDisk > 0 {
+		l.IO = r.ReadDisk
+	}
+	l.Bound, l.BoundBy = l.CPU, "cpu"
+	if l.IO < l.CPU {
+		l.Bound, l.BoundBy = l.IO, "disk"
+	}
+	return l
+}
+
+// CompressibleLimit returns the backup limit for data that compresses to
+// ratio (stored bytes / input bytes, 0 < ratio ≤ 1) with the zstd rate of
+// Compress: every input byte is read, chunked, hashed and compressed; only
+// the compressed bytes are encrypted and written (with fsync). Compress is
+// measured on SQL text, so for other data the CPU bound is approximate.
+func (r Rates) CompressibleLimit(cores int, ratio float64, coldCache bool) Limit {
+	perByte := inv(r.ReadCached) + inv(r.Chunk) + inv(r.Hash) + inv(r.Compress) + ratio*(inv(r.Encrypt)+inv(r.WriteCached))
+	var l Limit
+	l.CPUPerCore = 1 / perByte
+	l.CPU = l.CPUPerCore * float64(cores)
+	io := ratio * inv(r.WriteFsync)
+	if coldCache && r.ReadDisk > 0 {
+		io += inv(r.ReadDisk)
+	}
+	l.IO = 1 / io
+	l.Bound, l.BoundBy = l.CPU, "cpu"
+	if l.IO < l.CPU {
+		l.Bound, l.BoundBy = l.IO, "disk"
+	}
+	return l
+}
+
+func inv(x float64) float64 {
+	if x <= 0 {
+		return 0
+	}
+	return 1 / x
+}

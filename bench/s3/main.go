@@ -19,20 +19,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/immich-vault/immich-vault/bench/s3raw"
 	"github.com/immich-vault/immich-vault/internal/s3test"
 )
 
@@ -179,67 +177,18 @@ func mkBucket(ctx context.Context, c *s3.Client, what string) string {
 }
 
 // raw PUTs every corpus file as an object (conns in parallel, bodies in
-// memory so that disk reads are not timed) and GETs them back.
+// memory so that disk reads are not timed) and GETs them back (s3raw).
 func raw(ctx context.Context, c *s3.Client, bucket, dir string, conns int) (result, result, error) {
-	ents, err := os.ReadDir(dir)
+	bodies, err := s3raw.ReadFiles(dir)
 	if err != nil {
 		return result{}, result{}, err
 	}
-	bodies := make([][]byte, len(ents))
-	var total int64
-	for i, e := range ents {
-		if bodies[i], err = os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
-			return result{}, result{}, err
-		}
-		total += int64(len(bodies[i]))
+	p, g, err := s3raw.Measure(ctx, c, bucket, bodies, conns)
+	if err != nil {
+		return result{}, result{}, err
 	}
-	runtime.GC()
-	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(conns)
-	for i, b := range bodies {
-		g.Go(func() error {
-			_, err := c.PutObject(gctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprint(i)),
-				Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b)))})
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return result{}, result{}, fmt.Errorf("raw put: %w", err)
-	}
-	put := result{name: "raw PUT (aws-sdk-go-v2)", seconds: time.Since(start).Seconds(), bytes: total}
-	bodies = nil
-	runtime.GC()
-	var mu sync.Mutex
-	bufs := make(chan []byte, conns)
-	for range conns {
-		bufs <- make([]byte, 64<<10)
-	}
-	start = time.Now()
-	g, gctx = errgroup.WithContext(ctx)
-	g.SetLimit(conns)
-	var got int64
-	for i := range ents {
-		g.Go(func() error {
-			o, err := c.GetObject(gctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprint(i))})
-			if err != nil {
-				return err
-			}
-			defer o.Body.Close()
-			buf := <-bufs
-			defer func() { bufs <- buf }()
-			n, err := io.CopyBuffer(io.Discard, o.Body, buf)
-			mu.Lock()
-			got += n
-			mu.Unlock()
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return result{}, result{}, fmt.Errorf("raw get: %w", err)
-	}
-	get := result{name: "raw GET (aws-sdk-go-v2)", seconds: time.Since(start).Seconds(), bytes: got}
-	return put, get, nil
+	return result{name: "raw PUT (aws-sdk-go-v2)", seconds: p.Time.Seconds(), bytes: p.Bytes},
+		result{name: "raw GET (aws-sdk-go-v2)", seconds: g.Time.Seconds(), bytes: g.Bytes}, nil
 }
 
 func timed(env []string, name string, args ...string) (float64, error) {

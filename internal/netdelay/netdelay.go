@@ -1,6 +1,7 @@
-// Package netdelay is a TCP proxy that adds latency, for tests and
-// benchmarks of how the program behaves against a distant server (an S3
-// bucket 50 ms away) while the server runs on 127.0.0.1.
+// Package netdelay is a TCP proxy that adds latency, and optionally limits
+// bandwidth, for tests and benchmarks of how the program behaves against a
+// distant server (an S3 bucket 50 ms away behind a 400 Mbit/s line) while
+// the server runs on 127.0.0.1.
 //
 // Every byte is delivered RTT/2 after the proxy received it, in each
 // direction, so a request/response exchange costs one RTT more than
@@ -11,6 +12,13 @@
 // window never closes, which flatters bulk transfers compared with real
 // TCP over a long link, but keeps every round trip a program makes
 // visible; it is round trips that make a reader slow at a distance).
+//
+// StartWith adds a bandwidth limit and a per-connection window: each
+// direction is one link of Options.Rate bytes per second shared by all
+// connections (a chunk leaves the link when the chunks before it, of any
+// connection, have; then it travels RTT/2), and a connection holds at most
+// Options.Window bytes in the delay line, as a TCP window would, so one
+// connection moves at most Window per RTT.
 package netdelay
 
 import (
@@ -30,9 +38,11 @@ const chunkSize = 32 << 10
 // Proxy forwards connections made to Addr to a target address, delaying
 // the data of each direction by RTT/2.
 type Proxy struct {
-	ln     net.Listener
-	target string
-	delay  time.Duration // one way
+	ln       net.Listener
+	target   string
+	delay    time.Duration // one way
+	window   int           // bytes in flight per direction and connection
+	up, down *link         // client→server, server→client; nil: unlimited
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -43,11 +53,34 @@ type Proxy struct {
 // Start listens on a free 127.0.0.1 port and forwards to target
 // ("host:port") with round-trip time rtt added.
 func Start(target string, rtt time.Duration) (*Proxy, error) {
+	return StartWith(target, Options{RTT: rtt})
+}
+
+// Options shape the proxied connections.
+type Options struct {
+	RTT time.Duration // added round-trip time
+	// Rate is the bandwidth of each direction in bytes per second, shared
+	// by all connections; 0: unlimited.
+	Rate float64
+	// Window bounds the bytes one direction of one connection holds in the
+	// proxy (default MaxInFlight).
+	Window int
+}
+
+// StartWith listens on a free 127.0.0.1 port and forwards to target
+// ("host:port") shaped by o.
+func StartWith(target string, o Options) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, delay: rtt / 2, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, delay: o.RTT / 2, window: o.Window, conns: map[net.Conn]struct{}{}}
+	if p.window <= 0 {
+		p.window = MaxInFlight
+	}
+	if o.Rate > 0 {
+		p.up, p.down = &link{rate: o.Rate}, &link{rate: o.Rate}
+	}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -116,8 +149,8 @@ func (p *Proxy) serve(client net.Conn) {
 	defer p.untrack(server)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.pipe(server, client) }()
-	go func() { defer wg.Done(); p.pipe(client, server) }()
+	go func() { defer wg.Done(); p.pipe(server, client, p.up) }()
+	go func() { defer wg.Done(); p.pipe(client, server, p.down) }()
 	wg.Wait()
 }
 
@@ -127,11 +160,34 @@ type chunk struct {
 	eof  bool
 }
 
-// pipe copies src to dst, each chunk due delay after it was read. At EOF
-// of src the write side of dst is closed (after the delay), so half-closed
-// connections behave as without the proxy; an error ends both.
-func (p *Proxy) pipe(dst, src net.Conn) {
-	line := make(chan chunk, MaxInFlight/chunkSize)
+// link is one direction's bandwidth, shared by the connections.
+type link struct {
+	rate float64 // bytes per second
+	mu   sync.Mutex
+	free time.Time // when the link has sent everything queued so far
+}
+
+// send queues n bytes that arrived at now and returns when their last
+// byte has left the link.
+func (l *link) send(n int, now time.Time) time.Time {
+	if l == nil {
+		return now
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.free.Before(now) {
+		l.free = now
+	}
+	l.free = l.free.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
+	return l.free
+}
+
+// pipe copies src to dst, each chunk due delay after it left the link
+// (immediately without a bandwidth limit). At EOF of src the write side of
+// dst is closed (after the delay), so half-closed connections behave as
+// without the proxy; an error ends both.
+func (p *Proxy) pipe(dst, src net.Conn, l *link) {
+	line := make(chan chunk, max(1, p.window/chunkSize))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -158,11 +214,11 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		buf := make([]byte, chunkSize)
 		n, err := src.Read(buf)
 		if n > 0 {
-			line <- chunk{data: buf[:n], due: time.Now().Add(p.delay)}
+			line <- chunk{data: buf[:n], due: l.send(n, time.Now()).Add(p.delay)}
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				line <- chunk{eof: true, due: time.Now().Add(p.delay)}
+				line <- chunk{eof: true, due: l.send(0, time.Now()).Add(p.delay)}
 			} else {
 				dst.Close()
 			}

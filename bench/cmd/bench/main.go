@@ -39,6 +39,16 @@ type config struct {
 	CommandStr string
 	MicroTime  string
 	Label      string
+	DSize      int64           // corpus D (compressible)
+	BBig       int             // files of the large corpus B (0: skip)
+	BBigReps   int             // its repetitions
+	S3Size     int64           // corpus of the S3 scenarios
+	S3RTTs     []time.Duration // round trips the proxy adds
+	S3Rate     float64         // bytes/s each way
+	S3Window   int             // bytes in flight per connection
+	S3Conns    int
+	S3Reps     int
+	S3Limit    time.Duration // longest a tool's command may take in the S3 scenarios
 }
 
 // result of one scenario: per tool, one measurement per repetition.
@@ -50,6 +60,11 @@ type scenario struct {
 	Runs     map[string][]measurement
 	RepoSize map[string]int64
 	Note     string
+	// Bound is the shortest time this machine allows for the scenario
+	// (see BoundNote for how it is derived); 0: no bound.
+	Bound     time.Duration
+	BoundNote string
+	Load      string // load averages when the scenario started
 }
 
 type dbSeries struct {
@@ -83,6 +98,17 @@ type report struct {
 	Profiles   []profile
 	Micro      string
 	Errors     []string
+	S3         []*s3Link
+	Floors     map[string]floors // per corpus name
+}
+
+// floors are a corpus's measured tree passes with a cold page cache.
+type floors struct {
+	Walk, Read           time.Duration // best of 1 and 8 goroutines
+	WalkWorkers          int           // the goroutine count of the best walk
+	ReadWorkers          int
+	Dirs, Files          int
+	LoadBefore, LoadWhen string
 }
 
 // profile is immich-vault's CPU profile (pprof -top) of one scenario.
@@ -115,10 +141,43 @@ func main() {
 	flag.IntVar(&filesFlat, "files-flat", 0, "with -files: also one flat directory of this many entries")
 	flag.Uint64Var(&c.Seed, "seed", 1, "corpus seed")
 	flag.StringVar(&c.Out, "out", "BENCHMARKS.md", "report `file` (the part between the bench markers is replaced)")
-	flag.StringVar(&c.Only, "only", "", "comma-separated scenario groups to run: ceiling,A,B,C,big (default all)")
+	flag.StringVar(&c.Only, "only", "", "comma-separated scenario groups to run: ceiling,A,B,Bbig,D,C,S3,big,micro (default all)")
 	flag.BoolVar(&c.NoPeers, "no-peers", false, "run immich-vault only")
 	flag.BoolVar(&c.KeepWork, "keep", false, "keep the work directory")
+	var dSize, s3Size, s3RTTs string
+	flag.StringVar(&dSize, "d-size", "768MiB", "size of corpus D (compressible /usr-like mix with dumps)")
+	flag.IntVar(&c.BBig, "b-big", 250000, "files of the large corpus B in Immich's thumbs fan-out (0: skip)")
+	flag.IntVar(&c.BBigReps, "b-big-reps", 1, "repetitions of the large corpus B's scenarios")
+	flag.StringVar(&s3Size, "s3-size", "256MiB", "size of the S3 scenarios' corpus (corpus A mix)")
+	flag.StringVar(&s3RTTs, "s3-rtt", "20ms,80ms", "comma-separated round-trip times the S3 shaping proxy adds")
+	var s3Mbit float64
+	flag.Float64Var(&s3Mbit, "s3-mbit", 400, "bandwidth of the shaped S3 link each way, Mbit/s (shared by all connections)")
+	flag.IntVar(&c.S3Window, "s3-window", 4<<20, "bytes one connection may have in flight each way on the shaped link (a TCP window)")
+	flag.IntVar(&c.S3Conns, "s3-connections", 8, "parallel S3 connections of every tool and of the raw PUT/GET bound")
+	flag.IntVar(&c.S3Reps, "s3-reps", 1, "repetitions of the S3 scenarios")
+	flag.DurationVar(&c.S3Limit, "s3-limit", 5*time.Minute, "longest one command may take in the S3 scenarios (then it is killed and reported)")
 	flag.Parse()
+	c.S3Rate = s3Mbit * 1e6 / 8
+	for _, x := range []struct {
+		s string
+		v *int64
+	}{{dSize, &c.DSize}, {s3Size, &c.S3Size}} {
+		n, err := corpus.ParseSize(x.s)
+		if err != nil {
+			fatal(err)
+		}
+		*x.v = n
+	}
+	for _, x := range strings.Split(s3RTTs, ",") {
+		if x = strings.TrimSpace(x); x == "" {
+			continue
+		}
+		d, err := time.ParseDuration(x)
+		if err != nil {
+			fatal(fmt.Errorf("-s3-rtt: %w", err))
+		}
+		c.S3RTTs = append(c.S3RTTs, d)
+	}
 	var err error
 	if c.ASize, err = corpus.ParseSize(aSize); err != nil {
 		fatal(err)
@@ -212,7 +271,7 @@ func loadavg() string {
 }
 
 func runAll(c config) (*report, error) {
-	rep := &report{Config: c, Start: time.Now(), LoadBefore: loadavg(), Machine: machineInfo(c.Work)}
+	rep := &report{Config: c, Start: time.Now(), LoadBefore: loadavg(), Machine: machineInfo(c.Work), Floors: map[string]floors{}}
 	if err := os.MkdirAll(c.Work, 0o755); err != nil {
 		return nil, err
 	}
@@ -278,7 +337,7 @@ func runAll(c config) (*report, error) {
 		if err != nil {
 			return finish(fmt.Errorf("corpus A: %w", err))
 		}
-		if err := filesScenarios(c, rep, tools, "A", dir, st, true); err != nil {
+		if err := filesScenarios(c, rep, tools, "A", dir, st, true, c.Reps); err != nil {
 			return finish(err)
 		}
 		if p, err := newRepo(c, tools[0], "profile"); err != nil {
@@ -298,14 +357,52 @@ func runAll(c config) (*report, error) {
 		if err != nil {
 			return finish(fmt.Errorf("corpus B: %w", err))
 		}
-		if err := filesScenarios(c, rep, tools, "B", dir, st, false); err != nil {
+		if err := filesScenarios(c, rep, tools, "B", dir, st, false, c.Reps); err != nil {
 			return finish(err)
+		}
+		os.RemoveAll(dir)
+	}
+	if want(c, "Bbig") && c.BBig > 0 {
+		dir := filepath.Join(c.Work, "corpusBbig")
+		logf("generating the large corpus B (%d files)", c.BBig)
+		st, err := corpus.GenerateB(dir, c.BBig, c.Seed)
+		if err != nil {
+			return finish(fmt.Errorf("large corpus B: %w", err))
+		}
+		if err := filesScenarios(c, rep, tools, bigBName(c), dir, st, false, c.BBigReps); err != nil {
+			return finish(err)
+		}
+		os.RemoveAll(dir)
+	}
+	if want(c, "D") && c.DSize > 0 {
+		dir := filepath.Join(c.Work, "corpusD")
+		logf("generating corpus D (%d bytes, compressible)", c.DSize)
+		st, err := corpus.GenerateD(dir, c.DSize, c.Seed)
+		if err != nil {
+			return finish(fmt.Errorf("corpus D: %w", err))
+		}
+		if err := filesScenarios(c, rep, tools, "D", dir, st, false, c.Reps); err != nil {
+			return finish(err)
+		}
+		if p, err := newRepo(c, tools[0], "profileD"); err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		} else {
+			if _, err := profileRun(c, rep, tools[0], p, dir, "cold backup of D (compressible)"); err != nil {
+				rep.Errors = append(rep.Errors, err.Error())
+			}
+			removeRepo(p)
 		}
 		os.RemoveAll(dir)
 	}
 	if want(c, "C") {
 		if err := dbScenario(c, rep, tools); err != nil {
 			return finish(err)
+		}
+	}
+	if want(c, "S3") && len(c.S3RTTs) > 0 {
+		if err := s3Scenarios(c, rep, tools); err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+			logf("S3: %v", err)
 		}
 	}
 	if want(c, "big") {
@@ -318,7 +415,7 @@ func runAll(c config) (*report, error) {
 	if want(c, "micro") && c.MicroTime != "" {
 		logf("Go micro-benchmarks")
 		out, err := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", c.MicroTime,
-			"./chunker", "./crypto", "./pack", "./index").CombinedOutput()
+			"./chunker", "./crypto", "./pack", "./index", "./internal/netdelay").CombinedOutput()
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("micro-benchmarks: %v: %s", err, tail(string(out), 500)))
 		}
@@ -367,17 +464,28 @@ func removeRepo(p string) {
 }
 
 func newScenario(rep *report, key, title string, st corpus.Stats) *scenario {
-	s := &scenario{Key: key, Title: title, Bytes: st.Bytes, Files: st.Files, Runs: map[string][]measurement{}, RepoSize: map[string]int64{}}
+	s := &scenario{Key: key, Title: title, Bytes: st.Bytes, Files: st.Files, Runs: map[string][]measurement{}, RepoSize: map[string]int64{}, Load: loadavg()}
 	rep.Scenarios = append(rep.Scenarios, s)
 	return s
 }
 
-// filesScenarios runs cold backup, no-change re-scan, (moved,) restore.
-func filesScenarios(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, moved bool) error {
+// bigBName is the large corpus B's name in scenario keys and titles.
+func bigBName(c config) string { return fmt.Sprintf("B%dk", c.BBig/1000) }
+
+// filesScenarios runs cold backup, no-change re-scan, (moved,) restore,
+// reps times each, and sets each scenario's bound from the ceiling
+// (rep.Rates) and the corpus's measured tree floors.
+func filesScenarios(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, moved bool, reps int) error {
 	logf("corpus %s: %d files, %.1f MiB", name, st.Files, float64(st.Bytes)/(1<<20))
+	fl, err := measureFloors(dir)
+	if err != nil {
+		return err
+	}
+	rep.Floors[name] = fl
+	logf("corpus %s floors (cold cache): walk+lstat %.2fs (%d goroutines), read every file %.2fs (%d goroutines)", name, fl.Walk.Seconds(), fl.WalkWorkers, fl.Read.Seconds(), fl.ReadWorkers)
 	cold := newScenario(rep, "cold"+name, "Cold backup of corpus "+name, st)
 	repos := map[string]string{}
-	for r := 0; r < c.Reps; r++ {
+	for r := 0; r < reps; r++ {
 		for _, t := range order(tools, r) {
 			p, err := newRepo(c, t, name)
 			if err != nil {
@@ -399,8 +507,11 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 		}
 	}
 	// The last repetition's repositories stay for the following scenarios.
+	setColdBound(rep, cold, name, fl)
 	rescan := newScenario(rep, "rescan"+name, "No-change re-scan of corpus "+name, st)
-	for r := 0; r < c.Reps; r++ {
+	rescan.Bound = fl.Walk
+	rescan.BoundNote = fmt.Sprintf("list every directory and lstat every entry, cold cache, %d goroutines", fl.WalkWorkers)
+	for r := 0; r < reps; r++ {
 		for _, t := range order(tools, r) {
 			dropCaches()
 			m, err := t.Backup(repos[t.Name()], dir)
@@ -411,16 +522,17 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 			logf("rescan %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
 		}
 	}
-	if name == "B" {
-		if _, err := profileRun(c, rep, tools[0], repos[tools[0].Name()], dir, "no-change re-scan of B"); err != nil {
+	if strings.HasPrefix(name, "B") {
+		if _, err := profileRun(c, rep, tools[0], repos[tools[0].Name()], dir, "no-change re-scan of "+name); err != nil {
 			rep.Errors = append(rep.Errors, err.Error())
 		}
 	}
 	if moved {
 		mv := newScenario(rep, "moved"+name, "Re-scan of corpus "+name+" after every file moved to a new directory", st)
 		mv.Note = "each repetition renames every file into a fresh directory tree (inode, size and mtime kept; ctime changes, as with mv)"
+		mv.Bound, mv.BoundNote = rescan.Bound, rescan.BoundNote
 		from := "library"
-		for r := 0; r < c.Reps; r++ {
+		for r := 0; r < reps; r++ {
 			to := fmt.Sprintf("moved%d", r+1)
 			if err := moveAll(dir, from, to); err != nil {
 				return fmt.Errorf("move files: %w", err)
@@ -440,7 +552,8 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 		}
 	}
 	rs := newScenario(rep, "restore"+name, "Restore of corpus "+name, st)
-	for r := 0; r < c.Reps; r++ {
+	setRestoreBound(rep, rs, name)
+	for r := 0; r < reps; r++ {
 		for _, t := range order(tools, r) {
 			target := filepath.Join(c.Work, "restore-"+t.Name())
 			os.RemoveAll(target)

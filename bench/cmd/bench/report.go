@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/immich-vault/immich-vault/crypto"
+	"github.com/immich-vault/immich-vault/internal/s3test"
 )
 
 const (
@@ -88,7 +89,15 @@ func render(rep *report) string {
 	}
 	p("| Page cache dropped | %s |\n", dc)
 	p("| Repetitions | %d per timed scenario, tools interleaved and rotated each repetition; medians shown |\n", c.Reps)
-	p("| Corpora (seed %d) | A: %s photo library; B: %d thumbnails; C: %d daily dumps of %d assets |\n\n", c.Seed, mib(c.ASize)+" MiB", c.BFiles, c.CDays, c.CRows)
+	p("| Corpora (seed %d) | A: %s photo library; B: %d thumbnails (and %d in the large run, %d repetition(s)); C: %d daily dumps of %d assets; D: %s MiB compressible /usr-like and source-tree mix with dumps; S3: %s MiB corpus-A mix |\n", c.Seed, mib(c.ASize)+" MiB", c.BFiles, c.BBig, c.BBigReps, c.CDays, c.CRows, mib(c.DSize), mib(c.S3Size))
+	if len(c.S3RTTs) > 0 {
+		var rtts []string
+		for _, d := range c.S3RTTs {
+			rtts = append(rtts, d.String())
+		}
+		p("| S3 shaping | versitygw %s on 127.0.0.1 behind internal/netdelay: %s RTT added, %.0f Mbit/s each way shared by all connections, %d KiB window per connection; %d connections for every tool and for the raw bound; restores start with an empty local cache; %d repetition(s) |\n", s3test.Version, strings.Join(rtts, " and "), c.S3Rate*8/1e6, c.S3Window>>10, c.S3Conns, c.S3Reps)
+	}
+	p("\n")
 	p("| Tool | Version | Settings |\n|---|---|---|\n")
 	for _, t := range rep.Tools {
 		p("| %s | %s | %s |\n", t.Name, t.Version, t.Settings)
@@ -126,13 +135,19 @@ func render(rep *report) string {
 	for _, t := range rep.Tools {
 		names = append(names, t.Name)
 	}
+	renderSummary(p, rep, names)
 	for _, s := range rep.Scenarios {
 		p("\n### %s (%d files, %s MiB)\n\n", s.Title, s.Files, mib(s.Bytes))
 		if s.Note != "" {
 			p("%s.\n\n", s.Note)
 		}
+		if s.Bound > 0 {
+			p("Bound: %s s (%s). Load average at the start: %s.\n\n", secs(s.Bound), s.BoundNote, s.Load)
+		} else {
+			p("Load average at the start: %s.\n\n", s.Load)
+		}
 		ow, _, _ := s.med("immich-vault")
-		p("| Tool | median wall s | MB/s | CPU s | peak RSS MiB | repo MiB | runs (wall s) | immich-vault speed-up |\n|---|---|---|---|---|---|---|---|\n")
+		p("| Tool | median wall s | MB/s | %% of bound | CPU s | peak RSS MiB | repo MiB | runs (wall s) | immich-vault speed-up |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, n := range names {
 			if len(s.Runs[n]) == 0 {
 				continue
@@ -150,9 +165,12 @@ func render(rep *report) string {
 			if n != "immich-vault" && ow > 0 {
 				ratio = fmt.Sprintf("%.2f×", w.Seconds()/ow.Seconds())
 			}
-			p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", n, secs(w), mbps(float64(s.Bytes)/w.Seconds()), secs(cpu), mib(rss), repo, strings.Join(runs, " "), ratio)
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, secs(w), mbps(float64(s.Bytes)/w.Seconds()), boundPct(s, w), secs(cpu), mib(rss), repo, strings.Join(runs, " "), ratio)
 		}
 	}
+	renderS3Links(p, rep)
+	renderFloors(p, rep)
+	renderNightly(p, rep)
 
 	if db := rep.DB; db != nil && db.Days > 1 {
 		var total int64
@@ -189,6 +207,7 @@ func render(rep *report) string {
 		}
 	}
 
+	renderTargets14(p, rep)
 	p("\n### Targets (issue 3) against restic, medians of this run\n\n")
 	p("| Target | Measured | Met |\n|---|---|---|\n")
 	target := func(name string, ok bool, measured string) {
@@ -265,7 +284,7 @@ func render(rep *report) string {
 		p("\n### CPU profile of immich-vault: %s (`go tool pprof -top`; largest live Go heap in the GC trace: %s MiB)\n\n```\n%s```\n", pr.Title, mib(pr.MaxGoHeap), pr.Top)
 	}
 	if rep.Micro != "" {
-		p("\n### Go micro-benchmarks (`go test -bench . -benchmem -benchtime %s ./chunker ./crypto ./pack ./index`)\n\n```\n%s```\n", c.MicroTime, rep.Micro)
+		p("\n### Go micro-benchmarks (`go test -bench . -benchmem -benchtime %s ./chunker ./crypto ./pack ./index ./internal/netdelay`)\n\n```\n%s```\n", c.MicroTime, rep.Micro)
 	}
 	p("\n")
 	return b.String()

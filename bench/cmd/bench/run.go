@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,10 +48,20 @@ type wrapResult struct {
 	Err                   string
 }
 
+// timeoutEnv, when set in a command's Env (a Go duration), makes the
+// wrapper kill the command after that long.
+const timeoutEnv = "BENCH_WRAP_TIMEOUT"
+
 // wrapMain is the wrapper: run os.Args[2:], report, exit with its status.
 func wrapMain() {
 	out := os.NewFile(3, "rusage")
-	cmd := exec.Command(os.Args[2], os.Args[3:]...)
+	ctx := context.Background()
+	if d, err := time.ParseDuration(os.Getenv(timeoutEnv)); err == nil && d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, os.Args[2], os.Args[3:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	start := time.Now()
 	var res wrapResult
@@ -85,6 +96,9 @@ func wrapMain() {
 	}
 	if err != nil {
 		res.Err = err.Error()
+		if ctx.Err() != nil {
+			res.Err = fmt.Sprintf("killed after %s (%s): %v", os.Getenv(timeoutEnv), timeoutEnv, err)
+		}
 	}
 	json.NewEncoder(out).Encode(res)
 	out.Close()
@@ -118,10 +132,18 @@ func rssSplit(path string) (anon, file int64) {
 	return anon, file
 }
 
+// runTimeout, when positive, is the longest a command may run before the
+// wrapper kills it (the S3 scenarios set it, so one stuck tool does not
+// take the whole run's time).
+var runTimeout time.Duration
+
 // run executes c through the rusage wrapper, measures it and returns its
 // combined output (the error carries the output's tail).
 func run(c command) (measurement, []byte, error) {
 	var m measurement
+	if runTimeout > 0 {
+		c.Env = append(append([]string{}, c.Env...), timeoutEnv+"="+runTimeout.String())
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return m, nil, fmt.Errorf("find own executable: %w", err)

@@ -36,9 +36,58 @@ func versionOf(args ...string) string {
 	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 }
 
+// remote is an S3 repository (on the bench's versitygw, usually through
+// its shaping proxy) that a tool addresses by a local handle: the handle
+// is the path every tool method takes as repo, and names the tool's cache
+// and configuration directories (handle + ".cache"), while the data goes
+// to the bucket.
+type remote struct {
+	Endpoint             string // http://127.0.0.1:port
+	Bucket, Prefix       string
+	AccessKey, SecretKey string
+	Conns                int // parallel connections (or the tool's nearest knob)
+}
+
+func (r remote) env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + r.AccessKey, "AWS_SECRET_ACCESS_KEY=" + r.SecretKey,
+		"AWS_DEFAULT_REGION=us-east-1", "AWS_REGION=us-east-1"}
+}
+
+// url is the s3:http://host:port/bucket/prefix form immich-vault and
+// restic both take.
+func (r remote) url() string { return "s3:" + r.Endpoint + "/" + r.Bucket + "/" + r.Prefix }
+
+// s3Tool is a tool that can keep a repository in S3.
+type s3Tool interface {
+	tool
+	// InitS3 creates a repository in r, reached afterwards through the
+	// local handle (passed as repo to Backup and Restore).
+	InitS3(handle string, r remote) error
+	// S3Knob names the setting that InitS3 derived from Conns, for the
+	// report.
+	S3Knob() string
+	// ClearCache removes the local cache of the repository behind handle
+	// (kept: what the tool needs to reach it), as on a new machine after
+	// a disaster.
+	ClearCache(handle string) error
+}
+
+// remotes maps local handles to their S3 repositories.
+type remotes map[string]remote
+
+func (m *remotes) add(handle string, r remote) {
+	if *m == nil {
+		*m = remotes{}
+	}
+	(*m)[handle] = r
+}
+
 // ---- immich-vault ----
 
-type vault struct{ bin string }
+type vault struct {
+	bin     string
+	remotes remotes
+}
 
 func (v *vault) Name() string    { return "immich-vault" }
 func (v *vault) Version() string { return versionOf(v.bin, "version") }
@@ -51,10 +100,21 @@ func (v *vault) Settings() string {
 		cipherTitle(crypto.DefaultCipher()) + " (`init --encryption auto` on this CPU), Argon2id key"
 }
 func (v *vault) cmd(repo string, args ...string) command {
-	return command{
+	c := command{
 		Args: append([]string{v.bin, "-q", "-r", repo, "--cache-dir", repo + ".cache"}, args...),
 		Env:  []string{"IMMICH_VAULT_PASSWORD=" + password},
 	}
+	if r, ok := v.remotes[repo]; ok {
+		c.Args = append([]string{v.bin, "-q", "-r", r.url(), "--cache-dir", repo + ".cache", "--s3-connections", fmt.Sprint(r.Conns)}, args...)
+		c.Env = append(c.Env, r.env()...)
+	}
+	return c
+}
+func (v *vault) S3Knob() string                 { return "--s3-connections N" }
+func (v *vault) ClearCache(handle string) error { return os.RemoveAll(handle + ".cache") }
+func (v *vault) InitS3(handle string, r remote) error {
+	v.remotes.add(handle, r)
+	return v.Init(handle)
 }
 func (v *vault) Init(repo string) error {
 	c := v.cmd(repo, "--json", "init")
@@ -99,7 +159,10 @@ func (v *vault) ProfiledBackup(repo, src, profile string) (m measurement, out []
 
 // ---- restic ----
 
-type restic struct{ bin string }
+type restic struct {
+	bin     string
+	remotes remotes
+}
 
 func (r *restic) Name() string    { return "restic" }
 func (r *restic) Version() string { return versionOf(r.bin, "version") }
@@ -107,10 +170,21 @@ func (r *restic) Settings() string {
 	return "repository v2, --compression auto (default), AES-256-CTR + Poly1305, scrypt key"
 }
 func (r *restic) cmd(repo string, args ...string) command {
-	return command{
+	c := command{
 		Args: append([]string{r.bin, "-q", "-r", repo, "--cache-dir", repo + ".cache"}, args...),
 		Env:  []string{"RESTIC_PASSWORD=" + password},
 	}
+	if rm, ok := r.remotes[repo]; ok {
+		c.Args = append([]string{r.bin, "-q", "-r", rm.url(), "--cache-dir", repo + ".cache", "-o", fmt.Sprintf("s3.connections=%d", rm.Conns)}, args...)
+		c.Env = append(c.Env, rm.env()...)
+	}
+	return c
+}
+func (r *restic) S3Knob() string                 { return "-o s3.connections=N" }
+func (r *restic) ClearCache(handle string) error { return os.RemoveAll(handle + ".cache") }
+func (r *restic) InitS3(handle string, rm remote) error {
+	r.remotes.add(handle, rm)
+	return r.Init(handle)
 }
 func (r *restic) Init(repo string) error {
 	_, _, err := run(r.cmd(repo, "init"))
@@ -180,31 +254,73 @@ func (b *borg) Restore(repo, target string) (measurement, error) {
 
 // ---- kopia ----
 
-type kopia struct{ bin string }
+// kopia is driven as its CLI (cli/ of kopia 0.23) defines it: the global
+// flags are --config-file, --log-dir and the password (KOPIA_PASSWORD);
+// the cache directory is a flag of `repository create` / `connect`
+// (--cache-directory, kept in the config file), so it is given only there.
+// `snapshot create --parallel` (files uploaded in parallel; 0 = kopia's
+// policy default) and `restore --parallel` (default 8) are its nearest
+// knob to a connection count, set to remote.Conns for S3 repositories.
+type kopia struct {
+	bin     string
+	remotes remotes
+}
 
 func (k *kopia) Name() string    { return "kopia" }
-func (k *kopia) Version() string { return versionOf(k.bin, "--version") }
+func (k *kopia) Version() string { return "kopia " + versionOf(k.bin, "--version") }
 func (k *kopia) Settings() string {
-	return "defaults (AES256-GCM-HMAC-SHA256, no compression)"
+	return "defaults: AES256-GCM-HMAC-SHA256, BLAKE2B-256-128, DYNAMIC-4M-BUZHASH splitter, no compression (kopia's default policy), scrypt key"
 }
 func (k *kopia) cmd(repo string, args ...string) command {
 	return command{
 		Args: append([]string{k.bin, "--config-file", filepath.Join(repo+".cache", "kopia.config"),
-			"--cache-directory", filepath.Join(repo+".cache", "cache"), "--log-dir", filepath.Join(repo+".cache", "logs")}, args...),
+			"--log-dir", filepath.Join(repo+".cache", "logs")}, args...),
 		Env: []string{"KOPIA_PASSWORD=" + password, "KOPIA_CHECK_FOR_UPDATES=false"},
 	}
+}
+
+// parallel is the --parallel flag for a command on repo (none locally).
+func (k *kopia) parallel(repo string) []string {
+	if r, ok := k.remotes[repo]; ok {
+		return []string{"--parallel", fmt.Sprint(r.Conns)}
+	}
+	return nil
 }
 func (k *kopia) Init(repo string) error {
 	if err := os.MkdirAll(repo+".cache", 0o755); err != nil {
 		return err
 	}
-	_, _, err := run(k.cmd(repo, "repository", "create", "filesystem", "--path", repo))
+	_, _, err := run(k.cmd(repo, "repository", "create", "filesystem", "--path", repo,
+		"--cache-directory", filepath.Join(repo+".cache", "cache")))
+	return err
+}
+func (k *kopia) S3Knob() string { return "snapshot create / restore --parallel N" }
+
+// ClearCache keeps kopia's config file (the connection) and removes its
+// cache directory.
+func (k *kopia) ClearCache(handle string) error {
+	return os.RemoveAll(filepath.Join(handle+".cache", "cache"))
+}
+func (k *kopia) InitS3(handle string, r remote) error {
+	k.remotes.add(handle, r)
+	if err := os.MkdirAll(handle+".cache", 0o755); err != nil {
+		return err
+	}
+	c := k.cmd(handle, "repository", "create", "s3", "--bucket", r.Bucket,
+		"--endpoint", strings.TrimPrefix(r.Endpoint, "http://"), "--disable-tls", "--region", "us-east-1",
+		"--access-key", r.AccessKey, "--secret-access-key", r.SecretKey, "--prefix", r.Prefix+"/",
+		"--cache-directory", filepath.Join(handle+".cache", "cache"))
+	_, _, err := run(c)
 	return err
 }
 func (k *kopia) Backup(repo, src string) (measurement, error) {
-	m, _, err := run(k.cmd(repo, "snapshot", "create", src))
+	m, _, err := run(k.cmd(repo, append([]string{"snapshot", "create"}, append(k.parallel(repo), src)...)...))
 	return m, err
 }
+
+// BackupStdin stores the file as /<name>/<name>: kopia names a stdin
+// snapshot's source by a directory path and the file inside it by
+// --stdin-file.
 func (k *kopia) BackupStdin(repo, name, file string) (measurement, error) {
 	c := k.cmd(repo, "snapshot", "create", "--stdin-file", name, "/"+name)
 	c.Stdin = file
@@ -213,7 +329,6 @@ func (k *kopia) BackupStdin(repo, name, file string) (measurement, error) {
 }
 
 // Restore restores the newest snapshot (kopia restore wants its ID).
-// Untested on the reference machine: Debian has no kopia package.
 func (k *kopia) Restore(repo, target string) (measurement, error) {
 	_, out, err := run(k.cmd(repo, "snapshot", "list", "--all", "--json"))
 	if err != nil {
@@ -227,6 +342,6 @@ func (k *kopia) Restore(repo, target string) (measurement, error) {
 		return measurement{}, fmt.Errorf("kopia snapshot list: no snapshot found (%v)", err)
 	}
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i].StartTime < snaps[j].StartTime })
-	m, _, err := run(k.cmd(repo, "restore", snaps[len(snaps)-1].ID, target))
+	m, _, err := run(k.cmd(repo, append(append([]string{"restore"}, k.parallel(repo)...), snaps[len(snaps)-1].ID, target)...))
 	return m, err
 }

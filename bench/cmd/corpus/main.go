@@ -1,5 +1,5 @@
 // Command corpus writes one of the deterministic benchmark corpora of
-// bench/corpus: go run ./bench/cmd/corpus -kind A|B|C -size ... -seed N -out DIR.
+// bench/corpus: go run ./bench/cmd/corpus -kind A|B|C|D -size ... -seed N -out DIR.
 package main
 
 import (
@@ -12,8 +12,8 @@ import (
 )
 
 func main() {
-	kind := flag.String("kind", "A", "corpus `kind`: A (photo library), B (thumbnails), C (daily SQL dumps)")
-	size := flag.String("size", "", "A: total bytes (e.g. 2GiB, 500MB); B: number of files (default 50000); C: number of days (default 10)")
+	kind := flag.String("kind", "A", "corpus `kind`: A (photo library), B (thumbnails), C (daily SQL dumps), D (compressible /usr-like and source-tree-like mix with dumps)")
+	size := flag.String("size", "", "A, D: total bytes (e.g. 2GiB, 500MB); B: number of files (default 50000); C: number of days (default 10)")
 	rows := flag.Int("rows", 10000, "C: assets in the database on day 1")
 	seed := flag.Uint64("seed", 1, "random `seed` (same seed, same corpus)")
 	out := flag.String("out", "", "output `directory` (created)")
@@ -50,8 +50,16 @@ func main() {
 		if err == nil {
 			st, err = corpus.GenerateC(*out, int(n), *rows, *seed)
 		}
+	case "D":
+		n := int64(1 << 30)
+		if *size != "" {
+			if n, err = corpus.ParseSize(*size); err != nil {
+				break
+			}
+		}
+		st, err = corpus.GenerateD(*out, n, *seed)
 	default:
-		err = fmt.Errorf("unknown kind %q (want A, B or C)", *kind)
+		err = fmt.Errorf("unknown kind %q (want A, B, C or D)", *kind)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "corpus:", err)

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/immich-vault/immich-vault/bench/ceiling"
+)
+
+// measureFloors walks dir (lstat of every entry) and reads every file in
+// it with a cold page cache: the metadata floor of a re-scan and the
+// source-side floor of a cold backup, including the per-file costs the
+// byte-rate ceiling leaves out. The walk is timed with 1 and 8 goroutines
+// and the faster kept; the read with 8.
+func measureFloors(dir string) (floors, error) {
+	f := floors{LoadBefore: loadavg()}
+	for _, w := range []int{1, 8} {
+		dropCaches()
+		r, err := ceiling.WalkTree(dir, w)
+		if err != nil {
+			return f, err
+		}
+		if f.Walk == 0 || r.Time < f.Walk {
+			f.Walk, f.WalkWorkers = r.Time, w
+		}
+		f.Dirs, f.Files = r.Dirs, r.Files
+	}
+	dropCaches()
+	r, err := ceiling.ReadTree(dir, 8)
+	if err != nil {
+		return f, err
+	}
+	f.Read, f.ReadWorkers = r.Time, 8
+	f.LoadWhen = loadavg()
+	return f, nil
+}
+
+func coresOf(rep *report) int {
+	n := 0
+	fmt.Sscan(rep.Machine["cores"], &n)
+	if n == 0 {
+		n = runtime.NumCPU()
+	}
+	return n
+}
+
+func durationFor(bytes int64, rate float64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(bytes) / rate * float64(time.Second))
+}
+
+// storedRatio is immich-vault's repository size over the input (1 for
+// incompressible data; 0.5 when unknown).
+func storedRatio(s *scenario) float64 {
+	if v, ok := s.RepoSize["immich-vault"]; ok && s.Bytes > 0 {
+		return min(1, float64(v)/float64(s.Bytes))
+	}
+	return 0.5
+}
+
+// setColdBound: the byte-rate pipeline limit (compressible for corpus D)
+// or the measured read of every file, whichever is slower.
+func setColdBound(rep *report, s *scenario, name string, fl floors) {
+	r := rep.Rates
+	s.Bound = fl.Read
+	s.BoundNote = fmt.Sprintf("reading every file, cold cache, %d goroutines", fl.ReadWorkers)
+	if r.Chunk == 0 {
+		return
+	}
+	cores := coresOf(rep)
+	var l ceiling.Limit
+	what := "incompressible pipeline limit"
+	if name == "D" {
+		ratio := storedRatio(s)
+		l = r.CompressibleLimit(cores, ratio, true)
+		what = fmt.Sprintf("compressible pipeline limit at immich-vault's stored ratio %.2f (zstd rate of SQL text)", ratio)
+	} else {
+		l = r.PipelineLimit(cores, true)
+	}
+	if t := durationFor(s.Bytes, l.Bound); t > s.Bound {
+		s.Bound = t
+		s.BoundNote = fmt.Sprintf("%s %.0f MB/s (%s-bound; reading every file: %.2f s)", what, l.Bound/1e6, l.BoundBy, fl.Read.Seconds())
+	} else {
+		s.BoundNote += fmt.Sprintf(" (slower than the %s, %.0f MB/s)", what, l.Bound/1e6)
+	}
+}
+
+// setRestoreBound: read the repository from disk, decrypt, check, write
+// into the page cache (ceiling.RestoreLimit); for corpus D the repository
+// read shrinks to the stored ratio (decompression not counted).
+func setRestoreBound(rep *report, s *scenario, name string) {
+	r := rep.Rates
+	if r.Chunk == 0 {
+		return
+	}
+	l := r.RestoreLimit(coresOf(rep), true)
+	note := "restore limit"
+	if name == "D" {
+		ratio := storedRatio(s)
+		l.IO /= ratio
+		l.Bound, l.BoundBy = l.CPU, "cpu"
+		if l.IO < l.CPU {
+			l.Bound, l.BoundBy = l.IO, "disk"
+		}
+		note = fmt.Sprintf("restore limit with %.2f of the bytes read from the repository (decompression not counted)", ratio)
+	}
+	s.Bound = durationFor(s.Bytes, l.Bound)
+	s.BoundNote = fmt.Sprintf("%s %.0f MB/s (%s-bound; per-file create costs not counted)", note, l.Bound/1e6, l.BoundBy)
+}
