@@ -451,7 +451,10 @@ func TestSignalRepositoryDiskFull(t *testing.T) {
 // targets reach the 64 MiB limit with ~16,000 entries.
 func TestSignalTreeTooLargeNamesDirectory(t *testing.T) {
 	e := newEnv(t)
-	e.initRepo()
+	// A format 1 repository: its directories are one tree blob each. Format
+	// 2 (init's default) splits such a directory instead (TestBigDirectory,
+	// and the end of this test).
+	e.ok("init", "--repository-version", "1")
 	big := filepath.Join(e.dir, "src", "huge-dir")
 	mustMkdirAll(t, big)
 	target := strings.Repeat("t", 4000)
@@ -467,6 +470,21 @@ func TestSignalTreeTooLargeNamesDirectory(t *testing.T) {
 	}
 	if locks := e.repoLocks(); len(locks) > 0 {
 		t.Fatalf("lock left: %v", locks)
+	}
+	if !strings.Contains(r.stderr, "format version 1") {
+		t.Errorf("the message does not say the cause is the repository's format version 1:\n%v", r)
+	}
+
+	// The same directory into a format 2 repository: stored split, and
+	// restored whole.
+	e2 := newEnv(t)
+	e2.initRepo()
+	e2.ok("backup", filepath.Join(e.dir, "src"))
+	out := filepath.Join(e2.dir, "out")
+	e2.ok("restore", "latest", "--target", out)
+	entries, err := os.ReadDir(filepath.Join(out, big))
+	if err != nil || len(entries) != 17_000 {
+		t.Fatalf("restored %d of 17000 entries of the huge directory (%v)", len(entries), err)
 	}
 }
 
