@@ -417,3 +417,54 @@ func TestRestoreDelete(t *testing.T) {
 		t.Errorf("restore --delete of a single file:\n%v", r)
 	}
 }
+
+// TestRestoreDeleteSplitDirectory: --delete, --dry-run and --verify on a
+// directory stored split across several tree blobs (format 2, a small
+// split threshold): extra entries whose names fall inside and between
+// every part's range are found and removed, none of the snapshot's.
+func TestRestoreDeleteSplitDirectory(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	o := opts{extraEnv: []string{"IMMICH_VAULT_TEST_TREE_SPLIT=4096"}}
+	src := filepath.Join(e.dir, "src")
+	const n = 3000
+	for i := 0; i < n; i++ {
+		mustWrite(t, filepath.Join(src, fmt.Sprintf("f%05d", 2*i)), []byte(fmt.Sprint(i)), 0o644)
+	}
+	e.backupOpts(o, 0, src)
+	tgt := filepath.Join(e.dir, "target")
+	e.okOpts(o, "restore", "latest:"+src, "--target", tgt)
+	var extras []string
+	for i := 0; i < n; i += 7 { // odd numbers: between the snapshot's names
+		name := fmt.Sprintf("f%05d", 2*i+1)
+		extras = append(extras, name)
+		mustWrite(t, filepath.Join(tgt, name), []byte("extra"), 0o644)
+	}
+	extras = append(extras, "zzz-after-the-last")
+	mustWrite(t, filepath.Join(tgt, "zzz-after-the-last"), []byte("extra"), 0o644)
+
+	before := dirState(t, tgt, false)
+	r := e.okOpts(o, "restore", "latest:"+src, "--target", tgt, "--overwrite", "if-changed", "--delete", "--dry-run", "--json")
+	var s struct {
+		Files, Skipped, Deleted int64
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s.Deleted != int64(len(extras)) || s.Skipped != n || s.Files != 0 {
+		t.Errorf("dry run: %+v (%v), want %d deleted, %d unchanged, 0 to restore\n%v", s, err, len(extras), n, r)
+	}
+	if after := dirState(t, tgt, false); after != before {
+		t.Fatalf("dry run changed the target")
+	}
+	r = e.okOpts(o, "restore", "latest:"+src, "--target", tgt, "--overwrite", "if-changed", "--delete", "--verify")
+	if !strings.Contains(r.stdout, fmt.Sprintf("deleted %d entries", len(extras))) || !strings.Contains(r.stdout, fmt.Sprintf("verified %d files", n)) {
+		t.Errorf("restore --delete --verify:\n%v", r)
+	}
+	left := scanTree(t, tgt)
+	if len(left) != n {
+		t.Errorf("%d entries left in the target, want the snapshot's %d", len(left), n)
+	}
+	for _, x := range extras {
+		if _, ok := left[x]; ok {
+			t.Errorf("extra %s not deleted", x)
+		}
+	}
+}
