@@ -171,7 +171,9 @@ func (rs *restorer) planEntry(ctx context.Context, n *data.Node, h fs.TargetDir,
 	}
 	if n.Type == data.NodeFile {
 		rs.res.Bytes += int64(n.Size)
+		rs.prog.Bytes.Add(int64(n.Size))
 	}
 	rs.res.Files++
+	rs.prog.Files.Add(1)
 	return nil
 }

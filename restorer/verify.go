@@ -156,11 +156,11 @@ func (v *verifier) entry(ctx context.Context, n *data.Node, dirRel, snapPath str
 // not.
 func (v *verifier) check(ctx context.Context, rel string, n *data.Node) (bool, error) {
 	f, _, err := v.rs.root.OpenRead(rel)
-	if errors.Is(err, os.ErrNotExist) || err != nil && !isPermission(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
+	switch {
+	case err != nil && errors.Is(err, os.ErrPermission):
+		return false, err // cannot tell: reported, not counted as a difference
+	case err != nil:
+		return false, nil // missing, a symlink (refused), not openable as a file
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -172,8 +172,6 @@ func (v *verifier) check(ctx context.Context, rel string, n *data.Node) (bool, e
 	}
 	return contentMatches(ctx, v.rs.r, f, n)
 }
-
-func isPermission(err error) bool { return errors.Is(err, os.ErrPermission) }
 
 func (v *verifier) warn(p string, err error) {
 	v.mu.Lock()
