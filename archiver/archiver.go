@@ -71,6 +71,11 @@ type BackupOptions struct {
 	ForceRead bool
 	// ProgramVersion is recorded in the snapshot.
 	ProgramVersion string
+	// DryRun walks, reads and chunks as a backup would and stores nothing
+	// (dryrun.go): no pack, index, snapshot or file-cache entry; only a
+	// reader lock. The returned snapshot is not saved and has no ID; its
+	// Summary says what a backup would add.
+	DryRun bool
 }
 
 // SourceError is a problem with the backup source (not the repository).
@@ -158,7 +163,7 @@ type archiver struct {
 // Backup stores the given paths and streams as a new snapshot. It returns
 // the snapshot (also when it is partial: check Snapshot.Partial).
 func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.Snapshot, error) {
-	ctx, release, err := r.HoldForWrite(ctx, "backup") // docs/FORMAT.md §10
+	ctx, release, err := holdForBackup(ctx, r, &opts) // docs/FORMAT.md §10
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +195,7 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 	a.fileCache = r.Cache().NewMetaWriter()
 	defer a.fileCache.Cancel()
 	var rootID repo.ID
-	err = r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+	err = withUploader(r, &opts)(ctx, func(ctx context.Context, up *repo.Uploader) error {
 		a.up = up
 		g, ctx := errgroup.WithContext(ctx)
 		a.blobs = make(chan blobJob, opts.BlobWorkers)
@@ -244,8 +249,11 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 		return nil, err
 	}
 	// The file cache only speeds up later runs: a failure is not fatal.
-	if err := a.fileCache.Flush(); err != nil && opts.Warn != nil {
-		opts.Warn("file cache", err)
+	// A dry run stored no content for the cache to point at.
+	if !opts.DryRun {
+		if err := a.fileCache.Flush(); err != nil && opts.Warn != nil {
+			opts.Warn("file cache", err)
+		}
 	}
 	sn := &repo.Snapshot{
 		Time:           opts.Time,
@@ -280,6 +288,9 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 		TreeBlobs:       a.up.Stats.TreeBlobs.Load(),
 		DataAdded:       a.up.Stats.RawBytes.Load(),
 		DataAddedPacked: a.up.Stats.StoredBytes.Load(),
+	}
+	if opts.DryRun {
+		return sn, nil
 	}
 	if _, err := r.SaveSnapshot(ctx, sn); err != nil {
 		return nil, err

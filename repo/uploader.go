@@ -73,6 +73,10 @@ type Uploader struct {
 	// are forgotten.
 	pendMu    sync.Mutex
 	unindexed map[pack.BlobHandle]struct{}
+
+	// dry: a dry run's uploader (WithDryRunUploader), which counts what
+	// would be stored and stores nothing.
+	dry bool
 }
 
 // packBuilder is one pack being filled: in memory (buf), or spooled into
@@ -232,6 +236,9 @@ func (up *Uploader) SaveBlobWithID(ctx context.Context, t pack.BlobType, id ID, 
 }
 
 func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) error {
+	if up.dry {
+		return up.addDry(h, data)
+	}
 	scratch := sealPool.Get().(*[]byte)
 	sealBuf := sealPool.Get().(*[]byte)
 	defer func() {

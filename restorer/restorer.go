@@ -65,6 +65,17 @@ type RestoreOptions struct {
 	Warn     func(path string, err error)
 	Progress *repo.Progress
 	Workers  int // parallel pack fetches (0: max(GOMAXPROCS, backend connections))
+	// DryRun writes nothing to the target (not even creates it): it
+	// reports what a restore would do (dryrun.go).
+	DryRun bool
+	// Delete removes the entries of the target's directories that the
+	// snapshot's (or SubPath's) directories do not hold and the filters
+	// select (delete.go); with DryRun they are only reported.
+	Delete bool
+	// Report, if set, is told what happens to each entry (the Action*
+	// constants) by its path in the target. With DryRun every entry is
+	// reported; otherwise only deletions. Called from one goroutine.
+	Report func(action, path string)
 }
 
 // RestoreResult summarises a restore.
@@ -80,6 +91,11 @@ type RestoreResult struct {
 	// restoring user lacks). The first of each kind is also warned about
 	// (an error wrapping ErrMetaNotRestored); they are not Errors.
 	NotRestored map[string]int64
+	// Deleted counts the entries Delete removed (or, DryRun, would remove).
+	Deleted int64
+	// Overwritten counts, in a dry run, the existing entries that a
+	// restore would replace or rewrite (Files counts them too).
+	Overwritten int64
 }
 
 // ErrMetaNotRestored: extended attributes, ACLs or file flags of a kind the
@@ -422,11 +438,17 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	if err != nil {
 		return nil, err
 	}
-	target, err := filepath.Abs(opts.Target)
+	target, err := absTarget(opts.Target)
 	if err != nil {
 		return nil, err
 	}
 	rs.target = target
+	if opts.Delete && tree == nil {
+		return nil, fmt.Errorf("%s is a file: %w", snapBase, ErrDeleteNeedsDir)
+	}
+	if opts.DryRun {
+		return rs.plan(ctx, node, tree, snapBase) // dryrun.go
+	}
 	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 && opts.Overwrite == OverwriteUnset {
 		return nil, fmt.Errorf("%s: %w", target, repo.ErrTargetNotEmpty)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -450,6 +472,9 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	}
 	if tree != nil {
 		err = rs.walk(ctx, tree, top, snapBase)
+		if err == nil {
+			err = rs.deleteIn(ctx, tree, top, snapBase) // delete.go
+		}
 		if err == nil && node != nil {
 			rs.dirs = append(rs.dirs, dirMeta{".", node})
 		}
@@ -489,6 +514,9 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	}
 	return &rs.res, nil
 }
+
+// absTarget is the absolute path of the target, for messages and opening.
+func absTarget(p string) (string, error) { return filepath.Abs(p) }
 
 // resolvePath finds the node at p inside the snapshot (FindNode). For a
 // directory it returns its tree; for the root it returns node nil and the
@@ -641,7 +669,10 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 			rs.damaged(snapPath)
 			return nil
 		}
-		return rs.walk(ctx, sub, d, snapPath)
+		if err := rs.walk(ctx, sub, d, snapPath); err != nil {
+			return err
+		}
+		return rs.deleteIn(ctx, sub, d, snapPath) // delete.go
 	}
 	if !take {
 		return nil
@@ -1002,6 +1033,14 @@ func fileMatches(ctx context.Context, r *repo.Repository, root *fs.TargetRoot, r
 		// that may be outside the target.
 		return false, nil
 	}
+	return contentMatches(ctx, r, f, n)
+}
+
+// contentMatches reports whether f (positioned at its start) holds
+// exactly n's content: each chunk, cut at the lengths the index records
+// for n's blobs, hashes to the blob's ID, and nothing follows. A blob the
+// index does not know gives false.
+func contentMatches(ctx context.Context, r *repo.Repository, f io.Reader, n *data.Node) (bool, error) {
 	var buf []byte
 	for _, id := range n.Content {
 		loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})

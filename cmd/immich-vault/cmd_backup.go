@@ -31,6 +31,7 @@ type backupOptions struct {
 	stdinFromCommand bool
 	parent           string
 	force            bool
+	dryRun           bool
 }
 
 // backupSummaryJSON is the --json output of backup.
@@ -80,6 +81,7 @@ and the exit code is 3.`,
 	f.BoolVar(&o.stdinFromCommand, "stdin-from-command", false, "back up the output of the command given after --; fails if it exits non-zero")
 	f.StringVar(&o.parent, "parent", "", "use snapshot `id` as parent (default: latest with the same host and paths)")
 	f.BoolVar(&o.force, "force", false, "read every file again (ignore the parent and the file cache)")
+	f.BoolVarP(&o.dryRun, "dry-run", "n", false, "read and chunk as a backup would, store nothing: report what would be added")
 	return cmd
 }
 
@@ -163,6 +165,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		}}}
 	}
 	opts.ForceRead = o.force
+	opts.DryRun = o.dryRun
 	opts.Parent, err = findParent(cmd, r, o, opts, paths)
 	if err != nil {
 		return err
@@ -206,6 +209,9 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("backup failed, no snapshot was written: %w", err)
+	}
+	if o.dryRun {
+		return printBackupDryRun(sn, start)
 	}
 	s := sn.Summary
 	if gopts.json {

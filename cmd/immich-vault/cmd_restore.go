@@ -24,6 +24,7 @@ func newRestoreCmd() *cobra.Command {
 		includes, excludes []string
 		overwrite          string
 		sf                 repo.SnapshotFilter
+		habits             restoreHabits // restore_habits.go
 	)
 	cmd := &cobra.Command{
 		Use:   "restore SNAPSHOT[:PATH] --target DIR",
@@ -36,7 +37,12 @@ Every blob is verified while restoring. A non-empty DIR is refused unless
   never       keep existing files as they are
   if-changed  rewrite only files whose content differs (resumes an interrupted restore)
   always      rewrite every file
-Files whose data is damaged are reported; everything else is restored (exit code 1).`,
+Files whose data is damaged are reported; everything else is restored (exit code 1).
+
+--dry-run writes nothing and lists what would be overwritten or deleted (-v:
+every entry). --verify reads every restored file back and compares it with
+the snapshot's blob hashes. --delete removes entries of DIR that the snapshot
+(or PATH) does not hold and the filters select; no symlink is followed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -73,7 +79,7 @@ Files whose data is damaged are reported; everything else is restored (exit code
 			}
 			pp := newProgress("restore", prog, func() (int64, int64, bool) { return files, total, total > 0 })
 			start := time.Now()
-			res, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{
+			ropts := restorer.RestoreOptions{
 				Target: target, SubPath: sub, Include: inc, Exclude: exc, Overwrite: ow, Progress: prog,
 				Warn: func(p string, err error) {
 					if errors.Is(err, restorer.ErrEntryInTheWay) {
@@ -82,7 +88,9 @@ Files whose data is damaged are reported; everything else is restored (exit code
 					}
 					gopts.warnf("%s: %v", p, err)
 				},
-			})
+			}
+			habits.apply(&ropts)
+			res, err := restorer.Restore(ctx, r, sn, ropts)
 			pp.done()
 			if errors.Is(err, repo.ErrTargetNotEmpty) {
 				return fmt.Errorf("%w: refusing to restore into it; choose an empty directory or pass --overwrite never|if-changed|always", err)
@@ -90,18 +98,44 @@ Files whose data is damaged are reported; everything else is restored (exit code
 			if err != nil {
 				return err
 			}
+			if habits.dryRun {
+				if err := habits.printDryRun(sn, target, res); err != nil {
+					return err
+				}
+				if res.Errors > 0 {
+					return fmt.Errorf("%d problem(s) found (see the warnings above)", res.Errors)
+				}
+				return nil
+			}
+			var vres *restorer.VerifyResult
+			if habits.verify {
+				if vres, err = habits.runVerify(cmd, r, sn, ropts); err != nil {
+					return err
+				}
+			}
 			if gopts.json {
-				if err := gopts.printJSON(map[string]any{
+				out := map[string]any{
 					"snapshot_id": sn.ID().String(), "files": res.Files, "dirs": res.Dirs, "hardlinks": res.Links,
 					"bytes": res.Bytes, "skipped": res.Skipped, "errors": res.Errors, "damaged_files": nonNil(res.Damaged),
 					"metadata_not_restored": notRestored(res.NotRestored),
 					"duration_seconds":      time.Since(start).Seconds(),
-				}); err != nil {
+				}
+				if habits.delete {
+					out["deleted"] = res.Deleted
+				}
+				if vres != nil {
+					out["verified_files"] = vres.Files
+					out["verify_mismatched"] = nonNil(vres.Mismatched)
+				}
+				if err := gopts.printJSON(out); err != nil {
 					return err
 				}
 			} else {
 				gopts.printf("restored %d files, %d dirs, %d hardlinks (%s) from snapshot %s into %s in %s; %d existing files kept\n",
 					res.Files, res.Dirs, res.Links, humanize.IBytes(uint64(res.Bytes)), sn.ID().Short(), target, time.Since(start).Round(time.Millisecond), res.Skipped)
+				if habits.delete {
+					gopts.printf("deleted %d entries not in the snapshot\n", res.Deleted)
+				}
 				if len(res.NotRestored) > 0 {
 					gopts.printf("not restored (the target file system does not support them or this user may not set them): %s\n", formatNotRestored(res.NotRestored))
 				}
@@ -112,7 +146,7 @@ Files whose data is damaged are reported; everything else is restored (exit code
 			if res.Errors > 0 {
 				return fmt.Errorf("%d error(s) while restoring (see the warnings above)", res.Errors)
 			}
-			return nil
+			return verifyError(vres)
 		},
 	}
 	f := cmd.Flags()
@@ -120,6 +154,7 @@ Files whose data is damaged are reported; everything else is restored (exit code
 	f.StringArrayVarP(&includes, "include", "i", nil, "restore only paths matching `pattern` (repeatable)")
 	f.StringArrayVarP(&excludes, "exclude", "e", nil, "skip paths matching `pattern` (repeatable)")
 	f.StringVar(&overwrite, "overwrite", "", "existing files: never|if-changed|always (default: refuse a non-empty target)")
+	habits.flags(cmd)
 	snapshotFilterFlags(cmd, &sf, latestWhat)
 	return cmd
 }

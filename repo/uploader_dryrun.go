@@ -1,0 +1,54 @@
+package repo
+
+import (
+	"context"
+
+	"github.com/immich-vault/immich-vault/pack"
+)
+
+// WithDryRunUploader runs fn with an Uploader that stores nothing: every
+// blob is deduplicated against the index and within the run exactly as
+// WithUploader's are, compressed and sealed so that its Stats count what a
+// real run would add (blobs, plaintext and sealed bytes), and dropped. No
+// pack is written and no index file; the blobs claimed during the run are
+// forgotten when fn returns. Backup's --dry-run uses it (with a reader
+// lock, so blobs of packs a running prune has condemned count as stored,
+// where a real backup would store them again: docs/FORMAT.md §10).
+func (r *Repository) WithDryRunUploader(ctx context.Context, fn func(ctx context.Context, up *Uploader) error) error {
+	up := &Uploader{r: r, dry: true, unindexed: map[pack.BlobHandle]struct{}{}}
+	err := fn(ctx, up)
+	up.pendMu.Lock()
+	for h := range up.unindexed {
+		r.cache.ForgetPending(h)
+	}
+	up.unindexed = map[pack.BlobHandle]struct{}{}
+	up.pendMu.Unlock()
+	return err
+}
+
+// addDry counts blob h as a real add would, without storing it.
+func (up *Uploader) addDry(h pack.BlobHandle, data []byte) error {
+	scratch := sealPool.Get().(*[]byte)
+	sealBuf := sealPool.Get().(*[]byte)
+	defer func() {
+		sealPool.Put(scratch)
+		sealPool.Put(sealBuf)
+	}()
+	payload, comp := up.r.compress(h.Type, data, *scratch)
+	if comp != pack.CompressionNone {
+		*scratch = payload[:0]
+	}
+	sealed := pack.SealBlob(up.r.key.AEAD(), (*sealBuf)[:0], h, comp, payload)
+	*sealBuf = sealed[:0]
+	if len(sealed) > pack.MaxBlobSize {
+		return ErrBlobTooLarge
+	}
+	if h.Type == pack.DataBlob {
+		up.Stats.Blobs.Add(1)
+		up.Stats.RawBytes.Add(int64(len(data)))
+	} else {
+		up.Stats.TreeBlobs.Add(1)
+	}
+	up.Stats.StoredBytes.Add(int64(len(sealed)))
+	return nil
+}
