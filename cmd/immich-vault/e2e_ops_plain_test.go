@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -306,4 +307,18 @@ func TestOpsPlainConfigAndRunShareMetricsFile(t *testing.T) {
 			t.Errorf("run with backup.require_mount: %v", m)
 		}
 	}
+}
+
+// TestOpsPlainInterruptedRecords130: a backup interrupted by SIGINT records
+// 130, the code it exits with, in its metrics and log.
+func TestOpsPlainInterruptedRecords130(t *testing.T) {
+	p := newOpsPlain(t)
+	// The command never writes: the backup is surely running when the
+	// signal arrives (startSignal waits until the handler is armed).
+	r := p.startSignal(0, syscall.SIGINT, nil, "backup", "--metrics-file", p.metrics, "--log-file", p.logf,
+		"--stdin-from-command", "--stdin-filename", "db.sql", "--", "sleep", "600")
+	if !r.signalled || r.code != 130 {
+		t.Fatalf("exit code %d (signalled %v), want 130:\n%s", r.code, r.signalled, r.out)
+	}
+	p.wantRecorded("backup", 130, false)
 }
