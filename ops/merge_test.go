@@ -1,9 +1,11 @@
 package ops
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -77,5 +79,35 @@ func TestMetricsFileShared(t *testing.T) {
 		if c != 1 {
 			t.Errorf("HELP of %s %d times:\n%s", n, c, b)
 		}
+	}
+}
+
+// TestMetricsFileConcurrentWriters: commands ending at once (a daemon job
+// beside a manual check) each read, merge and replace the shared file;
+// none may lose another's samples.
+func TestMetricsFileConcurrentWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "iv.prom")
+	const n = 24
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := WriteCommandMetrics(path, CommandMetrics{Command: fmt.Sprintf("c%d", i), Start: time.Now(), Success: true}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	b, _ := os.ReadFile(path)
+	m := ParseMetrics(b)
+	var lost []string
+	for i := range n {
+		if _, ok := m[fmt.Sprintf(`immich_vault_command_exit_status{command="c%d"}`, i)]; !ok {
+			lost = append(lost, fmt.Sprintf("c%d", i))
+		}
+	}
+	if len(lost) > 0 {
+		t.Errorf("%d of %d writers' samples lost: %v\n%s", len(lost), n, lost, b)
 	}
 }

@@ -294,9 +294,11 @@ func WriteCommandMetrics(path string, m CommandMetrics) error {
 
 // writeMerged writes t, then the samples of the previous file at path that
 // keep accepts ("name" or "name{labels}", as ParseMetrics names them), to
-// path atomically. Each family stays in one group under its HELP and TYPE
+// path atomically, holding a lock on path's folder (lockDir) meanwhile so
+// that concurrent writers do not drop each other's samples. Each family stays in one group under its HELP and TYPE
 // lines, as the text format requires.
 func writeMerged(path string, t *textfile, keep func(id string) bool) error {
+	defer lockDir(filepath.Dir(path))()
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return writeAtomic(path, t.bytes())
