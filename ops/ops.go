@@ -180,7 +180,7 @@ func backupGauges(t *textfile, m Metrics, old map[string]float64) {
 func WriteMetrics(path string, m Metrics) error {
 	var t textfile
 	backupGauges(&t, m, previous(path))
-	return writeAtomic(path, t.bytes())
+	return writeMerged(path, &t, func(id string) bool { return !strings.HasPrefix(id, metricPrefix) })
 }
 
 // StepMetrics is the result of one step of `immich-vault run`.
@@ -242,6 +242,121 @@ func WriteRunMetrics(path string, r RunMetrics) error {
 	}
 	if r.Backup != nil {
 		backupGauges(&t, *r.Backup, old)
+	}
+	return writeMerged(path, &t, func(id string) bool {
+		return !strings.HasPrefix(id, runPrefix) && !strings.HasPrefix(id, stepPrefix) && (r.Backup == nil || !strings.HasPrefix(id, metricPrefix))
+	})
+}
+
+// CommandMetrics is one run of a plain command (backup, forget, prune,
+// check, copy) given --metrics-file.
+type CommandMetrics struct {
+	Command    string // its label: "backup", "forget"...
+	Start      time.Time
+	Duration   time.Duration
+	ExitCode   int
+	Success    bool
+	Backup     bool  // a backup: BytesAdded and Files are written (also when 0)
+	BytesAdded int64 // backup: new data added (before compression)
+	Files      int64 // backup: files in the snapshot
+}
+
+const commandPrefix = "immich_vault_command_"
+
+// WriteCommandMetrics writes m to path atomically as the
+// immich_vault_command_*{command="..."} samples of m.Command. Everything
+// else in the previous file (other commands' samples, run's and immich
+// backup's families: one configuration's metrics_file serves them all) is
+// kept, and so is this command's last-success time when it failed, so an
+// alert on its age fires.
+func WriteCommandMetrics(path string, m CommandMetrics) error {
+	l := `{command="` + labelValue(m.Command) + `"}`
+	lastSuccess := commandPrefix + "last_success_timestamp_seconds" + l
+	var t textfile
+	end := m.Start.Add(m.Duration)
+	if m.Success {
+		t.gauge(commandPrefix+"last_success_timestamp_seconds", "Unix time the command last succeeded.", l, float64(end.Unix()))
+	}
+	t.gauge(commandPrefix+"last_run_timestamp_seconds", "Unix time the command last ended.", l, float64(end.Unix()))
+	t.gauge(commandPrefix+"duration_seconds", "Duration of the command's last run.", l, m.Duration.Seconds())
+	t.gauge(commandPrefix+"exit_status", "Exit code of the command's last run (0 success, 3 partial, 10 repository missing, 11 locked, 12 wrong password, 130 interrupted).", l, float64(m.ExitCode))
+	if m.Backup {
+		t.gauge(commandPrefix+"bytes_added", "Bytes of new data the command's last run added (backup; before compression).", l, float64(m.BytesAdded))
+		t.gauge(commandPrefix+"files", "Files in the snapshot of the command's last run (backup).", l, float64(m.Files))
+	}
+	return writeMerged(path, &t, func(id string) bool {
+		if !strings.HasPrefix(id, commandPrefix) || !strings.HasSuffix(id, l) {
+			return true // not this command's
+		}
+		return !m.Success && id == lastSuccess
+	})
+}
+
+// writeMerged writes t, then the samples of the previous file at path that
+// keep accepts ("name" or "name{labels}", as ParseMetrics names them), to
+// path atomically, holding a lock on path's folder (lockDir) meanwhile so
+// that concurrent writers do not drop each other's samples. Each family stays in one group under its HELP and TYPE
+// lines, as the text format requires.
+func writeMerged(path string, t *textfile, keep func(id string) bool) error {
+	defer lockDir(filepath.Dir(path))()
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return writeAtomic(path, t.bytes())
+	}
+	type family struct {
+		head    []string
+		samples []string
+	}
+	fams := map[string]*family{}
+	var order []string
+	get := func(name string) *family {
+		f, ok := fams[name]
+		if !ok {
+			f = &family{}
+			fams[name] = f
+			order = append(order, name)
+		}
+		return f
+	}
+	cur := ""
+	sc := bufio.NewScanner(bytes.NewReader(old))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "#" && (f[1] == "HELP" || f[1] == "TYPE"):
+			cur = f[2]
+			get(cur).head = append(get(cur).head, line)
+		case len(f) == 2 && !strings.HasPrefix(f[0], "#"):
+			name, _, _ := strings.Cut(f[0], "{")
+			if cur == "" || name != cur && !strings.HasPrefix(name, cur+"_") {
+				cur = name
+			}
+			if keep(f[0]) {
+				get(cur).samples = append(get(cur).samples, line)
+			}
+		}
+	}
+	if t.fams == nil {
+		t.fams = map[string]*bytes.Buffer{}
+	}
+	for _, name := range order {
+		f := fams[name]
+		if len(f.samples) == 0 {
+			continue
+		}
+		b, ok := t.fams[name]
+		if !ok {
+			b = &bytes.Buffer{}
+			for _, h := range f.head {
+				b.WriteString(h + "\n")
+			}
+			t.fams[name] = b
+			t.order = append(t.order, name)
+		}
+		for _, s := range f.samples {
+			b.WriteString(s + "\n")
+		}
 	}
 	return writeAtomic(path, t.bytes())
 }

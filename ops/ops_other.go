@@ -27,3 +27,7 @@ func RequireUUID(dir, uuid, byUUID string) error {
 func FreeSpace(dir string) (uint64, error) {
 	return 0, fmt.Errorf("free space of %s: %w", dir, errors.ErrUnsupported)
 }
+
+// lockDir does not lock on this platform: concurrent writers of one metrics
+// file may race (the last one wins).
+func lockDir(dir string) (unlock func()) { return func() {} }

@@ -65,3 +65,26 @@ func FreeSpace(dir string) (uint64, error) {
 	}
 	return uint64(s.Bavail) * uint64(s.Bsize), nil
 }
+
+// lockDir takes an exclusive flock(2) on directory dir (the metrics file's
+// folder: no lock file is left beside the textfiles) until unlock is
+// called, so that writers of one metrics file, in this or another process,
+// read, merge and replace it one at a time. A folder that cannot be opened
+// or locked is not locked (the write then may race, as before).
+func lockDir(dir string) (unlock func()) {
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return func() {}
+	}
+	for {
+		err = syscall.Flock(fd, syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		syscall.Close(fd)
+		return func() {}
+	}
+	return func() { syscall.Close(fd) } // closing the last descriptor releases the lock
+}

@@ -20,6 +20,7 @@ import (
 )
 
 type backupOptions struct {
+	ops              *plainOps
 	tags             []string
 	host             string
 	excludes         []string
@@ -70,6 +71,7 @@ and the exit code is 3.`,
 		},
 	}
 	f := cmd.Flags()
+	o.ops = withPlainOps(cmd, true) // --metrics-file, --log-file, --require-mount... (ops_plain.go)
 	f.StringSliceVar(&o.tags, "tag", nil, "add `tag` to the snapshot (repeatable, comma-separated)")
 	f.StringVar(&o.host, "host", "", "record `name` as host (default: hostname)")
 	f.StringArrayVarP(&o.excludes, "exclude", "e", nil, "exclude `pattern` (glob; ** spans directories; repeatable)")
@@ -170,6 +172,9 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := o.ops.spaceCheck(ctx, paths, opts.Parent); err != nil {
+		return err
+	}
 	var scanned struct {
 		sync.Mutex
 		files, bytes int64
@@ -203,6 +208,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		status = startJSONStatus(opts.Progress, pp.total)
 	}
 	sn, err := archiver.Backup(ctx, r, opts)
+	o.ops.done(sn)
 	pp.done()
 	if status != nil {
 		status.stop(err == nil)

@@ -149,6 +149,7 @@ Damaged blobs are traced to the snapshots and files that use them.`,
 	cmd.Flags().StringVar(&subset, "read-data-subset", "", "decrypt and verify a `subset` of the packs: n/m, P% or a size")
 	cmd.Flags().StringVar(&budget, "read-data-budget", "", "verify the packs not verified for the longest time for at most `DURATION` (e.g. 30m), remembering them across runs")
 	cmd.Flags().StringVar(&maxAge, "read-data-max-age", "", "with --read-data-budget: packs verified less than `AGE` ago (e.g. 30d) are not read again")
+	withPlainOps(cmd, false) // --metrics-file, --log-file (ops_plain.go)
 	return cmd
 }
 

@@ -105,6 +105,7 @@ or the terminal.`,
 	}
 	snapshotFilterFlags(cmd, &f, `only snapshots (without SNAPSHOT arguments) or "latest"`)
 	from.addFlags(cmd, "from-repo", "source repository `location` (env IMMICH_VAULT_FROM_REPOSITORY)")
+	withPlainOps(cmd, false) // --metrics-file, --log-file (ops_plain.go)
 	return cmd
 }
 

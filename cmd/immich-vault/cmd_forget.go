@@ -182,6 +182,7 @@ snapshot. See docs/RETENTION.md. Forget only removes snapshot files: add
 	fl.BoolVarP(&dryRun, "dry-run", "n", false, "print what would be kept (and why) and removed; change nothing")
 	fl.BoolVar(&prune, "prune", false, "run prune afterwards if snapshots were removed")
 	pf.register(cmd)
+	withPlainOps(cmd, false) // --metrics-file, --log-file (ops_plain.go)
 	return cmd
 }
 

@@ -170,19 +170,8 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	if cfg.UploadLocation == "" {
 		return errors.New("UPLOAD_LOCATION is unknown: give --immich-dir (with UPLOAD_LOCATION in .env) or --upload-location")
 	}
-	if dir, ok := localRepoPath(); ok {
-		if o.requireMount != "" {
-			if err := ops.RequireMount(dir, o.requireMount); err != nil {
-				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, o.requireMount)}
-			}
-		}
-		if o.requireUUID != "" {
-			if err := ops.RequireUUID(dir, o.requireUUID, ""); err != nil {
-				return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)}
-			}
-		}
-	} else if o.requireMount != "" || o.requireUUID != "" {
-		return errors.New("--require-mount/--require-uuid apply to a local repository only")
+	if err := checkRequiredMount(o.requireMount, o.requireUUID); err != nil {
+		return err
 	}
 	// Repository and password first: a wrong password or a missing disk
 	// fails at once, not after --wait-quiet's bound.

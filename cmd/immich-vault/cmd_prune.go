@@ -85,6 +85,7 @@ otherwise by the next prune after those backups end (docs/FORMAT.md §10).`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVarP(&f.dryRun, "dry-run", "n", false, "only report what would be removed")
+	withPlainOps(cmd, false) // --metrics-file, --log-file (ops_plain.go)
 	return cmd
 }
 

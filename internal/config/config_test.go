@@ -53,7 +53,8 @@ metrics_file: /tmp/m.prom
 	for _, s := range f.Settings("forget") {
 		fg[s.Flag] = s.Values[0]
 	}
-	if fg["keep-daily"] != "7" || fg["keep-monthly"] != "unlimited" || fg["keep-within"] != "1y2m" || len(fg) != 3 {
+	// metrics_file applies to forget as to every plain command.
+	if fg["keep-daily"] != "7" || fg["keep-monthly"] != "unlimited" || fg["keep-within"] != "1y2m" || fg["metrics-file"] != "/tmp/m.prom" || len(fg) != 4 {
 		t.Errorf("forget: %v", fg)
 	}
 }

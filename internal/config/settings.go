@@ -11,7 +11,7 @@ type Setting struct {
 
 // Commands lists the command paths (without the program name) that read
 // the file, in the order config validate tries them.
-var Commands = []string{"immich backup", "immich verify", "immich restore", "immich resume", "backup", "forget", "prune", "check"}
+var Commands = []string{"immich backup", "immich verify", "immich restore", "immich resume", "backup", "forget", "prune", "check", "copy"}
 
 type settings []Setting
 
@@ -88,6 +88,9 @@ func (f *File) Settings(command string) []Setting {
 		s.boolean("backup.one_file_system", "one-file-system", b.OneFileSystem, false)
 		s.list("backup.tags", "tag", b.Tags)
 		s.str("backup.host", "host", b.Host)
+		s.str("backup.require_mount", "require-mount", b.RequireMount)
+		s.str("backup.require_uuid", "require-uuid", b.RequireUUID)
+		s.boolean("backup.space_check", "no-space-check", b.SpaceCheck, true)
 	case "forget":
 		r := f.Retention
 		for _, v := range r.rules() {
@@ -105,6 +108,11 @@ func (f *File) Settings(command string) []Setting {
 	case "check":
 		s.boolean("check.read_data", "read-data", f.Check.ReadData, false)
 		s.str("check.read_data_subset", "read-data-subset", f.Check.ReadDataSubset)
+	}
+	switch command {
+	case "backup", "forget", "prune", "check", "copy": // as immich backup above
+		s.str("metrics_file", "metrics-file", f.MetricsFile)
+		s.str("log_file", "log-file", f.LogFile)
 	}
 	return s
 }

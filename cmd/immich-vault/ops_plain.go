@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/immich-vault/immich-vault/ops"
+	"github.com/immich-vault/immich-vault/repo"
+	"github.com/immich-vault/immich-vault/repo/backend"
+)
+
+// plainOps is what the plain commands (backup, forget, prune, check, copy)
+// take from ops/: --metrics-file and --log-file, and for backup the
+// preflights of immich backup (--require-mount, --require-uuid, the
+// free-space check). withPlainOps adds them to a command.
+type plainOps struct {
+	metricsFile  string
+	logFile      string
+	preflights   bool // backup: --require-mount, --require-uuid, --no-space-check
+	requireMount string
+	requireUUID  string
+	noSpaceCheck bool
+	snapshot     *repo.Snapshot // backup: the snapshot written (done)
+}
+
+// withPlainOps registers --metrics-file and --log-file on cmd (and with
+// preflights, --require-mount, --require-uuid and --no-space-check) and
+// wraps its RunE so that every run, failed or not, writes one metrics set
+// and one log line with the exit code the process ends with.
+func withPlainOps(cmd *cobra.Command, preflights bool) *plainOps {
+	p := &plainOps{preflights: preflights}
+	f := cmd.Flags()
+	f.StringVar(&p.metricsFile, "metrics-file", "", "write Prometheus textfile metrics to `file` (atomically; node_exporter textfile collector; other commands' metrics in it are kept)")
+	f.StringVar(&p.logFile, "log-file", "", "append one line per run to `file`")
+	if preflights {
+		f.StringVar(&p.requireMount, "require-mount", "", "refuse to run unless the local repository is on the file system mounted at `path`")
+		f.StringVar(&p.requireUUID, "require-uuid", "", "refuse to run unless the local repository is on the file system with `uuid` (see lsblk -f)")
+		f.BoolVar(&p.noSpaceCheck, "no-space-check", false, "skip the free-space preflight of a local repository")
+	}
+	inner := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) (err error) {
+		start := time.Now()
+		defer func() { p.record(c, start, err) }()
+		if p.preflights {
+			if err := checkRequiredMount(p.requireMount, p.requireUUID); err != nil {
+				return err
+			}
+		}
+		return inner(c, args)
+	}
+	return p
+}
+
+// done records the snapshot a backup wrote (nil-safe).
+func (p *plainOps) done(sn *repo.Snapshot) {
+	if p != nil {
+		p.snapshot = sn
+	}
+}
+
+// record writes the metrics file and the log line of one run of c.
+func (p *plainOps) record(c *cobra.Command, start time.Time, err error) {
+	if p.metricsFile == "" && p.logFile == "" {
+		return
+	}
+	name := commandKey(c)
+	code := exitCodeOf(c.Context(), err) // the process's exit code, not a blanket 1
+	dur := time.Since(start)
+	m := ops.CommandMetrics{Command: name, Start: start, Duration: dur, ExitCode: code, Success: code == exitOK || code == exitPartial, Backup: p.preflights}
+	fields := map[string]string{"command": name, "status": "ok", "exit": strconv.Itoa(code), "duration": dur.Round(time.Millisecond).String()}
+	if sn := p.snapshot; sn != nil {
+		s := sn.Summary
+		m.BytesAdded, m.Files = s.DataAdded, s.FilesNew+s.FilesChanged+s.FilesUnmodified
+		fields["snapshot"], fields["added"], fields["files"] = sn.ID().Short(), strconv.FormatInt(s.DataAdded, 10), strconv.FormatInt(m.Files, 10)
+	}
+	if code != exitOK {
+		fields["status"] = "failed"
+		if code == exitPartial {
+			fields["status"] = "partial"
+		}
+	}
+	if err != nil && code != exitPartial {
+		fields["error"] = strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	if p.metricsFile != "" {
+		if merr := ops.WriteCommandMetrics(p.metricsFile, m); merr != nil {
+			gopts.warnf("%v", merr)
+		}
+	}
+	if p.logFile != "" {
+		if lerr := ops.AppendLog(p.logFile, fields); lerr != nil {
+			gopts.warnf("%v", lerr)
+		}
+	}
+}
+
+// checkRequiredMount is --require-mount/--require-uuid of backup and
+// immich backup: exit 10, nothing written, when the local repository is not
+// on the required file system (e.g. the USB disk is not mounted).
+func checkRequiredMount(mount, uuid string) error {
+	if mount == "" && uuid == "" {
+		return nil
+	}
+	dir, ok := localRepoPath()
+	if !ok {
+		return errors.New("--require-mount/--require-uuid apply to a local repository only")
+	}
+	if mount != "" {
+		if err := ops.RequireMount(dir, mount); err != nil {
+			return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Mount the backup disk at %s (or fix --require-mount) and run again.", err, mount)}
+		}
+	}
+	if uuid != "" {
+		if err := ops.RequireUUID(dir, uuid, ""); err != nil {
+			return &exitError{code: exitNoRepository, err: fmt.Errorf("%w\nNothing was written. Attach and mount the backup disk (see lsblk -f), then run again.", err)}
+		}
+	}
+	return nil
+}
+
+// spaceCheck is backup's free-space preflight (nil-safe): a local
+// repository's file system must hold every file under paths changed since
+// the parent snapshot (an upper bound: deduplication and compression only
+// shrink it). Streams (--stdin) have no size known in advance and are not
+// counted.
+func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.Snapshot) error {
+	if p == nil || !p.preflights || p.noSpaceCheck || len(paths) == 0 {
+		return nil
+	}
+	dir, ok := localRepoPath()
+	if !ok {
+		return nil
+	}
+	free, err := ops.FreeSpace(dir)
+	if err != nil {
+		return nil // reported by the backup itself if the repository is missing
+	}
+	var since time.Time
+	if parent != nil {
+		since = parent.Time
+	}
+	need, err := ops.ChangedBytes(ctx, paths, since)
+	if err != nil {
+		return err
+	}
+	need += 64 << 20 // index, snapshot and pack overhead
+	if uint64(need) > free {
+		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
+			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
+	}
+	return nil
+}
