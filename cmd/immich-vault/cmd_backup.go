@@ -168,6 +168,9 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	}
 	opts.ForceRead = o.force
 	opts.DryRun = o.dryRun
+	if o.ops != nil {
+		o.ops.dryRun = o.dryRun
+	}
 	opts.Parent, err = findParent(cmd, r, o, opts, paths)
 	if err != nil {
 		return err

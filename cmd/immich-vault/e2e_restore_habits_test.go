@@ -139,9 +139,17 @@ func TestBackupDryRun(t *testing.T) {
 	if dry.FilesNew != 2 || dry.FilesChanged != 1 || dry.FilesUnmodified != 1 || dry.DataAdded != 140_000 || dry.DataBlobs != 2 {
 		t.Errorf("second dry run: %+v, want 2 new, 1 changed, 1 unmodified, 2 blobs and 140000 bytes added (the copy deduplicated)\n%v", dry, r)
 	}
-	rt := e.ok("backup", "-n", "--exclude", "*.tmp", src)
+	metrics := filepath.Join(t.TempDir(), "metrics.prom")
+	rt := e.ok("backup", "-n", "--exclude", "*.tmp", "--metrics-file", metrics, "--log-file", metrics+".log", src)
 	if !strings.Contains(rt.stdout, "Would add to the repository: 137 KiB") || !strings.Contains(rt.stdout, "no snapshot was written") {
 		t.Errorf("backup -n text output:\n%v", rt)
+	}
+	// A dry run is not a backup: a monitor of last_success_timestamp must
+	// not see one.
+	for _, f := range []string{metrics, metrics + ".log"} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("backup --dry-run wrote %s (%v): a dry run records no metrics and no log line", f, err)
+		}
 	}
 	if after := dirState(t, e.repo, true); after != before {
 		t.Fatalf("backup --dry-run changed the repository:\nbefore:\n%s\nafter:\n%s", before, after)

@@ -28,6 +28,9 @@ type plainOps struct {
 	requireUUID  string
 	noSpaceCheck bool
 	snapshot     *repo.Snapshot // backup: the snapshot written (done)
+	// dryRun: backup --dry-run records no metrics and no log line, so a
+	// monitor watching last_success_timestamp is never fooled by one.
+	dryRun bool
 }
 
 // withPlainOps registers --metrics-file and --log-file on cmd (and with
@@ -67,7 +70,7 @@ func (p *plainOps) done(sn *repo.Snapshot) {
 
 // record writes the metrics file and the log line of one run of c.
 func (p *plainOps) record(c *cobra.Command, start time.Time, err error) {
-	if p.metricsFile == "" && p.logFile == "" {
+	if p.dryRun || (p.metricsFile == "" && p.logFile == "") {
 		return
 	}
 	name := commandKey(c)
