@@ -213,23 +213,49 @@ func CheckMarker(ctx context.Context, be backend.Backend) (Marker, error) {
 }
 
 // Open opens the repository in be with password.
+//
+// The marker, the key files and the config are fetched at the same time
+// (on S3 each request is a round trip, issue 14); errors keep their order:
+// a missing or unknown marker first, then the password, then the config.
 func Open(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
-	if _, err := CheckMarker(ctx, be); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	markerErr := make(chan error, 1)
+	go func() {
+		_, err := CheckMarker(ctx, be)
+		markerErr <- err
+	}()
+	type sealed struct {
+		b   []byte
+		err error
+	}
+	config := make(chan sealed, 1)
+	go func() {
+		b, err := loadBounded(ctx, be, backend.Handle{Type: backend.ConfigFile, Name: "config"})
+		config <- sealed{b, err}
+	}()
+	key, name, kerr := findKey(ctx, be, password)
+	if err := <-markerErr; err != nil {
 		return nil, err
 	}
-	key, name, err := findKey(ctx, be, password)
-	if err != nil {
-		return nil, err
+	if kerr != nil {
+		return nil, kerr
 	}
-	return openWithKey(ctx, be, key, name, opts)
+	c := <-config
+	return openWithKey(ctx, be, key, name, opts, c.b, c.err)
 }
 
-func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options) (*Repository, error) {
+// openWithKey opens the repository with key; cb and cerr are the config
+// file's stored bytes and the error of loading them.
+func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options, stored []byte, lerr error) (*Repository, error) {
 	r := &Repository{be: be, key: key, keyName: keyName, opts: opts}
 	if err := r.initCodecs(); err != nil {
 		return nil, err
 	}
-	cb, err := r.loadSealed(ctx, backend.Handle{Type: backend.ConfigFile, Name: "config"})
+	if lerr != nil {
+		return nil, fmt.Errorf("load config: %w", lerr)
+	}
+	cb, err := r.openSealed(backend.ConfigFile, stored)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
@@ -259,9 +285,32 @@ func findKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.
 	if err != nil {
 		return nil, "", fmt.Errorf("list keys: %w", err)
 	}
+	// Fetch the key files concurrently (a few at a time), then try them in
+	// listing order as before.
+	type loaded struct {
+		b   []byte
+		err error
+	}
+	files := make([]chan loaded, len(names))
+	sem := make(chan struct{}, max(1, min(8, be.Properties().Connections)))
+	for i, name := range names {
+		files[i] = make(chan loaded, 1)
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				files[i] <- loaded{nil, ctx.Err()}
+				return
+			}
+			b, err := loadBounded(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+			<-sem
+			files[i] <- loaded{b, err}
+		}()
+	}
 	var firstErr error
-	for _, name := range names {
-		b, err := loadBounded(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+	for i, name := range names {
+		f := <-files[i]
+		b, err := f.b, f.err
 		if errors.Is(err, ErrCorrupt) {
 			// An oversized file in keys/ is not a key: try the others.
 			if firstErr == nil {
@@ -608,11 +657,23 @@ func (r *Repository) syncIndex(ctx context.Context) error {
 	// unusable (check and repair need it open). It is not marked merged,
 	// so every open retries it; a backup stores its blobs again rather than
 	// relying on them.
+	//
+	// The files are fetched ahead, a window of them at a time bounded by
+	// the backend's connections (on S3 each one is a round trip: issue
+	// 14), and handed out in order; the window bounds how many decoded
+	// files wait in memory.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sort.Slice(missing, func(i, j int) bool { return missing[i].Compare(missing[j]) < 0 })
+	ahead, took := r.prefetchIndexFiles(ctx, missing)
 	load := func() (ID, *index.File, error) {
 		for len(missing) > 0 {
 			id := missing[0]
 			missing = missing[1:]
-			f, err := r.LoadIndexFile(ctx, id)
+			res := <-ahead[0]
+			ahead = ahead[1:]
+			took()
+			f, err := res.f, res.err
 			if err != nil {
 				if ctx.Err() == nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, pack.ErrCorrupt)) {
 					r.opts.warn("index file %s is damaged and was skipped (%v); check and repair index can fix this", id.Short(), err)
@@ -661,6 +722,40 @@ func (r *Repository) syncIndex(ctx context.Context) error {
 			return fmt.Errorf("merge index %s: %w", id.Short(), err)
 		}
 	}
+}
+
+type indexResult struct {
+	f   *index.File
+	err error
+}
+
+// prefetchIndexFiles starts loading ids in order, at most the backend's
+// connection count (1..16) ahead of the consumer, and returns one channel
+// per ID with its result. The consumer calls done after taking each
+// result, which frees its place in the window. Cancel ctx to stop it.
+func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID) (out []chan indexResult, done func()) {
+	out = make([]chan indexResult, len(ids))
+	for i := range out {
+		out[i] = make(chan indexResult, 1)
+	}
+	slots := make(chan struct{}, max(1, min(16, r.be.Properties().Connections)))
+	go func() {
+		for i, id := range ids {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				for _, ch := range out[i:] {
+					ch <- indexResult{nil, ctx.Err()}
+				}
+				return
+			}
+			go func() {
+				f, err := r.LoadIndexFile(ctx, id)
+				out[i] <- indexResult{f, err}
+			}()
+		}
+	}()
+	return out, func() { <-slots }
 }
 
 // LoadIndexFile loads and decodes one index file.

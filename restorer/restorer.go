@@ -370,13 +370,39 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id repo.ID) {
 	default:
 		return // busy: get loads it itself
 	}
+	if len(p.m) >= maxPrefetchedTrees {
+		<-p.sem
+		return // enough loaded ahead: get loads it itself
+	}
 	ch := make(chan treeResult, 1)
 	p.m[id] = ch
 	go func() {
 		t, err := p.r.LoadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
 		<-p.sem
 		ch <- treeResult{t, err}
+		if err == nil {
+			p.ahead(ctx, t)
+		}
 	}()
+}
+
+// maxPrefetchedTrees bounds the trees loaded ahead and not yet walked.
+const maxPrefetchedTrees = 256
+
+// ahead prefetches the subtrees of t (its subdirectories, or a split
+// directory's first part), so a loaded tree pulls in the next level while
+// the walk is still above it: several levels are in flight at once
+// instead of one round trip per directory (issue 14).
+func (p *treePrefetcher) ahead(ctx context.Context, t *data.Tree) {
+	if len(t.Parts) > 0 {
+		p.prefetch(ctx, t.Parts[0].Subtree)
+		return
+	}
+	for _, n := range t.Nodes {
+		if n.Type == data.NodeDir && n.Subtree != nil {
+			p.prefetch(ctx, *n.Subtree)
+		}
+	}
 }
 
 func (p *treePrefetcher) get(ctx context.Context, id repo.ID) (*data.Tree, error) {
@@ -587,11 +613,7 @@ func (rs *restorer) walk(ctx context.Context, t *data.Tree, dir *rdir, snapDir s
 		}
 		return nil
 	}
-	for _, n := range t.Nodes {
-		if n.Type == data.NodeDir && n.Subtree != nil {
-			rs.trees.prefetch(ctx, *n.Subtree)
-		}
-	}
+	rs.trees.ahead(ctx, t)
 	for _, n := range t.Nodes {
 		if err := ctx.Err(); err != nil {
 			return err
