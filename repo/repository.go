@@ -88,6 +88,11 @@ type Repository struct {
 	chunkers map[string][]*chunker.Chunker
 
 	held heldLocks // locks taken through this Repository (lock.go)
+
+	// early is the index listing (and the first index files' stored
+	// bytes) that Open fetches while the password is checked; the first
+	// SyncIndex of the open takes it, later ones list again.
+	early *earlyIndex
 }
 
 // Backend returns the underlying backend.
@@ -234,6 +239,10 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 		b, err := loadBounded(ctx, be, backend.Handle{Type: backend.ConfigFile, Name: "config"})
 		config <- sealed{b, err}
 	}()
+	var early *earlyIndex
+	if !opts.SnapshotsOnly {
+		early = startEarlyIndex(ctx, be)
+	}
 	key, name, kerr := findKey(ctx, be, password)
 	if err := <-markerErr; err != nil {
 		return nil, err
@@ -242,13 +251,13 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 		return nil, kerr
 	}
 	c := <-config
-	return openWithKey(ctx, be, key, name, opts, c.b, c.err)
+	return openWithKey(ctx, be, key, name, opts, c.b, c.err, early)
 }
 
 // openWithKey opens the repository with key; cb and cerr are the config
 // file's stored bytes and the error of loading them.
-func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options, stored []byte, lerr error) (*Repository, error) {
-	r := &Repository{be: be, key: key, keyName: keyName, opts: opts}
+func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options, stored []byte, lerr error, early *earlyIndex) (*Repository, error) {
+	r := &Repository{be: be, key: key, keyName: keyName, opts: opts, early: early}
 	if err := r.initCodecs(); err != nil {
 		return nil, err
 	}
@@ -507,6 +516,12 @@ func (r *Repository) loadSealed(ctx context.Context, h backend.Handle) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
+	return r.openStored(h, b)
+}
+
+// openStored checks the name of a hashed file against its stored bytes b
+// and opens it.
+func (r *Repository) openStored(h backend.Handle, b []byte) ([]byte, error) {
 	if h.Type != backend.ConfigFile {
 		if id, perr := crypto.ParseID(h.Name); perr == nil && crypto.Hash(b) != id {
 			return nil, fmt.Errorf("%v: content does not match its name: %w", h, ErrCorrupt)
@@ -622,7 +637,16 @@ func (r *Repository) listIndexFiles(ctx context.Context, bad func(name string)) 
 }
 
 func (r *Repository) syncIndex(ctx context.Context) error {
-	ids, indexBytes, err := r.listIndexFiles(ctx, nil)
+	early := r.early
+	r.early = nil
+	var ids []ID
+	var indexBytes int64
+	var err error
+	if early != nil {
+		ids, indexBytes, err = early.listing()
+	} else {
+		ids, indexBytes, err = r.listIndexFiles(ctx, nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -665,7 +689,7 @@ func (r *Repository) syncIndex(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sort.Slice(missing, func(i, j int) bool { return missing[i].Compare(missing[j]) < 0 })
-	ahead, took := r.prefetchIndexFiles(ctx, missing)
+	ahead, took := r.prefetchIndexFiles(ctx, missing, early)
 	load := func() (ID, *index.File, error) {
 		for len(missing) > 0 {
 			id := missing[0]
@@ -733,7 +757,7 @@ type indexResult struct {
 // connection count (1..16) ahead of the consumer, and returns one channel
 // per ID with its result. The consumer calls done after taking each
 // result, which frees its place in the window. Cancel ctx to stop it.
-func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID) (out []chan indexResult, done func()) {
+func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID, early *earlyIndex) (out []chan indexResult, done func()) {
 	out = make([]chan indexResult, len(ids))
 	for i := range out {
 		out[i] = make(chan indexResult, 1)
@@ -750,7 +774,13 @@ func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID) (out []ch
 				return
 			}
 			go func() {
-				f, err := r.LoadIndexFile(ctx, id)
+				var f *index.File
+				var err error
+				if b, ok := early.stored(id); ok {
+					f, err = r.decodeIndexFile(id, b)
+				} else {
+					f, err = r.LoadIndexFile(ctx, id)
+				}
 				out[i] <- indexResult{f, err}
 			}()
 		}
@@ -760,7 +790,17 @@ func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID) (out []ch
 
 // LoadIndexFile loads and decodes one index file.
 func (r *Repository) LoadIndexFile(ctx context.Context, id ID) (*index.File, error) {
-	b, err := r.loadSealed(ctx, backend.Handle{Type: backend.IndexFile, Name: id.String()})
+	b, err := loadBounded(ctx, r.be, backend.Handle{Type: backend.IndexFile, Name: id.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load index %s: %w", id.Short(), err)
+	}
+	return r.decodeIndexFile(id, b)
+}
+
+// decodeIndexFile checks, opens and decodes the stored bytes b of index
+// file id.
+func (r *Repository) decodeIndexFile(id ID, stored []byte) (*index.File, error) {
+	b, err := r.openStored(backend.Handle{Type: backend.IndexFile, Name: id.String()}, stored)
 	if err != nil {
 		return nil, fmt.Errorf("load index %s: %w", id.Short(), err)
 	}

@@ -37,23 +37,25 @@ func newTreePrefetcher(r *Repository) *treePrefetcher {
 	return &treePrefetcher{r: r, sem: make(chan struct{}, treeLoadsAhead), m: map[ID]chan treeLoad{}, next: map[ID]ID{}}
 }
 
-// prefetch starts loading id unless it is loading or loaded already, the
-// loads in flight are at their bound, or enough trees wait (then get loads
-// it when the walk reaches it).
+// prefetch starts loading id unless it is loading or loaded already or
+// enough trees wait (then get loads it when the walk reaches it).
 func (p *treePrefetcher) prefetch(ctx context.Context, id ID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, ok := p.m[id]; ok || len(p.m) >= maxTreesAhead {
 		return
 	}
-	select {
-	case p.sem <- struct{}{}:
-	default:
-		return
-	}
 	ch := make(chan treeLoad, 1)
 	p.m[id] = ch
 	go func() {
+		// Queued, not dropped, while treeLoadsAhead loads are in flight:
+		// a dropped subtree would break the chain of loads ahead.
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			ch <- treeLoad{nil, ctx.Err()}
+			return
+		}
 		t, err := p.r.loadTreeBlob(ctx, id)
 		<-p.sem
 		ch <- treeLoad{t, err}
