@@ -37,20 +37,23 @@ func startEarlyIndex(ctx context.Context, be backend.Backend) *earlyIndex {
 	e := &earlyIndex{done: make(chan struct{}), raw: map[ID]chan []byte{}}
 	go func() {
 		r := &Repository{be: be}
-		e.ids, e.total, e.err = r.listIndexFiles(ctx, nil)
+		ids, total, err := r.listIndexFiles(ctx, nil)
+		var first []ID
+		if err == nil && total <= earlyIndexBytes {
+			first = ids[:min(len(ids), earlyIndexFiles)]
+		}
+		// Registered before the listing is handed out, so that the sync
+		// waits for these loads instead of sending the same requests.
+		chans := make([]chan []byte, len(first))
+		for i, id := range first {
+			chans[i] = make(chan []byte, 1)
+			e.raw[id] = chans[i]
+		}
+		e.ids, e.total, e.err = ids, total, err
 		close(e.done)
-		if e.err != nil || e.total > earlyIndexBytes {
-			return
-		}
-		first := e.ids[:min(len(e.ids), earlyIndexFiles)]
-		e.mu.Lock()
-		for _, id := range first {
-			e.raw[id] = make(chan []byte, 1)
-		}
-		e.mu.Unlock()
 		sem := make(chan struct{}, max(1, min(earlyIndexFiles, be.Properties().Connections)))
-		for _, id := range first {
-			ch := e.raw[id]
+		for i, id := range first {
+			ch := chans[i]
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
