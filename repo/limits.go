@@ -75,15 +75,32 @@ var ErrTooLarge = fmt.Errorf("file larger than the format allows: %w", ErrCorrup
 // at most the limit.
 func loadBounded(ctx context.Context, be backend.Backend, h backend.Handle) ([]byte, error) {
 	limit := maxFileSize(h.Type)
-	fi, err := be.Stat(ctx, h)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size > limit {
-		return nil, fmt.Errorf("%v: %d bytes, the limit is %d: %w", h, fi.Size, limit, ErrTooLarge)
-	}
+	// The Stat and the Load are sent at the same time, and the Load's body
+	// is not read before the Stat's answer: a file too large is still
+	// refused unread, for one round trip instead of two (on S3 every file
+	// of an open went through here one after another: issue 14).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fi backend.FileInfo
+	var statErr error
+	statDone := make(chan struct{})
+	go func() {
+		defer close(statDone)
+		fi, statErr = be.Stat(ctx, h)
+	}()
 	var out []byte
-	err = be.Load(ctx, h, 0, 0, func(rd io.Reader) error {
+	err := be.Load(ctx, h, 0, 0, func(rd io.Reader) error {
+		select {
+		case <-statDone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if statErr != nil {
+			return permanent{statErr} // the Stat had its own retries
+		}
+		if fi.Size > limit {
+			return fmt.Errorf("%v: %d bytes, the limit is %d: %w", h, fi.Size, limit, ErrTooLarge)
+		}
 		// Called again on a retry: start over. The buffer has the size
 		// Stat gave; a file longer than that (the size lied) grows it up
 		// to the limit plus one byte, never further.
@@ -109,6 +126,14 @@ func loadBounded(ctx context.Context, be backend.Backend, h backend.Handle) ([]b
 	}
 	return out, nil
 }
+
+// permanent marks an error that a retry layer must not retry
+// (repo/backend/retry honours interface{ Permanent() bool }).
+type permanent struct{ err error }
+
+func (p permanent) Error() string   { return p.err.Error() }
+func (p permanent) Unwrap() error   { return p.err }
+func (p permanent) Permanent() bool { return true }
 
 // checkSealedSize refuses to store a sealed file that readers would refuse.
 func checkSealedSize(t backend.FileType, sealed []byte) error {

@@ -88,6 +88,11 @@ type Repository struct {
 	chunkers map[string][]*chunker.Chunker
 
 	held heldLocks // locks taken through this Repository (lock.go)
+
+	// early is the index listing (and the first index files' stored
+	// bytes) that Open fetches while the password is checked; the first
+	// SyncIndex of the open takes it, later ones list again.
+	early *earlyIndex
 }
 
 // Backend returns the underlying backend.
@@ -213,23 +218,53 @@ func CheckMarker(ctx context.Context, be backend.Backend) (Marker, error) {
 }
 
 // Open opens the repository in be with password.
+//
+// The marker, the key files and the config are fetched at the same time
+// (on S3 each request is a round trip, issue 14); errors keep their order:
+// a missing or unknown marker first, then the password, then the config.
 func Open(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
-	if _, err := CheckMarker(ctx, be); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	markerErr := make(chan error, 1)
+	go func() {
+		_, err := CheckMarker(ctx, be)
+		markerErr <- err
+	}()
+	type sealed struct {
+		b   []byte
+		err error
+	}
+	config := make(chan sealed, 1)
+	go func() {
+		b, err := loadBounded(ctx, be, backend.Handle{Type: backend.ConfigFile, Name: "config"})
+		config <- sealed{b, err}
+	}()
+	var early *earlyIndex
+	if !opts.SnapshotsOnly {
+		early = startEarlyIndex(ctx, be)
+	}
+	key, name, kerr := findKey(ctx, be, password)
+	if err := <-markerErr; err != nil {
 		return nil, err
 	}
-	key, name, err := findKey(ctx, be, password)
-	if err != nil {
-		return nil, err
+	if kerr != nil {
+		return nil, kerr
 	}
-	return openWithKey(ctx, be, key, name, opts)
+	c := <-config
+	return openWithKey(ctx, be, key, name, opts, c.b, c.err, early)
 }
 
-func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options) (*Repository, error) {
-	r := &Repository{be: be, key: key, keyName: keyName, opts: opts}
+// openWithKey opens the repository with key; cb and cerr are the config
+// file's stored bytes and the error of loading them.
+func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options, stored []byte, lerr error, early *earlyIndex) (*Repository, error) {
+	r := &Repository{be: be, key: key, keyName: keyName, opts: opts, early: early}
 	if err := r.initCodecs(); err != nil {
 		return nil, err
 	}
-	cb, err := r.loadSealed(ctx, backend.Handle{Type: backend.ConfigFile, Name: "config"})
+	if lerr != nil {
+		return nil, fmt.Errorf("load config: %w", lerr)
+	}
+	cb, err := r.openSealed(backend.ConfigFile, stored)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
@@ -259,9 +294,32 @@ func findKey(ctx context.Context, be backend.Backend, password []byte) (*crypto.
 	if err != nil {
 		return nil, "", fmt.Errorf("list keys: %w", err)
 	}
+	// Fetch the key files concurrently (a few at a time), then try them in
+	// listing order as before.
+	type loaded struct {
+		b   []byte
+		err error
+	}
+	files := make([]chan loaded, len(names))
+	sem := make(chan struct{}, max(1, min(8, be.Properties().Connections)))
+	for i, name := range names {
+		files[i] = make(chan loaded, 1)
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				files[i] <- loaded{nil, ctx.Err()}
+				return
+			}
+			b, err := loadBounded(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+			<-sem
+			files[i] <- loaded{b, err}
+		}()
+	}
 	var firstErr error
-	for _, name := range names {
-		b, err := loadBounded(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+	for i, name := range names {
+		f := <-files[i]
+		b, err := f.b, f.err
 		if errors.Is(err, ErrCorrupt) {
 			// An oversized file in keys/ is not a key: try the others.
 			if firstErr == nil {
@@ -458,6 +516,12 @@ func (r *Repository) loadSealed(ctx context.Context, h backend.Handle) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
+	return r.openStored(h, b)
+}
+
+// openStored checks the name of a hashed file against its stored bytes b
+// and opens it.
+func (r *Repository) openStored(h backend.Handle, b []byte) ([]byte, error) {
 	if h.Type != backend.ConfigFile {
 		if id, perr := crypto.ParseID(h.Name); perr == nil && crypto.Hash(b) != id {
 			return nil, fmt.Errorf("%v: content does not match its name: %w", h, ErrCorrupt)
@@ -573,7 +637,16 @@ func (r *Repository) listIndexFiles(ctx context.Context, bad func(name string)) 
 }
 
 func (r *Repository) syncIndex(ctx context.Context) error {
-	ids, indexBytes, err := r.listIndexFiles(ctx, nil)
+	early := r.early
+	r.early = nil
+	var ids []ID
+	var indexBytes int64
+	var err error
+	if early != nil {
+		ids, indexBytes, err = early.listing()
+	} else {
+		ids, indexBytes, err = r.listIndexFiles(ctx, nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -608,11 +681,23 @@ func (r *Repository) syncIndex(ctx context.Context) error {
 	// unusable (check and repair need it open). It is not marked merged,
 	// so every open retries it; a backup stores its blobs again rather than
 	// relying on them.
+	//
+	// The files are fetched ahead, a window of them at a time bounded by
+	// the backend's connections (on S3 each one is a round trip: issue
+	// 14), and handed out in order; the window bounds how many decoded
+	// files wait in memory.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sort.Slice(missing, func(i, j int) bool { return missing[i].Compare(missing[j]) < 0 })
+	ahead, took := r.prefetchIndexFiles(ctx, missing, early)
 	load := func() (ID, *index.File, error) {
 		for len(missing) > 0 {
 			id := missing[0]
 			missing = missing[1:]
-			f, err := r.LoadIndexFile(ctx, id)
+			res := <-ahead[0]
+			ahead = ahead[1:]
+			took()
+			f, err := res.f, res.err
 			if err != nil {
 				if ctx.Err() == nil && (errors.Is(err, ErrCorrupt) || errors.Is(err, pack.ErrCorrupt)) {
 					r.opts.warn("index file %s is damaged and was skipped (%v); check and repair index can fix this", id.Short(), err)
@@ -663,9 +748,59 @@ func (r *Repository) syncIndex(ctx context.Context) error {
 	}
 }
 
+type indexResult struct {
+	f   *index.File
+	err error
+}
+
+// prefetchIndexFiles starts loading ids in order, at most the backend's
+// connection count (1..16) ahead of the consumer, and returns one channel
+// per ID with its result. The consumer calls done after taking each
+// result, which frees its place in the window. Cancel ctx to stop it.
+func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID, early *earlyIndex) (out []chan indexResult, done func()) {
+	out = make([]chan indexResult, len(ids))
+	for i := range out {
+		out[i] = make(chan indexResult, 1)
+	}
+	slots := make(chan struct{}, max(1, min(16, r.be.Properties().Connections)))
+	go func() {
+		for i, id := range ids {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				for _, ch := range out[i:] {
+					ch <- indexResult{nil, ctx.Err()}
+				}
+				return
+			}
+			go func() {
+				var f *index.File
+				var err error
+				if b, ok := early.stored(id); ok {
+					f, err = r.decodeIndexFile(id, b)
+				} else {
+					f, err = r.LoadIndexFile(ctx, id)
+				}
+				out[i] <- indexResult{f, err}
+			}()
+		}
+	}()
+	return out, func() { <-slots }
+}
+
 // LoadIndexFile loads and decodes one index file.
 func (r *Repository) LoadIndexFile(ctx context.Context, id ID) (*index.File, error) {
-	b, err := r.loadSealed(ctx, backend.Handle{Type: backend.IndexFile, Name: id.String()})
+	b, err := loadBounded(ctx, r.be, backend.Handle{Type: backend.IndexFile, Name: id.String()})
+	if err != nil {
+		return nil, fmt.Errorf("load index %s: %w", id.Short(), err)
+	}
+	return r.decodeIndexFile(id, b)
+}
+
+// decodeIndexFile checks, opens and decodes the stored bytes b of index
+// file id.
+func (r *Repository) decodeIndexFile(id ID, stored []byte) (*index.File, error) {
+	b, err := r.openStored(backend.Handle{Type: backend.IndexFile, Name: id.String()}, stored)
 	if err != nil {
 		return nil, fmt.Errorf("load index %s: %w", id.Short(), err)
 	}

@@ -130,9 +130,35 @@ func (r *Repository) Snapshots(ctx context.Context, onErr func(ID, error)) ([]*S
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
+	// Loaded concurrently, the backend's connections at a time (on S3
+	// each file is a round trip: issue 14); results and errors are taken
+	// in listing order as before.
+	type loaded struct {
+		s   *Snapshot
+		err error
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := make([]chan loaded, len(ids))
+	sem := make(chan struct{}, max(1, min(32, r.be.Properties().Connections)))
+	for i, id := range ids {
+		res[i] = make(chan loaded, 1)
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-lctx.Done():
+				res[i] <- loaded{nil, lctx.Err()}
+				return
+			}
+			s, err := r.LoadSnapshot(lctx, id)
+			<-sem
+			res[i] <- loaded{s, err}
+		}()
+	}
 	var out []*Snapshot
-	for _, id := range ids {
-		s, err := r.LoadSnapshot(ctx, id)
+	for i, id := range ids {
+		l := <-res[i]
+		s, err := l.s, l.err
 		if err != nil {
 			if onErr != nil {
 				onErr(id, err)

@@ -20,16 +20,27 @@ func (r *Repository) Walk(ctx context.Context, id ID, prefix string, fn func(p s
 		return err
 	}
 	defer release()
-	return r.walk(ctx, id, prefix, fn)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops loading ahead
+	return r.walkAhead(ctx, newTreePrefetcher(r), id, prefix, fn)
 }
 
 func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p string, n *data.Node) error) error {
-	t, err := r.loadTreeBlob(ctx, id)
+	return r.walkAhead(ctx, nil, id, prefix, fn)
+}
+
+// walkAhead is walk, its trees loaded through pf (nil: one at a time).
+func (r *Repository) walkAhead(ctx context.Context, pf *treePrefetcher, id ID, prefix string, fn func(p string, n *data.Node) error) error {
+	load := r.loadTreeBlob
+	if pf != nil {
+		load = pf.get
+	}
+	t, err := load(ctx, id)
 	if err != nil {
 		return err
 	}
 	// A split directory one part at a time (repo/data/treesplit.go).
-	return data.EachNode(ctx, r.loadTreeBlob, t, func(n *data.Node) error {
+	return data.EachNode(ctx, load, t, func(n *data.Node) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -42,7 +53,7 @@ func (r *Repository) walk(ctx context.Context, id ID, prefix string, fn func(p s
 			return err
 		}
 		if n.Type == data.NodeDir && n.Subtree != nil {
-			return r.walk(ctx, *n.Subtree, p, fn)
+			return r.walkAhead(ctx, pf, *n.Subtree, p, fn)
 		}
 		return nil
 	})

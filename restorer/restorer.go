@@ -381,18 +381,46 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id repo.ID) {
 	if _, ok := p.m[id]; ok {
 		return
 	}
-	select {
-	case p.sem <- struct{}{}:
-	default:
-		return // busy: get loads it itself
+	if len(p.m) >= maxPrefetchedTrees {
+		return // enough loaded ahead: get loads it itself
 	}
 	ch := make(chan treeResult, 1)
 	p.m[id] = ch
 	go func() {
+		// Queued while the loads in flight are at their bound, not
+		// dropped: a dropped subtree breaks the chain of loads ahead.
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			ch <- treeResult{nil, ctx.Err()}
+			return
+		}
 		t, err := p.r.LoadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
 		<-p.sem
 		ch <- treeResult{t, err}
+		if err == nil {
+			p.ahead(ctx, t)
+		}
 	}()
+}
+
+// maxPrefetchedTrees bounds the trees loaded ahead and not yet walked.
+const maxPrefetchedTrees = 256
+
+// ahead prefetches the subtrees of t (its subdirectories, or a split
+// directory's first part), so a loaded tree pulls in the next level while
+// the walk is still above it: several levels are in flight at once
+// instead of one round trip per directory (issue 14).
+func (p *treePrefetcher) ahead(ctx context.Context, t *data.Tree) {
+	if len(t.Parts) > 0 {
+		p.prefetch(ctx, t.Parts[0].Subtree)
+		return
+	}
+	for _, n := range t.Nodes {
+		if n.Type == data.NodeDir && n.Subtree != nil {
+			p.prefetch(ctx, *n.Subtree)
+		}
+	}
 }
 
 func (p *treePrefetcher) get(ctx context.Context, id repo.ID) (*data.Tree, error) {
@@ -615,11 +643,7 @@ func (rs *restorer) walk(ctx context.Context, t *data.Tree, dir *rdir, snapDir s
 		}
 		return nil
 	}
-	for _, n := range t.Nodes {
-		if n.Type == data.NodeDir && n.Subtree != nil {
-			rs.trees.prefetch(ctx, *n.Subtree)
-		}
-	}
+	rs.trees.ahead(ctx, t)
 	for _, n := range t.Nodes {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -902,18 +926,26 @@ type packNeed struct {
 
 func (rs *restorer) restorePack(ctx context.Context, packID repo.ID, needs []packNeed) error {
 	sort.Slice(needs, func(i, j int) bool { return needs[i].entry.Offset < needs[j].entry.Offset })
+	// The ranges of one pack are fetched concurrently (a few at a time;
+	// the backend bounds its connections): one after another, a pack
+	// whose needed blobs lie far apart cost a round trip per range
+	// (issue 14). Ranges are disjoint, so their writes never overlap.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(rangesPerPack)
 	for start := 0; start < len(needs); {
 		end := start + 1
 		for end < len(needs) && int64(needs[end].entry.Offset) <= int64(needs[end-1].entry.Offset)+int64(needs[end-1].entry.Length)+repo.MaxRangeGap {
 			end++
 		}
-		if err := rs.restoreRange(ctx, packID, needs[start:end]); err != nil {
-			return err
-		}
+		part := needs[start:end]
+		g.Go(func() error { return rs.restoreRange(gctx, packID, part) })
 		start = end
 	}
-	return nil
+	return g.Wait()
 }
+
+// rangesPerPack bounds the range requests in flight for one pack.
+const rangesPerPack = 4
 
 func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []packNeed) error {
 	first := int64(needs[0].entry.Offset)
