@@ -53,6 +53,9 @@ type Options struct {
 	// RestoreRoot is the only directory the UI may restore into (albums
 	// into a folder below it). Empty: restores from the UI are refused.
 	RestoreRoot string
+	// Jobs, when set (the server runs inside `immich-vault daemon`),
+	// reports the daemon's scheduled jobs for the timeline.
+	Jobs JobSource
 }
 
 // Server serves one repository.
