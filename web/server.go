@@ -119,7 +119,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /s/{id}/preview/{asset}", s.requireAuth(s.preview))
 	s.mux.HandleFunc("GET /s/{id}/asset/{asset}", s.requireAuth(s.assetPage))
 	s.mux.HandleFunc("GET /s/{id}/original/{asset}", s.requireAuth(s.original))
-	s.mux.HandleFunc("POST /s/{id}/restore", s.requireAuth(s.restoreAlbum))
+	s.mux.HandleFunc("POST /s/{id}/restore", s.requireAuth(s.restoreSelection))
 	s.mux.HandleFunc("GET /diff", s.requireAuth(s.diffPage))
 	dav := s.davHandler()
 	s.mux.Handle("/dav", dav)

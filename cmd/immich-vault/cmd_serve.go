@@ -24,7 +24,8 @@ Immich snapshots a gallery (thumbnails, filters by user, album, person and
 date, asset pages, original downloads, changes between two snapshots) — and
 the same snapshots over read-only WebDAV at /dav/ (Finder, Windows Explorer,
 rclone), until interrupted. With --restore-root DIR, the gallery can also
-restore an album into a new folder below DIR.
+restore what its filters choose (an album, a person, a user, a date range)
+into a new folder below DIR.
 
 The server listens on 127.0.0.1:8470 by default and refuses an address that
 is not loopback unless --allow-remote is given. Every page needs the
@@ -84,7 +85,7 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&secretFile, "secret-file", os.Getenv("IMMICH_VAULT_SERVE_PASSWORD_FILE"), "read the server's password from `file` (env IMMICH_VAULT_SERVE_PASSWORD_FILE)")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	f.StringVar(&tlsKey, "tls-key", "", "private key `file` (PEM) of --tls-cert")
-	f.StringVar(&restoreRoot, "restore-root", "", "allow the gallery to restore albums into folders below `directory` (default: restores from the web UI are refused)")
+	f.StringVar(&restoreRoot, "restore-root", "", "allow the gallery to restore albums, people, users and date ranges into folders below `directory` (default: restores from the web UI are refused)")
 	return cmd
 }
 
