@@ -218,7 +218,7 @@ func (s *Server) galleryPage(w http.ResponseWriter, r *http.Request) {
 		"Title": "Gallery — " + sn.ID().Short(), "Snapshot": viewOf(sn), "Base": base, "Items": items,
 		"Total": len(ords), "All": g.Len(), "Page": p, "Pages": pages, "PrevURL": pageURL(p - 1), "NextURL": pageURL(p + 1),
 		"Users": users, "Albums": albums, "Persons": persons, "After": q.Get("after"), "Before": q.Get("before"),
-		"AlbumID": f.AlbumID, "AlbumName": albumName, "PersonID": f.PersonID, "UserID": f.UserID, "Selection": selection, "RestoreRoot": s.gal.restore, "Others": others,
+		"AlbumID": f.AlbumID, "AlbumName": albumName, "PersonID": f.PersonID, "UserID": f.UserID, "Selection": selection, "ImmichURL": s.immichTarget(), "RestoreRoot": s.gal.restore, "Others": others,
 		"Elapsed": time.Since(start).Round(10 * time.Microsecond),
 	})
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/immich-vault/immich-vault/immich"
+	"github.com/immich-vault/immich-vault/repo"
 )
 
 // restoreSelection restores the assets of a gallery selection — an album,
@@ -24,13 +26,22 @@ func (s *Server) restoreSelection(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	target, err := s.gal.restoreTarget(r.PostFormValue("folder"))
-	if err != nil {
-		if !errors.Is(err, ErrBadPath) {
-			err = fmt.Errorf("%w: %w", err, errForbidden)
+	intoImmich := r.PostFormValue("into") == "immich"
+	var target string
+	if intoImmich {
+		if s.opts.ImmichURL == "" || s.opts.ImmichAPIKey == "" {
+			s.fail(w, r, fmt.Errorf("restoring into Immich is not configured on this server (start serve with --to-immich URL and IMMICH_API_KEY): %w", errForbidden))
+			return
 		}
-		s.fail(w, r, err)
-		return
+	} else {
+		target, err = s.gal.restoreTarget(r.PostFormValue("folder"))
+		if err != nil {
+			if !errors.Is(err, ErrBadPath) {
+				err = fmt.Errorf("%w: %w", err, errForbidden)
+			}
+			s.fail(w, r, err)
+			return
+		}
 	}
 	f, err := galleryFilter(r.PostForm)
 	if err != nil {
@@ -56,6 +67,10 @@ func (s *Server) restoreSelection(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	f.Hidden = true // live-photo video parts of the chosen assets
 	ords := g.Expand(g.Filter(f))
+	if intoImmich {
+		s.uploadSelection(ctx, w, r, sn, g, cfg, ords, what)
+		return
+	}
 	start := time.Now()
 	res, rerr := immich.RestoreToFolder(ctx, g, ords, cfg, immich.NewSnapshotFiles(s.st.r, sn), target)
 	status := http.StatusOK
@@ -127,4 +142,41 @@ func describeSelection(g *immich.Gallery, f immich.GalleryFilter, after, before 
 		return "", fmt.Errorf("choose an album, a person, a user or dates to restore (the whole library is not restored from the UI): %w", ErrBadPath)
 	}
 	return strings.Join(parts, ", "), nil
+}
+
+// uploadSelection uploads the chosen assets into the Immich of the
+// server's configuration (Options.ImmichURL/ImmichAPIKey) with
+// immich.RestoreToImmich: originals spooled and checked against the dump's
+// SHA-1, assets Immich already has skipped, album membership recreated.
+func (s *Server) uploadSelection(ctx context.Context, w http.ResponseWriter, r *http.Request, sn *repo.Snapshot, g *immich.Gallery, cfg *immich.Config, ords []int32, what string) {
+	start := time.Now()
+	tmp, err := os.MkdirTemp("", "immich-vault-upload-")
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("temporary directory for the upload: %w", err))
+		return
+	}
+	defer os.RemoveAll(tmp)
+	api := &immich.APIClient{BaseURL: s.opts.ImmichURL, APIKey: s.opts.ImmichAPIKey}
+	res, rerr := immich.RestoreToImmich(ctx, g, ords, cfg, immich.NewSnapshotFiles(s.st.r, sn), api, tmp)
+	status, msg := http.StatusOK, ""
+	if rerr != nil {
+		status = http.StatusBadGateway
+		msg = rerr.Error()
+		if errors.Is(rerr, immich.ErrAPIAuth) {
+			msg += " (check the server's IMMICH_API_KEY: it needs the asset.upload, album.create, album.read and albumAsset.create permissions)"
+		}
+		s.opts.Warn(fmt.Sprintf("upload of %s into %s: %v", what, s.opts.ImmichURL, rerr))
+	}
+	s.render(w, r, status, "uploaded.html", map[string]any{
+		"Title": "Uploaded " + what, "Snapshot": viewOf(sn), "Base": "/s/" + sn.ID().Short(), "What": what,
+		"Immich": s.opts.ImmichURL, "Res": res, "Error": msg, "Elapsed": time.Since(start).Round(10 * time.Microsecond),
+	})
+}
+
+// immichTarget is the Immich URL the gallery offers to upload into ("" none).
+func (s *Server) immichTarget() string {
+	if s.opts.ImmichURL == "" || s.opts.ImmichAPIKey == "" {
+		return ""
+	}
+	return s.opts.ImmichURL
 }

@@ -56,6 +56,10 @@ type Options struct {
 	// Jobs, when set (the server runs inside `immich-vault daemon`),
 	// reports the daemon's scheduled jobs for the timeline.
 	Jobs JobSource
+	// ImmichURL and ImmichAPIKey, when both set, let the gallery upload a
+	// selection into that running Immich (immich.RestoreToImmich). They
+	// come from the server's configuration, never from a request.
+	ImmichURL, ImmichAPIKey string
 }
 
 // Server serves one repository.

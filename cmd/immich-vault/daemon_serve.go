@@ -42,6 +42,10 @@ func (d *daemon) startWeb(ctx context.Context) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon.serve: %w\n(daemon.serve.password_file in %s; docs/CONFIG.md)", err, d.cfg.Path)
 	}
+	immichKey, err := serveImmichKey(sc.ToImmich)
+	if err != nil {
+		return nil, fmt.Errorf("daemon.serve.to_immich: %w", err)
+	}
 	addr := sc.ListenAddr()
 	if err := web.CheckAddr(addr, sc.AllowRemote); err != nil {
 		return nil, fmt.Errorf("daemon.serve: %w\nThe web UI listens on loopback only unless daemon.serve.allow_remote is true (then put it behind a TLS reverse proxy).", err)
@@ -57,6 +61,7 @@ func (d *daemon) startWeb(ctx context.Context) (stop func(), err error) {
 		Secret: secret, AllowRemote: sc.AllowRemote,
 		Warn: func(msg string) { d.logf("web: %s", msg) }, Version: version,
 		CacheDir: serveCacheDir(r), RestoreRoot: sc.RestoreRoot, Jobs: d,
+		ImmichURL: sc.ToImmich, ImmichAPIKey: immichKey,
 	})
 	if err != nil {
 		cancel()

@@ -47,6 +47,9 @@ type DaemonServe struct {
 	// AllowRemote lets Listen be a non-loopback address and the UI answer
 	// to any Host name.
 	AllowRemote bool `yaml:"allow_remote"`
+	// ToImmich is the URL of a running Immich the UI may upload a
+	// selection into (API key from env IMMICH_API_KEY); empty: none.
+	ToImmich string `yaml:"to_immich"`
 }
 
 // ListenAddr returns the web UI's address.
