@@ -213,11 +213,12 @@ func (s *Server) galleryPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.prefetch(sn, cfg, g, ords[lo:hi])
 	others, _ := s.immichSnapshots(r.Context(), sn)
+	selection, _ := describeSelection(g, f, q.Get("after"), q.Get("before"))
 	s.render(w, r, http.StatusOK, "gallery.html", map[string]any{
 		"Title": "Gallery — " + sn.ID().Short(), "Snapshot": viewOf(sn), "Base": base, "Items": items,
 		"Total": len(ords), "All": g.Len(), "Page": p, "Pages": pages, "PrevURL": pageURL(p - 1), "NextURL": pageURL(p + 1),
 		"Users": users, "Albums": albums, "Persons": persons, "After": q.Get("after"), "Before": q.Get("before"),
-		"AlbumID": f.AlbumID, "AlbumName": albumName, "RestoreRoot": s.gal.restore, "Others": others,
+		"AlbumID": f.AlbumID, "AlbumName": albumName, "PersonID": f.PersonID, "UserID": f.UserID, "Selection": selection, "ImmichURL": s.immichTarget(), "RestoreRoot": s.gal.restore, "Others": others,
 		"Elapsed": time.Since(start).Round(10 * time.Microsecond),
 	})
 }
@@ -571,62 +572,6 @@ func (st *galleryState) restoreTarget(folder string) (string, error) {
 		}
 	}
 	return p, nil
-}
-
-// restoreAlbum restores an album's assets (with their sidecars, live-photo
-// videos and stack members) into a folder under the restore root.
-func (s *Server) restoreAlbum(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	sn, g, cfg, err := s.galleryOf(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	target, err := s.gal.restoreTarget(r.PostFormValue("folder"))
-	if err != nil {
-		if !errors.Is(err, ErrBadPath) {
-			err = fmt.Errorf("%w: %w", err, errForbidden)
-		}
-		s.fail(w, r, err)
-		return
-	}
-	albumID := r.PostFormValue("album")
-	var album *immich.GalleryAlbum
-	for _, a := range g.Albums() {
-		if a.ID == albumID {
-			album = &a
-		}
-	}
-	if album == nil {
-		s.fail(w, r, fmt.Errorf("album %q: %w", albumID, ErrNotFound))
-		return
-	}
-	if !s.gal.restoreMu.TryLock() {
-		s.fail(w, r, fmt.Errorf("another restore is running: wait for it to finish: %w", errBusy))
-		return
-	}
-	defer s.gal.restoreMu.Unlock()
-	// The restore goes on if the browser leaves (the server's life bounds it).
-	ctx, release, err := s.st.lock.acquire(context.WithoutCancel(r.Context()))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer release()
-	ords := g.Expand(g.Filter(immich.GalleryFilter{AlbumID: album.ID, Hidden: true}))
-	start := time.Now()
-	res, rerr := immich.RestoreToFolder(ctx, g, ords, cfg, immich.NewSnapshotFiles(s.st.r, sn), target)
-	status := http.StatusOK
-	msg := ""
-	if rerr != nil {
-		status = http.StatusInternalServerError
-		msg = rerr.Error()
-		s.opts.Warn(fmt.Sprintf("restore of album %q into %s: %v", album.Name, target, rerr))
-	}
-	s.render(w, r, status, "restored.html", map[string]any{
-		"Title": "Restored " + album.Name, "Snapshot": viewOf(sn), "Base": "/s/" + sn.ID().Short(), "Album": album.Name,
-		"Target": target, "Res": res, "Error": msg, "Elapsed": time.Since(start).Round(10 * time.Microsecond),
-	})
 }
 
 var (

@@ -91,7 +91,7 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "timeline.html", map[string]any{
 		"Title": "Snapshots", "Rows": rows, "Total": len(snaps), "Page": p, "Pages": pages,
-		"Prev": p - 1, "Next": p + 1,
+		"Prev": p - 1, "Next": p + 1, "InDaemon": s.opts.Jobs != nil, "Jobs": s.jobsView(),
 	})
 }
 

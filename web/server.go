@@ -53,6 +53,13 @@ type Options struct {
 	// RestoreRoot is the only directory the UI may restore into (albums
 	// into a folder below it). Empty: restores from the UI are refused.
 	RestoreRoot string
+	// Jobs, when set (the server runs inside `immich-vault daemon`),
+	// reports the daemon's scheduled jobs for the timeline.
+	Jobs JobSource
+	// ImmichURL and ImmichAPIKey, when both set, let the gallery upload a
+	// selection into that running Immich (immich.RestoreToImmich). They
+	// come from the server's configuration, never from a request.
+	ImmichURL, ImmichAPIKey string
 }
 
 // Server serves one repository.
@@ -116,7 +123,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /s/{id}/preview/{asset}", s.requireAuth(s.preview))
 	s.mux.HandleFunc("GET /s/{id}/asset/{asset}", s.requireAuth(s.assetPage))
 	s.mux.HandleFunc("GET /s/{id}/original/{asset}", s.requireAuth(s.original))
-	s.mux.HandleFunc("POST /s/{id}/restore", s.requireAuth(s.restoreAlbum))
+	s.mux.HandleFunc("POST /s/{id}/restore", s.requireAuth(s.restoreSelection))
 	s.mux.HandleFunc("GET /diff", s.requireAuth(s.diffPage))
 	dav := s.davHandler()
 	s.mux.Handle("/dav", dav)

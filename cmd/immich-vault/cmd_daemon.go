@@ -54,7 +54,11 @@ the daemon exits 0 once it has ended.
 last run and exit code) as long as the scheduler runs; /metrics is
 Prometheus text: the daemon's counters and, if metrics_file is set, the
 last run's metrics. Both listen on loopback unless daemon.allow_remote is
-true (docs/CONFIG.md).`
+true (docs/CONFIG.md).
+
+With daemon.serve (listen, password_file, restore_root, allow_remote) the
+daemon also serves the web UI of immich-vault serve, whose timeline then
+shows the jobs' history; it refuses to start without the password file.`
 
 func newDaemonCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -182,6 +186,13 @@ func (d *daemon) serve(ctx context.Context) error {
 		}
 		d.logf("%s", what)
 	}
+	stopWeb, err := d.startWeb(ctx)
+	if err != nil {
+		if srv != nil {
+			srv.Close()
+		}
+		return err
+	}
 	c := cron.New(cron.WithLogger(cron.DiscardLogger), cron.WithLocation(time.Local))
 	for _, j := range d.jobs {
 		j := j
@@ -209,6 +220,9 @@ func (d *daemon) serve(ctx context.Context) error {
 	}
 	d.mu.Unlock()
 	<-stopped.Done()
+	if stopWeb != nil {
+		stopWeb()
+	}
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)

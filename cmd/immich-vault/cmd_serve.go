@@ -24,7 +24,9 @@ Immich snapshots a gallery (thumbnails, filters by user, album, person and
 date, asset pages, original downloads, changes between two snapshots) — and
 the same snapshots over read-only WebDAV at /dav/ (Finder, Windows Explorer,
 rclone), until interrupted. With --restore-root DIR, the gallery can also
-restore an album into a new folder below DIR.
+restore what its filters choose (an album, a person, a user, a date range)
+into a new folder below DIR; with --to-immich URL (and the API key in
+IMMICH_API_KEY), upload it into that running Immich.
 
 The server listens on 127.0.0.1:8470 by default and refuses an address that
 is not loopback unless --allow-remote is given. Every page needs the
@@ -50,6 +52,7 @@ func newServeCmd() *cobra.Command {
 		tlsCert     string
 		tlsKey      string
 		restoreRoot string
+		toImmich    string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -64,6 +67,10 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			immichKey, err := serveImmichKey(toImmich)
+			if err != nil {
+				return err
+			}
 			// Check the address before asking for the repository password:
 			// a refused address costs nothing.
 			if err := web.CheckAddr(listen, allowRemote); err != nil {
@@ -74,6 +81,7 @@ func newServeCmd() *cobra.Command {
 					Secret: secret, AllowRemote: allowRemote, TLS: tlsCert != "",
 					Warn: func(msg string) { gopts.warnf("%s", msg) }, Version: version,
 					CacheDir: serveCacheDir(r), RestoreRoot: restoreRoot,
+					ImmichURL: toImmich, ImmichAPIKey: immichKey,
 				}, listen, tlsCert, tlsKey)
 			})(cmd, args)
 		},
@@ -84,8 +92,22 @@ func newServeCmd() *cobra.Command {
 	f.StringVar(&secretFile, "secret-file", os.Getenv("IMMICH_VAULT_SERVE_PASSWORD_FILE"), "read the server's password from `file` (env IMMICH_VAULT_SERVE_PASSWORD_FILE)")
 	f.StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate `file` (PEM)")
 	f.StringVar(&tlsKey, "tls-key", "", "private key `file` (PEM) of --tls-cert")
-	f.StringVar(&restoreRoot, "restore-root", "", "allow the gallery to restore albums into folders below `directory` (default: restores from the web UI are refused)")
+	f.StringVar(&restoreRoot, "restore-root", "", "allow the gallery to restore albums, people, users and date ranges into folders below `directory` (default: restores from the web UI are refused)")
+	f.StringVar(&toImmich, "to-immich", "", "allow the gallery to upload a selection into the running Immich at `URL` (API key from env IMMICH_API_KEY)")
 	return cmd
+}
+
+// serveImmichKey returns the API key for --to-immich URL (from the
+// environment, never from a request or argv).
+func serveImmichKey(url string) (string, error) {
+	if url == "" {
+		return "", nil
+	}
+	key := os.Getenv("IMMICH_API_KEY")
+	if key == "" {
+		return "", errors.New("--to-immich needs an API key in env IMMICH_API_KEY (Immich: Account Settings > API Keys, with the asset.upload, album.create, album.read and albumAsset.create permissions)")
+	}
+	return key, nil
 }
 
 // serveSecret reads the server's password from the file or the

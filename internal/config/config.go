@@ -209,7 +209,7 @@ var (
 	sections  = map[string]string{"File": "at the top level", "Immich": "in immich:", "Backup": "in backup:",
 		"Retention": "in retention:", "Prune": "in prune:", "Check": "in check:", "CopyTarget": "in a copy: target",
 		"Hooks": "in hooks:", "Notify": "in notify:", "Hookup": "in a notify webhook",
-		"Daemon": "in daemon:", "Job": "in a daemon job"}
+		"Daemon": "in daemon:", "Job": "in a daemon job", "DaemonServe": "in daemon.serve:"}
 )
 
 // Parse strictly decodes b and checks what can be checked without the

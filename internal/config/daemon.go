@@ -24,6 +24,54 @@ type Daemon struct {
 	Metrics bool `yaml:"metrics"`
 	// Jobs are the scheduled jobs, run one at a time.
 	Jobs []Job `yaml:"jobs"`
+	// Serve, when set, makes the daemon also serve the web UI of
+	// `immich-vault serve`, with the jobs' history on its timeline.
+	Serve *DaemonServe `yaml:"serve"`
+}
+
+// DefaultServeListen is the web UI's address in the daemon unless
+// daemon.serve.listen says otherwise (serve's default: loopback).
+const DefaultServeListen = "127.0.0.1:8470"
+
+// DaemonServe is the web UI the daemon serves (daemon.serve).
+type DaemonServe struct {
+	// Listen is the web UI's address; default DefaultServeListen. A
+	// non-loopback address needs AllowRemote.
+	Listen string `yaml:"listen"`
+	// PasswordFile holds the web UI's password (first line, at least 8
+	// characters). Required: the UI is never served without one.
+	PasswordFile string `yaml:"password_file"`
+	// RestoreRoot is the only directory the UI may restore into; empty:
+	// restores from the UI are refused.
+	RestoreRoot string `yaml:"restore_root"`
+	// AllowRemote lets Listen be a non-loopback address and the UI answer
+	// to any Host name.
+	AllowRemote bool `yaml:"allow_remote"`
+	// ToImmich is the URL of a running Immich the UI may upload a
+	// selection into (API key from env IMMICH_API_KEY); empty: none.
+	ToImmich string `yaml:"to_immich"`
+}
+
+// ListenAddr returns the web UI's address.
+func (s *DaemonServe) ListenAddr() string {
+	if s.Listen == "" {
+		return DefaultServeListen
+	}
+	return s.Listen
+}
+
+func (s *DaemonServe) validate() error {
+	host, _, err := net.SplitHostPort(s.ListenAddr())
+	if err != nil {
+		return invalid("daemon.serve.listen %q: want host:port (e.g. %s)", s.Listen, DefaultServeListen)
+	}
+	if !loopback(host) && !s.AllowRemote {
+		return invalid("daemon.serve.listen %q is not a loopback address: set daemon.serve.allow_remote: true to serve the web UI beyond this machine (and put it behind a TLS reverse proxy)", s.Listen)
+	}
+	if s.PasswordFile == "" {
+		return invalid("daemon.serve needs password_file: a file whose first line is the web UI's password (at least 8 characters; not the repository password)")
+	}
+	return nil
 }
 
 // Job is one scheduled immich-vault command.
@@ -76,6 +124,11 @@ func (d *Daemon) validate() error {
 		}
 	} else if d.Metrics {
 		return invalid("daemon.metrics needs daemon.listen (it is off)")
+	}
+	if d.Serve != nil {
+		if err := d.Serve.validate(); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for i, j := range d.Jobs {
