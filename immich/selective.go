@@ -42,53 +42,30 @@ func (g *Gallery) Select(sel Selection) ([]int32, error) {
 		return nil, errors.New("empty selection")
 	}
 	var sets [][]int32
-	if len(sel.Albums) > 0 {
-		var s []int32
-		for _, name := range sel.Albums {
-			found := false
-			for _, a := range g.meta.Albums {
-				if strings.EqualFold(a.Name, name) {
-					found = true
-					s = append(s, g.Filter(GalleryFilter{AlbumID: a.ID, Hidden: true})...)
-				}
-			}
-			if !found {
-				return nil, fmt.Errorf("%w: album %q (albums: %s)", ErrNoMatch, name, names(g.meta.Albums, func(a GalleryAlbum) string { return a.Name }))
-			}
+	for _, by := range []func() ([]int32, bool, error){
+		func() ([]int32, bool, error) {
+			return selectBy(g, sel.Albums, g.meta.Albums, "album", "albums",
+				func(a GalleryAlbum) string { return a.Name },
+				func(a GalleryAlbum) GalleryFilter { return GalleryFilter{AlbumID: a.ID, Hidden: true} })
+		},
+		func() ([]int32, bool, error) {
+			return selectBy(g, sel.Persons, g.meta.Persons, "person", "named people",
+				func(p GalleryPerson) string { return p.Name },
+				func(p GalleryPerson) GalleryFilter { return GalleryFilter{PersonID: p.ID, Hidden: true} })
+		},
+		func() ([]int32, bool, error) {
+			return selectBy(g, sel.Users, g.meta.Users, "user", "users",
+				func(u GalleryUser) string { return u.Email },
+				func(u GalleryUser) GalleryFilter { return GalleryFilter{UserID: u.ID} })
+		},
+	} {
+		s, ok, err := by()
+		if err != nil {
+			return nil, err
 		}
-		sets = append(sets, s)
-	}
-	if len(sel.Persons) > 0 {
-		var s []int32
-		for _, name := range sel.Persons {
-			found := false
-			for _, p := range g.meta.Persons {
-				if strings.EqualFold(p.Name, name) {
-					found = true
-					s = append(s, g.Filter(GalleryFilter{PersonID: p.ID, Hidden: true})...)
-				}
-			}
-			if !found {
-				return nil, fmt.Errorf("%w: person %q (named people: %s)", ErrNoMatch, name, names(g.meta.Persons, func(p GalleryPerson) string { return p.Name }))
-			}
+		if ok {
+			sets = append(sets, s)
 		}
-		sets = append(sets, s)
-	}
-	if len(sel.Users) > 0 {
-		var s []int32
-		for _, email := range sel.Users {
-			found := false
-			for _, u := range g.meta.Users {
-				if strings.EqualFold(u.Email, email) {
-					found = true
-					s = append(s, g.Filter(GalleryFilter{UserID: u.ID})...)
-				}
-			}
-			if !found {
-				return nil, fmt.Errorf("%w: user %q (users: %s)", ErrNoMatch, email, names(g.meta.Users, func(u GalleryUser) string { return u.Email }))
-			}
-		}
-		sets = append(sets, s)
 	}
 	if len(sets) == 0 {
 		sets = append(sets, g.Filter(GalleryFilter{}))
@@ -108,6 +85,28 @@ func (g *Gallery) Select(sel Selection) ([]int32, error) {
 		out = dated
 	}
 	return out, nil
+}
+
+// selectBy returns the assets of every item whose key matches one of the
+// wanted names (case-insensitively); ok is false when nothing was asked. A
+// wanted name that matches no item is an ErrNoMatch listing the items.
+func selectBy[T any](g *Gallery, wanted []string, items []T, what, plural string, key func(T) string, filter func(T) GalleryFilter) (out []int32, ok bool, err error) {
+	if len(wanted) == 0 {
+		return nil, false, nil
+	}
+	for _, name := range wanted {
+		found := false
+		for _, it := range items {
+			if strings.EqualFold(key(it), name) {
+				found = true
+				out = append(out, g.Filter(filter(it))...)
+			}
+		}
+		if !found {
+			return nil, false, fmt.Errorf("%w: %s %q (%s: %s)", ErrNoMatch, what, name, plural, names(items, key))
+		}
+	}
+	return out, true, nil
 }
 
 func sortUnique(s []int32) []int32 {
