@@ -81,9 +81,16 @@ func (e *env) startSignal(delay time.Duration, sig syscall.Signal, extraEnv []st
 		select {
 		case err = <-done:
 		case <-time.After(cmdTimeout):
-			cmd.Process.Kill()
-			<-done
-			e.t.Fatalf("%v did not exit within %v of %v:\n%s", args, cmdTimeout, sig, buf.String())
+			// SIGQUIT: the Go runtime prints every goroutine's stack, so
+			// the failure shows where the process hung.
+			cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				<-done
+			}
+			e.t.Fatalf("%v did not exit within %v of %v (its goroutines, from SIGQUIT, are at the end):\n%s", args, cmdTimeout, sig, buf.String())
 		}
 	}
 	r := signalRun{signalled: signalled, ran: time.Since(start), out: buf.String()}
@@ -427,8 +434,14 @@ func TestSignalRepositoryDiskFull(t *testing.T) {
 	e.ok("backup", small)
 	big := filepath.Join(e.dir, "big")
 	writeRandomTree(t, big, 150, 2, nil) // ~35 MB of random data
+	// The free-space preflight refuses it up front, writing nothing.
+	pre := e.run("backup", big)
+	if pre.code != exitFailure || !strings.Contains(pre.stderr, "Nothing was written") || !strings.Contains(pre.stderr, e.repo) {
+		t.Fatalf("preflight: want exit 1 saying nothing was written to %s:\n%v", e.repo, pre)
+	}
+	// Past the preflight, the disk fills up during the backup.
 	for i := range 6 {
-		r := e.run("backup", big)
+		r := e.run("backup", "--no-space-check", big)
 		if r.code != exitFailure || !strings.Contains(r.stderr, "no space left on device") || !strings.Contains(r.stderr, e.repo) {
 			t.Fatalf("run %d: want exit 1 with \"no space left on device\" naming %s:\n%v", i, e.repo, r)
 		}
