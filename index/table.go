@@ -110,9 +110,10 @@ func buildTable(ctx context.Context, tmpDir string, next func() (ID, *File, erro
 		return nil, fmt.Errorf("index table: %w", err)
 	}
 	t = &Table{dir: dir}
+	built := t // the error returns below set t to nil before this defer runs
 	defer func() {
 		if err != nil {
-			t.Close()
+			built.Close()
 			t = nil
 		}
 	}()

@@ -2,8 +2,10 @@ package index
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"testing"
 
@@ -247,5 +249,26 @@ func TestTableUnionKeepsEveryListing(t *testing.T) {
 	}
 	if fs, _ := tb.PackFiles(pi); len(fs) != 2 {
 		t.Fatalf("files %v, want 2", fs)
+	}
+}
+
+// A listing that fails (a signal cancelling prune while it reads the index
+// files) makes BuildTable return the error and remove its files; it used to
+// panic closing a nil table (TestSignalCampaign, prune on SIGHUP).
+func TestBuildTableFailureCleansUp(t *testing.T) {
+	tmp := t.TempDir()
+	boom := errors.New("listing failed")
+	for _, union := range []bool{false, true} {
+		build := BuildTable
+		if union {
+			build = BuildTableUnion
+		}
+		tbl, err := build(context.Background(), tmp, func() (ID, *File, error) { return ID{}, nil, boom })
+		if !errors.Is(err, boom) || tbl != nil {
+			t.Fatalf("union %v: BuildTable = %v, %v; want nil and the listing's error", union, tbl, err)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Fatalf("union %v: files left in the temporary directory: %v", union, left)
+		}
 	}
 }
