@@ -236,9 +236,6 @@ func (up *Uploader) SaveBlobWithID(ctx context.Context, t pack.BlobType, id ID, 
 }
 
 func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) error {
-	if up.dry {
-		return up.addDry(h, data)
-	}
 	scratch := sealPool.Get().(*[]byte)
 	sealBuf := sealPool.Get().(*[]byte)
 	defer func() {
@@ -253,6 +250,10 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	*sealBuf = sealed[:0]
 	if len(sealed) > pack.MaxBlobSize {
 		return fmt.Errorf("%v blob of %d bytes (%d sealed): %w", h.Type, len(data), len(sealed), ErrBlobTooLarge)
+	}
+	if up.dry { // backup --dry-run: counted as stored, nothing written
+		up.count(h, len(data), len(sealed))
+		return nil
 	}
 
 	up.mu.Lock()
@@ -294,17 +295,22 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	if err != nil {
 		return fmt.Errorf("add blob to pack: %w", err)
 	}
-	if h.Type == pack.DataBlob {
-		up.Stats.Blobs.Add(1)
-		up.Stats.RawBytes.Add(int64(len(data)))
-	} else {
-		up.Stats.TreeBlobs.Add(1)
-	}
-	up.Stats.StoredBytes.Add(int64(len(sealed)))
+	up.count(h, len(data), len(sealed))
 	if full != nil {
 		return up.send(ctx, full)
 	}
 	return nil
+}
+
+// count adds one stored blob of raw and sealed bytes to the statistics.
+func (up *Uploader) count(h pack.BlobHandle, raw, sealed int) {
+	if h.Type == pack.DataBlob {
+		up.Stats.Blobs.Add(1)
+		up.Stats.RawBytes.Add(int64(raw))
+	} else {
+		up.Stats.TreeBlobs.Add(1)
+	}
+	up.Stats.StoredBytes.Add(int64(sealed))
 }
 
 // packCap is the most a pack can hold: it is closed once it reaches

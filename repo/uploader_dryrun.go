@@ -25,30 +25,3 @@ func (r *Repository) WithDryRunUploader(ctx context.Context, fn func(ctx context
 	up.pendMu.Unlock()
 	return err
 }
-
-// addDry counts blob h as a real add would, without storing it.
-func (up *Uploader) addDry(h pack.BlobHandle, data []byte) error {
-	scratch := sealPool.Get().(*[]byte)
-	sealBuf := sealPool.Get().(*[]byte)
-	defer func() {
-		sealPool.Put(scratch)
-		sealPool.Put(sealBuf)
-	}()
-	payload, comp := up.r.compress(h.Type, data, *scratch)
-	if comp != pack.CompressionNone {
-		*scratch = payload[:0]
-	}
-	sealed := pack.SealBlob(up.r.key.AEAD(), (*sealBuf)[:0], h, comp, payload)
-	*sealBuf = sealed[:0]
-	if len(sealed) > pack.MaxBlobSize {
-		return ErrBlobTooLarge
-	}
-	if h.Type == pack.DataBlob {
-		up.Stats.Blobs.Add(1)
-		up.Stats.RawBytes.Add(int64(len(data)))
-	} else {
-		up.Stats.TreeBlobs.Add(1)
-	}
-	up.Stats.StoredBytes.Add(int64(len(sealed)))
-	return nil
-}
