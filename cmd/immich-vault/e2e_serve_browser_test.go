@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,12 +88,23 @@ type cdpMsg struct {
 // returns a DevTools connection attached to a new blank page.
 func startChromium(t *testing.T, bin, downloads string) *cdp {
 	t.Helper()
-	profile := t.TempDir()
+	// The profile is not a t.TempDir: chromium's helper processes (zygote,
+	// renderers, crashpad) outlive a kill of the main process for a moment
+	// and keep writing into it, and TempDir's single RemoveAll then fails
+	// the test with "directory not empty" (seen in CI on a busy machine).
+	// Chromium runs in its own process group, the whole group is killed,
+	// and the profile is removed with retries until the writers are gone.
+	profile, err := os.MkdirTemp("", "iv-chromium-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeAllRetry(t, profile, 30*time.Second) })
 	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
 		"--no-default-browser-check", "--disable-extensions", "--user-data-dir="+profile,
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--remote-allow-origins=http://127.0.0.1",
 		"--window-size=1280,900", "about:blank")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +112,10 @@ func startChromium(t *testing.T, bin, downloads string) *cdp {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
 	wsURL := make(chan string, 1)
 	var logMu sync.Mutex
 	var log strings.Builder
@@ -385,6 +400,24 @@ func waitDownload(t *testing.T, path string, size int) []byte {
 				names = append(names, e.Name())
 			}
 			t.Fatalf("download %s not complete after %v; the download folder holds %v", path, browserTimeout, names)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// removeAllRetry removes dir, retrying while processes that were just
+// killed may still be creating files in it; it reports (without failing the
+// test) a directory that could not be removed within limit.
+func removeAllRetry(t *testing.T, dir string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for {
+		err := os.RemoveAll(dir)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("could not remove chromium profile %s: %v", dir, err)
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
