@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/immich-vault/immich-vault/crypto"
@@ -130,35 +132,53 @@ func (r *Repository) Snapshots(ctx context.Context, onErr func(ID, error)) ([]*S
 	if err != nil {
 		return nil, fmt.Errorf("list snapshots: %w", err)
 	}
-	// Loaded concurrently, the backend's connections at a time (on S3
-	// each file is a round trip: issue 14); results and errors are taken
-	// in listing order as before.
+	// Loaded concurrently by a bounded set of workers, the backend's
+	// connections at a time (on S3 each file is a round trip: issue 14);
+	// results and errors are taken in listing order as before. The number
+	// of goroutines does not grow with the number of snapshots.
 	type loaded struct {
 		s   *Snapshot
 		err error
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	res := make([]chan loaded, len(ids))
-	sem := make(chan struct{}, max(1, min(32, r.be.Properties().Connections)))
-	for i, id := range ids {
-		res[i] = make(chan loaded, 1)
+	res := make([]loaded, len(ids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(ids), max(1, min(32, r.be.Properties().Connections))) {
+		wg.Add(1)
 		go func() {
-			select {
-			case sem <- struct{}{}:
-			case <-lctx.Done():
-				res[i] <- loaded{nil, lctx.Err()}
-				return
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ids) {
+					return
+				}
+				if err := lctx.Err(); err != nil {
+					res[i] = loaded{nil, err}
+					continue
+				}
+				s, err := r.LoadSnapshot(lctx, ids[i])
+				res[i] = loaded{s, err}
+				if err != nil && onErr == nil {
+					cancel() // the first error ends the listing: stop loading the rest
+				}
 			}
-			s, err := r.LoadSnapshot(lctx, id)
-			<-sem
-			res[i] <- loaded{s, err}
 		}()
+	}
+	wg.Wait()
+	if onErr == nil {
+		// The error to report is the first in listing order that is not
+		// a consequence of the cancel above.
+		for _, l := range res {
+			if l.err != nil && !(errors.Is(l.err, context.Canceled) && ctx.Err() == nil) {
+				return nil, l.err
+			}
+		}
 	}
 	var out []*Snapshot
 	for i, id := range ids {
-		l := <-res[i]
-		s, err := l.s, l.err
+		s, err := res[i].s, res[i].err
 		if err != nil {
 			if onErr != nil {
 				onErr(id, err)
