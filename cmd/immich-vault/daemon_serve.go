@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/web"
 )
 
@@ -50,32 +54,91 @@ func (d *daemon) startWeb(ctx context.Context) (stop func(), err error) {
 	if err := web.CheckAddr(addr, sc.AllowRemote); err != nil {
 		return nil, fmt.Errorf("daemon.serve: %w\nThe web UI listens on loopback only unless daemon.serve.allow_remote is true (then put it behind a TLS reverse proxy).", err)
 	}
-	opts := gopts.repoOptions()
-	opts.NoCache = true
-	r, err := openRepoWith(ctx, opts)
-	if err != nil {
-		return nil, fmt.Errorf("daemon.serve: open the repository: %w", err)
-	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	srv, err := web.New(wctx, r, web.Options{
-		Secret: secret, AllowRemote: sc.AllowRemote,
-		Warn: func(msg string) { d.logf("web: %s", msg) }, Version: version,
-		CacheDir: serveCacheDir(r), RestoreRoot: sc.RestoreRoot, Jobs: d,
-		ImmichURL: sc.ToImmich, ImmichAPIKey: immichKey,
-	})
-	if err != nil {
-		cancel()
-		r.Close()
-		return nil, fmt.Errorf("daemon.serve: %w", err)
-	}
 	ln, err := web.Listen(addr, sc.AllowRemote)
 	if err != nil {
-		cancel()
-		srv.Close()
-		r.Close()
 		return nil, fmt.Errorf("daemon.serve: %w\nChoose another daemon.serve.listen address.", err)
 	}
-	hs := srv.HTTPServer()
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	open := func() (*web.Server, *repo.Repository, error) {
+		opts := gopts.repoOptions()
+		opts.NoCache = true
+		r, err := openRepoWith(wctx, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the repository: %w", err)
+		}
+		srv, err := web.New(wctx, r, web.Options{
+			Secret: secret, AllowRemote: sc.AllowRemote,
+			Warn: func(msg string) { d.logf("web: %s", msg) }, Version: version,
+			CacheDir: serveCacheDir(r), RestoreRoot: sc.RestoreRoot, Jobs: d,
+			ImmichURL: sc.ToImmich, ImmichAPIKey: immichKey,
+		})
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		return srv, r, nil
+	}
+	// The UI's repository may be out of reach when the daemon starts (the
+	// NAS share not mounted yet, S3 unreachable, the repository not yet
+	// initialized by the first job). The daemon does not die for it: its
+	// jobs run on schedule, the UI answers 503 with the reason, and the
+	// repository is opened again every webRetry until it opens.
+	var (
+		mu      sync.Mutex
+		srv     *web.Server
+		r       *repo.Repository
+		handler atomic.Pointer[http.Handler]
+	)
+	unavailable := func(err error) {
+		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Retry-After", fmt.Sprint(int(webRetry.Seconds())))
+			http.Error(w, fmt.Sprintf("immich-vault daemon: the web UI cannot open the repository yet (%v); it tries again every %v, and the scheduled jobs run regardless. See the daemon's log.", err, webRetry), http.StatusServiceUnavailable)
+		})
+		handler.Store(&h)
+	}
+	ready := func(s *web.Server, rr *repo.Repository) {
+		mu.Lock()
+		srv, r = s, rr
+		mu.Unlock()
+		h := s.Handler()
+		handler.Store(&h)
+	}
+	retryDone := make(chan struct{})
+	if s, rr, err := open(); err == nil {
+		ready(s, rr)
+		close(retryDone)
+	} else {
+		d.logf("web UI: %v; it answers 503 and tries again every %v", err, webRetry)
+		unavailable(err)
+		go func() {
+			defer close(retryDone)
+			last := err.Error()
+			for {
+				select {
+				case <-wctx.Done():
+					return
+				case <-time.After(webRetry):
+				}
+				s, rr, err := open()
+				if err == nil {
+					ready(s, rr)
+					d.logf("web UI: the repository is open now")
+					return
+				}
+				if err.Error() != last {
+					d.logf("web UI: %v; trying again every %v", err, webRetry)
+					last = err.Error()
+				}
+				unavailable(err)
+			}
+		}()
+	}
+	hs := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, rq *http.Request) { (*handler.Load()).ServeHTTP(w, rq) }),
+		ReadHeaderTimeout: 20 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -96,9 +159,24 @@ func (d *daemon) startWeb(ctx context.Context) (stop func(), err error) {
 		scancel()
 		<-done
 		cancel()
-		srv.Close()
-		r.Close()
+		<-retryDone
+		mu.Lock()
+		defer mu.Unlock()
+		if srv != nil {
+			srv.Close()
+			r.Close()
+		}
 	}, nil
 }
+
+// webRetry is how often the daemon's web UI tries again to open a
+// repository it could not open (IMMICH_VAULT_TEST_DAEMON_WEB_RETRY overrides it
+// for tests).
+var webRetry = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("IMMICH_VAULT_TEST_DAEMON_WEB_RETRY")); err == nil && d > 0 {
+		return d
+	}
+	return time.Minute
+}()
 
 var _ web.JobSource = (*daemon)(nil)
