@@ -125,6 +125,34 @@ func assetOf(r *http.Request, g *immich.Gallery) (int32, *immich.GalleryAsset, e
 	return o, a, err
 }
 
+// assetReq is what every per-asset handler starts from: the {id}
+// snapshot, its gallery and Immich layout, and the {asset} in it.
+type assetReq struct {
+	sn  *repo.Snapshot
+	g   *immich.Gallery
+	cfg *immich.Config
+	o   int32
+	a   *immich.GalleryAsset
+}
+
+// assetHandler resolves the assetReq of a request before calling h, and
+// answers the request with the error when it cannot.
+func (s *Server) assetHandler(h func(w http.ResponseWriter, r *http.Request, q *assetReq)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sn, g, cfg, err := s.galleryOf(r)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		o, a, err := assetOf(r, g)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, &assetReq{sn: sn, g: g, cfg: cfg, o: o, a: a})
+	}
+}
+
 // galleryItem is one thumbnail of a gallery page.
 type galleryItem struct {
 	ID, Name, Type string
@@ -253,23 +281,18 @@ var imageTypes = map[string]string{".webp": "image/webp", ".jpeg": "image/jpeg",
 // (taken with --skip-generated) whose original cannot be decoded cheaply.
 const placeholderSVG = `<svg xmlns="http://www.w3.org/2000/svg" width="250" height="250" viewBox="0 0 250 250"><rect width="250" height="250" fill="#8884"/><path d="M60 180l45-60 35 45 25-30 25 45z" fill="#8888"/><circle cx="165" cy="85" r="18" fill="#8888"/></svg>`
 
-func (s *Server) thumb(w http.ResponseWriter, r *http.Request)   { s.image(w, r, false) }
-func (s *Server) preview(w http.ResponseWriter, r *http.Request) { s.image(w, r, true) }
+func (s *Server) thumb(w http.ResponseWriter, r *http.Request, q *assetReq) {
+	s.image(w, r, q, false)
+}
+func (s *Server) preview(w http.ResponseWriter, r *http.Request, q *assetReq) {
+	s.image(w, r, q, true)
+}
 
 // image serves an asset's thumbnail (or preview): the file asset_file
 // names, read from the snapshot through the thumbnail cache; without one,
 // the original scaled down when it is a JPEG, else a placeholder.
-func (s *Server) image(w http.ResponseWriter, r *http.Request, large bool) {
-	sn, g, cfg, err := s.galleryOf(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	_, a, err := assetOf(r, g)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) image(w http.ResponseWriter, r *http.Request, q *assetReq, large bool) {
+	sn, cfg, a := q.sn, q.cfg, q.a
 	ctx, release, err := s.st.lock.acquire(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -465,17 +488,8 @@ func serveImage(w http.ResponseWriter, r *http.Request, ctype string, b []byte) 
 // namedItem is a link in the asset page.
 type namedItem struct{ Name, Href string }
 
-func (s *Server) assetPage(w http.ResponseWriter, r *http.Request) {
-	sn, g, cfg, err := s.galleryOf(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	o, a, err := assetOf(r, g)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) assetPage(w http.ResponseWriter, r *http.Request, q *assetReq) {
+	sn, g, cfg, o, a := q.sn, q.g, q.cfg, q.o, q.a
 	base := "/s/" + sn.ID().Short()
 	owner, _ := g.User(a.OwnerID)
 	var albums, persons []namedItem
@@ -513,17 +527,8 @@ func (s *Server) assetPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // original downloads an asset's original under its original file name.
-func (s *Server) original(w http.ResponseWriter, r *http.Request) {
-	sn, g, cfg, err := s.galleryOf(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	_, a, err := assetOf(r, g)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+func (s *Server) original(w http.ResponseWriter, r *http.Request, q *assetReq) {
+	sn, cfg, a := q.sn, q.cfg, q.a
 	ctx, release, err := s.st.lock.acquire(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
