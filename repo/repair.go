@@ -665,64 +665,23 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 	if err != nil || !t.ok(pack.BlobHandle{ID: id, Type: pack.TreeBlob}) {
 		return ID{}, errMissingTree
 	}
-	changed := false
-	if len(tr.Parts) > 0 { // a split directory, repaired whole (repo/treesplit.go)
-		if tr, changed, err = t.mergeParts(ctx, tr, p); err != nil {
-			return ID{}, err
-		}
+	if len(tr.Parts) > 0 { // a split directory, repaired a part at a time (repo/treesplit.go)
+		return t.splitTree(ctx, id, tr, p)
 	}
-	var nodes []*data.Node
 	names := map[string]bool{}
 	for _, n := range tr.Nodes {
 		names[n.FileName()] = true
 	}
+	rename := func(name string) string { return damagedName(name, names) }
+	changed := false
+	nodes := make([]*data.Node, 0, len(tr.Nodes))
 	for _, n := range tr.Nodes {
-		nn := *n
-		np := p + n.FileName()
-		switch {
-		case n.Type == data.NodeDir && n.Subtree != nil:
-			sub, err := t.tree(ctx, *n.Subtree, np+"/")
-			if errors.Is(err, errMissingTree) {
-				t.damaged = append(t.damaged, np+"/")
-				empty, err := t.save(ctx, &data.Tree{Nodes: []*data.Node{}})
-				if err != nil {
-					return ID{}, err
-				}
-				nn.Subtree = &empty
-				nn.SetName(damagedName(n.FileName(), names))
-				changed = true
-			} else if err != nil {
-				return ID{}, err
-			} else if sub != *n.Subtree {
-				nn.Subtree = &sub
-				changed = true
-			}
-		case len(n.Content) > 0:
-			var keep []ID
-			var size uint64
-			lost := false
-			for _, c := range n.Content {
-				h := pack.BlobHandle{ID: c, Type: pack.DataBlob}
-				if !t.ok(h) {
-					lost = true
-					continue
-				}
-				keep = append(keep, c)
-				if hs, err := t.ri.t.Lookup(h); err != nil {
-					return ID{}, err
-				} else if len(hs) > 0 {
-					size += uint64(hs[0].Entry.RawLength)
-				}
-			}
-			if lost {
-				t.damaged = append(t.damaged, np)
-				nn.Content = keep
-				nn.Size = size
-				nn.SetName(damagedName(n.FileName(), names))
-				changed = true
-			}
+		nn, ch, err := t.node(ctx, n, p, rename)
+		if err != nil {
+			return ID{}, err
 		}
-		nodes = append(nodes, &nn)
+		changed = changed || ch
+		nodes = append(nodes, nn)
 	}
 	if !changed {
 		t.clean[id] = true
@@ -731,6 +690,59 @@ func (t *treeRepairer) tree(ctx context.Context, id ID, p string) (ID, error) {
 	nt := &data.Tree{Nodes: nodes}
 	nt.Sort()
 	return t.save(ctx, nt)
+}
+
+// node returns the repaired version of entry n of the directory at path p
+// and whether it differs from n: a subdirectory whose tree is lost becomes
+// an empty directory, a file loses its missing blobs; either is renamed
+// by rename and recorded as damaged.
+func (t *treeRepairer) node(ctx context.Context, n *data.Node, p string, rename func(string) string) (*data.Node, bool, error) {
+	nn := *n
+	np := p + n.FileName()
+	switch {
+	case n.Type == data.NodeDir && n.Subtree != nil:
+		sub, err := t.tree(ctx, *n.Subtree, np+"/")
+		if errors.Is(err, errMissingTree) {
+			t.damaged = append(t.damaged, np+"/")
+			empty, err := t.save(ctx, &data.Tree{Nodes: []*data.Node{}})
+			if err != nil {
+				return nil, false, err
+			}
+			nn.Subtree = &empty
+			nn.SetName(rename(n.FileName()))
+			return &nn, true, nil
+		} else if err != nil {
+			return nil, false, err
+		} else if sub != *n.Subtree {
+			nn.Subtree = &sub
+			return &nn, true, nil
+		}
+	case len(n.Content) > 0:
+		var keep []ID
+		var size uint64
+		lost := false
+		for _, c := range n.Content {
+			h := pack.BlobHandle{ID: c, Type: pack.DataBlob}
+			if !t.ok(h) {
+				lost = true
+				continue
+			}
+			keep = append(keep, c)
+			if hs, err := t.ri.t.Lookup(h); err != nil {
+				return nil, false, err
+			} else if len(hs) > 0 {
+				size += uint64(hs[0].Entry.RawLength)
+			}
+		}
+		if lost {
+			t.damaged = append(t.damaged, np)
+			nn.Content = keep
+			nn.Size = size
+			nn.SetName(rename(n.FileName()))
+			return &nn, true, nil
+		}
+	}
+	return &nn, false, nil
 }
 
 func (t *treeRepairer) save(ctx context.Context, tr *data.Tree) (ID, error) {

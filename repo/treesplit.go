@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 	"sync"
 
@@ -55,6 +57,7 @@ type TreeBuilder struct {
 	marks []partMark // closed parts not stored yet (before the split)
 	cur   partMark   // the open part, from cur.start to the end of buf
 	split bool
+	dry   bool
 	parts []data.TreePart
 	n     int
 	prev  string
@@ -68,8 +71,12 @@ type partMark struct {
 }
 
 // NewTreeBuilder returns a builder storing one directory through up.
-func (up *Uploader) NewTreeBuilder() *TreeBuilder {
-	b := &TreeBuilder{up: up, threshold: up.splitThreshold()}
+func (up *Uploader) NewTreeBuilder() *TreeBuilder { return up.newTreeBuilder(false) }
+
+// newTreeBuilder returns a builder; a dry one stores nothing and returns
+// the IDs the trees would have (repair snapshots --dry-run).
+func (up *Uploader) newTreeBuilder(dry bool) *TreeBuilder {
+	b := &TreeBuilder{up: up, threshold: up.splitThreshold(), dry: dry}
 	if b.threshold > 0 {
 		b.max = b.threshold
 		b.min = b.threshold / 16
@@ -162,6 +169,9 @@ func (b *TreeBuilder) save(ctx context.Context, nodes []byte) (ID, error) {
 	t = append(t, `{"nodes":[`...)
 	t = append(t, nodes...)
 	t = append(t, "]}\n"...)
+	if b.dry {
+		return b.up.r.key.BlobID(t), nil
+	}
 	id, _, err := b.up.SaveBlob(ctx, pack.TreeBlob, t)
 	return id, err
 }
@@ -177,7 +187,15 @@ func (b *TreeBuilder) Finish(ctx context.Context) (ID, error) {
 	if err := b.flush(ctx); err != nil {
 		return ID{}, err
 	}
-	return b.up.saveTreeBlob(ctx, &data.Tree{Nodes: []*data.Node{}, Parts: b.parts})
+	idx := &data.Tree{Nodes: []*data.Node{}, Parts: b.parts}
+	if b.dry {
+		enc, err := data.EncodeTree(idx)
+		if err != nil {
+			return ID{}, err
+		}
+		return b.up.r.key.BlobID(enc), nil
+	}
+	return b.up.saveTreeBlob(ctx, idx)
 }
 
 // Entries returns the number of nodes added.
@@ -221,16 +239,47 @@ func (r *Repository) checkParts(ctx context.Context, ri *repoIndex, sn *Snapshot
 	return ok
 }
 
-// mergeParts returns split directory tr at path p as one node list for
-// repair snapshots, leaving out the parts that are missing, damaged or
-// inconsistent with the index (changed is then true and the loss is
-// recorded). Memory: the directory's nodes; SaveTree splits it again.
-func (t *treeRepairer) mergeParts(ctx context.Context, tr *data.Tree, p string) (*data.Tree, bool, error) {
-	out := &data.Tree{Nodes: []*data.Node{}}
+// splitTree is repair snapshots' version of tree for split directory tr
+// (tree id) at path p. It reads one part at a time and writes the repaired
+// directory through a TreeBuilder as it goes, so its memory is one part
+// plus the entries renamed as damaged, whatever the directory's size. A
+// part that is missing, damaged or inconsistent with the index is left out
+// and its loss recorded (the entries from its first name on).
+func (t *treeRepairer) splitTree(ctx context.Context, id ID, tr *data.Tree, p string) (ID, error) {
+	b := t.up.newTreeBuilder(t.dry)
+	load := func(ctx context.Context, id ID) (*data.Tree, error) { return t.r.loadTreeVia(ctx, t.ri, id) }
+	// A damaged entry is renamed to a name free in the whole directory:
+	// looked up in the part that would hold it (a part that cannot be
+	// read counts as taken) and among the names given so far.
+	given := map[string]bool{}
+	rename := func(name string) string {
+		c := name + ".damaged"
+		for i := 2; ; i++ {
+			if !given[c] {
+				if n, err := data.FindInTree(ctx, load, tr, c); err == nil && n == nil {
+					given[c] = true
+					return c
+				}
+			}
+			c = fmt.Sprintf("%s.damaged-%d", name, i)
+		}
+	}
+	// Renamed entries sort later than their old name: they wait here, in
+	// name order, until the stream passes their new name.
+	var pending []*data.Node
+	add := func(n *data.Node) error {
+		for len(pending) > 0 && pending[0].FileName() < n.FileName() {
+			if err := b.Add(ctx, pending[0]); err != nil {
+				return err
+			}
+			pending = pending[1:]
+		}
+		return b.Add(ctx, n)
+	}
 	changed := false
 	for i := range tr.Parts {
 		tp := &tr.Parts[i]
-		part, err := t.r.loadTreeVia(ctx, t.ri, tp.Subtree)
+		part, err := load(ctx, tp.Subtree)
 		if err == nil && !t.ok(pack.BlobHandle{ID: tp.Subtree, Type: pack.TreeBlob}) {
 			err = errMissingTree
 		}
@@ -239,15 +288,42 @@ func (t *treeRepairer) mergeParts(ctx context.Context, tr *data.Tree, p string) 
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, false, ctx.Err()
+				return ID{}, ctx.Err()
 			}
 			t.damaged = append(t.damaged, fmt.Sprintf("%s (the %d entries from %q on)", p, tp.Count, tp.FirstName()))
 			changed = true
 			continue
 		}
-		out.Nodes = append(out.Nodes, part.Nodes...)
+		for _, n := range part.Nodes {
+			nn, ch, err := t.node(ctx, n, p, rename)
+			if err != nil {
+				return ID{}, err
+			}
+			changed = changed || ch
+			if nn.FileName() != n.FileName() {
+				j := sort.Search(len(pending), func(k int) bool { return pending[k].FileName() > nn.FileName() })
+				pending = slices.Insert(pending, j, nn)
+				continue
+			}
+			if err := add(nn); err != nil {
+				return ID{}, err
+			}
+		}
 	}
-	return out, changed, nil
+	if !changed {
+		// The parts written meanwhile are the directory's own when it was
+		// split with the same parameters (same entries, same cuts: SaveBlob
+		// stored none); otherwise nothing references them and prune
+		// removes them.
+		t.clean[id] = true
+		return id, nil
+	}
+	for _, n := range pending {
+		if err := b.Add(ctx, n); err != nil {
+			return ID{}, err
+		}
+	}
+	return b.Finish(ctx)
 }
 
 // LoadTreeBlob loads and decodes one tree blob as stored: a split

@@ -48,7 +48,7 @@ func FindNodeIn(ctx context.Context, load TreeLoader, root ID, p, what string) (
 		if err != nil {
 			return nil, err
 		}
-		if node, err = findInTree(ctx, load, t, c); err != nil { // treesplit.go
+		if node, err = FindInTree(ctx, load, t, c); err != nil { // treesplit.go
 			return nil, err
 		}
 		if node == nil {

@@ -253,9 +253,9 @@ func (it *TreeIter) Next() *Node {
 	return n
 }
 
-// findInTree returns the node named name in directory tree t (nil: none),
+// FindInTree returns the node named name in directory tree t (nil: none),
 // loading only the part of a split directory whose range holds the name.
-func findInTree(ctx context.Context, load TreeLoader, t *Tree, name string) (*Node, error) {
+func FindInTree(ctx context.Context, load TreeLoader, t *Tree, name string) (*Node, error) {
 	if len(t.Parts) == 0 {
 		return t.Find(name), nil
 	}
