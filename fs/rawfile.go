@@ -8,7 +8,8 @@ import (
 	"errors"
 	"io"
 	"os"
-	"sort"
+	"slices"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -131,10 +132,18 @@ func OpenDir(p string) (*DirHandle, error) {
 
 func (d *DirHandle) Close() { syscall.Close(d.FD) }
 
+// direntPool holds getdents buffers. A walk opens one directory per few
+// files (Immich's thumbs/<user>/<xx>/<yy>/ fan-out: 45 000 directories
+// for 50 000 thumbnails); a fresh 32 KiB buffer for each was 1.4 GiB of
+// zeroed allocations there, and the garbage collections they caused.
+var direntPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // names returns the sorted entry names (without "." and ".."); on an error
 // it returns the names read so far.
 func (d *DirHandle) Names() ([]string, error) {
-	buf := make([]byte, 32<<10)
+	bp := direntPool.Get().(*[]byte)
+	defer direntPool.Put(bp)
+	buf := *bp
 	var names []string
 	for {
 		n, err := syscall.ReadDirent(d.FD, buf)
@@ -142,7 +151,7 @@ func (d *DirHandle) Names() ([]string, error) {
 			continue
 		}
 		if err != nil {
-			sort.Strings(names)
+			slices.Sort(names)
 			return names, &pathError{"readdir", d.path, err}
 		}
 		if n <= 0 {
@@ -150,7 +159,7 @@ func (d *DirHandle) Names() ([]string, error) {
 		}
 		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	return names, nil
 }
 
