@@ -794,6 +794,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) 
 		return nil, &SourceError{Path: j.path, Err: err}
 	}
 	defer f.Close()
+	f.ExpectSize(int64(n.Size))
 	a.extMeta(n, f.FD, j.path)
 	// The walker's lstat is the "before" state: one fstat after reading
 	// tells whether the file changed (or was replaced) meanwhile.
