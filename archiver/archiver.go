@@ -634,8 +634,6 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 		parentTree, _ = a.r.LoadTreeBlob(ctx, *parent.Subtree) // as stored: split parts load one at a time
 	}
 	prevNodes := data.NewTreeCursor(ctx, a.r.LoadTreeBlob, parentTree)
-	futs, out := a.collectDir(ctx, p, n, parent, parentTree) // treesplit_backup.go
-	defer close(futs)
 	var names []string
 	d, err := fs.OpenDir(p)
 	if err == nil {
@@ -649,6 +647,10 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 	if a.opts.OneFileSystem && n.Device != rootDev {
 		names = nil // a mount point: keep the directory, not its contents
 	}
+	// The collector is started once the entries are known, so that its
+	// window is no wider than the directory (treesplit_backup.go).
+	futs, out := a.collectDir(ctx, p, n, parent, parentTree, len(names))
+	defer close(futs)
 	for _, name := range names {
 		cp := filepath.Join(p, name)
 		if a.opts.Exclude.Match(cp) {
@@ -792,6 +794,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) 
 		return nil, &SourceError{Path: j.path, Err: err}
 	}
 	defer f.Close()
+	f.ExpectSize(int64(n.Size))
 	a.extMeta(n, f.FD, j.path)
 	// The walker's lstat is the "before" state: one fstat after reading
 	// tells whether the file changed (or was replaced) meanwhile.

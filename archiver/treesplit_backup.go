@@ -26,9 +26,13 @@ const unchangedRun = 4096
 // entries (sent on the returned channel, in name order, which the caller
 // closes after the last) into its tree, and returns the channel and the
 // directory node's future. parent is the directory's node in the parent
-// snapshot and parentTree its tree as stored (nil: none).
-func (a *archiver) collectDir(ctx context.Context, p string, n, parent *data.Node, parentTree *data.Tree) (chan<- future, future) {
-	futs := make(chan future, dirWindow)
+// snapshot and parentTree its tree as stored (nil: none). entries is how
+// many entries the directory has (at most that many are sent): the window
+// is allocated no wider, since most directories are far smaller than
+// dirWindow (a full-width channel cost 64 KiB per directory, 2.8 GiB of
+// allocations for the 45 000 directories of 50 000 Immich thumbnails).
+func (a *archiver) collectDir(ctx context.Context, p string, n, parent *data.Node, parentTree *data.Tree, entries int) (chan<- future, future) {
+	futs := make(chan future, min(dirWindow, entries))
 	out := make(future, 1)
 	a.walkers.Add(1)
 	go func() {

@@ -59,6 +59,9 @@ func openPortable(p string) (*portableFile, error) {
 
 func (f *portableFile) Read(b []byte) (int, error) { return f.f.Read(b) }
 
+// ExpectSize: the portable reader always reads up to the end of file.
+func (f *portableFile) ExpectSize(int64) {}
+
 // stat returns size, mtime and whether the file is regular.
 func (f *portableFile) Stat() (size int64, mtime time.Time, regular bool, err error) {
 	fi, err := f.f.Stat()

@@ -12,34 +12,92 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // ChangedBytes sums the sizes of regular files under roots modified after
 // since (all files when since is zero): an upper bound of what a backup
-// adds (before deduplication and compression).
+// adds (before deduplication and compression). Symlinks are not followed
+// (a root that is one counts nothing); unreadable parts are skipped (the
+// backup itself reports them).
+//
+// It runs before the backup reads anything, so its time adds to every
+// backup's: directories are listed and their entries lstat'ed by up to
+// changedBytesWalkers goroutines, which on a cold cache keep the disk
+// busy where one walker waits for each directory in turn (a no-change
+// backup of 50 000 Immich thumbnails in 45 000 directories took twice as
+// long with a serial walk before it).
 func ChangedBytes(ctx context.Context, roots []string, since time.Time) (int64, error) {
-	var total int64
+	w := &changedWalk{ctx: ctx, since: since, sem: make(chan struct{}, changedBytesWalkers-1)}
 	for _, root := range roots {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return nil // unreadable parts are reported by the backup itself
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if d.Type().IsRegular() {
-				if fi, err := d.Info(); err == nil && (since.IsZero() || fi.ModTime().After(since) || fi.ModTime().Equal(since)) {
-					total += fi.Size()
-				}
-			}
-			return nil
-		})
+		fi, err := os.Lstat(root)
 		if err != nil {
-			return total, err
+			continue
+		}
+		if fi.IsDir() {
+			w.dir(root)
+		} else {
+			w.file(fi)
 		}
 	}
-	return total, nil
+	w.wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return w.total.Load(), err
+	}
+	return w.total.Load(), nil
+}
+
+// changedBytesWalkers bounds ChangedBytes' goroutines: queue depth for a
+// cold disk, as the benchmarks' list+lstat floor measures it (8).
+const changedBytesWalkers = 8
+
+type changedWalk struct {
+	ctx   context.Context
+	since time.Time
+	total atomic.Int64
+	sem   chan struct{} // slots for walkers beyond the caller's
+	wg    sync.WaitGroup
+}
+
+func (w *changedWalk) file(fi fs.FileInfo) {
+	if fi.Mode().IsRegular() && (w.since.IsZero() || !fi.ModTime().Before(w.since)) {
+		w.total.Add(fi.Size())
+	}
+}
+
+// dir adds the files under directory p; its subdirectories are walked by
+// new goroutines while slots are free, inline otherwise.
+func (w *changedWalk) dir(p string) {
+	if w.ctx.Err() != nil {
+		return
+	}
+	entries, _ := os.ReadDir(p) // on an error: the entries read so far
+	for _, d := range entries {
+		if w.ctx.Err() != nil {
+			return
+		}
+		cp := filepath.Join(p, d.Name())
+		switch {
+		case d.IsDir():
+			select {
+			case w.sem <- struct{}{}:
+				w.wg.Add(1)
+				go func() {
+					defer w.wg.Done()
+					defer func() { <-w.sem }()
+					w.dir(cp)
+				}()
+			default:
+				w.dir(cp)
+			}
+		case d.Type().IsRegular():
+			if fi, err := d.Info(); err == nil {
+				w.file(fi)
+			}
+		}
+	}
 }
 
 // NewestChange returns the newest modification time of any file or folder

@@ -1,0 +1,94 @@
+package ops
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// changedBytesSerial is ChangedBytes as it was before its walk went
+// parallel (one filepath.WalkDir): the reference the parallel walk must
+// agree with.
+func changedBytesSerial(roots []string, since time.Time) int64 {
+	var total int64
+	for _, root := range roots {
+		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil && !fi.ModTime().Before(since) {
+					total += fi.Size()
+				}
+			}
+			return nil
+		})
+	}
+	return total
+}
+
+// TestChangedBytesMatchesSerialWalk: a tree of nested directories (wider
+// and deeper than the walkers), old and new files, a file exactly at
+// since, symlinks to a directory and a file (not followed), a root that is
+// a file, a root that is a symlink and a missing root.
+func TestChangedBytesMatchesSerialWalk(t *testing.T) {
+	dir := t.TempDir()
+	since := time.Now().Add(-time.Hour).Truncate(time.Second)
+	old, at, recent := since.Add(-time.Hour), since, since.Add(time.Minute)
+	write := func(p string, size int, mtime time.Time) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tree := filepath.Join(dir, "tree")
+	for i := range 40 {
+		for j := range 3 {
+			p := filepath.Join(tree, "u"+strconv.Itoa(i%4), strconv.Itoa(i), strconv.Itoa(j), "f")
+			mt := []time.Time{old, at, recent}[(i+j)%3]
+			write(p, 100*i+j+1, mt)
+		}
+	}
+	write(filepath.Join(tree, "top.bin"), 12345, recent)
+	if err := os.Symlink(filepath.Join(tree, "u1"), filepath.Join(tree, "link-dir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(tree, "top.bin"), filepath.Join(tree, "link-file")); err != nil {
+		t.Fatal(err)
+	}
+	single := filepath.Join(dir, "single")
+	write(single, 777, recent)
+	rootLink := filepath.Join(dir, "root-link")
+	if err := os.Symlink(tree, rootLink); err != nil {
+		t.Fatal(err)
+	}
+	roots := []string{tree, single, rootLink, filepath.Join(dir, "missing")}
+	for _, s := range []time.Time{{}, since, recent.Add(time.Second)} {
+		want := changedBytesSerial(roots, s)
+		got, err := ChangedBytes(context.Background(), roots, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("since %v: ChangedBytes = %d, the serial walk sums %d", s, got, want)
+		}
+	}
+	if got, _ := ChangedBytes(context.Background(), roots, time.Time{}); got == 0 {
+		t.Error("ChangedBytes counted nothing")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ChangedBytes(ctx, roots, time.Time{}); err == nil {
+		t.Error("ChangedBytes with a cancelled context: no error")
+	}
+}
