@@ -340,7 +340,9 @@ func (r *Repository) saveLock(ctx context.Context, info *LockInfo) error {
 }
 
 func (r *Repository) removeLockFile(ctx context.Context, id ID) error {
-	err := r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: id.String()})
+	// A lock already gone counts as removed: no existence check (on S3 a
+	// round trip at the end of every command, issue 14).
+	err := r.be.Remove(backend.MissingOK(ctx), backend.Handle{Type: backend.LockFile, Name: id.String()})
 	if err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return fmt.Errorf("remove lock %s: %w", id.Short(), err)
 	}
