@@ -3,14 +3,20 @@ package repo
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
 // earlySnapshotFiles bounds the snapshot files Open fetches before it
-// knows the key (a few hundred bytes each).
-const earlySnapshotFiles = 64
+// knows the key (a few hundred bytes each); earlySnapshotsFresh is how
+// long after it was taken the listing may stand in for a new one (a
+// server or daemon that lists hours after opening lists anew).
+const (
+	earlySnapshotFiles  = 64
+	earlySnapshotsFresh = 30 * time.Second
+)
 
 // earlySnapshots is the snapshot listing and the first snapshot files'
 // stored bytes, fetched while Open derives the key: nearly every command
@@ -19,14 +25,16 @@ const earlySnapshotFiles = 64
 // other that can run meanwhile (issue 14). Nothing is trusted before the
 // key opens it: LoadSnapshot checks the bytes against their name and
 // authenticates them as if it had loaded them then. The listing is used
-// once, by the first SnapshotIDs of the open, and only while this
-// Repository has neither saved nor removed a snapshot (then it lists
-// anew); a listing taken a moment earlier is what the same command saw
-// before, when it listed right after opening, before taking its lock.
+// once, by the first SnapshotIDs of the open, within
+// earlySnapshotsFresh, and only while this Repository has neither saved
+// nor removed a snapshot (then it lists anew); a listing taken a moment
+// earlier is what the same command saw before, when it listed right
+// after opening, before taking its lock.
 type earlySnapshots struct {
 	done chan struct{}
 	ids  []ID
 	err  error
+	at   time.Time // when the listing was complete
 
 	mu   sync.Mutex
 	used bool               // the listing was handed out or dropped
@@ -56,7 +64,7 @@ func startEarlySnapshots(ctx context.Context, be backend.Backend) *earlySnapshot
 			e.raw[id] = chans[i]
 		}
 		e.mu.Unlock()
-		e.ids, e.err = ids, err
+		e.ids, e.err, e.at = ids, err, time.Now()
 		close(e.done)
 		sem := make(chan struct{}, max(1, min(32, be.Properties().Connections)))
 		for i, id := range first {
@@ -93,6 +101,9 @@ func (e *earlySnapshots) listing() ([]ID, bool, error) {
 		return nil, false, nil
 	}
 	<-e.done
+	if time.Since(e.at) > earlySnapshotsFresh {
+		return nil, false, nil
+	}
 	return e.ids, true, e.err
 }
 

@@ -121,6 +121,7 @@ func s3Scenarios(c config, rep *report, tools []tool) error {
 				}
 			}
 		}
+		big := s3BigScenarios(c, rep, s3tools, client, bucket, shaped, link)
 		if err := rawRun(); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("S3 raw at %v (second): %v", rtt, err))
 		}
@@ -132,6 +133,9 @@ func s3Scenarios(c config, rep *report, tools []tool) error {
 			rs.Bound = time.Duration(float64(st.Bytes) / link.BestGet.Rate() * float64(time.Second))
 			rs.BoundNote = fmt.Sprintf("raw GET of the same files, %d connections: %.1f MB/s", c.S3Conns, link.BestGet.Rate()/1e6)
 		}
+		for _, x := range big {
+			x.bounds(link, c.S3Conns)
+		}
 		px.Close()
 	}
 	return nil
@@ -140,12 +144,20 @@ func s3Scenarios(c config, rep *report, tools []tool) error {
 // s3Run is one tool's backup and restore at one shaping.
 func s3Run(c config, rep *report, t s3Tool, client *s3.Client, bucket func(*s3.Client, string) (string, error),
 	srv s3test.Server, link *s3Link, bk, rs *scenario, st corpus.Stats, dir string, r int) error {
+	return s3RunFrom(c, t, client, bucket, srv, link, bk, rs, st, dir, "", r)
+}
+
+// s3RunFrom is s3Run; with stdinName set, dir is one file backed up
+// through standard input under that name (a database dump, as `immich
+// backup` stores it).
+func s3RunFrom(c config, t s3Tool, client *s3.Client, bucket func(*s3.Client, string) (string, error),
+	srv s3test.Server, link *s3Link, bk, rs *scenario, st corpus.Stats, dir, stdinName string, r int) error {
 	ms := link.RTT.Milliseconds()
 	b, err := bucket(client, strings.ReplaceAll(t.Name(), "-", ""))
 	if err != nil {
 		return fmt.Errorf("S3 %dms %s: create bucket: %w", ms, t.Name(), err)
 	}
-	handle := repoPath(c, t, fmt.Sprintf("s3-%dms-%d", ms, r))
+	handle := repoPath(c, t, fmt.Sprintf("s3-%s-%dms-%d", bk.Key, ms, r))
 	removeRepo(handle)
 	if err := os.MkdirAll(filepath.Dir(handle), 0o755); err != nil {
 		return err
@@ -156,12 +168,17 @@ func s3Run(c config, rep *report, t s3Tool, client *s3.Client, bucket func(*s3.C
 		return fmt.Errorf("S3 %dms %s init: %w", ms, t.Name(), err)
 	}
 	dropCaches()
-	m, err := t.Backup(handle, dir)
+	var m measurement
+	if stdinName != "" {
+		m, err = t.BackupStdin(handle, stdinName, dir)
+	} else {
+		m, err = t.Backup(handle, dir)
+	}
 	if err != nil {
 		return fmt.Errorf("S3 %dms %s backup: %w", ms, t.Name(), err)
 	}
 	bk.Runs[t.Name()] = append(bk.Runs[t.Name()], m)
-	logf("S3 %dms backup  %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+	logf("S3 %dms %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, bk.Key, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
 	if err := t.ClearCache(handle); err != nil {
 		return err
 	}
@@ -184,6 +201,6 @@ func s3Run(c config, rep *report, t s3Tool, client *s3.Client, bucket func(*s3.C
 		return fmt.Errorf("S3 %dms restore with %s: restored %d files / %d bytes, corpus has %d / %d", ms, t.Name(), files, got, st.Files, st.Bytes)
 	}
 	rs.Runs[t.Name()] = append(rs.Runs[t.Name()], m)
-	logf("S3 %dms restore %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+	logf("S3 %dms %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, rs.Key, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
 	return nil
 }
