@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/immich-vault/immich-vault/bench/corpus"
 	"github.com/immich-vault/immich-vault/bench/s3raw"
@@ -157,6 +158,13 @@ func s3RunFrom(c config, t s3Tool, client *s3.Client, bucket func(*s3.Client, st
 	if err != nil {
 		return fmt.Errorf("S3 %dms %s: create bucket: %w", ms, t.Name(), err)
 	}
+	// Emptied afterwards: three tools' copies of a 4 GiB file would
+	// otherwise stay on the server's disk until the end of the run.
+	defer func() {
+		if err := emptyBucket(context.Background(), client, b); err != nil {
+			logf("S3: empty bucket %s: %v", b, err)
+		}
+	}()
 	handle := repoPath(c, t, fmt.Sprintf("s3-%s-%dms-%d", bk.Key, ms, r))
 	removeRepo(handle)
 	if err := os.MkdirAll(filepath.Dir(handle), 0o755); err != nil {
@@ -202,5 +210,31 @@ func s3RunFrom(c config, t s3Tool, client *s3.Client, bucket func(*s3.Client, st
 	}
 	rs.Runs[t.Name()] = append(rs.Runs[t.Name()], m)
 	logf("S3 %dms %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, rs.Key, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+	return nil
+}
+
+// emptyBucket deletes every object of bucket b, a page at a time.
+func emptyBucket(ctx context.Context, client *s3.Client, b string) error {
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(b)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		var ids []types.ObjectIdentifier
+		for _, o := range page.Contents {
+			ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+		}
+		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(b), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return err
+		}
+		if len(out.Errors) > 0 {
+			return fmt.Errorf("%d objects not deleted, the first: %s", len(out.Errors), aws.ToString(out.Errors[0].Message))
+		}
+	}
 	return nil
 }
