@@ -101,6 +101,11 @@ type Repository struct {
 	// earlyCancel ends its loads at Close.
 	earlySnaps  *earlySnapshots
 	earlyCancel context.CancelFunc
+
+	// ownLocks holds the plaintext of the lock files this Repository
+	// stored and has not removed (ID → []byte), so that reading the
+	// lock directory does not load them back (lock.go).
+	ownLocks sync.Map
 }
 
 // Backend returns the underlying backend.
