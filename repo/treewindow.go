@@ -12,7 +12,7 @@ import (
 )
 
 // Tree blobs are read a window at a time: a tree that is not in memory is
-// fetched with the treeWindow bytes of its pack that end with it, and the
+// fetched with the bytes of its pack that end with it (a window), and the
 // trees of that window are then read from memory. A backup stores a
 // directory's tree after its subdirectories' (the archiver saves a tree
 // when its children are done) and puts trees in packs of their own, so
@@ -24,8 +24,15 @@ import (
 // authenticated against its ID by DecodeBlob, whatever else the window
 // holds (data blobs of a mixed pack are fetched and ignored).
 //
+// The first window is treeWindowMin bytes, and each further one twice the
+// last up to treeWindow: the levels just below the root were stored last,
+// together at the end of the pack, so a dump of one file needs little,
+// while a walk of a whole tree soon reads treeWindow at a time (about
+// what a 400 Mbit/s link carries in one 80 ms round trip); on a slow link
+// a dump then costs a few hundred KiB more than the trees it needs.
 // treeWindowCache bounds the windows kept in memory (oldest dropped first).
 var (
+	treeWindowMin   = 256 << 10
 	treeWindow      = 4 << 20
 	treeWindowCache = 64 << 20
 )
@@ -37,6 +44,7 @@ type treeWindows struct {
 	mu    sync.Mutex
 	wins  []*treeWin // oldest first
 	bytes int
+	next  int // size of the next window (0: treeWindowMin)
 }
 
 type treeWin struct {
@@ -98,8 +106,13 @@ func (r *Repository) treeWindowBytes(ctx context.Context, loc index.Location) ([
 	w.mu.Lock()
 	x := w.find(loc.Pack, off, n)
 	if x == nil {
+		size := w.next
+		if size <= 0 {
+			size = min(treeWindowMin, treeWindow)
+		}
+		w.next = min(2*size, treeWindow)
 		end := off + n
-		start := max(0, end-int64(max(treeWindow, int(n))))
+		start := max(0, end-int64(max(size, int(n))))
 		x = &treeWin{pack: loc.Pack, start: start, end: end, done: make(chan struct{})}
 		w.wins = append(w.wins, x)
 		w.bytes += int(end - start)
