@@ -335,12 +335,16 @@ func (r *Repository) saveLock(ctx context.Context, info *LockInfo) error {
 	if err != nil {
 		return fmt.Errorf("save lock: %w", err)
 	}
+	r.ownLocks.Store(id, b)
 	info.file = id
 	return nil
 }
 
 func (r *Repository) removeLockFile(ctx context.Context, id ID) error {
-	err := r.be.Remove(ctx, backend.Handle{Type: backend.LockFile, Name: id.String()})
+	r.ownLocks.Delete(id)
+	// A lock already gone counts as removed: no existence check (on S3 a
+	// round trip at the end of every command, issue 14).
+	err := r.be.Remove(backend.MissingOK(ctx), backend.Handle{Type: backend.LockFile, Name: id.String()})
 	if err != nil && !errors.Is(err, backend.ErrNotFound) {
 		return fmt.Errorf("remove lock %s: %w", id.Short(), err)
 	}
@@ -435,10 +439,38 @@ func (r *Repository) loadLockDir(ctx context.Context, bad func(ID, error)) ([]*L
 	if err != nil {
 		return nil, nil, fmt.Errorf("list locks: %w", err)
 	}
+	// Loaded concurrently, a few at a time, and taken in listing order
+	// (on S3 each is a round trip, issue 14); a file this Repository
+	// stored is not read back: its name is the hash of what it stored.
+	type loaded struct {
+		b   []byte
+		err error
+	}
+	res := make([]chan loaded, len(ids))
+	sem := make(chan struct{}, max(1, min(16, r.be.Properties().Connections)))
+	for i, id := range ids {
+		res[i] = make(chan loaded, 1)
+		if b, ok := r.ownLocks.Load(id); ok {
+			res[i] <- loaded{b.([]byte), nil}
+			continue
+		}
+		go func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				res[i] <- loaded{nil, ctx.Err()}
+				return
+			}
+			b, err := r.loadSealed(ctx, backend.Handle{Type: backend.LockFile, Name: id.String()})
+			<-sem
+			res[i] <- loaded{b, err}
+		}()
+	}
 	var locks []*LockInfo
 	var pend []*PendingDeletion
-	for _, id := range ids {
-		b, err := r.loadSealed(ctx, backend.Handle{Type: backend.LockFile, Name: id.String()})
+	for i, id := range ids {
+		l := <-res[i]
+		b, err := l.b, l.err
 		if errors.Is(err, backend.ErrNotFound) {
 			continue
 		}

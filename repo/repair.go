@@ -554,6 +554,7 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 			if errors.Is(err, ErrCorrupt) {
 				rs.Removed = true
 				if !opts.DryRun {
+					r.earlySnaps.drop()
 					if err := r.be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: id.String()}); err != nil && !errors.Is(err, backend.ErrNotFound) {
 						return out, fmt.Errorf("remove snapshot %s: %w", id.Short(), err)
 					}
@@ -599,6 +600,7 @@ func (r *Repository) RepairSnapshots(ctx context.Context, opts RepairSnapshotsOp
 				return out, err
 			}
 			rs.New = nid.String()
+			r.earlySnaps.drop()
 			if err := r.be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: id.String()}); err != nil && !errors.Is(err, backend.ErrNotFound) {
 				return out, fmt.Errorf("remove snapshot %s: %w", id.Short(), err)
 			}

@@ -93,6 +93,19 @@ type Repository struct {
 	// bytes) that Open fetches while the password is checked; the first
 	// SyncIndex of the open takes it, later ones list again.
 	early *earlyIndex
+
+	treeWins treeWindows // pack windows read for trees (treewindow.go)
+
+	// earlySnaps is the snapshot listing (and the first snapshot files)
+	// that Open fetches while the password is checked (earlysnap.go);
+	// earlyCancel ends its loads at Close.
+	earlySnaps  *earlySnapshots
+	earlyCancel context.CancelFunc
+
+	// ownLocks holds the plaintext of the lock files this Repository
+	// stored and has not removed (ID → []byte), so that reading the
+	// lock directory does not load them back (lock.go).
+	ownLocks sync.Map
 }
 
 // Backend returns the underlying backend.
@@ -222,7 +235,22 @@ func CheckMarker(ctx context.Context, be backend.Backend) (Marker, error) {
 // The marker, the key files and the config are fetched at the same time
 // (on S3 each request is a round trip, issue 14); errors keep their order:
 // a missing or unknown marker first, then the password, then the config.
-func Open(ctx context.Context, be backend.Backend, password []byte, opts Options) (*Repository, error) {
+func Open(ctx context.Context, be backend.Backend, password []byte, opts Options) (_ *Repository, err error) {
+	// The snapshot listing outlives Open (its loads may still be in
+	// flight), until Close; not on a local file system, where a listing
+	// costs no round trip.
+	var snaps *earlySnapshots
+	var snapsCancel context.CancelFunc = func() {}
+	if _, local := backend.As[backend.Spooler](be); !local {
+		var sctx context.Context
+		sctx, snapsCancel = context.WithCancel(ctx)
+		snaps = startEarlySnapshots(sctx, be)
+	}
+	defer func() {
+		if err != nil {
+			snapsCancel()
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	markerErr := make(chan error, 1)
@@ -251,7 +279,12 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 		return nil, kerr
 	}
 	c := <-config
-	return openWithKey(ctx, be, key, name, opts, c.b, c.err, early)
+	r, err := openWithKey(ctx, be, key, name, opts, c.b, c.err, early)
+	if err != nil {
+		return nil, err
+	}
+	r.earlySnaps, r.earlyCancel = snaps, snapsCancel
+	return r, nil
 }
 
 // openWithKey opens the repository with key; cb and cerr are the config
@@ -423,6 +456,9 @@ func (r *Repository) initCodecs() error {
 
 // Close releases the cache and codecs.
 func (r *Repository) Close() error {
+	if r.earlyCancel != nil {
+		r.earlyCancel()
+	}
 	var err error
 	if r.cache != nil {
 		err = r.cache.Close()
@@ -477,6 +513,9 @@ func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plainte
 		return ID{}, err
 	}
 	id := crypto.Hash(sealed)
+	if t == backend.SnapshotFile {
+		r.earlySnaps.drop() // a later listing must show it
+	}
 	if err := r.be.Save(ctx, backend.Handle{Type: t, Name: id.String()}, backend.NewByteReader(sealed)); err != nil {
 		return id, err
 	}

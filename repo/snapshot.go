@@ -101,7 +101,14 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 
 // LoadSnapshot loads one snapshot by full ID.
 func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
-	b, err := r.loadSealed(ctx, backend.Handle{Type: backend.SnapshotFile, Name: id.String()})
+	h := backend.Handle{Type: backend.SnapshotFile, Name: id.String()}
+	var b []byte
+	var err error
+	if stored, ok := r.earlySnaps.stored(id); ok { // fetched during Open
+		b, err = r.openStored(h, stored)
+	} else {
+		b, err = r.loadSealed(ctx, h)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load snapshot %s: %w", id.Short(), err)
 	}
@@ -115,6 +122,9 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 
 // SnapshotIDs lists the IDs of all snapshots.
 func (r *Repository) SnapshotIDs(ctx context.Context) ([]ID, error) {
+	if ids, ok, err := r.earlySnaps.listing(); ok && err == nil { // fetched during Open
+		return ids, nil
+	}
 	var ids []ID
 	err := r.be.List(ctx, backend.SnapshotFile, func(fi backend.FileInfo) error {
 		if id, err := crypto.ParseID(fi.Name); err == nil {
@@ -269,8 +279,9 @@ func (r *Repository) FindSnapshot(ctx context.Context, ref string, f SnapshotFil
 // RemoveSnapshots deletes the given snapshots' files. A snapshot already
 // gone counts as removed. Blobs are freed by a later prune.
 func (r *Repository) RemoveSnapshots(ctx context.Context, snaps []*Snapshot) error {
+	r.earlySnaps.drop() // a later listing must not show them
 	for _, sn := range snaps {
-		err := r.be.Remove(ctx, backend.Handle{Type: backend.SnapshotFile, Name: sn.id.String()})
+		err := r.be.Remove(backend.MissingOK(ctx), backend.Handle{Type: backend.SnapshotFile, Name: sn.id.String()})
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
 			return fmt.Errorf("remove snapshot %s: %w", sn.id.Short(), err)
 		}

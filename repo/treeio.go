@@ -25,7 +25,7 @@ func (r *Repository) LoadTree(ctx context.Context, id ID) (*data.Tree, error) {
 // loadTreeBlob loads and decodes one tree blob, a split directory's index
 // as it is stored.
 func (r *Repository) loadTreeBlob(ctx context.Context, id ID) (*data.Tree, error) {
-	b, err := r.LoadBlob(ctx, pack.BlobHandle{ID: id, Type: pack.TreeBlob}, nil)
+	b, err := r.loadTreeBytes(ctx, id) // a window of its pack at a time (treewindow.go)
 	if err != nil {
 		return nil, fmt.Errorf("load tree %s: %w", id.Short(), err)
 	}

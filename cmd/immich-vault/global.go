@@ -359,6 +359,16 @@ func openRepoWith(ctx context.Context, opts repo.Options) (*repo.Repository, err
 	if err != nil {
 		return nil, err
 	}
+	if gopts.passwordAtHand() {
+		// No prompt and no command to run: the password is read first and
+		// repo.Open reads the marker beside the keys (a missing or unknown
+		// marker is still the error reported), one round trip less on S3
+		// (issue 14). A password that cannot be read reports the marker's
+		// problem first, as below.
+		if pw, err := gopts.readPassword(ctx, ""); err == nil {
+			return repo.Open(ctx, be, pw, opts)
+		}
+	}
 	if _, err := repo.CheckMarker(ctx, be); err != nil {
 		return nil, err
 	}
@@ -367,6 +377,16 @@ func openRepoWith(ctx context.Context, opts repo.Options) (*repo.Repository, err
 		return nil, err
 	}
 	return repo.Open(ctx, be, pw, opts)
+}
+
+// passwordAtHand reports whether readPassword takes the password from the
+// environment or a file: no terminal prompt, no command run.
+func (g *globalOptions) passwordAtHand() bool {
+	if g.passwordCommand != "" {
+		return false
+	}
+	_, env := os.LookupEnv("IMMICH_VAULT_PASSWORD")
+	return g.passwordFile != "" || env
 }
 
 // isTerminal reports whether f is a terminal.

@@ -107,12 +107,30 @@ type Backend interface {
 	// List calls fn for every file of type t, on the caller's goroutine, in no
 	// particular order; a non-nil return from fn stops listing and is returned.
 	List(ctx context.Context, t FileType, fn func(FileInfo) error) error
-	// Remove deletes h; ErrNotFound (wrapped) if missing.
+	// Remove deletes h; ErrNotFound (wrapped) if missing. When ctx comes
+	// from MissingOK, a missing file may also give nil: a backend whose
+	// delete cannot tell (S3's DeleteObject answers 204 either way) then
+	// skips the existence check and its round trip.
 	Remove(ctx context.Context, h Handle) error
 	// Properties returns the backend's capabilities.
 	Properties() Properties
 	// Close releases resources.
 	Close() error
+}
+
+type missingOKKey struct{}
+
+// MissingOK returns ctx marked for Remove calls whose caller treats a
+// missing file as removed (ErrNotFound or nil, the same to it): a backend
+// may then delete without checking first that the file exists.
+func MissingOK(ctx context.Context) context.Context {
+	return context.WithValue(ctx, missingOKKey{}, true)
+}
+
+// IsMissingOK reports whether ctx comes from MissingOK.
+func IsMissingOK(ctx context.Context) bool {
+	v, _ := ctx.Value(missingOKKey{}).(bool)
+	return v
 }
 
 // LoadAll reads the whole file h into memory.

@@ -49,6 +49,9 @@ type config struct {
 	S3Conns    int
 	S3Reps     int
 	S3Limit    time.Duration // longest a tool's command may take in the S3 scenarios
+	S3DumpSize int64         // database dump backed up via stdin and restored (0: skip)
+	S3BigFile  int64         // one large file backed up and restored (0: skip)
+	S3BigRTT   time.Duration // the RTT of the dump and large-file scenarios
 }
 
 // result of one scenario: per tool, one measurement per repetition.
@@ -144,7 +147,7 @@ func main() {
 	flag.StringVar(&c.Only, "only", "", "comma-separated scenario groups to run: ceiling,A,B,Bbig,D,C,S3,big,micro (default all)")
 	flag.BoolVar(&c.NoPeers, "no-peers", false, "run immich-vault only")
 	flag.BoolVar(&c.KeepWork, "keep", false, "keep the work directory")
-	var dSize, s3Size, s3RTTs string
+	var dSize, s3Size, s3RTTs, s3Dump, s3Big string
 	flag.StringVar(&dSize, "d-size", "768MiB", "size of corpus D (compressible /usr-like mix with dumps)")
 	flag.IntVar(&c.BBig, "b-big", 250000, "files of the large corpus B in Immich's thumbs fan-out (0: skip)")
 	flag.IntVar(&c.BBigReps, "b-big-reps", 1, "repetitions of the large corpus B's scenarios")
@@ -155,13 +158,16 @@ func main() {
 	flag.IntVar(&c.S3Window, "s3-window", 4<<20, "bytes one connection may have in flight each way on the shaped link (a TCP window)")
 	flag.IntVar(&c.S3Conns, "s3-connections", 8, "parallel S3 connections of every tool and of the raw PUT/GET bound")
 	flag.IntVar(&c.S3Reps, "s3-reps", 1, "repetitions of the S3 scenarios")
+	flag.StringVar(&s3Dump, "s3-dump-size", "1GiB", "size of the database dump the S3 scenario backs up through stdin and restores (0: skip)")
+	flag.StringVar(&s3Big, "s3-big-file", "1GiB", "size of the single file the S3 scenario backs up and restores (0: skip; 4GiB takes ~86 s a direction per tool at 400 Mbit/s)")
+	flag.DurationVar(&c.S3BigRTT, "s3-big-rtt", 80*time.Millisecond, "the one -s3-rtt at which the dump and single-file S3 scenarios run")
 	flag.DurationVar(&c.S3Limit, "s3-limit", 5*time.Minute, "longest one command may take in the S3 scenarios (then it is killed and reported)")
 	flag.Parse()
 	c.S3Rate = s3Mbit * 1e6 / 8
 	for _, x := range []struct {
 		s string
 		v *int64
-	}{{dSize, &c.DSize}, {s3Size, &c.S3Size}} {
+	}{{dSize, &c.DSize}, {s3Size, &c.S3Size}, {s3Dump, &c.S3DumpSize}, {s3Big, &c.S3BigFile}} {
 		n, err := corpus.ParseSize(x.s)
 		if err != nil {
 			fatal(err)

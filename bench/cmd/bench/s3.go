@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/immich-vault/immich-vault/bench/corpus"
 	"github.com/immich-vault/immich-vault/bench/s3raw"
@@ -121,6 +122,7 @@ func s3Scenarios(c config, rep *report, tools []tool) error {
 				}
 			}
 		}
+		big := s3BigScenarios(c, rep, s3tools, client, bucket, shaped, link)
 		if err := rawRun(); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("S3 raw at %v (second): %v", rtt, err))
 		}
@@ -132,6 +134,9 @@ func s3Scenarios(c config, rep *report, tools []tool) error {
 			rs.Bound = time.Duration(float64(st.Bytes) / link.BestGet.Rate() * float64(time.Second))
 			rs.BoundNote = fmt.Sprintf("raw GET of the same files, %d connections: %.1f MB/s", c.S3Conns, link.BestGet.Rate()/1e6)
 		}
+		for _, x := range big {
+			x.bounds(link, c.S3Conns)
+		}
 		px.Close()
 	}
 	return nil
@@ -140,12 +145,27 @@ func s3Scenarios(c config, rep *report, tools []tool) error {
 // s3Run is one tool's backup and restore at one shaping.
 func s3Run(c config, rep *report, t s3Tool, client *s3.Client, bucket func(*s3.Client, string) (string, error),
 	srv s3test.Server, link *s3Link, bk, rs *scenario, st corpus.Stats, dir string, r int) error {
+	return s3RunFrom(c, t, client, bucket, srv, link, bk, rs, st, dir, "", r)
+}
+
+// s3RunFrom is s3Run; with stdinName set, dir is one file backed up
+// through standard input under that name (a database dump, as `immich
+// backup` stores it).
+func s3RunFrom(c config, t s3Tool, client *s3.Client, bucket func(*s3.Client, string) (string, error),
+	srv s3test.Server, link *s3Link, bk, rs *scenario, st corpus.Stats, dir, stdinName string, r int) error {
 	ms := link.RTT.Milliseconds()
 	b, err := bucket(client, strings.ReplaceAll(t.Name(), "-", ""))
 	if err != nil {
 		return fmt.Errorf("S3 %dms %s: create bucket: %w", ms, t.Name(), err)
 	}
-	handle := repoPath(c, t, fmt.Sprintf("s3-%dms-%d", ms, r))
+	// Emptied afterwards: three tools' copies of a 4 GiB file would
+	// otherwise stay on the server's disk until the end of the run.
+	defer func() {
+		if err := emptyBucket(context.Background(), client, b); err != nil {
+			logf("S3: empty bucket %s: %v", b, err)
+		}
+	}()
+	handle := repoPath(c, t, fmt.Sprintf("s3-%s-%dms-%d", bk.Key, ms, r))
 	removeRepo(handle)
 	if err := os.MkdirAll(filepath.Dir(handle), 0o755); err != nil {
 		return err
@@ -156,12 +176,17 @@ func s3Run(c config, rep *report, t s3Tool, client *s3.Client, bucket func(*s3.C
 		return fmt.Errorf("S3 %dms %s init: %w", ms, t.Name(), err)
 	}
 	dropCaches()
-	m, err := t.Backup(handle, dir)
+	var m measurement
+	if stdinName != "" {
+		m, err = t.BackupStdin(handle, stdinName, dir)
+	} else {
+		m, err = t.Backup(handle, dir)
+	}
 	if err != nil {
 		return fmt.Errorf("S3 %dms %s backup: %w", ms, t.Name(), err)
 	}
 	bk.Runs[t.Name()] = append(bk.Runs[t.Name()], m)
-	logf("S3 %dms backup  %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+	logf("S3 %dms %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, bk.Key, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
 	if err := t.ClearCache(handle); err != nil {
 		return err
 	}
@@ -184,6 +209,32 @@ func s3Run(c config, rep *report, t s3Tool, client *s3.Client, bucket func(*s3.C
 		return fmt.Errorf("S3 %dms restore with %s: restored %d files / %d bytes, corpus has %d / %d", ms, t.Name(), files, got, st.Files, st.Bytes)
 	}
 	rs.Runs[t.Name()] = append(rs.Runs[t.Name()], m)
-	logf("S3 %dms restore %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+	logf("S3 %dms %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", ms, rs.Key, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
+	return nil
+}
+
+// emptyBucket deletes every object of bucket b, a page at a time.
+func emptyBucket(ctx context.Context, client *s3.Client, b string) error {
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(b)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		var ids []types.ObjectIdentifier
+		for _, o := range page.Contents {
+			ids = append(ids, types.ObjectIdentifier{Key: o.Key})
+		}
+		out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(b), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return err
+		}
+		if len(out.Errors) > 0 {
+			return fmt.Errorf("%d objects not deleted, the first: %s", len(out.Errors), aws.ToString(out.Errors[0].Message))
+		}
+	}
 	return nil
 }

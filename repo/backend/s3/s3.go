@@ -625,8 +625,14 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 	if err := h.Validate(); err != nil {
 		return err
 	}
-	if _, err := b.Stat(ctx, h); err != nil {
-		return fmt.Errorf("remove: %w", err)
+	// DeleteObject answers 204 whether or not the key existed (AWS S3
+	// API reference, DeleteObject; versitygw's posix backend the same):
+	// ErrNotFound for a missing file needs a HEAD first, one more round
+	// trip, skipped when the caller does not tell the two apart.
+	if !backend.IsMissingOK(ctx) {
+		if _, err := b.Stat(ctx, h); err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
 	}
 	_, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.cfg.Bucket), Key: aws.String(b.key(h))})
 	if err != nil {
