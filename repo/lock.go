@@ -271,6 +271,12 @@ func (r *Repository) Lock(ctx context.Context, opts LockOptions) (*Lock, error) 
 }
 
 func (r *Repository) lock(ctx context.Context, opts LockOptions, kind lockKind) (*Lock, error) {
+	// A snapshot listing taken before a lock never stands in for one
+	// taken under it: prune lists the snapshots after taking its
+	// exclusive lock (FORMAT §10), and Open's early listing would miss a
+	// backup that saved its snapshot and unlocked in between, whose packs
+	// prune would then take for unused.
+	r.earlySnaps.drop()
 	var sess [16]byte
 	if _, err := rand.Read(sess[:]); err != nil {
 		return nil, err
