@@ -192,4 +192,12 @@ func (t *TargetRoot) SetMetaAt(parent TargetDir, name, _ string, n *data.Node) e
 	return t.SetMeta(join(parent, name), n)
 }
 
+// SetDirMeta sets the metadata of the directory name in parent.
+func (t *TargetRoot) SetDirMeta(parent TargetDir, name, rel string, n *data.Node) error {
+	return t.SetMeta(join(parent, name), n)
+}
+
+// AssumeFresh: nothing to gain here.
+func (t *TargetRoot) AssumeFresh() {}
+
 func (t *TargetRoot) Link(oldRel, newRel string) error { return t.root.Link(oldRel, newRel) }

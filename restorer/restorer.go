@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -158,6 +159,13 @@ type rdir struct {
 	h     fs.TargetDir
 	open  bool
 	ready bool // exists as a directory (checked, created or queued for creation)
+	// closed: the walk has left the directory; once the batch holding its
+	// last files is written, its metadata is set (applyDirs) and it is
+	// forgotten, so memory does not grow with the number of directories.
+	closed bool
+	// keep: its metadata waits for the end of the restore (a hard link
+	// to create in it, or a file with flags below it).
+	keep bool
 }
 
 func (d *rdir) child(name string) *rdir {
@@ -438,6 +446,7 @@ func (p *treePrefetcher) get(ctx context.Context, id repo.ID) (*data.Tree, error
 type dirMeta struct {
 	rel  string
 	node *data.Node
+	d    *rdir // nil for the target itself
 }
 
 const restoreBatchBlobs = 250_000
@@ -492,6 +501,9 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	}
 	defer rs.root.Close()
 	rs.root.Report = rs.metaRefused
+	if rs.fresh {
+		rs.root.AssumeFresh()
+	}
 	top := &rdir{rel: ".", h: rs.root.RootDir(), open: true, ready: true}
 	if rs.fresh {
 		rs.mkdirs = make(chan mkdirReq, 4096)
@@ -504,7 +516,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 			err = rs.deleteIn(ctx, tree, top, snapBase) // delete.go
 		}
 		if err == nil && node != nil {
-			rs.dirs = append(rs.dirs, dirMeta{".", node})
+			rs.dirs = append(rs.dirs, dirMeta{".", node, nil})
 		}
 	} else {
 		err = rs.entry(ctx, node, top, snapBase)
@@ -534,13 +546,69 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	}
 	// Directory metadata last, deepest first, so writing files inside does
 	// not disturb their mtimes.
+	rs.applyDirs(false)
+	return &rs.res, nil
+}
+
+// keepMeta defers the metadata of d and its parents to the end of the
+// restore: hard links are created in d then, and file flags set below it
+// (a read-only directory set early would refuse both to a non-root user).
+func (d *rdir) keepMeta() {
+	for ; d != nil && !d.keep; d = d.parent {
+		d.keep = true
+	}
+}
+
+// applyDirs sets the metadata of the directories in rs.dirs, deepest
+// first (rs.dirs is in walk order: a directory before its contents). With
+// onlyClosed, only of those the walk has left whose contents are all
+// written (the batches flushed so far hold all their files) and that
+// wait for nothing at the end (keep); the others stay in rs.dirs. Each
+// is set by name from its parent's handle, opened once for its siblings.
+func (rs *restorer) applyDirs(onlyClosed bool) {
+	var (
+		parent *rdir
+		ph     fs.TargetDir
+		phOK   bool
+		perr   error // opening parent failed
+		kept   []dirMeta
+	)
+	closeParent := func() {
+		if phOK {
+			fs.CloseDir(ph)
+		}
+		parent, phOK, perr = nil, false, nil
+	}
+	defer closeParent()
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
-		d := rs.dirs[i]
-		if err := rs.root.SetMeta(d.rel, d.node); err != nil {
-			rs.warn(rs.display(d.rel), err)
+		dm := rs.dirs[i]
+		if onlyClosed && (dm.d == nil || !dm.d.closed || dm.d.keep) {
+			kept = append(kept, dm)
+			continue
+		}
+		var err error
+		if dm.d == nil || dm.d.parent == nil {
+			err = rs.root.SetMeta(dm.rel, dm.node)
+		} else {
+			if p := dm.d.parent; p != parent {
+				closeParent()
+				parent = p
+				if p.parent == nil {
+					ph = rs.root.RootDir()
+				} else if ph, perr = rs.root.ResolveDir(p.rel); perr == nil {
+					phOK = true
+				}
+			}
+			if err = perr; err == nil {
+				err = rs.root.SetDirMeta(ph, dm.d.name, dm.rel, dm.node)
+			}
+		}
+		if err != nil {
+			rs.warn(rs.display(dm.rel), err)
 		}
 	}
-	return &rs.res, nil
+	slices.Reverse(kept)
+	rs.dirs = kept
 }
 
 // absTarget is the absolute path of the target, for messages and opening.
@@ -685,7 +753,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 			}
 			rs.res.Dirs++
 			rs.prog.Dirs.Add(1)
-			rs.dirs = append(rs.dirs, dirMeta{d.rel, n})
+			rs.dirs = append(rs.dirs, dirMeta{d.rel, n, d})
 		}
 		sub, err := rs.trees.get(ctx, *n.Subtree)
 		if err != nil {
@@ -696,7 +764,9 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 		if err := rs.walk(ctx, sub, d, snapPath); err != nil {
 			return err
 		}
-		return rs.deleteIn(ctx, sub, d, snapPath) // delete.go
+		err = rs.deleteIn(ctx, sub, d, snapPath) // delete.go
+		d.closed = true
+		return err
 	}
 	if !take {
 		return nil
@@ -752,6 +822,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 				}
 			}
 			rs.pending = append(rs.pending, [2]string{first, rel})
+			dir.keepMeta()
 			return nil
 		}
 		rs.links[key] = rel
@@ -762,10 +833,14 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 		rs.batch = append(rs.batch, f)
 		if n.Flags&data.StoredFlags != 0 {
 			rs.flagged = append(rs.flagged, f)
+			dir.keepMeta()
 		}
 		rs.nblobs += len(n.Content)
 		if rs.nblobs >= restoreBatchBlobs || len(rs.batch) >= restoreBatchFiles {
-			return rs.flush(ctx)
+			if err := rs.flush(ctx); err != nil {
+				return err
+			}
+			rs.applyDirs(true)
 		}
 		return nil
 	}
@@ -930,11 +1005,23 @@ func (rs *restorer) restorePack(ctx context.Context, packID repo.ID, needs []pac
 	// the backend bounds its connections): one after another, a pack
 	// whose needed blobs lie far apart cost a round trip per range
 	// (issue 14). Ranges are disjoint, so their writes never overlap.
+	// A long run of contiguous blobs (a large file's chunks, one after
+	// another in the pack) is cut into ranges of at most maxRangeSpan, so
+	// that one pack, and one large file inside it, is read, decrypted,
+	// verified and written (pwrite at each chunk's offset) by several
+	// goroutines at once instead of one after another.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(rangesPerPack)
 	for start := 0; start < len(needs); {
+		first := int64(needs[start].entry.Offset)
 		end := start + 1
-		for end < len(needs) && int64(needs[end].entry.Offset) <= int64(needs[end-1].entry.Offset)+int64(needs[end-1].entry.Length)+repo.MaxRangeGap {
+		for end < len(needs) {
+			prev, next := needs[end-1].entry, needs[end].entry
+			if next.Offset != prev.Offset && // the targets of one blob stay in one range
+				(int64(next.Offset) > int64(prev.Offset)+int64(prev.Length)+repo.MaxRangeGap ||
+					int64(next.Offset)+int64(next.Length)-first > maxRangeSpan) {
+				break
+			}
 			end++
 		}
 		part := needs[start:end]
@@ -947,11 +1034,23 @@ func (rs *restorer) restorePack(ctx context.Context, packID repo.ID, needs []pac
 // rangesPerPack bounds the range requests in flight for one pack.
 const rangesPerPack = 4
 
+// maxRangeSpan bounds the bytes one range request covers (unless a
+// single blob is longer): a 16 MiB pack of one file's chunks is restored
+// by at least two goroutines. Variable for the tests.
+var maxRangeSpan int64 = 8 << 20
+
+// testHookRange, when set (tests), is called when a range starts; the
+// function it returns when it ends.
+var testHookRange func(packID repo.ID, first, last int64) func()
+
 func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []packNeed) error {
 	first := int64(needs[0].entry.Offset)
 	var last int64
 	for _, n := range needs {
 		last = max(last, int64(n.entry.Offset)+int64(n.entry.Length))
+	}
+	if testHookRange != nil {
+		defer testHookRange(packID, first, last)()
 	}
 	files := map[string]fs.OutFile{} // rel → open file
 	defer func() {
