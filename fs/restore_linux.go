@@ -167,6 +167,15 @@ func (t *TargetRoot) createsAs(n *data.Node) (uint32, bool) {
 	return perm, true
 }
 
+// DirCreatesAs returns the mode to create the directory n with when, in
+// a fresh target, the new directory is n's owner's and its mode is n's
+// final one and lets its owner add entries (restore fills it afterwards);
+// then only its times are left to set (SetDirTimes).
+func (t *TargetRoot) DirCreatesAs(n *data.Node) (uint32, bool) {
+	perm, ok := t.createsAs(n)
+	return perm, ok && perm&0o700 == 0o700
+}
+
 // dirMetaByName sets owner (when permitted), mode and times of the
 // directory name in parent by name, not following a symlink (fchmodat2,
 // Linux 6.6). done is false where fchmodat2 is missing (or refused by a

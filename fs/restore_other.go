@@ -197,6 +197,16 @@ func (t *TargetRoot) SetDirMeta(parent TargetDir, name, rel string, n *data.Node
 	return t.SetMeta(join(parent, name), n)
 }
 
+func (t *TargetRoot) DirCreatesAs(*data.Node) (uint32, bool) { return 0, false }
+
+func (t *TargetRoot) MkdirMode(parent TargetDir, name string, _ uint32) error {
+	return t.Mkdir(parent, name)
+}
+
+func (t *TargetRoot) SetDirTimes(parent TargetDir, name string, n *data.Node) error {
+	return t.SetDirMeta(parent, name, join(parent, name), n)
+}
+
 // AssumeFresh: nothing to gain here.
 func (t *TargetRoot) AssumeFresh() {}
 

@@ -196,8 +196,24 @@ func lstatAt(parent int, name string) (EntryInfo, error) {
 }
 
 func (t *TargetRoot) Mkdir(parent TargetDir, name string) error {
-	if err := unix.Mkdirat(parent, name, 0o700); err != nil {
+	return t.MkdirMode(parent, name, 0o700)
+}
+
+// MkdirMode creates directory name in parent with mode perm (less the umask).
+func (t *TargetRoot) MkdirMode(parent TargetDir, name string, perm uint32) error {
+	if err := unix.Mkdirat(parent, name, perm); err != nil {
 		return fmt.Errorf("mkdir: %w", err)
+	}
+	return nil
+}
+
+// SetDirTimes sets the times of the directory name in parent, not
+// following a symlink: all that is left to do for a directory created
+// with its final owner and mode (DirCreatesAs) and without extended
+// attributes or flags.
+func (t *TargetRoot) SetDirTimes(parent TargetDir, name string, n *data.Node) error {
+	if err := unix.UtimesNanoAt(parent, name, nodeTimes(n), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times: %w", err)
 	}
 	return nil
 }

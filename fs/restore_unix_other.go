@@ -51,5 +51,7 @@ func (t *TargetRoot) AssumeFresh() {}
 
 func (t *TargetRoot) createsAs(*data.Node) (uint32, bool) { return 0, false }
 
+func (t *TargetRoot) DirCreatesAs(*data.Node) (uint32, bool) { return 0, false }
+
 // dirMetaByName: through a descriptor (SetDirMeta).
 func dirMetaByName(int, string, *data.Node) (bool, error) { return false, nil }

@@ -9,3 +9,10 @@ func SetRangeTesting(span int64, hook func(packID repo.ID, first, last int64) fu
 	maxRangeSpan, testHookRange = span, hook
 	return func() { maxRangeSpan, testHookRange = oldSpan, oldHook }
 }
+
+// SetBatchFiles sets restoreBatchFiles for one test.
+func SetBatchFiles(n int) func() {
+	old := restoreBatchFiles
+	restoreBatchFiles = n
+	return func() { restoreBatchFiles = old }
+}

@@ -166,6 +166,11 @@ type rdir struct {
 	// keep: its metadata waits for the end of the restore (a hard link
 	// to create in it, or a file with flags below it).
 	keep bool
+	// node: the snapshot's directory (nil for one only made to hold
+	// selected entries); final (set by mkdirWorker, read after a
+	// mkdirBarrier): created with its final owner and mode.
+	node  *data.Node
+	final bool
 }
 
 func (d *rdir) child(name string) *rdir {
@@ -344,7 +349,16 @@ func (rs *restorer) mkdirWorker() {
 		}
 		ph, err := handleAt(len(stack) - 1)
 		if err == nil {
-			err = rs.root.Mkdir(ph, d.name)
+			perm, final := uint32(0), false
+			if d.node != nil {
+				perm, final = rs.root.DirCreatesAs(d.node)
+			}
+			if final {
+				err = rs.root.MkdirMode(ph, d.name, perm)
+				d.final = err == nil
+			} else {
+				err = rs.root.Mkdir(ph, d.name)
+			}
 			if errors.Is(err, os.ErrExist) {
 				// Safe to use: it is only ever opened as a directory
 				// without following a symlink.
@@ -454,7 +468,7 @@ const restoreBatchBlobs = 250_000
 // restoreBatchFiles bounds a batch by files too: empty files have no blobs,
 // and a directory of a million of them was one batch (all its nodes in
 // memory until the end).
-const restoreBatchFiles = 50_000
+var restoreBatchFiles = 50_000 // variable for the tests
 
 // Restore writes the snapshot (or its SubPath) into opts.Target.
 func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts RestoreOptions) (*RestoreResult, error) {
@@ -599,7 +613,11 @@ func (rs *restorer) applyDirs(onlyClosed bool) {
 					phOK = true
 				}
 			}
-			if err = perr; err == nil {
+			switch err = perr; {
+			case err != nil:
+			case dm.d.final && len(dm.node.XAttrs) == 0 && dm.node.Flags&data.StoredFlags == 0:
+				err = rs.root.SetDirTimes(ph, dm.d.name, dm.node)
+			default:
 				err = rs.root.SetDirMeta(ph, dm.d.name, dm.rel, dm.node)
 			}
 		}
@@ -744,6 +762,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 		d := dir.child(name)
 		defer rs.release(d)
 		if take {
+			d.node = n
 			if err := rs.ensure(ctx, d); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
