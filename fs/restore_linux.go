@@ -155,16 +155,18 @@ func processUmask() (uint32, bool) {
 }
 
 // createsAs returns the mode to create n's file with when, in a fresh
-// target, the new file is n's owner's and its mode is n's final one.
-func (t *TargetRoot) createsAs(n *data.Node) (uint32, bool) {
-	if !t.fresh || int64(n.UID) != int64(t.euid) || int64(n.GID) != int64(t.egid) {
-		return 0, false
+// target, the new file gets n's final mode; owned tells whether it also
+// gets n's owner (otherwise fchown follows, which leaves a mode without
+// set-ID bits as it is).
+func (t *TargetRoot) createsAs(n *data.Node) (perm uint32, ok, owned bool) {
+	if !t.fresh {
+		return 0, false, false
 	}
-	perm := unixPerm(n)
+	perm = unixPerm(n)
 	if perm&^0o777 != 0 || perm&t.umask != 0 {
-		return 0, false // set-ID and sticky bits, or bits the umask clears: chmod
+		return 0, false, false // set-ID and sticky bits, or bits the umask clears: chmod
 	}
-	return perm, true
+	return perm, true, int64(n.UID) == int64(t.euid) && int64(n.GID) == int64(t.egid)
 }
 
 // DirCreatesAs returns the mode to create the directory n with when, in
@@ -172,8 +174,8 @@ func (t *TargetRoot) createsAs(n *data.Node) (uint32, bool) {
 // final one and lets its owner add entries (restore fills it afterwards);
 // then only its times are left to set (SetDirTimes).
 func (t *TargetRoot) DirCreatesAs(n *data.Node) (uint32, bool) {
-	perm, ok := t.createsAs(n)
-	return perm, ok && perm&0o700 == 0o700
+	perm, ok, owned := t.createsAs(n)
+	return perm, ok && owned && perm&0o700 == 0o700
 }
 
 // dirMetaByName sets owner (when permitted), mode and times of the

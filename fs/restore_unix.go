@@ -346,15 +346,16 @@ func pwriteAll(fd int, data []byte, off int64) error {
 }
 
 // writeNew creates rel holding data and sets its metadata, all through
-// the one descriptor. In a fresh target (AssumeFresh) a file whose owner
-// and permissions the kernel gives it on creation (createsAs) is created
+// the one descriptor. In a fresh target (AssumeFresh) a file whose
+// permissions the kernel gives it on creation (createsAs) is created
 // exclusively with its final mode: four system calls (open, write, set
-// times, close) instead of six.
+// times, close) instead of six, five when it needs fchown.
 func (t *TargetRoot) WriteNew(rel string, data []byte, n *data.Node) error {
 	var fd int
 	var err error
 	owned := false
-	if perm, ok := t.createsAs(n); ok {
+	perm, ok, chowned := t.createsAs(n)
+	if ok {
 		fd, err = t.open(rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, perm)
 		owned = err == nil
 		if err == unix.EEXIST {
@@ -379,7 +380,7 @@ func (t *TargetRoot) WriteNew(rel string, data []byte, n *data.Node) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	if owned {
-		err = t.fdTimesXattrs(fd, rel, n)
+		err = t.fdTimesXattrs(fd, rel, n, !chowned)
 	} else {
 		err = t.fdMeta(fd, rel, n)
 	}
@@ -457,9 +458,14 @@ func (t *TargetRoot) fdMeta(fd int, rel string, n *data.Node) error {
 	return nil
 }
 
-// fdTimesXattrs is fdMeta for a file created with its final owner and
-// mode (createsAs): extended attributes and times only.
-func (t *TargetRoot) fdTimesXattrs(fd int, rel string, n *data.Node) error {
+// fdTimesXattrs is fdMeta for a file created with its final mode
+// (createsAs): owner (if chown), extended attributes and times.
+func (t *TargetRoot) fdTimesXattrs(fd int, rel string, n *data.Node, chown bool) error {
+	if chown {
+		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && err != unix.EPERM {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
 	var xerr error
 	if len(n.XAttrs) > 0 {
 		xerr = applyXAttrs(fd, n, t.reporter(rel))

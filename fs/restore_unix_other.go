@@ -49,7 +49,7 @@ func xattrsAt(_ int, _ string, n *data.Node, report ExtReport) error {
 // darwin, so owner and mode are always set explicitly here.
 func (t *TargetRoot) AssumeFresh() {}
 
-func (t *TargetRoot) createsAs(*data.Node) (uint32, bool) { return 0, false }
+func (t *TargetRoot) createsAs(*data.Node) (uint32, bool, bool) { return 0, false, false }
 
 func (t *TargetRoot) DirCreatesAs(*data.Node) (uint32, bool) { return 0, false }
 
