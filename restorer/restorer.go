@@ -408,22 +408,25 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id repo.ID) {
 	}
 	ch := make(chan treeResult, 1)
 	p.m[id] = ch
-	go func() {
-		// Queued while the loads in flight are at their bound, not
-		// dropped: a dropped subtree breaks the chain of loads ahead.
-		select {
-		case p.sem <- struct{}{}:
-		case <-ctx.Done():
-			ch <- treeResult{nil, ctx.Err()}
-			return
-		}
-		t, err := p.r.LoadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
-		<-p.sem
-		ch <- treeResult{t, err}
-		if err == nil {
-			p.ahead(ctx, t)
-		}
-	}()
+	go p.loadOne(ctx, id, ch)
+}
+
+// loadOne loads tree id into ch (and prefetches its subtrees).
+func (p *treePrefetcher) loadOne(ctx context.Context, id repo.ID, ch chan treeResult) {
+	// Queued while the loads in flight are at their bound, not
+	// dropped: a dropped subtree breaks the chain of loads ahead.
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		ch <- treeResult{nil, ctx.Err()}
+		return
+	}
+	t, err := p.r.LoadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
+	<-p.sem
+	ch <- treeResult{t, err}
+	if err == nil {
+		p.ahead(ctx, t)
+	}
 }
 
 // maxPrefetchedTrees bounds the trees loaded ahead and not yet walked.
@@ -438,9 +441,129 @@ func (p *treePrefetcher) ahead(ctx context.Context, t *data.Tree) {
 		p.prefetch(ctx, t.Parts[0].Subtree)
 		return
 	}
+	var ids []repo.ID
 	for _, n := range t.Nodes {
 		if n.Type == data.NodeDir && n.Subtree != nil {
-			p.prefetch(ctx, *n.Subtree)
+			ids = append(ids, *n.Subtree)
+		}
+	}
+	if len(ids) == 1 {
+		p.prefetch(ctx, ids[0])
+	} else if len(ids) > 1 {
+		p.prefetchSiblings(ctx, ids)
+	}
+}
+
+// treeWant is one tree to load into its channel, located in its pack.
+type treeWant struct {
+	id repo.ID
+	ch chan treeResult
+	e  pack.Entry
+}
+
+// prefetchSiblings loads the trees of sibling directories, which the
+// backup stored one after another: those in one pack within
+// repo.MaxRangeGap of each other are read with one backend request (one
+// open and read locally, one round trip from S3) instead of one each.
+func (p *treePrefetcher) prefetchSiblings(ctx context.Context, ids []repo.ID) {
+	var ws []treeWant
+	p.mu.Lock()
+	for _, id := range ids {
+		if _, ok := p.m[id]; ok {
+			continue
+		}
+		if len(p.m) >= maxPrefetchedTrees {
+			break
+		}
+		ch := make(chan treeResult, 1)
+		p.m[id] = ch
+		ws = append(ws, treeWant{id: id, ch: ch})
+	}
+	p.mu.Unlock()
+	if len(ws) == 0 {
+		return
+	}
+	go func() {
+		byPack := map[repo.ID][]treeWant{}
+		for _, w := range ws {
+			h := pack.BlobHandle{ID: w.id, Type: pack.TreeBlob}
+			loc, ok, err := p.r.Cache().Lookup(ctx, h)
+			if err != nil || !ok {
+				go p.loadOne(ctx, w.id, w.ch) // reports the error as a single load does
+				continue
+			}
+			w.e = loc.Entry(h)
+			byPack[loc.Pack] = append(byPack[loc.Pack], w)
+		}
+		for packID, run := range byPack {
+			sort.Slice(run, func(i, j int) bool { return run[i].e.Offset < run[j].e.Offset })
+			for start := 0; start < len(run); {
+				first := int64(run[start].e.Offset)
+				end := start + 1
+				for end < len(run) && int64(run[end].e.Offset) <= int64(run[end-1].e.Offset)+int64(run[end-1].e.Length)+repo.MaxRangeGap &&
+					int64(run[end].e.Offset)+int64(run[end].e.Length)-first <= maxTreeRangeSpan {
+					end++
+				}
+				go p.loadRun(ctx, packID, run[start:end])
+				start = end
+			}
+		}
+	}()
+}
+
+// maxTreeRangeSpan bounds one request for sibling trees.
+const maxTreeRangeSpan = 4 << 20
+
+// loadRun reads the trees of run (sorted by offset, in pack packID) with
+// one backend request. A tree that fails here (the request, or the blob
+// itself) is loaded again alone by LoadTreeBlob, which re-syncs a stale
+// index and reports errors as every other tree load does.
+func (p *treePrefetcher) loadRun(ctx context.Context, packID repo.ID, run []treeWant) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		for _, w := range run {
+			w.ch <- treeResult{nil, ctx.Err()}
+		}
+		return
+	}
+	first := int64(run[0].e.Offset)
+	last := int64(run[len(run)-1].e.Offset) + int64(run[len(run)-1].e.Length)
+	trees := make([]*data.Tree, len(run))
+	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
+	_ = p.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
+		pos := first
+		for i, w := range run {
+			if skip := int64(w.e.Offset) - pos; skip > 0 {
+				if _, err := io.CopyN(io.Discard, rd, skip); err != nil {
+					return err
+				}
+				pos += skip
+			}
+			sealed := make([]byte, w.e.Length)
+			if _, err := io.ReadFull(rd, sealed); err != nil {
+				return err
+			}
+			pos += int64(w.e.Length)
+			if plain, err := p.r.DecodeBlob(w.e, packID, sealed, nil); err == nil {
+				if t, err := data.DecodeTree(plain); err == nil {
+					trees[i] = t
+				}
+			}
+		}
+		return nil
+	})
+	<-p.sem
+	for i, w := range run {
+		if trees[i] == nil {
+			go p.loadOne(ctx, w.id, w.ch)
+			continue
+		}
+		w.ch <- treeResult{trees[i], nil}
+	}
+	for _, t := range trees {
+		if t != nil {
+			p.ahead(ctx, t)
 		}
 	}
 }
