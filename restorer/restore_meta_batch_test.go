@@ -1,3 +1,5 @@
+//go:build unix
+
 package restorer_test
 
 import (
