@@ -532,19 +532,15 @@ func (p *treePrefetcher) loadRun(ctx context.Context, packID repo.ID, run []tree
 	trees := make([]*data.Tree, len(run))
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
 	_ = p.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
-		pos := first
+		// The run at once (at most maxTreeRangeSpan): one read
+		// locally instead of one per tree and per gap.
+		buf := make([]byte, last-first)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return err
+		}
 		for i, w := range run {
-			if skip := int64(w.e.Offset) - pos; skip > 0 {
-				if _, err := io.CopyN(io.Discard, rd, skip); err != nil {
-					return err
-				}
-				pos += skip
-			}
-			sealed := make([]byte, w.e.Length)
-			if _, err := io.ReadFull(rd, sealed); err != nil {
-				return err
-			}
-			pos += int64(w.e.Length)
+			off := int64(w.e.Offset) - first
+			sealed := buf[off : off+int64(w.e.Length)]
 			if plain, err := p.r.DecodeBlob(w.e, packID, sealed, nil); err == nil {
 				if t, err := data.DecodeTree(plain); err == nil {
 					trees[i] = t
@@ -1208,7 +1204,7 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 		for i := 0; i < len(needs); {
 			e := needs[i].entry
 			if int64(e.Offset) > pos {
-				if _, err := io.CopyN(io.Discard, rd, int64(e.Offset)-pos); err != nil {
+				if err := skip(rd, int64(e.Offset)-pos); err != nil {
 					return err
 				}
 				pos = int64(e.Offset)
@@ -1253,6 +1249,17 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 		}
 		return nil
 	}
+	return err
+}
+
+// skip advances rd by n bytes: a seek where rd can (a local pack's
+// section), else read and dropped.
+func skip(rd io.Reader, n int64) error {
+	if s, ok := rd.(io.Seeker); ok {
+		_, err := s.Seek(n, io.SeekCurrent)
+		return err
+	}
+	_, err := io.CopyN(io.Discard, rd, n)
 	return err
 }
 
