@@ -2,6 +2,9 @@ package fs
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -111,4 +114,88 @@ func xattrsAt(parent int, name string, n *data.Node, report ExtReport) error {
 	}
 	defer unix.Close(fd)
 	return applyXAttrsPath(fd, n, report)
+}
+
+// AssumeFresh tells t that the target was empty when the restore began:
+// every directory below it is created by this restore. When, besides, the
+// target directory passes no group (set-group-ID) nor default ACL to what
+// is created in it and the process umask is known, a new file gets the
+// effective user and group as owner and exactly the mode asked for minus
+// the umask, so WriteNew can create it with its final mode and skip fchown
+// and fchmod (createsAs).
+func (t *TargetRoot) AssumeFresh() {
+	mask, ok := processUmask()
+	if !ok {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(t.FD, &st); err != nil || st.Mode&unix.S_ISGID != 0 {
+		return
+	}
+	if _, err := unix.Fgetxattr(t.FD, "system.posix_acl_default", nil); err == nil || err != unix.ENODATA && !unsupported(err) {
+		return
+	}
+	t.fresh, t.umask, t.euid, t.egid = true, mask, os.Geteuid(), os.Getegid()
+}
+
+// processUmask reads the umask from /proc/self/status (Linux 4.7 and
+// later) without changing it (umask(2) sets it for every thread).
+func processUmask() (uint32, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return uint32(m), err == nil
+		}
+	}
+	return 0, false
+}
+
+// createsAs returns the mode to create n's file with when, in a fresh
+// target, the new file gets n's final mode; owned tells whether it also
+// gets n's owner (otherwise fchown follows, which leaves a mode without
+// set-ID bits as it is).
+func (t *TargetRoot) createsAs(n *data.Node) (perm uint32, ok, owned bool) {
+	if !t.fresh {
+		return 0, false, false
+	}
+	perm = unixPerm(n)
+	if perm&^0o777 != 0 || perm&t.umask != 0 {
+		return 0, false, false // set-ID and sticky bits, or bits the umask clears: chmod
+	}
+	return perm, true, int64(n.UID) == int64(t.euid) && int64(n.GID) == int64(t.egid)
+}
+
+// DirCreatesAs returns the mode to create the directory n with when, in
+// a fresh target, the new directory is n's owner's and its mode is n's
+// final one and lets its owner add entries (restore fills it afterwards);
+// then only its times are left to set (SetDirTimes).
+func (t *TargetRoot) DirCreatesAs(n *data.Node) (uint32, bool) {
+	perm, ok, owned := t.createsAs(n)
+	return perm, ok && owned && perm&0o700 == 0o700
+}
+
+// dirMetaByName sets owner (when permitted), mode and times of the
+// directory name in parent by name, not following a symlink (fchmodat2,
+// Linux 6.6). done is false where fchmodat2 is missing (or refused by a
+// seccomp filter) or name is not what it should be (a symlink): the
+// caller then goes through a descriptor, which refuses a symlink.
+func dirMetaByName(parent int, name string, n *data.Node) (done bool, err error) {
+	if err := unix.Fchownat(parent, name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil && err != unix.EPERM {
+		return true, fmt.Errorf("chown: %w", err)
+	}
+	switch err := unix.Fchmodat(parent, name, unixPerm(n), unix.AT_SYMLINK_NOFOLLOW); err {
+	case nil:
+	case unix.EOPNOTSUPP, unix.ENOSYS, unix.EPERM:
+		return false, nil
+	default:
+		return true, fmt.Errorf("chmod: %w", err)
+	}
+	if err := unix.UtimesNanoAt(parent, name, nodeTimes(n), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return true, fmt.Errorf("set times: %w", err)
+	}
+	return true, nil
 }

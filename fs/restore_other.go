@@ -192,4 +192,22 @@ func (t *TargetRoot) SetMetaAt(parent TargetDir, name, _ string, n *data.Node) e
 	return t.SetMeta(join(parent, name), n)
 }
 
+// SetDirMeta sets the metadata of the directory name in parent.
+func (t *TargetRoot) SetDirMeta(parent TargetDir, name, rel string, n *data.Node) error {
+	return t.SetMeta(join(parent, name), n)
+}
+
+func (t *TargetRoot) DirCreatesAs(*data.Node) (uint32, bool) { return 0, false }
+
+func (t *TargetRoot) MkdirMode(parent TargetDir, name string, _ uint32) error {
+	return t.Mkdir(parent, name)
+}
+
+func (t *TargetRoot) SetDirTimes(parent TargetDir, name string, n *data.Node) error {
+	return t.SetDirMeta(parent, name, join(parent, name), n)
+}
+
+// AssumeFresh: nothing to gain here.
+func (t *TargetRoot) AssumeFresh() {}
+
 func (t *TargetRoot) Link(oldRel, newRel string) error { return t.root.Link(oldRel, newRel) }

@@ -36,6 +36,13 @@ type TargetRoot struct {
 	// report receives extended metadata (an attribute kind or file flags)
 	// that the target could not take at rel; nil: ignored.
 	Report func(rel, kind string, err error)
+	// fresh (set by AssumeFresh, Linux only): every directory below the
+	// target is created by this restore and the owner and mode of a new
+	// file are predictable (see createsAs): a new file is created with its
+	// final permissions and needs neither fchown nor fchmod.
+	fresh      bool
+	umask      uint32
+	euid, egid int
 }
 
 func OpenTargetRoot(p string) (*TargetRoot, error) {
@@ -189,8 +196,24 @@ func lstatAt(parent int, name string) (EntryInfo, error) {
 }
 
 func (t *TargetRoot) Mkdir(parent TargetDir, name string) error {
-	if err := unix.Mkdirat(parent, name, 0o700); err != nil {
+	return t.MkdirMode(parent, name, 0o700)
+}
+
+// MkdirMode creates directory name in parent with mode perm (less the umask).
+func (t *TargetRoot) MkdirMode(parent TargetDir, name string, perm uint32) error {
+	if err := unix.Mkdirat(parent, name, perm); err != nil {
 		return fmt.Errorf("mkdir: %w", err)
+	}
+	return nil
+}
+
+// SetDirTimes sets the times of the directory name in parent, not
+// following a symlink: all that is left to do for a directory created
+// with its final owner and mode (DirCreatesAs) and without extended
+// attributes or flags.
+func (t *TargetRoot) SetDirTimes(parent TargetDir, name string, n *data.Node) error {
+	if err := unix.UtimesNanoAt(parent, name, nodeTimes(n), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("set times: %w", err)
 	}
 	return nil
 }
@@ -323,9 +346,27 @@ func pwriteAll(fd int, data []byte, off int64) error {
 }
 
 // writeNew creates rel holding data and sets its metadata, all through
-// the one descriptor.
+// the one descriptor. In a fresh target (AssumeFresh) a file whose
+// permissions the kernel gives it on creation (createsAs) is created
+// exclusively with its final mode: four system calls (open, write, set
+// times, close) instead of six, five when it needs fchown.
 func (t *TargetRoot) WriteNew(rel string, data []byte, n *data.Node) error {
-	fd, err := t.open(rel, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
+	var fd int
+	var err error
+	owned := false
+	perm, ok, chowned := t.createsAs(n)
+	if ok {
+		fd, err = t.open(rel, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, perm)
+		owned = err == nil
+		if err == unix.EEXIST {
+			// Not ours (a duplicate name in a damaged tree, or a
+			// concurrent writer): replaced below, with every change.
+			err = nil
+		}
+	}
+	if !owned && err == nil {
+		fd, err = t.open(rel, unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("create: %w", explain(err))
 	}
@@ -338,7 +379,11 @@ func (t *TargetRoot) WriteNew(rel string, data []byte, n *data.Node) error {
 		unix.Close(fd)
 		return fmt.Errorf("write: %w", err)
 	}
-	err = t.fdMeta(fd, rel, n)
+	if owned {
+		err = t.fdTimesXattrs(fd, rel, n, !chowned)
+	} else {
+		err = t.fdMeta(fd, rel, n)
+	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = fmt.Errorf("write: %w", cerr)
 	}
@@ -411,6 +456,47 @@ func (t *TargetRoot) fdMeta(fd int, rel string, n *data.Node) error {
 		return applyFlags(fd, n, t.reporter(rel))
 	}
 	return nil
+}
+
+// fdTimesXattrs is fdMeta for a file created with its final mode
+// (createsAs): owner (if chown), extended attributes and times.
+func (t *TargetRoot) fdTimesXattrs(fd int, rel string, n *data.Node, chown bool) error {
+	if chown {
+		if err := unix.Fchown(fd, int(n.UID), int(n.GID)); err != nil && err != unix.EPERM {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
+	var xerr error
+	if len(n.XAttrs) > 0 {
+		xerr = applyXAttrs(fd, n, t.reporter(rel))
+	}
+	if err := futimens(fd, n); err != nil {
+		return fmt.Errorf("set times: %w", err)
+	}
+	return xerr
+}
+
+// SetDirMeta sets the metadata of the directory name in parent (rel in
+// the target), as SetMeta does, never following a symlink. Without
+// extended attributes or flags, and where the kernel can change a mode
+// without following a symlink (fchmodat2), it is done by name: three
+// system calls instead of an open, three and a close; the parent handle
+// is shared by the siblings (restorer's directory pass).
+func (t *TargetRoot) SetDirMeta(parent TargetDir, name, rel string, n *data.Node) error {
+	if len(n.XAttrs) == 0 && n.Flags&data.StoredFlags == 0 {
+		if done, err := dirMetaByName(parent, name, n); done {
+			return err
+		}
+	}
+	fd, err := openRetry(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err == unix.EACCES {
+		return t.SetMetaAt(parent, name, rel, n)
+	}
+	if err != nil {
+		return fmt.Errorf("open to set metadata: %w", explain(err))
+	}
+	defer unix.Close(fd)
+	return t.fdMeta(fd, rel, n)
 }
 
 // setFlags sets the inode flags of the regular file rel (the last change

@@ -44,3 +44,14 @@ func mknodAt(parent int, name string, n *data.Node) error {
 func xattrsAt(_ int, _ string, n *data.Node, report ExtReport) error {
 	return applyXAttrsPath(-1, n, report)
 }
+
+// AssumeFresh: a new file's group is its directory's on the BSDs and
+// darwin, so owner and mode are always set explicitly here.
+func (t *TargetRoot) AssumeFresh() {}
+
+func (t *TargetRoot) createsAs(*data.Node) (uint32, bool, bool) { return 0, false, false }
+
+func (t *TargetRoot) DirCreatesAs(*data.Node) (uint32, bool) { return 0, false }
+
+// dirMetaByName: through a descriptor (SetDirMeta).
+func dirMetaByName(int, string, *data.Node) (bool, error) { return false, nil }

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -158,6 +159,18 @@ type rdir struct {
 	h     fs.TargetDir
 	open  bool
 	ready bool // exists as a directory (checked, created or queued for creation)
+	// closed: the walk has left the directory; once the batch holding its
+	// last files is written, its metadata is set (applyDirs) and it is
+	// forgotten, so memory does not grow with the number of directories.
+	closed bool
+	// keep: its metadata waits for the end of the restore (a hard link
+	// to create in it, or a file with flags below it).
+	keep bool
+	// node: the snapshot's directory (nil for one only made to hold
+	// selected entries); final (set by mkdirWorker, read after a
+	// mkdirBarrier): created with its final owner and mode.
+	node  *data.Node
+	final bool
 }
 
 func (d *rdir) child(name string) *rdir {
@@ -336,7 +349,16 @@ func (rs *restorer) mkdirWorker() {
 		}
 		ph, err := handleAt(len(stack) - 1)
 		if err == nil {
-			err = rs.root.Mkdir(ph, d.name)
+			perm, final := uint32(0), false
+			if d.node != nil {
+				perm, final = rs.root.DirCreatesAs(d.node)
+			}
+			if final {
+				err = rs.root.MkdirMode(ph, d.name, perm)
+				d.final = err == nil
+			} else {
+				err = rs.root.Mkdir(ph, d.name)
+			}
 			if errors.Is(err, os.ErrExist) {
 				// Safe to use: it is only ever opened as a directory
 				// without following a symlink.
@@ -386,22 +408,25 @@ func (p *treePrefetcher) prefetch(ctx context.Context, id repo.ID) {
 	}
 	ch := make(chan treeResult, 1)
 	p.m[id] = ch
-	go func() {
-		// Queued while the loads in flight are at their bound, not
-		// dropped: a dropped subtree breaks the chain of loads ahead.
-		select {
-		case p.sem <- struct{}{}:
-		case <-ctx.Done():
-			ch <- treeResult{nil, ctx.Err()}
-			return
-		}
-		t, err := p.r.LoadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
-		<-p.sem
-		ch <- treeResult{t, err}
-		if err == nil {
-			p.ahead(ctx, t)
-		}
-	}()
+	go p.loadOne(ctx, id, ch)
+}
+
+// loadOne loads tree id into ch (and prefetches its subtrees).
+func (p *treePrefetcher) loadOne(ctx context.Context, id repo.ID, ch chan treeResult) {
+	// Queued while the loads in flight are at their bound, not
+	// dropped: a dropped subtree breaks the chain of loads ahead.
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		ch <- treeResult{nil, ctx.Err()}
+		return
+	}
+	t, err := p.r.LoadTreeBlob(ctx, id) // as stored: a split directory's parts load as rs.walk reaches them
+	<-p.sem
+	ch <- treeResult{t, err}
+	if err == nil {
+		p.ahead(ctx, t)
+	}
 }
 
 // maxPrefetchedTrees bounds the trees loaded ahead and not yet walked.
@@ -416,9 +441,125 @@ func (p *treePrefetcher) ahead(ctx context.Context, t *data.Tree) {
 		p.prefetch(ctx, t.Parts[0].Subtree)
 		return
 	}
+	var ids []repo.ID
 	for _, n := range t.Nodes {
 		if n.Type == data.NodeDir && n.Subtree != nil {
-			p.prefetch(ctx, *n.Subtree)
+			ids = append(ids, *n.Subtree)
+		}
+	}
+	if len(ids) == 1 {
+		p.prefetch(ctx, ids[0])
+	} else if len(ids) > 1 {
+		p.prefetchSiblings(ctx, ids)
+	}
+}
+
+// treeWant is one tree to load into its channel, located in its pack.
+type treeWant struct {
+	id repo.ID
+	ch chan treeResult
+	e  pack.Entry
+}
+
+// prefetchSiblings loads the trees of sibling directories, which the
+// backup stored one after another: those in one pack within
+// repo.MaxRangeGap of each other are read with one backend request (one
+// open and read locally, one round trip from S3) instead of one each.
+func (p *treePrefetcher) prefetchSiblings(ctx context.Context, ids []repo.ID) {
+	var ws []treeWant
+	p.mu.Lock()
+	for _, id := range ids {
+		if _, ok := p.m[id]; ok {
+			continue
+		}
+		if len(p.m) >= maxPrefetchedTrees {
+			break
+		}
+		ch := make(chan treeResult, 1)
+		p.m[id] = ch
+		ws = append(ws, treeWant{id: id, ch: ch})
+	}
+	p.mu.Unlock()
+	if len(ws) == 0 {
+		return
+	}
+	go func() {
+		byPack := map[repo.ID][]treeWant{}
+		for _, w := range ws {
+			h := pack.BlobHandle{ID: w.id, Type: pack.TreeBlob}
+			loc, ok, err := p.r.Cache().Lookup(ctx, h)
+			if err != nil || !ok {
+				go p.loadOne(ctx, w.id, w.ch) // reports the error as a single load does
+				continue
+			}
+			w.e = loc.Entry(h)
+			byPack[loc.Pack] = append(byPack[loc.Pack], w)
+		}
+		for packID, run := range byPack {
+			sort.Slice(run, func(i, j int) bool { return run[i].e.Offset < run[j].e.Offset })
+			for start := 0; start < len(run); {
+				first := int64(run[start].e.Offset)
+				end := start + 1
+				for end < len(run) && int64(run[end].e.Offset) <= int64(run[end-1].e.Offset)+int64(run[end-1].e.Length)+repo.MaxRangeGap &&
+					int64(run[end].e.Offset)+int64(run[end].e.Length)-first <= maxTreeRangeSpan {
+					end++
+				}
+				go p.loadRun(ctx, packID, run[start:end])
+				start = end
+			}
+		}
+	}()
+}
+
+// maxTreeRangeSpan bounds one request for sibling trees.
+const maxTreeRangeSpan = 4 << 20
+
+// loadRun reads the trees of run (sorted by offset, in pack packID) with
+// one backend request. A tree that fails here (the request, or the blob
+// itself) is loaded again alone by LoadTreeBlob, which re-syncs a stale
+// index and reports errors as every other tree load does.
+func (p *treePrefetcher) loadRun(ctx context.Context, packID repo.ID, run []treeWant) {
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		for _, w := range run {
+			w.ch <- treeResult{nil, ctx.Err()}
+		}
+		return
+	}
+	first := int64(run[0].e.Offset)
+	last := int64(run[len(run)-1].e.Offset) + int64(run[len(run)-1].e.Length)
+	trees := make([]*data.Tree, len(run))
+	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
+	_ = p.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
+		// The run at once (at most maxTreeRangeSpan): one read
+		// locally instead of one per tree and per gap.
+		buf := make([]byte, last-first)
+		if _, err := io.ReadFull(rd, buf); err != nil {
+			return err
+		}
+		for i, w := range run {
+			off := int64(w.e.Offset) - first
+			sealed := buf[off : off+int64(w.e.Length)]
+			if plain, err := p.r.DecodeBlob(w.e, packID, sealed, nil); err == nil {
+				if t, err := data.DecodeTree(plain); err == nil {
+					trees[i] = t
+				}
+			}
+		}
+		return nil
+	})
+	<-p.sem
+	for i, w := range run {
+		if trees[i] == nil {
+			go p.loadOne(ctx, w.id, w.ch)
+			continue
+		}
+		w.ch <- treeResult{trees[i], nil}
+	}
+	for _, t := range trees {
+		if t != nil {
+			p.ahead(ctx, t)
 		}
 	}
 }
@@ -438,6 +579,7 @@ func (p *treePrefetcher) get(ctx context.Context, id repo.ID) (*data.Tree, error
 type dirMeta struct {
 	rel  string
 	node *data.Node
+	d    *rdir // nil for the target itself
 }
 
 const restoreBatchBlobs = 250_000
@@ -445,7 +587,7 @@ const restoreBatchBlobs = 250_000
 // restoreBatchFiles bounds a batch by files too: empty files have no blobs,
 // and a directory of a million of them was one batch (all its nodes in
 // memory until the end).
-const restoreBatchFiles = 50_000
+var restoreBatchFiles = 50_000 // variable for the tests
 
 // Restore writes the snapshot (or its SubPath) into opts.Target.
 func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts RestoreOptions) (*RestoreResult, error) {
@@ -492,6 +634,9 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	}
 	defer rs.root.Close()
 	rs.root.Report = rs.metaRefused
+	if rs.fresh {
+		rs.root.AssumeFresh()
+	}
 	top := &rdir{rel: ".", h: rs.root.RootDir(), open: true, ready: true}
 	if rs.fresh {
 		rs.mkdirs = make(chan mkdirReq, 4096)
@@ -504,7 +649,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 			err = rs.deleteIn(ctx, tree, top, snapBase) // delete.go
 		}
 		if err == nil && node != nil {
-			rs.dirs = append(rs.dirs, dirMeta{".", node})
+			rs.dirs = append(rs.dirs, dirMeta{".", node, nil})
 		}
 	} else {
 		err = rs.entry(ctx, node, top, snapBase)
@@ -534,13 +679,73 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	}
 	// Directory metadata last, deepest first, so writing files inside does
 	// not disturb their mtimes.
+	rs.applyDirs(false)
+	return &rs.res, nil
+}
+
+// keepMeta defers the metadata of d and its parents to the end of the
+// restore: hard links are created in d then, and file flags set below it
+// (a read-only directory set early would refuse both to a non-root user).
+func (d *rdir) keepMeta() {
+	for ; d != nil && !d.keep; d = d.parent {
+		d.keep = true
+	}
+}
+
+// applyDirs sets the metadata of the directories in rs.dirs, deepest
+// first (rs.dirs is in walk order: a directory before its contents). With
+// onlyClosed, only of those the walk has left whose contents are all
+// written (the batches flushed so far hold all their files) and that
+// wait for nothing at the end (keep); the others stay in rs.dirs. Each
+// is set by name from its parent's handle, opened once for its siblings.
+func (rs *restorer) applyDirs(onlyClosed bool) {
+	var (
+		parent *rdir
+		ph     fs.TargetDir
+		phOK   bool
+		perr   error // opening parent failed
+		kept   []dirMeta
+	)
+	closeParent := func() {
+		if phOK {
+			fs.CloseDir(ph)
+		}
+		parent, phOK, perr = nil, false, nil
+	}
+	defer closeParent()
 	for i := len(rs.dirs) - 1; i >= 0; i-- {
-		d := rs.dirs[i]
-		if err := rs.root.SetMeta(d.rel, d.node); err != nil {
-			rs.warn(rs.display(d.rel), err)
+		dm := rs.dirs[i]
+		if onlyClosed && (dm.d == nil || !dm.d.closed || dm.d.keep) {
+			kept = append(kept, dm)
+			continue
+		}
+		var err error
+		if dm.d == nil || dm.d.parent == nil {
+			err = rs.root.SetMeta(dm.rel, dm.node)
+		} else {
+			if p := dm.d.parent; p != parent {
+				closeParent()
+				parent = p
+				if p.parent == nil {
+					ph = rs.root.RootDir()
+				} else if ph, perr = rs.root.ResolveDir(p.rel); perr == nil {
+					phOK = true
+				}
+			}
+			switch err = perr; {
+			case err != nil:
+			case dm.d.final && len(dm.node.XAttrs) == 0 && dm.node.Flags&data.StoredFlags == 0:
+				err = rs.root.SetDirTimes(ph, dm.d.name, dm.node)
+			default:
+				err = rs.root.SetDirMeta(ph, dm.d.name, dm.rel, dm.node)
+			}
+		}
+		if err != nil {
+			rs.warn(rs.display(dm.rel), err)
 		}
 	}
-	return &rs.res, nil
+	slices.Reverse(kept)
+	rs.dirs = kept
 }
 
 // absTarget is the absolute path of the target, for messages and opening.
@@ -676,6 +881,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 		d := dir.child(name)
 		defer rs.release(d)
 		if take {
+			d.node = n
 			if err := rs.ensure(ctx, d); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -685,7 +891,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 			}
 			rs.res.Dirs++
 			rs.prog.Dirs.Add(1)
-			rs.dirs = append(rs.dirs, dirMeta{d.rel, n})
+			rs.dirs = append(rs.dirs, dirMeta{d.rel, n, d})
 		}
 		sub, err := rs.trees.get(ctx, *n.Subtree)
 		if err != nil {
@@ -696,7 +902,9 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 		if err := rs.walk(ctx, sub, d, snapPath); err != nil {
 			return err
 		}
-		return rs.deleteIn(ctx, sub, d, snapPath) // delete.go
+		err = rs.deleteIn(ctx, sub, d, snapPath) // delete.go
+		d.closed = true
+		return err
 	}
 	if !take {
 		return nil
@@ -752,6 +960,7 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 				}
 			}
 			rs.pending = append(rs.pending, [2]string{first, rel})
+			dir.keepMeta()
 			return nil
 		}
 		rs.links[key] = rel
@@ -762,10 +971,14 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 		rs.batch = append(rs.batch, f)
 		if n.Flags&data.StoredFlags != 0 {
 			rs.flagged = append(rs.flagged, f)
+			dir.keepMeta()
 		}
 		rs.nblobs += len(n.Content)
 		if rs.nblobs >= restoreBatchBlobs || len(rs.batch) >= restoreBatchFiles {
-			return rs.flush(ctx)
+			if err := rs.flush(ctx); err != nil {
+				return err
+			}
+			rs.applyDirs(true)
 		}
 		return nil
 	}
@@ -930,11 +1143,23 @@ func (rs *restorer) restorePack(ctx context.Context, packID repo.ID, needs []pac
 	// the backend bounds its connections): one after another, a pack
 	// whose needed blobs lie far apart cost a round trip per range
 	// (issue 14). Ranges are disjoint, so their writes never overlap.
+	// A long run of contiguous blobs (a large file's chunks, one after
+	// another in the pack) is cut into ranges of at most maxRangeSpan, so
+	// that one pack, and one large file inside it, is read, decrypted,
+	// verified and written (pwrite at each chunk's offset) by several
+	// goroutines at once instead of one after another.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(rangesPerPack)
 	for start := 0; start < len(needs); {
+		first := int64(needs[start].entry.Offset)
 		end := start + 1
-		for end < len(needs) && int64(needs[end].entry.Offset) <= int64(needs[end-1].entry.Offset)+int64(needs[end-1].entry.Length)+repo.MaxRangeGap {
+		for end < len(needs) {
+			prev, next := needs[end-1].entry, needs[end].entry
+			if next.Offset != prev.Offset && // the targets of one blob stay in one range
+				(int64(next.Offset) > int64(prev.Offset)+int64(prev.Length)+repo.MaxRangeGap ||
+					int64(next.Offset)+int64(next.Length)-first > maxRangeSpan) {
+				break
+			}
 			end++
 		}
 		part := needs[start:end]
@@ -947,11 +1172,23 @@ func (rs *restorer) restorePack(ctx context.Context, packID repo.ID, needs []pac
 // rangesPerPack bounds the range requests in flight for one pack.
 const rangesPerPack = 4
 
+// maxRangeSpan bounds the bytes one range request covers (unless a
+// single blob is longer): a 16 MiB pack of one file's chunks is restored
+// by at least two goroutines. Variable for the tests.
+var maxRangeSpan int64 = 8 << 20
+
+// testHookRange, when set (tests), is called when a range starts; the
+// function it returns when it ends.
+var testHookRange func(packID repo.ID, first, last int64) func()
+
 func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []packNeed) error {
 	first := int64(needs[0].entry.Offset)
 	var last int64
 	for _, n := range needs {
 		last = max(last, int64(n.entry.Offset)+int64(n.entry.Length))
+	}
+	if testHookRange != nil {
+		defer testHookRange(packID, first, last)()
 	}
 	files := map[string]fs.OutFile{} // rel → open file
 	defer func() {
@@ -967,7 +1204,7 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 		for i := 0; i < len(needs); {
 			e := needs[i].entry
 			if int64(e.Offset) > pos {
-				if _, err := io.CopyN(io.Discard, rd, int64(e.Offset)-pos); err != nil {
+				if err := skip(rd, int64(e.Offset)-pos); err != nil {
 					return err
 				}
 				pos = int64(e.Offset)
@@ -1012,6 +1249,17 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 		}
 		return nil
 	}
+	return err
+}
+
+// skip advances rd by n bytes: a seek where rd can (a local pack's
+// section), else read and dropped.
+func skip(rd io.Reader, n int64) error {
+	if s, ok := rd.(io.Seeker); ok {
+		_, err := s.Seek(n, io.SeekCurrent)
+		return err
+	}
+	_, err := io.CopyN(io.Discard, rd, n)
 	return err
 }
 
