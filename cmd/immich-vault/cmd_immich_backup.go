@@ -343,15 +343,22 @@ func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immic
 	for _, m := range cfg.External {
 		roots = append(roots, m.Host)
 	}
+	var dbSize int64
+	if v, err := db.Value(ctx, "", "SELECT pg_database_size(current_database())"); err == nil {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			dbSize = n
+		}
+	}
+	// When even everything the library's file systems hold fits, the walk
+	// that counts the changed files is not needed.
+	if bound, ok := ops.SourceBound(roots); ok && bound+uint64(dbSize)+64<<20 <= free {
+		return nil
+	}
 	need, err := ops.ChangedBytes(ctx, roots, since)
 	if err != nil {
 		return err
 	}
-	if v, err := db.Value(ctx, "", "SELECT pg_database_size(current_database())"); err == nil {
-		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-			need += n
-		}
-	}
+	need += dbSize
 	need += 64 << 20 // index, snapshot and pack overhead
 	if uint64(need) > free {
 		// backend.ErrNoSpace: the one "storage full" sentinel, also what a

@@ -145,23 +145,30 @@ func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.
 	if err != nil {
 		return nil // reported by the backup itself if the repository is missing
 	}
-	var since time.Time
-	if parent != nil {
-		since = parent.Time
-	}
-	need, err := ops.ChangedBytes(ctx, paths, since)
-	if err != nil {
-		return err
-	}
 	// What the repository gains is at most the changed bytes (less after
 	// deduplication and compression) plus the blobs' sealing and the packs'
 	// headers (under 1/64), trees, index and snapshot (a few MiB). A fixed
 	// margin of tens of MiB would refuse small backups onto a nearly full
 	// disk that they fit (TestSignalRepositoryDiskFull).
-	need += need/64 + 4<<20
-	if uint64(need) > free {
+	withOverhead := func(n uint64) uint64 { return n + n/64 + 4<<20 }
+	// When even everything the source file systems hold fits, the walk
+	// that counts the changed files (a second cold walk of the whole tree
+	// before the backup's own) is not needed.
+	if bound, ok := ops.SourceBound(paths); ok && withOverhead(bound) <= free {
+		return nil
+	}
+	var since time.Time
+	if parent != nil {
+		since = parent.Time
+	}
+	changed, err := ops.ChangedBytes(ctx, paths, since)
+	if err != nil {
+		return err
+	}
+	need := withOverhead(uint64(changed))
+	if need > free {
 		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
-			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
+			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))
 	}
 	return nil
 }
