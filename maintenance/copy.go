@@ -96,7 +96,9 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		return nil, err
 	}
 	defer release()
-	ctx, releaseSrc, err := src.HoldForRead(ctx, "copy (source)")
+	// The source is read through its index table (openSourceIndex), not
+	// its cache: its lock does not sync the cache.
+	ctx, releaseSrc, err := src.HoldForIndexRead(ctx, "copy (source)")
 	if err != nil {
 		return nil, err
 	}

@@ -54,3 +54,26 @@ func TableLocation(t *index.Table, h pack.BlobHandle) (loc index.Location, ok bo
 func (r *Repository) LoadBlobAt(ctx context.Context, h pack.BlobHandle, loc index.Location, buf []byte) ([]byte, error) {
 	return r.loadBlobAt(ctx, h, loc, buf)
 }
+
+// HoldForIndexRead is HoldForRead for a reader that looks blobs up in
+// IndexTable (built after this returns) instead of the local cache, e.g.
+// the source of copy: the same shared reader lock, so that a prune's
+// deletion waits for it (docs/FORMAT.md §10.3), without bringing the cache
+// up to date (on a new host that is a bulk load of the whole index). The
+// lock does not serve later engine reads through this Repository: they
+// take their own and sync the cache.
+func (r *Repository) HoldForIndexRead(ctx context.Context, purpose string) (context.Context, func(), error) {
+	if r.held.find(lockRead) != nil {
+		return r.hold(ctx, lockRead, purpose) // reuses the held lock
+	}
+	lk, err := r.lock(ctx, LockOptions{Purpose: purpose, Reader: true}, lockPlain)
+	if err != nil {
+		if ctx.Err() == nil {
+			// As hold: a read-only medium or a copy without locks/.
+			r.opts.warn("%s: could not store a reader lock (%v); reading without one, so a prune running at the same time may delete packs this %s reads", purpose, err, purpose)
+			return ctx, func() {}, nil
+		}
+		return nil, nil, err
+	}
+	return lk.Context(), func() { lk.Unlock() }, nil
+}
