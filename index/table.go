@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/immich-vault/immich-vault/pack"
 )
@@ -376,15 +377,28 @@ func (t *Table) PackFiles(p PackInfo) ([]ID, error) {
 func (t *Table) Lookup(h pack.BlobHandle) ([]Holder, error) {
 	var k [tblKeySize]byte
 	handleKey(k[:], h)
-	i, rec, err := t.blobs.find(k[:])
-	if err != nil || rec == nil {
+	bp := blockPool.Get().(*[]byte)
+	defer blockPool.Put(bp)
+	i, blk, err := t.blobs.findIn(k[:], bp)
+	if err != nil || blk == nil {
 		return nil, err
 	}
+	// The records after the match come from the block read (a blob is
+	// in one pack, rarely a few), and from the file past its end.
 	var out []Holder
-	b := make([]byte, blobRecSize)
+	var own []byte
 	for ; i < t.blobs.n; i++ {
-		if err := t.blobs.at(i, b); err != nil {
-			return nil, err
+		var b []byte
+		if len(blk) >= blobRecSize {
+			b, blk = blk[:blobRecSize], blk[blobRecSize:]
+		} else {
+			if own == nil {
+				own = make([]byte, blobRecSize)
+			}
+			if err := t.blobs.at(i, own); err != nil {
+				return nil, err
+			}
+			b = own
 		}
 		if !bytes.Equal(b[:tblKeySize], k[:]) {
 			break
@@ -393,6 +407,10 @@ func (t *Table) Lookup(h pack.BlobHandle) ([]Holder, error) {
 	}
 	return out, nil
 }
+
+// blockPool holds the buffers of find's block reads (Lookup is called
+// once per blob by copy: 9 M times at 10 M blobs).
+var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, tableBlock*blobRecSize); return &b }}
 
 // BlobCursor reads the blob records in order, for merge joins with other
 // sorted streams of handles (see Seek).
@@ -563,31 +581,57 @@ func (r *recFile) at(i int64, b []byte) error {
 // find returns the first record whose key starts with prefix (rec nil if
 // none), reading one block.
 func (r *recFile) find(prefix []byte) (int64, []byte, error) {
+	i, rest, err := r.findIn(prefix, nil)
+	if rest == nil {
+		return i, nil, err
+	}
+	return i, rest[:r.rec], err
+}
+
+// findIn is find reading the block into *buf (nil: a new buffer); it
+// returns the block from the match on (rest: the matching record first),
+// or rest nil if there is no match.
+func (r *recFile) findIn(prefix []byte, buf *[]byte) (int64, []byte, error) {
 	nb := len(r.sparse) / r.keyLen
 	// Last block whose first key is < prefix: the match starts there or
-	// at the next block's start.
+	// at the next block's start (then the sparse index shows it).
 	blk := sort.Search(nb, func(i int) bool {
 		return bytes.Compare(r.sparse[i*r.keyLen:i*r.keyLen+len(prefix)], prefix) >= 0
 	}) - 1
 	if blk < 0 {
 		blk = 0
 	}
-	start := int64(blk) * tableBlock
-	cnt := min(int64(2*tableBlock), r.n-start) // the match may begin in the next block
-	if cnt <= 0 {
-		return 0, nil, nil
+	for {
+		start := int64(blk) * tableBlock
+		cnt := min(int64(tableBlock), r.n-start)
+		if cnt <= 0 {
+			return 0, nil, nil
+		}
+		var b []byte
+		if buf != nil && int64(cap(*buf)) >= cnt*int64(r.rec) {
+			b = (*buf)[:cnt*int64(r.rec)]
+		} else {
+			b = make([]byte, cnt*int64(r.rec))
+		}
+		if _, err := r.f.ReadAt(b, start*int64(r.rec)); err != nil && err != io.EOF {
+			return 0, nil, fmt.Errorf("index table: %w", err)
+		}
+		j := sort.Search(int(cnt), func(i int) bool {
+			return bytes.Compare(b[i*r.rec:i*r.rec+len(prefix)], prefix) >= 0
+		})
+		if j < int(cnt) {
+			if !bytes.Equal(b[j*r.rec:j*r.rec+len(prefix)], prefix) {
+				return 0, nil, nil
+			}
+			return start + int64(j), b[j*r.rec:], nil
+		}
+		// Every key of the block is below prefix: the match, if any,
+		// is the first record of the next block.
+		blk++
+		if blk >= nb || !bytes.Equal(r.sparse[blk*r.keyLen:blk*r.keyLen+len(prefix)], prefix) {
+			return 0, nil, nil
+		}
 	}
-	b := make([]byte, cnt*int64(r.rec))
-	if _, err := r.f.ReadAt(b, start*int64(r.rec)); err != nil && err != io.EOF {
-		return 0, nil, fmt.Errorf("index table: %w", err)
-	}
-	j := sort.Search(int(cnt), func(i int) bool {
-		return bytes.Compare(b[i*r.rec:i*r.rec+len(prefix)], prefix) >= 0
-	})
-	if j == int(cnt) || !bytes.Equal(b[j*r.rec:j*r.rec+len(prefix)], prefix) {
-		return 0, nil, nil
-	}
-	return start + int64(j), b[j*r.rec : (j+1)*r.rec], nil
 }
 
 // recCursor reads a recFile front to back.

@@ -96,7 +96,9 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		return nil, err
 	}
 	defer release()
-	ctx, releaseSrc, err := src.HoldForRead(ctx, "copy (source)")
+	// The source is read through its index table (openSourceIndex), not
+	// its cache: its lock does not sync the cache.
+	ctx, releaseSrc, err := src.HoldForIndexRead(ctx, "copy (source)")
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +108,7 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		return nil, fmt.Errorf("list destination snapshots: %w", err)
 	}
 	c := &copier{dst: r, src: src, same: SharesKeyWith(r, src), trees: map[repo.ID]repo.ID{}}
+	defer c.close()
 	c.fetchers = opts.Fetchers
 	if c.fetchers <= 0 {
 		c.fetchers = min(max(src.Backend().Properties().Connections, 1), 8)
@@ -120,6 +123,9 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 			st.SnapshotsSkipped++
 			st.Copied[s.ID().String()] = id.String()
 			continue
+		}
+		if err := c.openSourceIndex(ctx); err != nil {
+			return st, err
 		}
 		var newTree repo.ID
 		err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
@@ -165,10 +171,49 @@ type copier struct {
 	fetchers int
 	st       *CopyStats
 
+	// srcIdx is the source's index (on disk), where every source blob
+	// is looked up: the source's Badger cache is neither needed (the
+	// command opens the source with SnapshotsOnly) nor used, because
+	// its mapped tables made the resident size grow with the source's
+	// index (issue 13).
+	srcIdx *index.Table
+
 	mu    sync.Mutex
 	trees map[repo.ID]repo.ID // source tree → destination tree, this run
 
 	copied, present, bytes atomic.Int64
+}
+
+// openSourceIndex builds the source's index table (once).
+func (c *copier) openSourceIndex(ctx context.Context) error {
+	if c.srcIdx != nil {
+		return nil
+	}
+	t, err := c.src.IndexTable(ctx)
+	if err != nil {
+		return fmt.Errorf("read the source's index: %w", err)
+	}
+	c.srcIdx = t
+	return nil
+}
+
+func (c *copier) close() {
+	if c.srcIdx != nil {
+		c.srcIdx.Close()
+		c.srcIdx = nil
+	}
+}
+
+// locate returns where the source keeps h.
+func (c *copier) locate(h pack.BlobHandle) (index.Location, error) {
+	loc, ok, err := repo.TableLocation(c.srcIdx, h)
+	if err != nil {
+		return index.Location{}, fmt.Errorf("look up %v blob %s in the source's index: %w", h.Type, h.ID.Short(), err)
+	}
+	if !ok {
+		return index.Location{}, fmt.Errorf("%v blob %s: %w", h.Type, h.ID.Short(), repo.ErrBlobNotFound)
+	}
+	return loc, nil
 }
 
 // mapKey is the cache metakey of a source blob's destination ID.
@@ -207,7 +252,12 @@ func (c *copier) copyTree(ctx context.Context, up *repo.Uploader, srcID repo.ID)
 		return id, nil
 	}
 	c.mu.Unlock()
-	raw, err := c.src.LoadBlob(ctx, pack.BlobHandle{ID: srcID, Type: pack.TreeBlob}, nil)
+	th := pack.BlobHandle{ID: srcID, Type: pack.TreeBlob}
+	loc, err := c.locate(th)
+	if err != nil {
+		return repo.ID{}, err
+	}
+	raw, err := c.src.LoadBlobAt(ctx, th, loc, nil)
 	if err != nil {
 		return repo.ID{}, fmt.Errorf("load tree %s: %w", srcID.Short(), err)
 	}
@@ -326,12 +376,9 @@ func (c *copier) copyData(ctx context.Context, up *repo.Uploader, ids []repo.ID)
 				continue
 			}
 		}
-		loc, found, err := c.src.Cache().Lookup(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
+		loc, err := c.locate(pack.BlobHandle{ID: id, Type: pack.DataBlob})
 		if err != nil {
 			return nil, err
-		}
-		if !found {
-			return nil, fmt.Errorf("data blob %s: %w", id.Short(), repo.ErrBlobNotFound)
 		}
 		byPack[loc.Pack] = append(byPack[loc.Pack], fetchBlob{id: id, loc: loc})
 	}

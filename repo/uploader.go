@@ -28,6 +28,17 @@ const (
 	indexFlushInterval = 2 * time.Minute
 )
 
+// uploadPackEntries closes a pack at this many blobs even below PackSize.
+// Until a pack's index file is written, the uploader keeps every entry of
+// it several times in memory (the pack writer's entries, the pending and
+// unindexed sets: about 150 bytes a blob), for every pack being filled or
+// uploaded at once. A pack of tiny blobs (a few hundred bytes: small trees,
+// copies of small files) could hold pack.MaxEntries (364,722): eight of
+// them in flight were 400 MiB (copy of a 10 M-blob repository, issue 13).
+// Packs of real chunks (1 MiB average) hold a few dozen blobs and never
+// reach it.
+const uploadPackEntries = 1 << 15
+
 // UploadStats count what an Uploader stored.
 type UploadStats struct {
 	Blobs       atomic.Int64 // new data blobs stored
@@ -282,7 +293,7 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	up.busy[h.Type]--
 	switch {
 	case pb == nil:
-	case err == nil && (pb.w.Size() >= int64(up.r.cfg.PackSize) || pb.w.Count() >= pack.MaxEntries):
+	case err == nil && (pb.w.Size() >= int64(up.r.cfg.PackSize) || pb.w.Count() >= uploadPackEntries):
 		full = pb
 		up.filled[h.Type] = true
 	default:

@@ -55,7 +55,11 @@ func (o *fromOptions) open(ctx context.Context) (*repo.Repository, error) {
 			return nil, fmt.Errorf("source repository: %w (set IMMICH_VAULT_FROM_PASSWORD or --from-password-file)", err)
 		}
 	}
-	r, err := repo.Open(ctx, be, pw, gopts.repoOptions())
+	// Its index cache is not synced: init needs only its keys, and copy
+	// reads the source's index files itself (maintenance.Copy).
+	opts := gopts.repoOptions()
+	opts.SnapshotsOnly = true
+	r, err := repo.Open(ctx, be, pw, opts)
 	if errors.Is(err, repo.ErrWrongPassword) {
 		return nil, &exitError{code: exitWrongPass, err: fmt.Errorf(
 			"wrong password for the source repository %s: check IMMICH_VAULT_FROM_PASSWORD or --from-password-file", be.Location())}

@@ -36,6 +36,8 @@ type globalOptions struct {
 	verbose         int
 	cpuProfile      string
 	traceFile       string
+	memProfile      string
+	stopMemProfile  func()
 	configFile      string       // --config / IMMICH_VAULT_CONFIG
 	cfg             *config.File // the loaded configuration file, if any
 	stdout          io.Writer
@@ -94,6 +96,8 @@ func newRootCmd() *cobra.Command {
 	_ = f.MarkHidden("cpu-profile")
 	f.StringVar(&gopts.traceFile, "trace", "", "write a Go execution trace to `file` (for performance work)")
 	_ = f.MarkHidden("trace")
+	f.StringVar(&gopts.memProfile, "mem-profile", "", "write a heap profile taken near the heap's peak to `file` (for performance work)")
+	_ = f.MarkHidden("mem-profile")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		if err := applyConfig(cmd); err != nil {
 			return err
@@ -107,6 +111,9 @@ func newRootCmd() *cobra.Command {
 				return err
 			}
 		}
+		if gopts.memProfile != "" {
+			gopts.stopMemProfile = startMemProfile(gopts.memProfile)
+		}
 		if gopts.traceFile != "" {
 			f, err := os.Create(gopts.traceFile)
 			if err != nil {
@@ -119,6 +126,9 @@ func newRootCmd() *cobra.Command {
 	root.PersistentPostRun = func(cmd *cobra.Command, args []string) {
 		if gopts.cpuProfile != "" {
 			pprof.StopCPUProfile()
+		}
+		if gopts.stopMemProfile != nil {
+			gopts.stopMemProfile()
 		}
 		if gopts.traceFile != "" {
 			trace.Stop()
