@@ -82,6 +82,10 @@ func TestRestoreSiblingTreesOneDamaged(t *testing.T) {
 	if err := os.WriteFile(packPath, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A fresh open: this one still holds the backup's and the lookup's
+	// trees (and the pack windows they came in) in memory, read before
+	// the damage, and would restore from them.
+	r = repotest.Reopen(t, r.Backend(), repotest.Options(t))
 	target := t.TempDir()
 	var mu sync.Mutex
 	var warned []string
