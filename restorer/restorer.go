@@ -527,28 +527,18 @@ func (p *treePrefetcher) loadRun(ctx context.Context, packID repo.ID, run []tree
 		}
 		return
 	}
-	first := int64(run[0].e.Offset)
-	last := int64(run[len(run)-1].e.Offset) + int64(run[len(run)-1].e.Length)
+	// Through the repository's tree windows (repo/treewindow.go), last
+	// tree first: its window ends with the run and reaches back over the
+	// trees before it, so the run costs one request (and a window read
+	// for an earlier level, e.g. the root's, may hold it already: no
+	// request). Reading the run directly from the pack, past the windows,
+	// cost one round trip per tree level on S3.
 	trees := make([]*data.Tree, len(run))
-	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
-	_ = p.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
-		// The run at once (at most maxTreeRangeSpan): one read
-		// locally instead of one per tree and per gap.
-		buf := make([]byte, last-first)
-		if _, err := io.ReadFull(rd, buf); err != nil {
-			return err
+	for i := len(run) - 1; i >= 0; i-- {
+		if t, err := p.r.LoadTreeBlob(ctx, run[i].id); err == nil {
+			trees[i] = t
 		}
-		for i, w := range run {
-			off := int64(w.e.Offset) - first
-			sealed := buf[off : off+int64(w.e.Length)]
-			if plain, err := p.r.DecodeBlob(w.e, packID, sealed, nil); err == nil {
-				if t, err := data.DecodeTree(plain); err == nil {
-					trees[i] = t
-				}
-			}
-		}
-		return nil
-	})
+	}
 	<-p.sem
 	for i, w := range run {
 		if trees[i] == nil {
