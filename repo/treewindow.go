@@ -113,6 +113,17 @@ func (r *Repository) treeWindowBytes(ctx context.Context, loc index.Location) ([
 		w.next = min(2*size, treeWindow)
 		end := off + n
 		start := max(0, end-int64(max(size, int(n))))
+		// Not again the bytes of a window of this pack (read or in
+		// flight) that ends below the tree: a walk that goes on
+		// forward in a pack (the next sibling's subtree, stored after
+		// the last one's) reads each byte once. Reaching back a whole
+		// window from every tree read 26 GB for the 60 MB of trees of
+		// a restore of 150,000 files, 500 times over.
+		for _, y := range w.wins {
+			if y.pack == loc.Pack && y.end <= off && y.end > start {
+				start = y.end
+			}
+		}
 		x = &treeWin{pack: loc.Pack, start: start, end: end, done: make(chan struct{})}
 		w.wins = append(w.wins, x)
 		w.bytes += int(end - start)
