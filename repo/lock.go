@@ -231,6 +231,8 @@ type Lock struct {
 	// resetCache: PrepareWrite left condemned packs out of the local
 	// cache; Unlock rebuilds it so later readers on this host see them.
 	resetCache bool
+	// leftover: earlier files of this lock a refresh could not remove.
+	leftover []ID
 }
 
 // ErrLockExpired: the lock could not be refreshed in time; the work done
@@ -339,6 +341,12 @@ func (r *Repository) saveLock(ctx context.Context, info *LockInfo) error {
 	}
 	id, err := r.saveHashed(ctx, backend.LockFile, b)
 	if err != nil {
+		if ctx.Err() != nil && !id.IsNull() {
+			// Cancelled in flight: the server may have stored it anyway
+			// (an S3 PUT whose answer was not awaited). Its name is its
+			// hash, so it can be withdrawn without knowing.
+			_ = r.removeLockFile(context.WithoutCancel(ctx), id)
+		}
 		return fmt.Errorf("save lock: %w", err)
 	}
 	r.ownLocks.Store(id, b)
@@ -401,7 +409,15 @@ func (l *Lock) refresh(ctx context.Context, clock func() time.Time) error {
 	}
 	old := l.info.file
 	l.info = n
-	return l.r.removeLockFile(ctx, old)
+	// The new file is stored: the old one goes whatever happens to ctx
+	// (a signal cancelling the command right after the save left it
+	// behind, a live-looking lock of the interrupted prune). Should the
+	// removal fail, Unlock tries again.
+	if err := l.r.removeLockFile(context.WithoutCancel(ctx), old); err != nil {
+		l.leftover = append(l.leftover, old)
+		return err
+	}
+	return nil
 }
 
 // Unlock stops refreshing and removes the lock file. Safe to call twice.
@@ -415,6 +431,11 @@ func (l *Lock) Unlock() error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		err = l.r.removeLockFile(context.Background(), l.info.file)
+		for _, f := range l.leftover {
+			if rerr := l.r.removeLockFile(context.Background(), f); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
 		if l.resetCache {
 			if rerr := l.r.cache.Reset(); rerr == nil {
 				_ = l.r.SyncIndex(context.Background())
