@@ -22,7 +22,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,7 +103,7 @@ func startChromium(t *testing.T, bin, downloads string) *cdp {
 		"--no-default-browser-check", "--disable-extensions", "--user-data-dir="+profile,
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--remote-allow-origins=http://127.0.0.1",
 		"--window-size=1280,900", "about:blank")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +112,7 @@ func startChromium(t *testing.T, bin, downloads string) *cdp {
 		t.Fatalf("start chromium: %v", err)
 	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(cmd)
 		cmd.Wait()
 	})
 	wsURL := make(chan string, 1)
