@@ -384,12 +384,13 @@ func TestServeBrowser(t *testing.T) {
 }
 
 // waitDownload waits for chromium to finish writing path (it writes a
-// .crdownload file and renames it) and returns its content.
+// .crdownload file and renames it) and returns its content; size < 0: of
+// any size (path appears once complete).
 func waitDownload(t *testing.T, path string, size int) []byte {
 	t.Helper()
 	deadline := time.Now().Add(browserTimeout)
 	for {
-		if b, err := os.ReadFile(path); err == nil && len(b) == size {
+		if b, err := os.ReadFile(path); err == nil && (size < 0 || len(b) == size) {
 			return b
 		}
 		if time.Now().After(deadline) {
