@@ -92,14 +92,14 @@ type Repository struct {
 	// early is the index listing (and the first index files' stored
 	// bytes) that Open fetches while the password is checked; the first
 	// SyncIndex of the open takes it, later ones list again.
-	early *earlyIndex
+	early *earlyFiles
 
 	treeWins treeWindows // pack windows read for trees (treewindow.go)
 
 	// earlySnaps is the snapshot listing (and the first snapshot files)
 	// that Open fetches while the password is checked (earlysnap.go);
 	// earlyCancel ends its loads at Close.
-	earlySnaps  *earlySnapshots
+	earlySnaps  *earlyFiles
 	earlyCancel context.CancelFunc
 
 	// ownLocks holds the plaintext of the lock files this Repository
@@ -239,7 +239,7 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 	// The snapshot listing outlives Open (its loads may still be in
 	// flight), until Close; not on a local file system, where a listing
 	// costs no round trip.
-	var snaps *earlySnapshots
+	var snaps *earlyFiles
 	var snapsCancel context.CancelFunc = func() {}
 	if _, local := backend.As[backend.Spooler](be); !local {
 		var sctx context.Context
@@ -267,7 +267,7 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 		b, err := loadBounded(ctx, be, backend.Handle{Type: backend.ConfigFile, Name: "config"})
 		config <- sealed{b, err}
 	}()
-	var early *earlyIndex
+	var early *earlyFiles
 	if !opts.SnapshotsOnly {
 		early = startEarlyIndex(ctx, be)
 	}
@@ -289,7 +289,7 @@ func Open(ctx context.Context, be backend.Backend, password []byte, opts Options
 
 // openWithKey opens the repository with key; cb and cerr are the config
 // file's stored bytes and the error of loading them.
-func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options, stored []byte, lerr error, early *earlyIndex) (*Repository, error) {
+func openWithKey(ctx context.Context, be backend.Backend, key *crypto.Key, keyName string, opts Options, stored []byte, lerr error, early *earlyFiles) (*Repository, error) {
 	r := &Repository{be: be, key: key, keyName: keyName, opts: opts, early: early}
 	if err := r.initCodecs(); err != nil {
 		return nil, err
@@ -678,12 +678,8 @@ func (r *Repository) listIndexFiles(ctx context.Context, bad func(name string)) 
 func (r *Repository) syncIndex(ctx context.Context) error {
 	early := r.early
 	r.early = nil
-	var ids []ID
-	var indexBytes int64
-	var err error
-	if early != nil {
-		ids, indexBytes, err = early.listing()
-	} else {
+	ids, indexBytes, ok, err := early.listing()
+	if !ok {
 		ids, indexBytes, err = r.listIndexFiles(ctx, nil)
 	}
 	if err != nil {
@@ -797,7 +793,7 @@ type indexResult struct {
 // per ID with its result. The consumer calls done after taking each
 // result, which frees its place in the window (never blocking). Cancel ctx
 // to stop it.
-func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID, early *earlyIndex) (out []chan indexResult, done func()) {
+func (r *Repository) prefetchIndexFiles(ctx context.Context, ids []ID, early *earlyFiles) (out []chan indexResult, done func()) {
 	out = make([]chan indexResult, len(ids))
 	for i := range out {
 		out[i] = make(chan indexResult, 1)

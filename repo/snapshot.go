@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
@@ -122,17 +121,10 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 
 // SnapshotIDs lists the IDs of all snapshots.
 func (r *Repository) SnapshotIDs(ctx context.Context) ([]ID, error) {
-	if ids, ok, err := r.earlySnaps.listing(); ok && err == nil { // fetched during Open
+	if ids, _, ok, err := r.earlySnaps.listing(); ok && err == nil { // fetched during Open
 		return ids, nil
 	}
-	var ids []ID
-	err := r.be.List(ctx, backend.SnapshotFile, func(fi backend.FileInfo) error {
-		if id, err := crypto.ParseID(fi.Name); err == nil {
-			ids = append(ids, id)
-		}
-		return nil
-	})
-	return ids, err
+	return listSnapshotIDs(ctx, r.be)
 }
 
 // Snapshots loads every snapshot, oldest first. A snapshot that cannot be

@@ -36,7 +36,7 @@ func TestTreeWindowWholeWalkReadsTreesOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for f := range 50 {
-			name := fmt.Sprintf("%08x-%04d-thumbnail.webp", uint32(d*2654435761+f*40503), f)
+			name := fmt.Sprintf("%08x-%04d-thumbnail.webp", uint32(d)*2654435761+uint32(f)*40503, f)
 			if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -124,22 +124,7 @@ func TestRestoreLargeFileDamagedMiddleBlob(t *testing.T) {
 		t.Fatalf("big.bin: %d blobs, %v; want many", len(node.Content), err)
 	}
 	blob := node.Content[len(node.Content)/2]
-	loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: blob, Type: pack.DataBlob})
-	if err != nil || !ok {
-		t.Fatalf("Lookup: %v %v", ok, err)
-	}
-	packPath := filepath.Join(dir, "data", loc.Pack.String()[:2], loc.Pack.String())
-	b, err := os.ReadFile(packPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[int(loc.Offset)+int(loc.Length)/2] ^= 0x40
-	if err := os.Chmod(packPath, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(packPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damageBlob(t, r, dir, pack.BlobHandle{ID: blob, Type: pack.DataBlob})
 	defer restorer.SetRangeTesting(256<<10, nil)()
 
 	target := t.TempDir()

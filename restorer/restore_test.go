@@ -3,7 +3,6 @@ package restorer_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -178,22 +177,7 @@ func TestCheckAndDamagedRestore(t *testing.T) {
 	if err != nil || blob.IsNull() {
 		t.Fatalf("find blob: %v", err)
 	}
-	loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: blob, Type: pack.DataBlob})
-	if err != nil || !ok {
-		t.Fatalf("Lookup: %v %v", ok, err)
-	}
-	packPath := filepath.Join(dir, "data", loc.Pack.String()[:2], loc.Pack.String())
-	b, err := os.ReadFile(packPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[int(loc.Offset)+int(loc.Length)/2] ^= 0x40
-	if err := os.Chmod(packPath, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(packPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	loc := damageBlob(t, r, dir, pack.BlobHandle{ID: blob, Type: pack.DataBlob})
 
 	res, err := r.Check(ctx, repo.CheckOptions{ReadData: true})
 	if err != nil {

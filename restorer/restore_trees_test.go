@@ -3,7 +3,6 @@ package restorer_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -66,22 +65,7 @@ func TestRestoreSiblingTreesOneDamaged(t *testing.T) {
 	repotest.WriteFiles(t, src, files)
 	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	bad := repotest.Subtree(t, r, sn, src+"/thumbs/07")
-	loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: bad, Type: pack.TreeBlob})
-	if err != nil || !ok {
-		t.Fatalf("Lookup: %v %v", ok, err)
-	}
-	packPath := filepath.Join(dir, "data", loc.Pack.String()[:2], loc.Pack.String())
-	b, err := os.ReadFile(packPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[int(loc.Offset)+int(loc.Length)/2] ^= 0x40
-	if err := os.Chmod(packPath, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(packPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damageBlob(t, r, dir, pack.BlobHandle{ID: bad, Type: pack.TreeBlob})
 	// A fresh open: this one still holds the backup's and the lookup's
 	// trees (and the pack windows they came in) in memory, read before
 	// the damage, and would restore from them.

@@ -3,13 +3,9 @@ package main_test
 import (
 	"encoding/json"
 	"net/http"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // TestDaemonServeRepositoryLater: the daemon starts while its web UI's
@@ -41,42 +37,11 @@ daemon:
       command: [snapshots, --json]
 `), 0o600)
 
-	cmd := exec.Command(binPath, "--config", cfg, "daemon")
-	cmd.Env = e.serveEnv("IMMICH_VAULT_TEST_DAEMON_WEB_RETRY=1s")
-	var out daemonOutput
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ended := false
-	defer func() {
-		if !ended {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
-	var ui, health string
-	uiRe := regexp.MustCompile(`web UI on (http://[0-9.:]+/)`)
-	healthRe := regexp.MustCompile(`health on (http://[0-9.:]+)/healthz`)
-	waitFor(t, "the web UI's and health endpoint's addresses", func() (bool, string) {
-		select {
-		case err := <-exited:
-			ended = true
-			t.Fatalf("the daemon exited while its UI's repository did not exist yet: %v\n%s", err, out.String())
-		default:
-		}
-		if m := uiRe.FindStringSubmatch(out.String()); m != nil {
-			ui = m[1]
-		}
-		if m := healthRe.FindStringSubmatch(out.String()); m != nil {
-			health = m[1]
-		}
-		return ui != "" && health != "", out.String()
-	}, &out)
-	s := &served{t: t, url: ui}
+	// The daemon must not exit while its UI's repository does not exist
+	// yet (startDaemon fails the test if it does).
+	d := startDaemon(t, cfg, e.serveEnv("IMMICH_VAULT_TEST_DAEMON_WEB_RETRY=1s"), true)
+	out, health := d.out, d.health
+	s := &served{t: t, url: d.ui}
 
 	// Unavailable: 503 with the reason, for everyone, and the job runs.
 	resp, body := s.get("/")
@@ -93,7 +58,7 @@ daemon:
 			return false, b
 		}
 		return h.Jobs[0].Runs > 0, b
-	}, &out)
+	}, out)
 
 	// The repository appears: the UI opens it without a restart.
 	e.ok("init")
@@ -101,19 +66,12 @@ daemon:
 	waitFor(t, "the UI to open the repository and show its snapshot", func() (bool, string) {
 		resp, body := s.get("/")
 		return resp.StatusCode == http.StatusOK && strings.Contains(string(body), "Snapshots <small>1</small>"), resp.Status + "\n" + string(body)
-	}, &out)
+	}, out)
 	if !strings.Contains(out.String(), "the repository is open now") {
 		t.Errorf("the daemon's log does not say the UI opened the repository:\n%s", out.String())
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		ended = true
-		if err != nil {
-			t.Fatalf("daemon after SIGTERM: %v\n%s", err, out.String())
-		}
-	case <-time.After(cmdTimeout):
-		t.Fatalf("daemon did not stop within %v of SIGTERM\n%s", cmdTimeout, out.String())
+	if err := d.stop(); err != nil {
+		t.Fatalf("daemon after SIGTERM: %v\n%s", err, out)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -49,36 +48,9 @@ daemon:
       command: [ls, deadbeefdeadbeef]
 `), 0o600)
 
-	cmd := exec.Command(binPath, "--config", cfg, "daemon")
-	cmd.Env = e.serveEnv()
-	var out daemonOutput
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ended := false
-	defer func() {
-		if !ended {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
-	var ui, health string
-	uiRe := regexp.MustCompile(`web UI on (http://[0-9.:]+/)`)
-	healthRe := regexp.MustCompile(`health on (http://[0-9.:]+)/healthz`)
-	waitFor(t, "the web UI's and health endpoint's addresses", func() (bool, string) {
-		if m := uiRe.FindStringSubmatch(out.String()); m != nil {
-			ui = m[1]
-		}
-		if m := healthRe.FindStringSubmatch(out.String()); m != nil {
-			health = m[1]
-		}
-		return ui != "" && health != "", out.String()
-	}, &out)
-	s := &served{t: t, url: ui}
+	d := startDaemon(t, cfg, e.serveEnv(), true)
+	out, health := d.out, d.health
+	s := &served{t: t, url: d.ui}
 
 	// Both jobs have ended at least once (healthz says so).
 	var h daemonHealth
@@ -98,7 +70,7 @@ daemon:
 			}
 		}
 		return n == 2, body
-	}, &out)
+	}, out)
 
 	// The authenticated timeline shows each job's last result. A job may
 	// run again between the two reads: read the page until it shows a
@@ -145,7 +117,7 @@ daemon:
 			}
 		}
 		return true, page
-	}, &out)
+	}, out)
 	if !strings.Contains(page, "Snapshots <small>1</small>") {
 		t.Errorf("the timeline inside the daemon does not list the repository's snapshot:\n%s", page)
 	}
@@ -164,15 +136,8 @@ daemon:
 		}
 	}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		ended = true
-		if err != nil {
-			t.Fatalf("daemon after SIGTERM: %v\n%s", err, out.String())
-		}
-	case <-time.After(cmdTimeout):
-		t.Fatalf("daemon did not stop within %v of SIGTERM\n%s", cmdTimeout, out.String())
+	if err := d.stop(); err != nil {
+		t.Fatalf("daemon after SIGTERM: %v\n%s", err, out)
 	}
 }
 

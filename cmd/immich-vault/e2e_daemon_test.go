@@ -7,12 +7,9 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -117,33 +114,8 @@ daemon:
 `
 	mustWrite(t, cfg, []byte(y), 0o600)
 
-	cmd := exec.Command(binPath, "--config", cfg, "daemon")
-	cmd.Env = append([]string{"HOME=" + qe.home, "IMMICH_VAULT_PASSWORD=" + qe.password, "IMMICH_VAULT_CACHE_DIR=" + qe.cache, "PATH=" + os.Getenv("PATH")}, qe.extra...)
-	var out daemonOutput
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	ended := false
-	defer func() {
-		if !ended {
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
-	// The health endpoint's address (port 0: the daemon says which).
-	addrRe := regexp.MustCompile(`health on http://([0-9.:]+)/healthz`)
-	var base string
-	waitFor(t, "the health endpoint's address", func() (bool, string) {
-		if m := addrRe.FindStringSubmatch(out.String()); m != nil {
-			base = "http://" + m[1]
-			return true, ""
-		}
-		return false, ""
-	}, &out)
+	d := startDaemon(t, cfg, append([]string{"HOME=" + qe.home, "IMMICH_VAULT_PASSWORD=" + qe.password, "IMMICH_VAULT_CACHE_DIR=" + qe.cache, "PATH=" + os.Getenv("PATH")}, qe.extra...), false)
+	out, base := d.out, d.health
 	health := func() (daemonHealth, string) {
 		var h daemonHealth
 		body, code, err := getURL(base + "/healthz")
@@ -172,7 +144,7 @@ daemon:
 		qr, _, qx := job(h, "quick")
 		nr, _, nx := job(h, "nightly")
 		return qr >= 1 && qx == 0 && nr >= 1 && nx == 0, body
-	}, &out)
+	}, out)
 	if n := len(qe.snapshots()); n < 1 {
 		t.Fatalf("no snapshot after the nightly job ran:\n%s", out.String())
 	}
@@ -196,29 +168,20 @@ daemon:
 	waitFor(t, "the nightly job to stop Immich", func() (bool, string) {
 		h, body := health()
 		return h.Running == "nightly" && qe.srv.Mode() != "normal", body + "\nImmich: " + qe.srv.Mode()
-	}, &out)
+	}, out)
 	_, refused0, _ := job(mustHealth(health), "quick")
 	waitFor(t, "a refused fire of the quick job", func() (bool, string) {
 		h, body := health()
 		_, refused, _ := job(h, "quick")
 		return refused > refused0 && strings.Contains(out.String(), "job quick is due but job nightly runs"), body
-	}, &out)
+	}, out)
 	if h := mustHealth(health); h.Running != "nightly" {
 		t.Fatalf("the nightly job ended on its own while held: %+v\n%s", h, out.String())
 	}
 
 	// 3. SIGTERM: the job is stopped the way run stops, Immich comes back,
 	// the daemon exits 0.
-	cmd.Process.Signal(syscall.SIGTERM)
-	var werr error
-	select {
-	case werr = <-exited:
-		ended = true
-	case <-time.After(cmdTimeout):
-		cmd.Process.Kill()
-		t.Fatalf("the daemon did not exit within %v of SIGTERM:\n%s", cmdTimeout, out.String())
-	}
-	if werr != nil {
+	if werr := d.stop(); werr != nil {
 		t.Errorf("daemon exit after SIGTERM: %v, want 0:\n%s", werr, out.String())
 	}
 	o := out.String()

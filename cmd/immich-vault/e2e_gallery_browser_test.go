@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestGalleryBrowser(t *testing.T) {
@@ -67,7 +66,7 @@ func TestGalleryBrowser(t *testing.T) {
 
 	// Download the original: its SHA-1 is the dump's checksum.
 	c.eval("document.querySelector('#download-original').click()")
-	got := waitDownloadAny(t, filepath.Join(downloads, "IMG_0001.jpg"))
+	got := waitDownload(t, filepath.Join(downloads, "IMG_0001.jpg"), -1)
 	if s := sha1.Sum(got); hex.EncodeToString(s[:]) != checksum {
 		t.Errorf("downloaded original: SHA-1 %x, the dump says %s", s, checksum)
 	}
@@ -97,26 +96,5 @@ func TestGalleryBrowser(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(art, f)); err != nil || fi.Size() < 1000 {
 			t.Errorf("screenshot %s missing or empty: %v", f, err)
 		}
-	}
-}
-
-// waitDownloadAny waits for chromium to finish a download of unknown size
-// (it writes NAME.crdownload and renames it to NAME when complete).
-func waitDownloadAny(t *testing.T, path string) []byte {
-	t.Helper()
-	deadline := time.Now().Add(browserTimeout)
-	for {
-		if b, err := os.ReadFile(path); err == nil {
-			return b
-		}
-		if time.Now().After(deadline) {
-			entries, _ := os.ReadDir(filepath.Dir(path))
-			var names []string
-			for _, e := range entries {
-				names = append(names, e.Name())
-			}
-			t.Fatalf("download %s not complete after %v; the download folder holds %v", path, browserTimeout, names)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,7 +103,7 @@ func startChromium(t *testing.T, bin, downloads string) *cdp {
 		"--no-default-browser-check", "--disable-extensions", "--user-data-dir="+profile,
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--remote-allow-origins=http://127.0.0.1",
 		"--window-size=1280,900", "about:blank")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	ownProcessGroup(cmd)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +112,7 @@ func startChromium(t *testing.T, bin, downloads string) *cdp {
 		t.Fatalf("start chromium: %v", err)
 	}
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(cmd)
 		cmd.Wait()
 	})
 	wsURL := make(chan string, 1)
@@ -385,12 +384,13 @@ func TestServeBrowser(t *testing.T) {
 }
 
 // waitDownload waits for chromium to finish writing path (it writes a
-// .crdownload file and renames it) and returns its content.
+// .crdownload file and renames it) and returns its content; size < 0: of
+// any size (path appears once complete).
 func waitDownload(t *testing.T, path string, size int) []byte {
 	t.Helper()
 	deadline := time.Now().Add(browserTimeout)
 	for {
-		if b, err := os.ReadFile(path); err == nil && len(b) == size {
+		if b, err := os.ReadFile(path); err == nil && (size < 0 || len(b) == size) {
 			return b
 		}
 		if time.Now().After(deadline) {

@@ -10,11 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // nodeInfo is everything a restore must reproduce about one node.
@@ -49,17 +46,11 @@ func lstatNode(t *testing.T, path string) nodeInfo {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := fi.Sys().(*syscall.Stat_t)
 	n := nodeInfo{
 		Mode:    fi.Mode(),
-		UID:     st.Uid,
-		GID:     st.Gid,
 		MtimeNs: fi.ModTime().UnixNano(),
-		dev:     uint64(st.Dev),
-		ino:     st.Ino,
-		nlink:   uint64(st.Nlink),
-		blocks:  st.Blocks,
 	}
+	statSys(&n, fi)
 	if fi.Mode().IsRegular() {
 		n.Size = fi.Size()
 	}
@@ -251,15 +242,6 @@ func randomBytes(seed uint64, n int) []byte {
 	b := make([]byte, n)
 	rand.NewChaCha8(key).Read(b)
 	return b
-}
-
-// setMtime sets the mtime (and atime) of path without following symlinks.
-func setMtime(t *testing.T, path string, mt time.Time) {
-	t.Helper()
-	ts := []unix.Timespec{unix.NsecToTimespec(mt.UnixNano()), unix.NsecToTimespec(mt.UnixNano())}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		t.Fatalf("set mtime of %s: %v", path, err)
-	}
 }
 
 // setAllMtimes gives every node under root (root included) a distinct
