@@ -1187,10 +1187,9 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 		}
 	}()
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
-	var plain []byte
+	var zplain []byte // decompressed blobs (rare for media), reused
 	err := rs.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
 		pos := first
-		var sealed []byte
 		for i := 0; i < len(needs); {
 			e := needs[i].entry
 			if int64(e.Offset) > pos {
@@ -1199,15 +1198,27 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 				}
 				pos = int64(e.Offset)
 			}
-			sealed = growBuf(sealed, int(e.Length))
+			// Read into a pooled buffer, decrypted and verified in place,
+			// written from there: no copy and no fresh memory per blob.
+			sealed := getBlobBuf(int(e.Length))
+			var plain []byte
+			var derr error
 			if int64(e.Offset) == pos {
-				if _, err := io.ReadFull(rd, sealed); err != nil {
+				if _, err := io.ReadFull(rd, *sealed); err != nil {
+					putBlobBuf(sealed)
 					return err
 				}
 				pos += int64(e.Length)
+				plain, derr = rs.r.DecodeBlobInPlace(e, packID, *sealed, zplain)
+				if derr == nil && e.Compression != pack.CompressionNone {
+					zplain = plain
+				}
+			} else {
+				// Overlaps the blob before it: an index that does not
+				// match the pack.
+				derr = &repo.BlobError{Handle: e.BlobHandle, Pack: packID,
+					Err: fmt.Errorf("offset %d overlaps the blob before it: %w", e.Offset, repo.ErrCorrupt)}
 			}
-			var derr error
-			plain, derr = rs.r.DecodeBlob(e, packID, sealed, plain)
 			// Every target of this same blob (duplicates inside and across files).
 			j := i
 			for ; j < len(needs) && needs[j].entry.Offset == e.Offset; j++ {
@@ -1226,6 +1237,7 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 					rs.warn(rs.display(t.file.rel), err)
 				}
 			}
+			putBlobBuf(sealed)
 			i = j
 		}
 		return nil
