@@ -54,3 +54,10 @@ func putBlobBuf(b *[]byte) {
 	}
 	blobBufPools[c].Put(b)
 }
+
+// nextByteser is a reader that lends its next n bytes without copying
+// them (the local backend's reader of a range read into memory); the
+// caller may overwrite them until the Load's function returns.
+type nextByteser interface {
+	NextBytes(n int) ([]byte, error)
+}

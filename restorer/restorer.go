@@ -1200,16 +1200,28 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 			}
 			// Read into a pooled buffer, decrypted and verified in place,
 			// written from there: no copy and no fresh memory per blob.
-			sealed := getBlobBuf(int(e.Length))
+			// A reader over bytes already in memory (the local backend's
+			// direct reads) lends them instead.
+			var sealed *[]byte
 			var plain []byte
 			var derr error
 			if int64(e.Offset) == pos {
-				if _, err := io.ReadFull(rd, *sealed); err != nil {
-					putBlobBuf(sealed)
-					return err
+				var b []byte
+				if nb, ok := rd.(nextByteser); ok {
+					var err error
+					if b, err = nb.NextBytes(int(e.Length)); err != nil {
+						return err
+					}
+				} else {
+					sealed = getBlobBuf(int(e.Length))
+					b = *sealed
+					if _, err := io.ReadFull(rd, b); err != nil {
+						putBlobBuf(sealed)
+						return err
+					}
 				}
 				pos += int64(e.Length)
-				plain, derr = rs.r.DecodeBlobInPlace(e, packID, *sealed, zplain)
+				plain, derr = rs.r.DecodeBlobInPlace(e, packID, b, zplain)
 				if derr == nil && e.Compression != pack.CompressionNone {
 					zplain = plain
 				}
@@ -1237,7 +1249,9 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 					rs.warn(rs.display(t.file.rel), err)
 				}
 			}
-			putBlobBuf(sealed)
+			if sealed != nil {
+				putBlobBuf(sealed)
+			}
 			i = j
 		}
 		return nil

@@ -424,6 +424,11 @@ func (l *Local) Load(ctx context.Context, h backend.Handle, length int, offset i
 		return fmt.Errorf("load %v: %w", h, err)
 	}
 	p := l.path(h.Canonical())
+	if h.Type == backend.PackFile {
+		if ok, err := loadDirect(h, p, length, offset, fn); ok {
+			return err
+		}
+	}
 	r, size, closeFile, err := openLoad(p)
 	if err != nil {
 		return fmt.Errorf("load %v: %w", h, notFound(err))
