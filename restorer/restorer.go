@@ -1167,6 +1167,10 @@ const rangesPerPack = 4
 // by at least two goroutines. Variable for the tests.
 var maxRangeSpan int64 = 8 << 20
 
+// testHookLent, when set (tests), is called for each blob restored from
+// bytes the backend lent (nextByteser) instead of a copy.
+var testHookLent func()
+
 // testHookRange, when set (tests), is called when a range starts; the
 // function it returns when it ends.
 var testHookRange func(packID repo.ID, first, last int64) func()
@@ -1187,6 +1191,9 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 		}
 	}()
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
+	// Each range is read once: the local backend reads it around the
+	// page cache into memory it lends (nextByteser).
+	ctx = backend.WithReadOnce(ctx)
 	var zplain []byte // decompressed blobs (rare for media), reused
 	err := rs.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
 		pos := first
@@ -1211,6 +1218,9 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 					var err error
 					if b, err = nb.NextBytes(int(e.Length)); err != nil {
 						return err
+					}
+					if testHookLent != nil {
+						testHookLent()
 					}
 				} else {
 					sealed = getBlobBuf(int(e.Length))

@@ -13,8 +13,9 @@ import (
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
-// Ranges of directMin..directMax bytes (a restore reads packs in ranges
-// of up to 8 MiB) are read with O_DIRECT into an aligned buffer of this
+// Pack ranges of directMin..directMax bytes loaded with a context marked
+// by backend.WithReadOnce (a restore reads packs in ranges of up to 8 MiB)
+// are read with O_DIRECT into an aligned buffer of this
 // package, and fn gets a reader over that buffer (memReader) whose
 // NextBytes hands out its bytes without a copy. Through the page cache,
 // reading 2 GiB of packs cost 0.6 CPU-s of kernel time (allocating and

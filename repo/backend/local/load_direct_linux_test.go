@@ -36,7 +36,7 @@ func TestDirectClassFits(t *testing.T) {
 // like the buffered path's *io.SectionReader, and fn's error comes back
 // unchanged.
 func TestLoadDirectRanges(t *testing.T) {
-	ctx := context.Background()
+	ctx := backend.WithReadOnce(context.Background())
 	be, err := Open(filepath.Join(t.TempDir(), "repo"))
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +95,16 @@ func TestLoadDirectRanges(t *testing.T) {
 		}
 	}
 	t.Logf("%d ranges read with O_DIRECT", direct)
+
+	// Without the mark: the page cache, a plain *io.SectionReader.
+	if err := be.Load(context.Background(), h, 2<<20, 5, func(rd io.Reader) error {
+		if _, ok := rd.(*io.SectionReader); !ok {
+			t.Errorf("unmarked load: reader %T, want *io.SectionReader", rd)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
 	sentinel := errors.New("sentinel")
 	if err := be.Load(ctx, h, 2<<20, 5, func(io.Reader) error { return sentinel }); err != sentinel {

@@ -424,7 +424,7 @@ func (l *Local) Load(ctx context.Context, h backend.Handle, length int, offset i
 		return fmt.Errorf("load %v: %w", h, err)
 	}
 	p := l.path(h.Canonical())
-	if h.Type == backend.PackFile {
+	if h.Type == backend.PackFile && backend.ReadOnce(ctx) {
 		if ok, err := loadDirect(h, p, length, offset, fn); ok {
 			return err
 		}
