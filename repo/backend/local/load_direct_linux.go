@@ -6,22 +6,23 @@ import (
 	"io"
 	"io/fs"
 	"math/bits"
+	"os"
 	"sync"
-	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
 
 // Pack ranges of directMin..directMax bytes loaded with a context marked
 // by backend.WithReadOnce (a restore reads packs in ranges of up to 8 MiB)
-// are read with O_DIRECT into an aligned buffer of this
-// package, and fn gets a reader over that buffer (memReader) whose
-// NextBytes hands out its bytes without a copy. Through the page cache,
-// reading 2 GiB of packs cost 0.6 CPU-s of kernel time (allocating and
-// inserting page-cache pages, readahead, copying to the user buffer);
-// direct, 0.2 (issue 14). A file system that refuses O_DIRECT (EINVAL)
-// is read through the page cache as before.
+// are read into an aligned buffer of this package, with O_DIRECT unless
+// they are in the page cache already, and fn gets a reader over that
+// buffer (memReader) whose NextBytes hands out its bytes without a copy.
+// Through the page cache, reading 2 GiB of packs cost 0.6 CPU-s of kernel
+// time (allocating and inserting page-cache pages, readahead, copying to
+// the user buffer); direct, 0.2 (issue 14).
 const (
 	directMinShift = 20
 	directMaxShift = 24
@@ -51,24 +52,25 @@ func getDirectBuf(c int) *[]byte {
 	return &b
 }
 
-// loadDirect serves Load for [offset, offset+length) of p with O_DIRECT;
-// handled is false when it did not (range out of its sizes, or O_DIRECT
-// refused), and nothing was called.
-// Errors are wrapped as Load's; fn's error is returned unchanged.
+// loadDirect serves Load for [offset, offset+length) of p when the range
+// is directMin..directMax bytes: read into a pooled aligned buffer, with
+// O_DIRECT unless most of the range is in the page cache already (a
+// restore right after a backup: copying from the cache beats reading the
+// device again) or the file system refuses O_DIRECT (EINVAL); fn gets a
+// memReader over the buffer. handled is false when the range is out of
+// those sizes, and nothing was called. Errors are wrapped as Load's; fn's
+// error is returned unchanged.
 func loadDirect(h backend.Handle, p string, length int, offset int64, fn func(io.Reader) error) (handled bool, err error) {
 	if length < directMin || length > directMax || offset < 0 {
 		return false, nil
 	}
-	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_DIRECT, 0)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		if errors.Is(err, syscall.EINVAL) {
-			return false, nil
-		}
 		return true, fmt.Errorf("load %v: %w", h, notFound(&fs.PathError{Op: "open", Path: p, Err: err}))
 	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return true, fmt.Errorf("load %v: %w", h, &fs.PathError{Op: "fstat", Path: p, Err: err})
 	}
 	n, err := backend.CheckRange(st.Size, length, offset)
@@ -77,6 +79,10 @@ func loadDirect(h backend.Handle, p string, length int, offset int64, fn func(io
 	}
 	start := offset &^ (directAlign - 1)
 	end := (offset + n + directAlign - 1) &^ (directAlign - 1)
+	direct := !mostlyCached(fd, start, end-start) && setDirect(fd, true)
+	if testHookDirect != nil {
+		testHookDirect(direct)
+	}
 	c := directClass(n)
 	bp := getDirectBuf(c)
 	defer directBufs[c].Put(bp)
@@ -84,13 +90,15 @@ func loadDirect(h backend.Handle, p string, length int, offset int64, fn func(io
 	want := int(offset + n - start) // bytes needed from start
 	got := 0
 	for got < want {
-		// got stays a multiple of directAlign until the end of the file.
-		m, err := syscall.Pread(fd, buf[got:], start+int64(got))
-		if err == syscall.EINTR {
+		// Direct: got stays a multiple of directAlign until the end of
+		// the file.
+		m, err := unix.Pread(fd, buf[got:], start+int64(got))
+		if err == unix.EINTR {
 			continue
 		}
-		if err == syscall.EINVAL && got == 0 {
-			return false, nil // O_DIRECT refused at read time (alignment the file system wants)
+		if err == unix.EINVAL && direct && got == 0 && setDirect(fd, false) {
+			direct = false // O_DIRECT refused at read time (an alignment the file system wants)
+			continue
 		}
 		if err != nil {
 			return true, fmt.Errorf("load %v: %w", h, &fs.PathError{Op: "read", Path: p, Err: err})
@@ -101,6 +109,35 @@ func loadDirect(h backend.Handle, p string, length int, offset int64, fn func(io
 		got += m
 	}
 	return true, fn(&memReader{b: buf[offset-start : want]})
+}
+
+// testHookDirect, when set (tests), is told whether a range is read
+// with O_DIRECT.
+var testHookDirect func(direct bool)
+
+// mostlyCached reports whether at least half of [off, off+n) of fd is in
+// the page cache (cachestat(2), Linux 6.5; without it, false).
+func mostlyCached(fd int, off, n int64) bool {
+	var cs unix.Cachestat_t
+	if err := unix.Cachestat(uint(fd), &unix.CachestatRange{Off: uint64(off), Len: uint64(n)}, &cs, 0); err != nil {
+		return false
+	}
+	return int64(cs.Cache)*2*int64(os.Getpagesize()) >= n
+}
+
+// setDirect sets or clears O_DIRECT on fd; false if it could not.
+func setDirect(fd int, on bool) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return false
+	}
+	if on {
+		fl |= unix.O_DIRECT
+	} else {
+		fl &^= unix.O_DIRECT
+	}
+	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl)
+	return err == nil
 }
 
 // memReader reads a byte slice (the range Load read): io.Reader,

@@ -6,9 +6,13 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
@@ -29,12 +33,13 @@ func TestDirectClassFits(t *testing.T) {
 	}
 }
 
-// TestLoadDirectRanges loads ranges of a pack at unaligned offsets,
-// through the O_DIRECT path where the range is long enough, and compares
-// them with the file; the reader lends its bytes (NextBytes) when the
-// temporary directory's file system takes O_DIRECT, seeks and reads
-// like the buffered path's *io.SectionReader, and fn's error comes back
-// unchanged.
+// TestLoadDirectRanges loads ranges of a pack marked read-once, short and
+// long, aligned and not, to the end of the file and past it, and compares
+// them with the file: long ranges come as a reader that lends its bytes
+// (NextBytes) and also reads, seeks and reads at like the buffered path's
+// *io.SectionReader; they are copied from the page cache while the pack
+// is there and read with O_DIRECT once it is evicted; fn's error comes
+// back unchanged; unmarked loads keep the buffered path.
 func TestLoadDirectRanges(t *testing.T) {
 	ctx := backend.WithReadOnce(context.Background())
 	be, err := Open(filepath.Join(t.TempDir(), "repo"))
@@ -50,7 +55,79 @@ func TestLoadDirectRanges(t *testing.T) {
 	if err := be.Save(ctx, h, backend.NewByteReader(content)); err != nil {
 		t.Fatal(err)
 	}
-	direct := 0
+	// Freshly written, the pack is in the page cache: the ranges are
+	// copied from there (still lent). Evicted, they are read with
+	// O_DIRECT where the file system takes it.
+	var directReads, cachedReads int
+	defer func() { testHookDirect = nil }()
+	testHookDirect = func(d bool) {
+		if d {
+			directReads++
+		} else {
+			cachedReads++
+		}
+	}
+	loadRanges(t, be, h, content)
+	if err := unix.Cachestat(0, &unix.CachestatRange{}, &unix.Cachestat_t{}, 0); errors.Is(err, unix.ENOSYS) {
+		t.Logf("no cachestat(2) on this kernel: %d ranges read direct although in the page cache", directReads)
+	} else if directReads != 0 || cachedReads == 0 {
+		t.Errorf("pack in the page cache: %d ranges read direct, %d from the cache; want all from the cache", directReads, cachedReads)
+	}
+	evict(t, filepath.Join(be.dir, "data", h.Name[:2], h.Name))
+	directReads, cachedReads = 0, 0
+	loadRanges(t, be, h, content)
+	if f, err := os.OpenFile(filepath.Join(be.dir, "data", h.Name[:2], h.Name), os.O_RDONLY|syscall.O_DIRECT, 0); err != nil {
+		t.Logf("the temporary directory's file system refuses O_DIRECT (%v): %d ranges read from the cache", err, cachedReads)
+	} else {
+		f.Close()
+		if directReads == 0 {
+			t.Errorf("evicted pack: %d ranges read direct, %d from the cache; want direct", directReads, cachedReads)
+		}
+	}
+
+	sentinel := errors.New("sentinel")
+	if err := be.Load(ctx, h, 2<<20, 5, func(io.Reader) error { return sentinel }); err != sentinel {
+		t.Errorf("fn's error: got %v, want it unchanged", err)
+	}
+	if err := be.Load(ctx, h, 2<<20, int64(len(content)-(1<<20)), func(io.Reader) error {
+		t.Error("fn called for a range past the end")
+		return nil
+	}); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("range past the end: %v, want io.ErrUnexpectedEOF", err)
+	}
+	// Without the mark: the page cache, a plain *io.SectionReader.
+	if err := be.Load(context.Background(), h, 2<<20, 5, func(rd io.Reader) error {
+		if _, ok := rd.(*io.SectionReader); !ok {
+			t.Errorf("unmarked load: reader %T, want *io.SectionReader", rd)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// evict writes p's pages back and drops them from the page cache.
+func evict(t *testing.T, p string) {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loadRanges loads ranges of h, short and long, aligned and not, and
+// compares them with content.
+func loadRanges(t *testing.T, be *Local, h backend.Handle, content []byte) {
+	t.Helper()
+	ctx := backend.WithReadOnce(context.Background())
+	lent := 0
 	for _, r := range []struct{ off, n int }{
 		{0, 1 << 20}, {1, 1 << 20}, {4095, 3<<20 + 7}, {4096, 2 << 20},
 		{len(content) - (1 << 20), 1 << 20},     // to the end of the file
@@ -64,7 +141,7 @@ func TestLoadDirectRanges(t *testing.T) {
 		}
 		err := be.Load(ctx, h, r.n, int64(r.off), func(rd io.Reader) error {
 			if nb, ok := rd.(interface{ NextBytes(int) ([]byte, error) }); ok {
-				direct++
+				lent++
 				head, err := nb.NextBytes(10)
 				if err != nil || !bytes.Equal(head, want[:10]) {
 					t.Errorf("range %d+%d: NextBytes(10) = %x, %v; want %x", r.off, r.n, head, err, want[:10])
@@ -94,27 +171,9 @@ func TestLoadDirectRanges(t *testing.T) {
 			t.Errorf("range %d+%d: %v", r.off, r.n, err)
 		}
 	}
-	t.Logf("%d ranges read with O_DIRECT", direct)
-
-	// Without the mark: the page cache, a plain *io.SectionReader.
-	if err := be.Load(context.Background(), h, 2<<20, 5, func(rd io.Reader) error {
-		if _, ok := rd.(*io.SectionReader); !ok {
-			t.Errorf("unmarked load: reader %T, want *io.SectionReader", rd)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	sentinel := errors.New("sentinel")
-	if err := be.Load(ctx, h, 2<<20, 5, func(io.Reader) error { return sentinel }); err != sentinel {
-		t.Errorf("fn's error: got %v, want it unchanged", err)
-	}
-	if err := be.Load(ctx, h, 2<<20, int64(len(content)-(1<<20)), func(io.Reader) error {
-		t.Error("fn called for a range past the end")
-		return nil
-	}); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("range past the end: %v, want io.ErrUnexpectedEOF", err)
+	t.Logf("%d ranges lent", lent)
+	if lent == 0 {
+		t.Error("no range lent")
 	}
 }
 
