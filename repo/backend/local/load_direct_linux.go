@@ -90,14 +90,15 @@ func loadDirect(h backend.Handle, p string, length int, offset int64, fn func(io
 	want := int(offset + n - start) // bytes needed from start
 	got := 0
 	for got < want {
-		// Direct: got stays a multiple of directAlign until the end of
-		// the file.
 		m, err := unix.Pread(fd, buf[got:], start+int64(got))
 		if err == unix.EINTR {
 			continue
 		}
-		if err == unix.EINVAL && direct && got == 0 && setDirect(fd, false) {
-			direct = false // O_DIRECT refused at read time (an alignment the file system wants)
+		if err == unix.EINVAL && direct && setDirect(fd, false) {
+			// O_DIRECT refused at read time (an alignment the file
+			// system wants, or a short read left got unaligned): the
+			// rest through the page cache.
+			direct = false
 			continue
 		}
 		if err != nil {
