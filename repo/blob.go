@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/immich-vault/immich-vault/crypto"
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo/backend"
@@ -67,6 +68,40 @@ func (r *Repository) DecodeBlob(e pack.Entry, packID ID, sealed, buf []byte) ([]
 	default:
 		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("compression %d: %w", e.Compression, ErrCorrupt)}
 	}
+	return r.verifyBlob(e, packID, plain)
+}
+
+// DecodeBlobInPlace is DecodeBlob decrypting inside sealed: the
+// ciphertext is authenticated and decrypted where it lies, so a blob that
+// is not compressed is returned as a slice of sealed (no second buffer to
+// allocate, fault in and fill); a compressed blob's payload is decrypted
+// in place and decompressed into buf[:0]. sealed's contents are
+// overwritten, also on error. The result is verified as by DecodeBlob.
+func (r *Repository) DecodeBlobInPlace(e pack.Entry, packID ID, sealed, buf []byte) ([]byte, error) {
+	if len(sealed) < crypto.NonceSize {
+		// pack.OpenBlob reports the length mismatch or the short blob.
+		return r.DecodeBlob(e, packID, sealed, buf)
+	}
+	payload, err := pack.OpenBlob(r.key.AEAD(), sealed[crypto.NonceSize:crypto.NonceSize], e, sealed)
+	if err != nil {
+		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: err}
+	}
+	var plain []byte
+	switch e.Compression {
+	case pack.CompressionNone:
+		plain = payload
+	case pack.CompressionZstd:
+		if plain, err = r.dec.DecodeAll(payload, buf[:0]); err != nil {
+			return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)}
+		}
+	default:
+		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("compression %d: %w", e.Compression, ErrCorrupt)}
+	}
+	return r.verifyBlob(e, packID, plain)
+}
+
+// verifyBlob checks a decoded blob's length and that it hashes to its ID.
+func (r *Repository) verifyBlob(e pack.Entry, packID ID, plain []byte) ([]byte, error) {
 	if len(plain) != int(e.RawLength) {
 		return nil, &BlobError{Handle: e.BlobHandle, Pack: packID, Err: fmt.Errorf("length %d, index says %d: %w", len(plain), e.RawLength, ErrCorrupt)}
 	}

@@ -1167,6 +1167,10 @@ const rangesPerPack = 4
 // by at least two goroutines. Variable for the tests.
 var maxRangeSpan int64 = 8 << 20
 
+// testHookLent, when set (tests), is called for each blob restored from
+// bytes the backend lent (nextByteser) instead of a copy.
+var testHookLent func()
+
 // testHookRange, when set (tests), is called when a range starts; the
 // function it returns when it ends.
 var testHookRange func(packID repo.ID, first, last int64) func()
@@ -1187,10 +1191,12 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 		}
 	}()
 	h := backend.Handle{Type: backend.PackFile, Name: packID.String()}
-	var plain []byte
+	// Each range is read once: the local backend reads it around the
+	// page cache into memory it lends (nextByteser).
+	ctx = backend.WithReadOnce(ctx)
+	var zplain []byte // decompressed blobs (rare for media), reused
 	err := rs.r.Backend().Load(ctx, h, int(last-first), first, func(rd io.Reader) error {
 		pos := first
-		var sealed []byte
 		for i := 0; i < len(needs); {
 			e := needs[i].entry
 			if int64(e.Offset) > pos {
@@ -1199,15 +1205,42 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 				}
 				pos = int64(e.Offset)
 			}
-			sealed = growBuf(sealed, int(e.Length))
+			// Read into a pooled buffer, decrypted and verified in place,
+			// written from there: no copy and no fresh memory per blob.
+			// A reader over bytes already in memory (the local backend's
+			// direct reads) lends them instead.
+			var sealed *[]byte
+			var plain []byte
+			var derr error
 			if int64(e.Offset) == pos {
-				if _, err := io.ReadFull(rd, sealed); err != nil {
-					return err
+				var b []byte
+				if nb, ok := rd.(nextByteser); ok {
+					var err error
+					if b, err = nb.NextBytes(int(e.Length)); err != nil {
+						return err
+					}
+					if testHookLent != nil {
+						testHookLent()
+					}
+				} else {
+					sealed = getBlobBuf(int(e.Length))
+					b = *sealed
+					if _, err := io.ReadFull(rd, b); err != nil {
+						putBlobBuf(sealed)
+						return err
+					}
 				}
 				pos += int64(e.Length)
+				plain, derr = rs.r.DecodeBlobInPlace(e, packID, b, zplain)
+				if derr == nil && e.Compression != pack.CompressionNone {
+					zplain = plain
+				}
+			} else {
+				// Overlaps the blob before it: an index that does not
+				// match the pack.
+				derr = &repo.BlobError{Handle: e.BlobHandle, Pack: packID,
+					Err: fmt.Errorf("offset %d overlaps the blob before it: %w", e.Offset, repo.ErrCorrupt)}
 			}
-			var derr error
-			plain, derr = rs.r.DecodeBlob(e, packID, sealed, plain)
 			// Every target of this same blob (duplicates inside and across files).
 			j := i
 			for ; j < len(needs) && needs[j].entry.Offset == e.Offset; j++ {
@@ -1225,6 +1258,9 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 					t.file.failed.Store(true)
 					rs.warn(rs.display(t.file.rel), err)
 				}
+			}
+			if sealed != nil {
+				putBlobBuf(sealed)
 			}
 			i = j
 		}

@@ -413,9 +413,13 @@ func fsyncDir(dir string) error {
 
 // Load calls fn with a reader of [offset, offset+length) of h (length 0: to
 // the end). The reader is an *io.SectionReader, so fn may also use it as an
-// io.ReaderAt/io.Seeker; it is valid only during fn. A range ending past the
-// end of the file is an error wrapping io.ErrUnexpectedEOF and fn is not
-// called. fn's error is returned unchanged.
+// io.ReaderAt/io.Seeker; it is valid only during fn. A pack range of 1-16
+// MiB loaded with a context marked backend.WithReadOnce is read whole into
+// memory first (with O_DIRECT on Linux: load_direct_linux.go); its reader
+// is an io.ReaderAt/io.Seeker too, plus NextBytes, which lends that memory.
+// A range ending past the end of the file is an error wrapping
+// io.ErrUnexpectedEOF and fn is not called. fn's error is returned
+// unchanged.
 func (l *Local) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(io.Reader) error) error {
 	if err := h.Validate(); err != nil {
 		return fmt.Errorf("load %v: %w", h, err)
@@ -424,6 +428,11 @@ func (l *Local) Load(ctx context.Context, h backend.Handle, length int, offset i
 		return fmt.Errorf("load %v: %w", h, err)
 	}
 	p := l.path(h.Canonical())
+	if h.Type == backend.PackFile && backend.ReadOnce(ctx) {
+		if ok, err := loadDirect(h, p, length, offset, fn); ok {
+			return err
+		}
+	}
 	r, size, closeFile, err := openLoad(p)
 	if err != nil {
 		return fmt.Errorf("load %v: %w", h, notFound(err))
