@@ -1053,6 +1053,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 		return err
 	}
 	plan := map[repo.ID][]packNeed{}
+	locator := newBatchLocator(ctx, rs.r, batch) // locate.go
 	for _, f := range batch {
 		if f.done.Load() {
 			rs.resMu.Lock()
@@ -1063,13 +1064,14 @@ func (rs *restorer) flush(ctx context.Context) error {
 		if f.failed.Load() {
 			continue
 		}
+		locs, found, err := locator.file(f)
+		if err != nil {
+			return err
+		}
 		var off int64
-		for _, id := range f.node.Content {
+		for i, id := range f.node.Content {
 			h := pack.BlobHandle{ID: id, Type: pack.DataBlob}
-			loc, ok, err := rs.r.Cache().Lookup(ctx, h)
-			if err != nil {
-				return err
-			}
+			loc, ok := locs[i], found[i]
 			if !ok {
 				rs.warn(f.snapPath, fmt.Errorf("data blob %s: %w", id, repo.ErrBlobNotFound))
 				f.failed.Store(true)
