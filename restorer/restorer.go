@@ -485,14 +485,18 @@ func (p *treePrefetcher) prefetchSiblings(ctx context.Context, ids []repo.ID) {
 	}
 	go func() {
 		byPack := map[repo.ID][]treeWant{}
-		for _, w := range ws {
-			h := pack.BlobHandle{ID: w.id, Type: pack.TreeBlob}
-			loc, ok, err := p.r.Cache().Lookup(ctx, h)
-			if err != nil || !ok {
+		hs := make([]pack.BlobHandle, len(ws))
+		for i, w := range ws {
+			hs[i] = pack.BlobHandle{ID: w.id, Type: pack.TreeBlob}
+		}
+		locs, found, err := p.r.Cache().LookupMany(ctx, hs) // one read transaction, keys in order
+		for i, w := range ws {
+			if err != nil || !found[i] {
 				go p.loadOne(ctx, w.id, w.ch) // reports the error as a single load does
 				continue
 			}
-			w.e = loc.Entry(h)
+			loc := locs[i]
+			w.e = loc.Entry(hs[i])
 			byPack[loc.Pack] = append(byPack[loc.Pack], w)
 		}
 		for packID, run := range byPack {
