@@ -88,6 +88,10 @@ type Cache struct {
 	// trimEveryReads of them wake the trim loop (trimNow) early.
 	reads   atomic.Int64
 	trimNow chan struct{}
+	// entriesEst is the number of entries in the tables when read at
+	// entriesAt (unix ns; 0: never), for batched lookups (lookupmany.go).
+	entriesEst atomic.Uint64
+	entriesAt  atomic.Int64
 
 	mu      sync.Mutex
 	pending map[pack.BlobHandle]struct{}

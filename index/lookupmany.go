@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -93,12 +94,28 @@ func (c *Cache) dense(n int) bool {
 	if n < minWalkBatch {
 		return false
 	}
-	var entries uint64
-	for _, t := range c.db.Tables() {
-		entries += uint64(t.KeyCount)
-	}
-	return uint64(n)*seekAfter >= entries
+	return uint64(n)*seekAfter >= c.entries()
 }
+
+// entries estimates the number of entries in the cache's tables (not its
+// memtables). Reading the table list costs a record per table (thousands
+// in a cache of 100 M blobs), so the count is reused for
+// entriesRefresh.
+func (c *Cache) entries() uint64 {
+	now := time.Now().UnixNano()
+	if at := c.entriesAt.Load(); at != 0 && now-at < int64(entriesRefresh) {
+		return c.entriesEst.Load()
+	}
+	var n uint64
+	for _, t := range c.db.Tables() {
+		n += uint64(t.KeyCount)
+	}
+	c.entriesEst.Store(n)
+	c.entriesAt.Store(now)
+	return n
+}
+
+const entriesRefresh = time.Second
 
 // batchMode forces every batch to be walked (> 0) or got (< 0); 0 lets
 // dense decide. For tests.
