@@ -739,13 +739,12 @@ func fileCacheKey(n *data.Node) []byte {
 }
 
 func (a *archiver) contentPresent(ctx context.Context, ids []repo.ID) bool {
-	for _, id := range ids {
-		ok, err := a.r.Cache().Has(ctx, pack.BlobHandle{ID: id, Type: pack.DataBlob})
-		if err != nil || !ok {
-			return false
-		}
+	hs := make([]pack.BlobHandle, len(ids))
+	for i, id := range ids {
+		hs[i] = pack.BlobHandle{ID: id, Type: pack.DataBlob}
 	}
-	return true
+	ok, err := a.r.Cache().HasAll(ctx, hs) // one read transaction, keys in order
+	return err == nil && ok
 }
 
 // unchanged returns the content of a file that need not be read: the

@@ -485,14 +485,18 @@ func (p *treePrefetcher) prefetchSiblings(ctx context.Context, ids []repo.ID) {
 	}
 	go func() {
 		byPack := map[repo.ID][]treeWant{}
-		for _, w := range ws {
-			h := pack.BlobHandle{ID: w.id, Type: pack.TreeBlob}
-			loc, ok, err := p.r.Cache().Lookup(ctx, h)
-			if err != nil || !ok {
+		hs := make([]pack.BlobHandle, len(ws))
+		for i, w := range ws {
+			hs[i] = pack.BlobHandle{ID: w.id, Type: pack.TreeBlob}
+		}
+		locs, found, err := p.r.Cache().LookupMany(ctx, hs) // one read transaction, keys in order
+		for i, w := range ws {
+			if err != nil || !found[i] {
 				go p.loadOne(ctx, w.id, w.ch) // reports the error as a single load does
 				continue
 			}
-			w.e = loc.Entry(h)
+			loc := locs[i]
+			w.e = loc.Entry(hs[i])
 			byPack[loc.Pack] = append(byPack[loc.Pack], w)
 		}
 		for packID, run := range byPack {
@@ -1053,6 +1057,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 		return err
 	}
 	plan := map[repo.ID][]packNeed{}
+	locator := newBatchLocator(ctx, rs.r, batch) // locate.go
 	for _, f := range batch {
 		if f.done.Load() {
 			rs.resMu.Lock()
@@ -1063,13 +1068,14 @@ func (rs *restorer) flush(ctx context.Context) error {
 		if f.failed.Load() {
 			continue
 		}
+		locs, found, err := locator.file(f)
+		if err != nil {
+			return err
+		}
 		var off int64
-		for _, id := range f.node.Content {
+		for i, id := range f.node.Content {
 			h := pack.BlobHandle{ID: id, Type: pack.DataBlob}
-			loc, ok, err := rs.r.Cache().Lookup(ctx, h)
-			if err != nil {
-				return err
-			}
+			loc, ok := locs[i], found[i]
 			if !ok {
 				rs.warn(f.snapPath, fmt.Errorf("data blob %s: %w", id, repo.ErrBlobNotFound))
 				f.failed.Store(true)
