@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -24,9 +25,17 @@ func TestDirectClassFits(t *testing.T) {
 			t.Fatalf("class of %d: %d, out of [0,%d)", n, c, len(directBufs))
 		}
 		// The rounded range (start down, end up to directAlign) fits.
-		if got := len(*getDirectBuf(c)); int64(got) < n+2*directAlign {
+		b, err := getDirectBuf(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(b); int64(got) < n+2*directAlign {
 			t.Errorf("class %d for %d bytes: buffer of %d", c, n, got)
 		}
+		if uintptr(unsafe.Pointer(&b[0]))%directAlign != 0 {
+			t.Errorf("class %d: buffer not aligned to %d", c, directAlign)
+		}
+		putDirectBuf(c, b)
 		if c > 0 && int64(directMin<<(c-1)) >= n {
 			t.Errorf("class %d for %d bytes: class %d would do", c, n, c-1)
 		}
