@@ -3,7 +3,6 @@ package restorer_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -76,22 +75,7 @@ func TestRestoreLentRangesDamaged(t *testing.T) {
 	if err != nil || len(node.Content) < 16 {
 		t.Fatalf("big.bin: %d blobs, %v; want many", len(node.Content), err)
 	}
-	loc, ok, err := r.Cache().Lookup(ctx, pack.BlobHandle{ID: node.Content[len(node.Content)/2], Type: pack.DataBlob})
-	if err != nil || !ok {
-		t.Fatalf("Lookup: %v %v", ok, err)
-	}
-	packPath := filepath.Join(dir, "data", loc.Pack.String()[:2], loc.Pack.String())
-	b, err := os.ReadFile(packPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[int(loc.Offset)+int(loc.Length)/2] ^= 0x40
-	if err := os.Chmod(packPath, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(packPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damageBlob(t, r, dir, pack.BlobHandle{ID: node.Content[len(node.Content)/2], Type: pack.DataBlob})
 	var lent atomic.Int64
 	defer restorer.SetLentHook(func() { lent.Add(1) })()
 	target := t.TempDir()
