@@ -10,35 +10,19 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/chunker"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
-	"github.com/immich-vault/immich-vault/repo/backend/local"
 	"github.com/immich-vault/immich-vault/repo/repotest"
 	"github.com/immich-vault/immich-vault/restorer"
 )
 
-// directRepo backs up big.bin (size random bytes in chunks of ~256 KiB,
-// 4 MiB packs: ranges of several MiB, which the local backend reads with
-// O_DIRECT on Linux) into a local repository.
+// directRepo backs up big.bin in chunks of ~256 KiB, in 4 MiB packs:
+// ranges of several MiB, which the local backend reads with O_DIRECT on
+// Linux.
 func directRepo(t *testing.T, size int) (r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot) {
 	t.Helper()
-	dir = t.TempDir()
-	be, err := local.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := repotest.Options(t)
-	opts.PackSize = 4 << 20
-	opts.ChunkerProfiles = repo.DefaultChunkerProfiles()
-	opts.ChunkerProfiles[repo.ProfileData] = chunker.Params{Min: 128 << 10, Avg: 256 << 10, Max: 1 << 20}
-	r = repotest.InitIn(t, be, opts)
-	src = filepath.Join(t.TempDir(), "src")
-	big = repotest.RandBytes(43, size)
-	repotest.WriteFiles(t, src, map[string]string{"big.bin": string(big), "small.txt": "small"})
-	sn = repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
-	return r, dir, src, big, sn
+	return bigFileRepo(t, size, 4<<20, chunker.Params{Min: 128 << 10, Avg: 256 << 10, Max: 1 << 20})
 }
 
 // A large file restored from a local repository whose packs are read

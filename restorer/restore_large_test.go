@@ -23,10 +23,11 @@ import (
 	"github.com/immich-vault/immich-vault/restorer"
 )
 
-// largeFileRepo backs up big.bin (size bytes of random data, cut in
-// chunks of ~64 KiB, in 1 MiB packs: many chunks per pack, many packs)
-// and small.txt into a local repository.
-func largeFileRepo(t *testing.T, size int) (r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot) {
+// bigFileRepo backs up big.bin (size bytes of random data, cut in chunks
+// of the data profile given, in packs of packSize bytes) and small.txt into
+// a local repository, and returns the repository, its directory, the
+// backed-up source directory, big.bin's bytes and the snapshot.
+func bigFileRepo(t *testing.T, size, packSize int, data chunker.Params) (r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot) {
 	t.Helper()
 	dir = t.TempDir()
 	be, err := local.Open(dir)
@@ -34,15 +35,22 @@ func largeFileRepo(t *testing.T, size int) (r *repo.Repository, dir, src string,
 		t.Fatal(err)
 	}
 	opts := repotest.Options(t)
-	opts.PackSize = 1 << 20
+	opts.PackSize = packSize
 	opts.ChunkerProfiles = repo.DefaultChunkerProfiles()
-	opts.ChunkerProfiles[repo.ProfileData] = chunker.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10}
+	opts.ChunkerProfiles[repo.ProfileData] = data
 	r = repotest.InitIn(t, be, opts)
 	src = filepath.Join(t.TempDir(), "src")
 	big = repotest.RandBytes(41, size)
 	repotest.WriteFiles(t, src, map[string]string{"big.bin": string(big), "small.txt": "small"})
 	sn = repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	return r, dir, src, big, sn
+}
+
+// largeFileRepo backs up big.bin in chunks of ~64 KiB, in 1 MiB packs:
+// many chunks per pack, many packs.
+func largeFileRepo(t *testing.T, size int) (r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot) {
+	t.Helper()
+	return bigFileRepo(t, size, 1<<20, chunker.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10})
 }
 
 // A large file is restored by several goroutines at once, each writing
