@@ -127,13 +127,30 @@ func TestRestoreLargeFileParallelRanges(t *testing.T) {
 func TestRestoreLargeFileDamagedMiddleBlob(t *testing.T) {
 	ctx := context.Background()
 	r, dir, src, big, sn := largeFileRepo(t, 6<<20)
+	defer restorer.SetRangeTesting(256<<10, nil)()
+	target := restoreDamagedMiddle(t, r, dir, src, big, sn, 8)
+	vres, err := restorer.Verify(ctx, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
+	if err != nil || len(vres.Mismatched) != 1 {
+		t.Fatalf("Verify after a damaged restore: %+v, %v; want big.bin mismatched", vres, err)
+	}
+	if errors.Is(err, repo.ErrCorrupt) {
+		t.Fatal(err)
+	}
+}
+
+// restoreDamagedMiddle damages the middle blob of big.bin as bigFileRepo
+// backed it up (it must have at least minBlobs blobs), restores src of sn
+// into a new directory and checks what such a restore gives: no error,
+// big.bin reported damaged with one warning naming it, small.txt restored,
+// big.bin not restored intact. It returns the target directory.
+func restoreDamagedMiddle(t *testing.T, r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot, minBlobs int) string {
+	t.Helper()
+	ctx := context.Background()
 	node, err := r.FindNode(ctx, sn, src+"/big.bin")
-	if err != nil || len(node.Content) < 8 {
+	if err != nil || len(node.Content) < minBlobs {
 		t.Fatalf("big.bin: %d blobs, %v; want many", len(node.Content), err)
 	}
-	blob := node.Content[len(node.Content)/2]
-	damageBlob(t, r, dir, pack.BlobHandle{ID: blob, Type: pack.DataBlob})
-	defer restorer.SetRangeTesting(256<<10, nil)()
+	damageBlob(t, r, dir, pack.BlobHandle{ID: node.Content[len(node.Content)/2], Type: pack.DataBlob})
 
 	target := t.TempDir()
 	var mu sync.Mutex
@@ -161,13 +178,7 @@ func TestRestoreLargeFileDamagedMiddleBlob(t *testing.T) {
 	if got["big.bin"] == string(big) {
 		t.Errorf("big.bin restored intact from a damaged blob?")
 	}
-	vres, err := restorer.Verify(ctx, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
-	if err != nil || len(vres.Mismatched) != 1 {
-		t.Fatalf("Verify after a damaged restore: %+v, %v; want big.bin mismatched", vres, err)
-	}
-	if errors.Is(err, repo.ErrCorrupt) {
-		t.Fatal(err)
-	}
+	return target
 }
 
 // BenchmarkRestoreLargeFile: one 64 MiB file from 16 MiB packs (the
