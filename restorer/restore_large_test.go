@@ -196,18 +196,7 @@ func BenchmarkRestoreLargeFile(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			defer restorer.SetRangeTesting(bc.span, nil)()
 			b.SetBytes(64 << 20)
-			base := b.TempDir()
-			i := 0
-			for b.Loop() {
-				target := filepath.Join(base, fmt.Sprint(i))
-				i++
-				if _, err := restorer.Restore(context.Background(), r, sn, restorer.RestoreOptions{Target: target, SubPath: src}); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				os.RemoveAll(target)
-				b.StartTimer()
-			}
+			restoreLoop(b, r, sn, src)
 		})
 	}
 }
@@ -223,6 +212,13 @@ func BenchmarkRestoreSmallFiles(b *testing.B) {
 		files[fmt.Sprintf("t/%02x/%02x/%d.webp", i%16, i/2%256, i)] = string(rnd[i%1024 : i%1024+size])
 	}
 	src, sn := writeAndBackup(b, r, files)
+	restoreLoop(b, r, sn, src)
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(files)), "µs/file")
+}
+
+// restoreLoop restores src of sn into a new directory at each b.Loop
+// iteration, and removes it with the timer stopped.
+func restoreLoop(b *testing.B, r *repo.Repository, sn *repo.Snapshot, src string) {
 	base := b.TempDir()
 	i := 0
 	for b.Loop() {
@@ -235,7 +231,6 @@ func BenchmarkRestoreSmallFiles(b *testing.B) {
 		os.RemoveAll(target)
 		b.StartTimer()
 	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(files)), "µs/file")
 }
 
 // writeAndBackup writes files below a new directory and backs it up (the
