@@ -4,15 +4,12 @@ package index
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"math/rand/v2"
 	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/immich-vault/immich-vault/pack"
 )
 
 // A bulk load's heap must stay bounded: small tables, few of them being
@@ -64,17 +61,7 @@ func TestBulkLoadHeapBounded(t *testing.T) {
 		}
 		f := &File{}
 		for range perFile / 64 {
-			pb := PackBlobs{Entries: make([]pack.Entry, 64)}
-			binary.LittleEndian.PutUint64(pb.Pack[:], rng.Uint64())
-			for i := range pb.Entries {
-				e := &pb.Entries[i]
-				e.Type = pack.DataBlob
-				for j := 0; j < len(e.ID); j += 8 {
-					binary.LittleEndian.PutUint64(e.ID[j:], rng.Uint64())
-				}
-				e.Offset, e.Length, e.RawLength = uint32(i)<<20, 1<<20, 1<<20
-			}
-			f.Packs = append(f.Packs, pb)
+			f.Packs = append(f.Packs, randDataPack(rng, 64, 1<<20))
 		}
 		done += perFile
 		return ID{byte(done >> 16), byte(done >> 8), byte(done)}, f, nil

@@ -20,6 +20,20 @@ func randID(r *mrand.Rand) (id ID) {
 	return id
 }
 
+// randDataPack returns a pack with a random ID (its first 8 bytes) holding
+// n data blobs with random IDs, each size bytes, stored one after another.
+func randDataPack(r *mrand.Rand, n int, size uint32) PackBlobs {
+	pb := PackBlobs{Entries: make([]pack.Entry, n)}
+	binary.LittleEndian.PutUint64(pb.Pack[:], r.Uint64())
+	for i := range pb.Entries {
+		e := &pb.Entries[i]
+		e.Type = pack.DataBlob
+		e.ID = randID(r)
+		e.Offset, e.Length, e.RawLength = uint32(i)*size, size, size
+	}
+	return pb
+}
+
 // makeEntries returns n contiguous valid entries with random IDs.
 func makeEntries(r *mrand.Rand, n int) []pack.Entry {
 	es := make([]pack.Entry, n)

@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -42,15 +41,8 @@ func BenchmarkCacheLookupLarge(b *testing.B) {
 		done = true
 		f := &File{}
 		for len(handles) < lookupBenchEntries {
-			pb := PackBlobs{Entries: make([]pack.Entry, 256)}
-			binary.LittleEndian.PutUint64(pb.Pack[:], rng.Uint64())
-			for i := range pb.Entries {
-				e := &pb.Entries[i]
-				e.Type = pack.DataBlob
-				for j := 0; j < len(e.ID); j += 8 {
-					binary.LittleEndian.PutUint64(e.ID[j:], rng.Uint64())
-				}
-				e.Offset, e.Length, e.RawLength = uint32(i)<<12, 1<<12, 1<<12
+			pb := randDataPack(rng, 256, 1<<12)
+			for _, e := range pb.Entries {
 				handles = append(handles, e.BlobHandle)
 			}
 			f.Packs = append(f.Packs, pb)
@@ -65,75 +57,81 @@ func BenchmarkCacheLookupLarge(b *testing.B) {
 	}
 	b.Logf("bulk load of %d entries: %v", len(handles), time.Since(start).Round(time.Millisecond))
 
-	run := func(name string, opts *Options, lookup func(c *Cache, h pack.BlobHandle) (bool, error)) {
-		b.Run(name, func(b *testing.B) {
-			c, err := OpenCache(dir, opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			r := rand.New(rand.NewPCG(3, 4))
-			b.ReportAllocs()
-			u0, s0, f0 := rusage()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				h := handles[r.IntN(len(handles))]
-				if ok, err := lookup(c, h); err != nil || !ok {
-					b.Fatalf("%v: found %v, %v", h, ok, err)
-				}
-			}
-			b.StopTimer()
-			u1, s1, f1 := rusage()
-			b.ReportMetric(float64(u1-u0)/float64(b.N), "usr-ns/op")
-			b.ReportMetric(float64(s1-s0)/float64(b.N), "sys-ns/op")
-			b.ReportMetric(float64(f1-f0)/float64(b.N), "minflt/op")
-		})
+	lookup := lookupFirst(ctx)
+	has := func(c *Cache, batch []pack.BlobHandle) error {
+		if ok, err := c.Has(ctx, batch[0]); err != nil || !ok {
+			return fmt.Errorf("%v: found %v, %v", batch[0], ok, err)
+		}
+		return nil
 	}
-	lookup := func(c *Cache, h pack.BlobHandle) (bool, error) {
-		_, ok, err := c.Lookup(ctx, h)
-		return ok, err
-	}
-	has := func(c *Cache, h pack.BlobHandle) (bool, error) { return c.Has(ctx, h) }
-	run("Lookup", &Options{Logf: b.Logf}, lookup)
-	run("Has", &Options{Logf: b.Logf}, has)
-	run("LookupNoTrim", &Options{Logf: b.Logf, TrimInterval: -1}, lookup)
+	b.Run("Lookup", func(b *testing.B) { benchLookups(b, dir, 0, handles, 1, "op", lookup) })
+	b.Run("Has", func(b *testing.B) { benchLookups(b, dir, 0, handles, 1, "op", has) })
+	b.Run("LookupNoTrim", func(b *testing.B) { benchLookups(b, dir, -1, handles, 1, "op", lookup) })
 
 	// Batches of random present handles: per key figures.
 	for _, n := range []int{4, 64, 1024, 65536} {
 		b.Run(fmt.Sprintf("LookupMany%d", n), func(b *testing.B) {
-			c, err := OpenCache(dir, &Options{Logf: b.Logf})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			r := rand.New(rand.NewPCG(3, 4))
-			batch := make([]pack.BlobHandle, n)
-			b.ReportAllocs()
-			u0, s0, f0 := rusage()
-			b.ResetTimer()
-			keys := 0
-			for keys < b.N {
-				for j := range batch {
-					batch[j] = handles[r.IntN(len(handles))]
-				}
+			benchLookups(b, dir, 0, handles, n, "key", func(c *Cache, batch []pack.BlobHandle) error {
 				_, found, err := c.LookupMany(ctx, batch)
 				if err != nil {
-					b.Fatal(err)
+					return err
 				}
 				for j, ok := range found {
 					if !ok {
-						b.Fatalf("%v not found", batch[j])
+						return fmt.Errorf("%v not found", batch[j])
 					}
 				}
-				keys += n
-			}
-			b.StopTimer()
-			u1, s1, f1 := rusage()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(keys), "ns/key")
-			b.ReportMetric(float64(u1-u0)/float64(keys), "usr-ns/key")
-			b.ReportMetric(float64(s1-s0)/float64(keys), "sys-ns/key")
-			b.ReportMetric(float64(f1-f0)/float64(keys), "minflt/key")
+				return nil
+			})
 		})
+	}
+}
+
+// benchLookups opens the cache in dir (with the trim interval given) and
+// looks up batches of n random handles (drawn by the same generator in
+// every sub-benchmark) with lookup until b.N keys have been looked up.
+// Besides ns/op and the allocations it reports the user and system CPU
+// time and the minor page faults per unit ("op": b.N counts lookups;
+// "key": b.N counts keys, and ns/key is reported too).
+func benchLookups(b *testing.B, dir string, trim time.Duration, handles []pack.BlobHandle, n int, unit string, lookup func(c *Cache, batch []pack.BlobHandle) error) {
+	c, err := OpenCache(dir, &Options{Logf: b.Logf, TrimInterval: trim})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	batch := make([]pack.BlobHandle, n)
+	b.ReportAllocs()
+	u0, s0, f0 := rusage()
+	b.ResetTimer()
+	keys := 0
+	for keys < b.N {
+		for j := range batch {
+			batch[j] = handles[r.IntN(len(handles))]
+		}
+		if err := lookup(c, batch); err != nil {
+			b.Fatal(err)
+		}
+		keys += n
+	}
+	b.StopTimer()
+	u1, s1, f1 := rusage()
+	if unit == "key" {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(keys), "ns/key")
+	}
+	b.ReportMetric(float64(u1-u0)/float64(keys), "usr-ns/"+unit)
+	b.ReportMetric(float64(s1-s0)/float64(keys), "sys-ns/"+unit)
+	b.ReportMetric(float64(f1-f0)/float64(keys), "minflt/"+unit)
+}
+
+// lookupFirst returns a benchLookups lookup that looks up the batch's
+// first handle with Lookup and fails if it is not found.
+func lookupFirst(ctx context.Context) func(c *Cache, batch []pack.BlobHandle) error {
+	return func(c *Cache, batch []pack.BlobHandle) error {
+		if _, ok, err := c.Lookup(ctx, batch[0]); err != nil || !ok {
+			return fmt.Errorf("%v: found %v, %v", batch[0], ok, err)
+		}
+		return nil
 	}
 }
 
@@ -208,33 +206,14 @@ func BenchmarkCacheLookupLevels(b *testing.B) {
 	}
 	for _, n := range []int{1, 4, 1024, 16384, 65536, 131072} {
 		b.Run(fmt.Sprintf("batch%d", n), func(b *testing.B) {
-			c, err := OpenCache(dir, &Options{Logf: b.Logf})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			r := rand.New(rand.NewPCG(3, 4))
-			batch := make([]pack.BlobHandle, n)
-			u0, s0, _ := rusage()
-			b.ResetTimer()
-			keys := 0
-			for keys < b.N {
-				for j := range batch {
-					batch[j] = handles[r.IntN(len(handles))]
+			lookup := lookupFirst(ctx)
+			if n > 1 {
+				lookup = func(c *Cache, batch []pack.BlobHandle) error {
+					_, _, err := c.LookupMany(ctx, batch)
+					return err
 				}
-				if n == 1 {
-					if _, ok, err := c.Lookup(ctx, batch[0]); err != nil || !ok {
-						b.Fatal(ok, err)
-					}
-				} else if _, _, err := c.LookupMany(ctx, batch); err != nil {
-					b.Fatal(err)
-				}
-				keys += n
 			}
-			b.StopTimer()
-			u1, s1, _ := rusage()
-			b.ReportMetric(float64(u1-u0)/float64(keys), "usr-ns/key")
-			b.ReportMetric(float64(s1-s0)/float64(keys), "sys-ns/key")
+			benchLookups(b, dir, 0, handles, n, "key", lookup)
 		})
 	}
 }

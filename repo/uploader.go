@@ -197,14 +197,21 @@ func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Conte
 			delete(up.open, t)
 		}
 		up.mu.Unlock()
-		up.pendMu.Lock()
-		for h := range up.unindexed {
-			r.cache.ForgetPending(h)
-		}
-		up.unindexed = map[pack.BlobHandle]struct{}{}
-		up.pendMu.Unlock()
+		up.forgetUnindexed()
 	}
 	return err
+}
+
+// forgetUnindexed forgets, in the cache, every blob this uploader marked
+// pending that no stored index file lists yet (after a failure, or at the
+// end of a dry run), and empties the set.
+func (up *Uploader) forgetUnindexed() {
+	up.pendMu.Lock()
+	defer up.pendMu.Unlock()
+	for h := range up.unindexed {
+		up.r.cache.ForgetPending(h)
+	}
+	up.unindexed = map[pack.BlobHandle]struct{}{}
 }
 
 // SaveBlob stores data as a blob of type t unless the repository (or this

@@ -17,11 +17,6 @@ import (
 func (r *Repository) WithDryRunUploader(ctx context.Context, fn func(ctx context.Context, up *Uploader) error) error {
 	up := &Uploader{r: r, dry: true, unindexed: map[pack.BlobHandle]struct{}{}}
 	err := fn(ctx, up)
-	up.pendMu.Lock()
-	for h := range up.unindexed {
-		r.cache.ForgetPending(h)
-	}
-	up.unindexed = map[pack.BlobHandle]struct{}{}
-	up.pendMu.Unlock()
+	up.forgetUnindexed()
 	return err
 }

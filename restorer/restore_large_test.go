@@ -23,10 +23,11 @@ import (
 	"github.com/immich-vault/immich-vault/restorer"
 )
 
-// largeFileRepo backs up big.bin (size bytes of random data, cut in
-// chunks of ~64 KiB, in 1 MiB packs: many chunks per pack, many packs)
-// and small.txt into a local repository.
-func largeFileRepo(t *testing.T, size int) (r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot) {
+// bigFileRepo backs up big.bin (size bytes of random data, cut in chunks
+// of the data profile given, in packs of packSize bytes) and small.txt into
+// a local repository, and returns the repository, its directory, the
+// backed-up source directory, big.bin's bytes and the snapshot.
+func bigFileRepo(t *testing.T, size, packSize int, data chunker.Params) (r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot) {
 	t.Helper()
 	dir = t.TempDir()
 	be, err := local.Open(dir)
@@ -34,15 +35,22 @@ func largeFileRepo(t *testing.T, size int) (r *repo.Repository, dir, src string,
 		t.Fatal(err)
 	}
 	opts := repotest.Options(t)
-	opts.PackSize = 1 << 20
+	opts.PackSize = packSize
 	opts.ChunkerProfiles = repo.DefaultChunkerProfiles()
-	opts.ChunkerProfiles[repo.ProfileData] = chunker.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10}
+	opts.ChunkerProfiles[repo.ProfileData] = data
 	r = repotest.InitIn(t, be, opts)
 	src = filepath.Join(t.TempDir(), "src")
 	big = repotest.RandBytes(41, size)
 	repotest.WriteFiles(t, src, map[string]string{"big.bin": string(big), "small.txt": "small"})
 	sn = repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	return r, dir, src, big, sn
+}
+
+// largeFileRepo backs up big.bin in chunks of ~64 KiB, in 1 MiB packs:
+// many chunks per pack, many packs.
+func largeFileRepo(t *testing.T, size int) (r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot) {
+	t.Helper()
+	return bigFileRepo(t, size, 1<<20, chunker.Params{Min: 16 << 10, Avg: 64 << 10, Max: 256 << 10})
 }
 
 // A large file is restored by several goroutines at once, each writing
@@ -119,13 +127,30 @@ func TestRestoreLargeFileParallelRanges(t *testing.T) {
 func TestRestoreLargeFileDamagedMiddleBlob(t *testing.T) {
 	ctx := context.Background()
 	r, dir, src, big, sn := largeFileRepo(t, 6<<20)
+	defer restorer.SetRangeTesting(256<<10, nil)()
+	target := restoreDamagedMiddle(t, r, dir, src, big, sn, 8)
+	vres, err := restorer.Verify(ctx, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
+	if err != nil || len(vres.Mismatched) != 1 {
+		t.Fatalf("Verify after a damaged restore: %+v, %v; want big.bin mismatched", vres, err)
+	}
+	if errors.Is(err, repo.ErrCorrupt) {
+		t.Fatal(err)
+	}
+}
+
+// restoreDamagedMiddle damages the middle blob of big.bin as bigFileRepo
+// backed it up (it must have at least minBlobs blobs), restores src of sn
+// into a new directory and checks what such a restore gives: no error,
+// big.bin reported damaged with one warning naming it, small.txt restored,
+// big.bin not restored intact. It returns the target directory.
+func restoreDamagedMiddle(t *testing.T, r *repo.Repository, dir, src string, big []byte, sn *repo.Snapshot, minBlobs int) string {
+	t.Helper()
+	ctx := context.Background()
 	node, err := r.FindNode(ctx, sn, src+"/big.bin")
-	if err != nil || len(node.Content) < 8 {
+	if err != nil || len(node.Content) < minBlobs {
 		t.Fatalf("big.bin: %d blobs, %v; want many", len(node.Content), err)
 	}
-	blob := node.Content[len(node.Content)/2]
-	damageBlob(t, r, dir, pack.BlobHandle{ID: blob, Type: pack.DataBlob})
-	defer restorer.SetRangeTesting(256<<10, nil)()
+	damageBlob(t, r, dir, pack.BlobHandle{ID: node.Content[len(node.Content)/2], Type: pack.DataBlob})
 
 	target := t.TempDir()
 	var mu sync.Mutex
@@ -153,13 +178,7 @@ func TestRestoreLargeFileDamagedMiddleBlob(t *testing.T) {
 	if got["big.bin"] == string(big) {
 		t.Errorf("big.bin restored intact from a damaged blob?")
 	}
-	vres, err := restorer.Verify(ctx, r, sn, restorer.RestoreOptions{Target: target, SubPath: src})
-	if err != nil || len(vres.Mismatched) != 1 {
-		t.Fatalf("Verify after a damaged restore: %+v, %v; want big.bin mismatched", vres, err)
-	}
-	if errors.Is(err, repo.ErrCorrupt) {
-		t.Fatal(err)
-	}
+	return target
 }
 
 // BenchmarkRestoreLargeFile: one 64 MiB file from 16 MiB packs (the
@@ -177,18 +196,7 @@ func BenchmarkRestoreLargeFile(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			defer restorer.SetRangeTesting(bc.span, nil)()
 			b.SetBytes(64 << 20)
-			base := b.TempDir()
-			i := 0
-			for b.Loop() {
-				target := filepath.Join(base, fmt.Sprint(i))
-				i++
-				if _, err := restorer.Restore(context.Background(), r, sn, restorer.RestoreOptions{Target: target, SubPath: src}); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				os.RemoveAll(target)
-				b.StartTimer()
-			}
+			restoreLoop(b, r, sn, src)
 		})
 	}
 }
@@ -204,6 +212,13 @@ func BenchmarkRestoreSmallFiles(b *testing.B) {
 		files[fmt.Sprintf("t/%02x/%02x/%d.webp", i%16, i/2%256, i)] = string(rnd[i%1024 : i%1024+size])
 	}
 	src, sn := writeAndBackup(b, r, files)
+	restoreLoop(b, r, sn, src)
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(files)), "µs/file")
+}
+
+// restoreLoop restores src of sn into a new directory at each b.Loop
+// iteration, and removes it with the timer stopped.
+func restoreLoop(b *testing.B, r *repo.Repository, sn *repo.Snapshot, src string) {
 	base := b.TempDir()
 	i := 0
 	for b.Loop() {
@@ -216,7 +231,6 @@ func BenchmarkRestoreSmallFiles(b *testing.B) {
 		os.RemoveAll(target)
 		b.StartTimer()
 	}
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(files)), "µs/file")
 }
 
 // writeAndBackup writes files below a new directory and backs it up (the

@@ -50,6 +50,21 @@ func sessionClient(t *testing.T, base string) (*http.Client, string) {
 	return c, m[1]
 }
 
+// formPoster returns a function that posts a form to u with client c and
+// returns the response and its body.
+func formPoster(t *testing.T, c *http.Client, u string) func(url.Values) (*http.Response, string) {
+	return func(v url.Values) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.PostForm(u, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+}
+
 // restoredNames lists the regular files below dir (base names, sorted).
 func restoredNames(t *testing.T, dir string, lib *synthLibrary) []string {
 	t.Helper()
@@ -96,16 +111,7 @@ func TestGalleryRestoreSelection(t *testing.T) {
 	base := "/s/" + lib.sn.ID().Short()
 	person := "cccccccc-0000-4000-8000-000000000001"
 	c, csrf := sessionClient(t, ts.URL)
-	post := func(v url.Values) (*http.Response, string) {
-		t.Helper()
-		resp, err := c.PostForm(ts.URL+base+"/restore", v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
-	}
+	post := formPoster(t, c, ts.URL+base+"/restore")
 
 	// The gallery page filtered by person offers the restore with the filter.
 	_, body := get(t, ts, base+"/gallery/?person="+person)

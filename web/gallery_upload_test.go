@@ -3,7 +3,6 @@ package web
 import (
 	"crypto/sha1"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -52,16 +51,7 @@ func TestGalleryUploadIntoImmich(t *testing.T) {
 		t.Fatalf("gallery filtered by person: no upload form:\n%s", body)
 	}
 	c, csrf = sessionClient(t, ts.URL)
-	post := func(v url.Values) (*http.Response, string) {
-		t.Helper()
-		resp, err := c.PostForm(ts.URL+base+"/restore", v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, string(b)
-	}
+	post := formPoster(t, c, ts.URL+base+"/restore")
 	if resp, page := post(url.Values{"into": {"immich"}, "person": {person}}); resp.StatusCode != http.StatusForbidden || len(api.Assets) != 1 {
 		t.Fatalf("upload without the CSRF token: %s, %d assets in Immich\n%s", resp.Status, len(api.Assets), page)
 	}

@@ -184,8 +184,7 @@ func sourceText(w *bufio.Writer, r *rand.Rand, size int64, vocab []string) error
 		local[i] = vocab[zipf(r, len(vocab))]
 	}
 	depth := 0
-	var err error
-	for written := int64(0); written < size && err == nil; {
+	return writeUntil(size, func() (int, error) {
 		var b strings.Builder
 		b.WriteString(strings.Repeat("\t", depth))
 		switch r.IntN(10) {
@@ -218,33 +217,20 @@ func sourceText(w *bufio.Writer, r *rand.Rand, size int64, vocab []string) error
 			}
 		}
 		b.WriteByte('\n')
-		var n int
-		n, err = w.WriteString(b.String())
-		written += int64(n)
-	}
-	if err != nil && !full(err) {
-		return err
-	}
-	return nil
+		return w.WriteString(b.String())
+	})
 }
 
 func prose(w *bufio.Writer, r *rand.Rand, size int64, vocab []string) error {
-	var err error
-	for written := int64(0); written < size && err == nil; {
+	return writeUntil(size, func() (int, error) {
 		var b strings.Builder
 		for k := 0; k < 8+r.IntN(12); k++ {
 			b.WriteString(vocab[zipf(r, len(vocab))])
 			b.WriteByte(" ,.  "[r.IntN(5)])
 		}
 		b.WriteByte('\n')
-		var n int
-		n, err = w.WriteString(b.String())
-		written += int64(n)
-	}
-	if err != nil && !full(err) {
-		return err
-	}
-	return nil
+		return w.WriteString(b.String())
+	})
 }
 
 // elfLike writes sections of zeros, skewed "code", string tables and random
@@ -255,8 +241,7 @@ func elfLike(w *bufio.Writer, r *rand.Rand, size int64, vocab []string) error {
 		alpha[i] = byte(r.IntN(256))
 	}
 	sec := make([]byte, 0, 64<<10)
-	var err error
-	for written := int64(0); written < size && err == nil; {
+	return writeUntil(size, func() (int, error) {
 		n := 1<<10 + r.IntN(63<<10)
 		sec = sec[:0]
 		switch k := r.IntN(20); {
@@ -282,9 +267,18 @@ func elfLike(w *bufio.Writer, r *rand.Rand, size int64, vocab []string) error {
 				sec = append(sec, byte(r.Uint32()))
 			}
 		}
-		var m int
-		m, err = w.Write(sec)
-		written += int64(m)
+		return w.Write(sec)
+	})
+}
+
+// writeUntil calls write until it has written size bytes or fails; a full
+// file (limitWriter) is no failure.
+func writeUntil(size int64, write func() (int, error)) error {
+	var err error
+	for written := int64(0); written < size && err == nil; {
+		var n int
+		n, err = write()
+		written += int64(n)
 	}
 	if err != nil && !full(err) {
 		return err

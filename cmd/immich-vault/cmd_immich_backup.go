@@ -126,23 +126,13 @@ func runImmichBackup(cmd *cobra.Command, o *immichBackupOptions) (err error) {
 	defer func() {
 		code := exitCodeOf(cmd.Context(), err) // the process's exit code, not a blanket 1
 		m := ops.Metrics{Start: start, Duration: time.Since(start), ExitCode: code, Success: code == exitOK || code == exitPartial}
-		fields := map[string]string{"command": "immich-backup", "status": "ok", "exit": strconv.Itoa(code), "duration": time.Since(start).Round(time.Millisecond).String()}
+		fields := logFields("immich-backup", code, err, m.Duration, sn)
 		if sn != nil {
 			s := sn.Summary
 			m.BytesAdded, m.Files, m.SnapshotID = s.DataAdded, s.FilesNew+s.FilesChanged+s.FilesUnmodified, sn.ID().String()
-			fields["snapshot"], fields["added"], fields["files"] = sn.ID().Short(), strconv.FormatInt(s.DataAdded, 10), strconv.FormatInt(m.Files, 10)
 		}
 		if rec != nil {
 			m.DumpBytes, m.Assets = rec.DumpBytes, rec.Counts.Assets
-		}
-		if code != exitOK {
-			fields["status"] = "failed"
-			if code == exitPartial {
-				fields["status"] = "partial"
-			}
-		}
-		if err != nil && code != exitPartial {
-			fields["error"] = strings.ReplaceAll(err.Error(), "\n", " ")
 		}
 		if immichBackupDone != nil {
 			immichBackupDone(m) // run's metrics

@@ -33,14 +33,8 @@ func (e *env) startKill(delay time.Duration, args ...string) (completed bool, ra
 		"IMMICH_VAULT_REPOSITORY=" + e.repo, "IMMICH_VAULT_PASSWORD=" + e.password,
 		"IMMICH_VAULT_CACHE_DIR=" + e.cache,
 	}
-	var buf lockedBuffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	buf, done := startShared(e.t, cmd)
 	var err error
 	select {
 	case err = <-done:
@@ -56,6 +50,21 @@ func (e *env) startKill(delay time.Duration, args ...string) (completed bool, ra
 		e.t.Fatalf("%v exited %d without being killed:\n%s", args, ee.ExitCode(), buf.String())
 	}
 	return false, ran, buf.String()
+}
+
+// startShared starts cmd with its standard output and error going to one
+// buffer, and returns the buffer and a channel that receives cmd.Wait's
+// result when the process ends.
+func startShared(t *testing.T, cmd *exec.Cmd) (*lockedBuffer, <-chan error) {
+	t.Helper()
+	buf := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return buf, done
 }
 
 type lockedBuffer struct {

@@ -20,22 +20,11 @@ func TestDaemonServeRepositoryLater(t *testing.T) {
 	data := filepath.Join(e.dir, "data")
 	mustMkdirAll(t, data)
 	mustWrite(t, filepath.Join(data, "a.txt"), []byte("hello later"), 0o600)
-	pwFile := filepath.Join(e.dir, "ui-password")
-	mustWrite(t, pwFile, []byte(serveSecret+"\n"), 0o600)
-	cfg := filepath.Join(e.dir, "config.yaml")
-	mustWrite(t, cfg, []byte(`repository: `+e.repo+`
-backup:
-  paths: [`+data+`]
-daemon:
-  listen: 127.0.0.1:0
-  serve:
-    listen: 127.0.0.1:0
-    password_file: `+pwFile+`
-  jobs:
+	cfg := e.daemonServeConfig(data, `
     - name: quick
       schedule: "*/2 * * * * *"
       command: [snapshots, --json]
-`), 0o600)
+`)
 
 	// The daemon must not exit while its UI's repository does not exist
 	// yet (startDaemon fails the test if it does).

@@ -28,25 +28,14 @@ func TestDaemonServe(t *testing.T) {
 	mustWrite(t, filepath.Join(data, "a.txt"), []byte("hello daemon serve"), 0o600)
 	e.backup(0, data)
 
-	pwFile := filepath.Join(e.dir, "ui-password")
-	mustWrite(t, pwFile, []byte(serveSecret+"\n"), 0o600)
-	cfg := filepath.Join(e.dir, "config.yaml")
-	mustWrite(t, cfg, []byte(`repository: `+e.repo+`
-backup:
-  paths: [`+data+`]
-daemon:
-  listen: 127.0.0.1:0
-  serve:
-    listen: 127.0.0.1:0
-    password_file: `+pwFile+`
-  jobs:
+	cfg := e.daemonServeConfig(data, `
     - name: quick
       schedule: "*/3 * * * * *"
       command: [snapshots, --json]
     - name: broken
       schedule: "1-59/3 * * * * *"
       command: [ls, deadbeefdeadbeef]
-`), 0o600)
+`)
 
 	d := startDaemon(t, cfg, e.serveEnv(), true)
 	out, health := d.out, d.health
@@ -139,6 +128,28 @@ daemon:
 	if err := d.stop(); err != nil {
 		t.Fatalf("daemon after SIGTERM: %v\n%s", err, out)
 	}
+}
+
+// daemonServeConfig writes, in e.dir, the UI's password file (serveSecret)
+// and config.yaml: back up data; the daemon's health endpoint and its web
+// UI (daemon.serve, with that password file) each on a free local port;
+// and the jobs given (daemon.jobs's YAML list, indented four spaces). It
+// returns the configuration's path.
+func (e *env) daemonServeConfig(data, jobs string) string {
+	e.t.Helper()
+	pwFile := filepath.Join(e.dir, "ui-password")
+	mustWrite(e.t, pwFile, []byte(serveSecret+"\n"), 0o600)
+	cfg := filepath.Join(e.dir, "config.yaml")
+	mustWrite(e.t, cfg, []byte(`repository: `+e.repo+`
+backup:
+  paths: [`+data+`]
+daemon:
+  listen: 127.0.0.1:0
+  serve:
+    listen: 127.0.0.1:0
+    password_file: `+pwFile+`
+  jobs:`+jobs), 0o600)
+	return cfg
 }
 
 // TestDaemonServeRefuses: daemon.serve without a password file, with a

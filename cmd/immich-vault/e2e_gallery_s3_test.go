@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"image/jpeg"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/immich-vault/immich-vault/internal/netdelay"
 	"github.com/immich-vault/immich-vault/internal/s3test"
 )
 
@@ -111,15 +109,7 @@ func TestGalleryPageTimeS3(t *testing.T) {
 		os.RemoveAll(cache)
 	}
 	measure("s3", nil)
-	u, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := netdelay.Start(u.Host, 50*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
-	ie.env.repo = "s3:" + strings.Replace(srv.Endpoint, u.Host, px.Addr(), 1) + "/" + bucket + "/vault"
+	proxied, _ := latencyProxy(t, srv.Endpoint, 50*time.Millisecond)
+	ie.env.repo = "s3:" + proxied + "/" + bucket + "/vault"
 	measure("s3-50ms-rtt", nil)
 }

@@ -74,20 +74,30 @@ func TestS3DumpMultiPack(t *testing.T) {
 		t.Fatalf("dump from S3: %d bytes differing from the %d backed up (%d packs)", len(r.stdout), len(data), packs)
 	}
 
-	u, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := netdelay.Start(u.Host, 20*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
-	e.repo = "s3:" + strings.Replace(srv.Endpoint, u.Host, px.Addr(), 1) + "/" + bucket + "/vault"
+	proxied, _ := latencyProxy(t, srv.Endpoint, 20*time.Millisecond)
+	e.repo = "s3:" + proxied + "/" + bucket + "/vault"
 	start := time.Now()
 	r = e.okOpts(o, "dump", "latest", p)
 	if !bytes.Equal([]byte(r.stdout), data) {
 		t.Fatalf("dump through a 20 ms proxy: %d bytes differing from the %d backed up", len(r.stdout), len(data))
 	}
 	t.Logf("%d MiB over %d packs: dump through a 20 ms RTT proxy took %v", len(data)>>20, packs, time.Since(start))
+}
+
+// latencyProxy starts a proxy that adds rtt of round-trip time between
+// the client and the server at endpoint (an http URL), closed when the
+// test ends. It returns endpoint with the proxy's address in place of the
+// server's, and that address.
+func latencyProxy(t *testing.T, endpoint string, rtt time.Duration) (proxied, addr string) {
+	t.Helper()
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := netdelay.Start(u.Host, rtt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	return strings.Replace(endpoint, u.Host, px.Addr(), 1), px.Addr()
 }

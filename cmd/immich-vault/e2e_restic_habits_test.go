@@ -15,11 +15,7 @@ import (
 func TestSnapshotsLatestGroupBy(t *testing.T) {
 	e := newEnv(t)
 	e.initRepo()
-	a, b := filepath.Join(e.dir, "a"), filepath.Join(e.dir, "b")
-	mustMkdirAll(t, a)
-	mustMkdirAll(t, b)
-	mustWrite(t, filepath.Join(a, "f"), []byte("a"), 0o644)
-	mustWrite(t, filepath.Join(b, "f"), []byte("b"), 0o644)
+	a, b := e.twoSources()
 	var newestA, newestB string
 	for i := 0; i < 3; i++ {
 		s, _ := e.backup(0, a)

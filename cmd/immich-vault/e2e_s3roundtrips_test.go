@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/immich-vault/immich-vault/internal/netdelay"
 	"github.com/immich-vault/immich-vault/internal/s3test"
 )
 
@@ -128,20 +127,12 @@ func TestS3SequentialRoundTrips(t *testing.T) {
 		e.backupOpts(o, exitOK, src)
 	}
 
-	u, err := url.Parse(srv.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The client talks to the request log, which forwards through the
 	// latency proxy: a request's recorded span includes its round trip, so
 	// requests in flight together overlap in the log.
-	px, err := netdelay.Start(u.Host, 80*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
+	_, pxAddr := latencyProxy(t, srv.Endpoint, 80*time.Millisecond)
 	var log requestLog
-	rec := httptest.NewServer(log.handler(&url.URL{Scheme: "http", Host: px.Addr()}))
+	rec := httptest.NewServer(log.handler(&url.URL{Scheme: "http", Host: pxAddr}))
 	defer rec.Close()
 	e.repo = "s3:" + rec.URL + "/" + bucket + "/vault"
 

@@ -55,14 +55,8 @@ func (e *env) startSignal(delay time.Duration, sig syscall.Signal, extraEnv []st
 	armed := filepath.Join(e.t.TempDir(), "armed")
 	cmd.Env = e.environ(append(extraEnv, "IMMICH_VAULT_SIGNALS_ARMED_FILE="+armed)...)
 	cmd.Dir = e.dir
-	var buf lockedBuffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	buf, done := startShared(e.t, cmd)
 	var err error
 	signalled := false
 	select {
@@ -501,13 +495,7 @@ func TestSignalCacheDiskFull(t *testing.T) {
 			mustWrite(t, filepath.Join(freshDir, fmt.Sprintf("%d.bin", i)), fresh, 0o644)
 			cmd := exec.Command(binPath, "backup", "--force", "--limit-upload", "1024", src, freshDir)
 			cmd.Env = e.environ()
-			var out lockedBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			out, done := startShared(t, cmd)
 			var err error
 			filled := false
 		wait:
@@ -579,13 +567,7 @@ func TestSignalTwiceStillCleansUp(t *testing.T) {
 		os.RemoveAll(e.cache)
 		cmd := exec.Command(binPath, "backup", "--force", src)
 		cmd.Env = e.environ()
-		var out lockedBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		out, done := startShared(t, cmd)
 		// Wait until packs are being written (a state, not a delay).
 		var err error
 		signalled := false

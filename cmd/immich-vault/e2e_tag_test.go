@@ -7,6 +7,18 @@ import (
 	"testing"
 )
 
+// twoSources writes the directories a and b in e.dir, each with a file f
+// (holding "a" and "b"), and returns their paths.
+func (e *env) twoSources() (a, b string) {
+	e.t.Helper()
+	a, b = filepath.Join(e.dir, "a"), filepath.Join(e.dir, "b")
+	mustMkdirAll(e.t, a)
+	mustMkdirAll(e.t, b)
+	mustWrite(e.t, filepath.Join(a, "f"), []byte("a"), 0o644)
+	mustWrite(e.t, filepath.Join(b, "f"), []byte("b"), 0o644)
+	return a, b
+}
+
 // TestTag: tag --add/--remove/--set rewrite only the snapshots whose tags
 // change (new ID, same tree, time and paths; the old file gone), select
 // by IDs, "latest" or --host/--tag/--path, and leave a repository that
@@ -14,11 +26,7 @@ import (
 func TestTag(t *testing.T) {
 	e := newEnv(t)
 	e.initRepo()
-	a, b := filepath.Join(e.dir, "a"), filepath.Join(e.dir, "b")
-	mustMkdirAll(t, a)
-	mustMkdirAll(t, b)
-	mustWrite(t, filepath.Join(a, "f"), []byte("a"), 0o644)
-	mustWrite(t, filepath.Join(b, "f"), []byte("b"), 0o644)
+	a, b := e.twoSources()
 	sa, _ := e.backup(0, a)
 	sb, _ := e.backup(0, b)
 	byPath := func() map[string]snapshot {

@@ -77,21 +77,11 @@ func (p *plainOps) record(c *cobra.Command, start time.Time, err error) {
 	code := exitCodeOf(c.Context(), err) // the process's exit code, not a blanket 1
 	dur := time.Since(start)
 	m := ops.CommandMetrics{Command: name, Start: start, Duration: dur, ExitCode: code, Success: code == exitOK || code == exitPartial, Backup: p.preflights}
-	fields := map[string]string{"command": name, "status": "ok", "exit": strconv.Itoa(code), "duration": dur.Round(time.Millisecond).String()}
 	if sn := p.snapshot; sn != nil {
 		s := sn.Summary
 		m.BytesAdded, m.Files = s.DataAdded, s.FilesNew+s.FilesChanged+s.FilesUnmodified
-		fields["snapshot"], fields["added"], fields["files"] = sn.ID().Short(), strconv.FormatInt(s.DataAdded, 10), strconv.FormatInt(m.Files, 10)
 	}
-	if code != exitOK {
-		fields["status"] = "failed"
-		if code == exitPartial {
-			fields["status"] = "partial"
-		}
-	}
-	if err != nil && code != exitPartial {
-		fields["error"] = strings.ReplaceAll(err.Error(), "\n", " ")
-	}
+	fields := logFields(name, code, err, dur, p.snapshot)
 	if p.metricsFile != "" {
 		if merr := ops.WriteCommandMetrics(p.metricsFile, m); merr != nil {
 			gopts.warnf("%v", merr)
@@ -102,6 +92,28 @@ func (p *plainOps) record(c *cobra.Command, start time.Time, err error) {
 			gopts.warnf("%v", lerr)
 		}
 	}
+}
+
+// logFields is the --log-file line (ops.AppendLog) of a command that ended
+// with exit code code and error err after dur, having written snapshot sn
+// (nil: none): status ok, partial or failed, and the error on one line
+// unless the run was partial.
+func logFields(command string, code int, err error, dur time.Duration, sn *repo.Snapshot) map[string]string {
+	fields := map[string]string{"command": command, "status": "ok", "exit": strconv.Itoa(code), "duration": dur.Round(time.Millisecond).String()}
+	if sn != nil {
+		s := sn.Summary
+		fields["snapshot"], fields["added"], fields["files"] = sn.ID().Short(), strconv.FormatInt(s.DataAdded, 10), strconv.FormatInt(s.FilesNew+s.FilesChanged+s.FilesUnmodified, 10)
+	}
+	if code != exitOK {
+		fields["status"] = "failed"
+		if code == exitPartial {
+			fields["status"] = "partial"
+		}
+	}
+	if err != nil && code != exitPartial {
+		fields["error"] = strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	return fields
 }
 
 // checkRequiredMount is --require-mount/--require-uuid of backup and

@@ -15,16 +15,7 @@ import (
 // the lower bound is the assertion), and the bytes arrive intact.
 func TestRateLimitsBandwidth(t *testing.T) {
 	const size, rate = 4 << 20, 8 << 20
-	p, err := StartWith(echoServer(t), Options{RTT: 2 * time.Millisecond, Rate: rate, Window: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := dialEcho(t, Options{RTT: 2 * time.Millisecond, Rate: rate, Window: 1 << 20})
 	data := make([]byte, size)
 	rand.NewChaCha8([32]byte{1}).Read(data)
 	start := time.Now()

@@ -32,18 +32,26 @@ func echoServer(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func TestRoundTripDelayAndIntegrity(t *testing.T) {
-	const rtt = 60 * time.Millisecond
-	p, err := Start(echoServer(t), rtt)
+// dialEcho starts a proxy shaped by o in front of an echo server and
+// connects to it; connection and proxy are closed when the test ends.
+func dialEcho(t *testing.T, o Options) (*Proxy, net.Conn) {
+	t.Helper()
+	p, err := StartWith(echoServer(t), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
 	c, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return p, c
+}
+
+func TestRoundTripDelayAndIntegrity(t *testing.T) {
+	const rtt = 60 * time.Millisecond
+	_, c := dialEcho(t, Options{RTT: rtt})
 	// One small exchange costs at least one added RTT.
 	start := time.Now()
 	if _, err := c.Write([]byte("ping")); err != nil {
@@ -78,15 +86,7 @@ func TestRoundTripDelayAndIntegrity(t *testing.T) {
 }
 
 func TestCloseEndsConnections(t *testing.T) {
-	p, err := Start(echoServer(t), 10*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	p, c := dialEcho(t, Options{RTT: 10 * time.Millisecond})
 	if _, err := c.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}

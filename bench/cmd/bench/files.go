@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -56,14 +55,10 @@ func makeFilesTree(dir string, n, flat int) error {
 }
 
 func filesMain(c config, n, flat int) error {
-	bin := filepath.Join(c.Work, "immich-vault")
-	if err := os.MkdirAll(c.Work, 0o755); err != nil {
+	v, err := buildVault(c.Work)
+	if err != nil {
 		return err
 	}
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/immich-vault").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
-	}
-	v := &vault{bin: bin}
 	src := filepath.Join(c.Work, fmt.Sprintf("files%d", n))
 	if _, err := os.Stat(src + ".built"); err != nil {
 		os.RemoveAll(src)

@@ -192,15 +192,24 @@ type scaleRow struct {
 	Err     map[int]string
 }
 
-func scaleMain(c config, sizes []int) error {
-	bin := filepath.Join(c.Work, "immich-vault")
-	if err := os.MkdirAll(c.Work, 0o755); err != nil {
-		return err
+// buildVault creates the directory work and builds immich-vault into it
+// (the scale and files runs).
+func buildVault(work string) (*vault, error) {
+	bin := filepath.Join(work, "immich-vault")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
 	}
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/immich-vault").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
+		return nil, fmt.Errorf("build: %v: %s", err, out)
 	}
-	v := &vault{bin: bin}
+	return &vault{bin: bin}, nil
+}
+
+func scaleMain(c config, sizes []int) error {
+	v, err := buildVault(c.Work)
+	if err != nil {
+		return err
+	}
 	cmds := [][]string{
 		{"snapshots"},
 		{"stats"},

@@ -202,13 +202,7 @@ func prefix(a, b []byte) int {
 // cost is kernel time.
 func BenchmarkLoadReadOnce(b *testing.B) {
 	const size, span = 64 << 20, 8 << 20
-	l, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := l.Create(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	l := newCreated(b)
 	content := make([]byte, size)
 	rand.NewChaCha8([32]byte{5}).Read(content)
 	h := backend.Handle{Type: backend.PackFile, Name: strings.Repeat("cd", 32)}

@@ -16,7 +16,8 @@ import (
 	"github.com/immich-vault/immich-vault/repo/backend/backendtest"
 )
 
-func newCreated(t *testing.T) *Local {
+// newCreated opens and creates a local backend in a new temporary directory.
+func newCreated(t testing.TB) *Local {
 	t.Helper()
 	l, err := Open(filepath.Join(t.TempDir(), "a", "repo"))
 	if err != nil {
@@ -282,14 +283,8 @@ func TestDiskFull(t *testing.T) {
 func BenchmarkSave(b *testing.B) {
 	for _, size := range []int{4 << 20, 64 << 20} {
 		b.Run(fmt.Sprintf("%dMiB", size>>20), func(b *testing.B) {
-			l, err := Open(b.TempDir())
-			if err != nil {
-				b.Fatal(err)
-			}
+			l := newCreated(b)
 			ctx := context.Background()
-			if err := l.Create(ctx); err != nil {
-				b.Fatal(err)
-			}
 			data := backendtest.Data(1, size)
 			b.ReportAllocs()
 			b.SetBytes(int64(size))
@@ -305,14 +300,8 @@ func BenchmarkSave(b *testing.B) {
 
 func BenchmarkLoad(b *testing.B) {
 	const size = 64 << 20
-	l, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
+	l := newCreated(b)
 	ctx := context.Background()
-	if err := l.Create(ctx); err != nil {
-		b.Fatal(err)
-	}
 	h := backend.Handle{Type: backend.PackFile, Name: backendtest.Name(1)}
 	if err := l.Save(ctx, h, backend.NewByteReader(backendtest.Data(1, size))); err != nil {
 		b.Fatal(err)
