@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,23 +68,25 @@ func startShared(t *testing.T, cmd *exec.Cmd) (*lockedBuffer, <-chan error) {
 	return buf, done
 }
 
+// lockedBuffer collects a running process's output; String may be called
+// while the process still writes (failure messages of a running test).
 type lockedBuffer struct {
-	mu  chanMutex
+	mu  sync.Mutex
 	buf []byte
 }
 
-type chanMutex chan struct{}
-
 func (b *lockedBuffer) Write(p []byte) (int, error) {
-	if b.mu == nil {
-		b.mu = make(chanMutex, 1)
-	}
-	b.mu <- struct{}{}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.buf = append(b.buf, p...)
-	<-b.mu
 	return len(p), nil
 }
-func (b *lockedBuffer) String() string { return string(b.buf) }
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
+}
 
 // TestCrashHarness repeatedly starts backup, prune and forget --prune with
 // the real binary, SIGKILLs each at a random moment, and then requires
