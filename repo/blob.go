@@ -117,11 +117,17 @@ var blobScratch = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxScratch = 8 << 20
 
-// compressible decides whether a data blob is worth compressing. Media
+// compressible decides whether a data blob is worth compressing
+// (Compressible).
+func (r *Repository) compressible(data []byte) bool { return Compressible(data) }
+
+// Compressible decides whether a data blob is worth compressing. Media
 // (JPEG, HEIC, MP4) is already compressed: an order-0 entropy estimate of a
 // sample from the middle of the blob (≈ 7.95 bits/byte for such data, ≈ 5
 // for SQL text) rejects it for a fraction of the cost of trying zstd.
-func (r *Repository) compressible(data []byte) bool {
+// Exported for the benchmark's bound (bench/ceiling.CompressTree), which
+// must skip what a backup skips.
+func Compressible(data []byte) bool {
 	const sample = 4 << 10
 	if len(data) < 4<<10 {
 		return true // too small to judge; cheap to try

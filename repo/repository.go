@@ -427,18 +427,28 @@ func (r *Repository) saveKeyFile(ctx context.Context, key *crypto.Key, password 
 	return name, nil
 }
 
-func (r *Repository) initCodecs() error {
-	var err error
-	r.enc, err = zstd.NewWriter(nil,
+// NewBlobEncoder returns a zstd encoder with the repository's settings for
+// blobs: zstd's default level (klauspost/compress SpeedDefault, the level
+// of restic's default --compression auto), no checksum (the AEAD tag
+// covers the payload), a 1 MiB window. concurrent is how many EncodeAll
+// calls may run at once. The benchmark's ceiling (bench/ceiling) measures
+// the compression rate with it.
+func NewBlobEncoder(concurrent int) (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		// One encoder per core: EncodeAll takes an encoder from a pool of
-		// this size and waits when none is free, so 1 made every
-		// compressible backup (dumps, sidecars, any non-media source) run
-		// on one core behind the blob workers (issue 14).
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithEncoderConcurrency(concurrent),
 		zstd.WithEncoderCRC(false),
 		zstd.WithWindowSize(1<<20),
 		zstd.WithLowerEncoderMem(true))
+}
+
+func (r *Repository) initCodecs() error {
+	var err error
+	// One encoder per core: EncodeAll takes an encoder from a pool of
+	// this size and waits when none is free, so 1 made every compressible
+	// backup (dumps, sidecars, any non-media source) run on one core
+	// behind the blob workers (issue 14).
+	r.enc, err = NewBlobEncoder(runtime.GOMAXPROCS(0))
 	if err != nil {
 		return err
 	}
