@@ -153,12 +153,14 @@ func loadDirect(h backend.Handle, p string, length int, offset int64, fn func(io
 			ds.publish(min(got, want) - skip)
 		}
 	}()
+	// Deferred after the Close and the buffer's return, so run before
+	// them, also if fn panics: the reader is done with fd and the buffer.
+	defer func() {
+		ds.stop.Store(true)
+		<-ds.done
+	}()
 	r := &memReader{b: buf[skip:want], st: ds}
 	err = fn(r)
-	if err != nil {
-		ds.stop.Store(true)
-	}
-	<-ds.done // the reader is done with fd and the buffer
 	if err == nil {
 		// fn did not ask for every byte: a read error past them is
 		// still the Load's (the caller asked for the whole range).
