@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"math/bits"
 	"os"
-	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -115,109 +113,28 @@ func loadDirect(h backend.Handle, p string, length int, offset int64, fn func(io
 	}
 	buf := bp[:end-start]
 	want := int(offset + n - start) // bytes needed from start
-	skip := int(offset - start)     // bytes before the range
-	// The range is read in pieces by a goroutine of its own while fn
-	// consumes it: fn's NextBytes waits only for the bytes it asks for, so
-	// a restore decrypts, verifies and writes the first blobs of a range
-	// while the device reads the rest, instead of waiting for all of it
-	// (8 MiB) and leaving the device idle while it works (issue 14).
-	ds := &directStream{done: make(chan struct{})}
-	ds.cond.L = &ds.mu
-	go func() {
-		defer close(ds.done)
-		got := 0
-		for got < want && !ds.stop.Load() {
-			if testHookPiece != nil {
-				testHookPiece(got - skip)
-			}
-			m, err := unix.Pread(fd, buf[got:min(got+directPiece, len(buf))], start+int64(got))
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.EINVAL && direct && setDirect(fd, false) {
-				// O_DIRECT refused at read time (an alignment the file
-				// system wants, or a short read left got unaligned): the
-				// rest through the page cache.
-				direct = false
-				continue
-			}
-			if err != nil {
-				ds.fail(fmt.Errorf("load %v: %w", h, &fs.PathError{Op: "read", Path: p, Err: err}))
-				return
-			}
-			if m == 0 {
-				ds.fail(fmt.Errorf("load %v: read %s: %w", h, p, io.ErrUnexpectedEOF))
-				return
-			}
-			got += m
-			ds.publish(min(got, want) - skip)
+	got := 0
+	for got < want {
+		m, err := unix.Pread(fd, buf[got:], start+int64(got))
+		if err == unix.EINTR {
+			continue
 		}
-	}()
-	// Deferred after the Close and the buffer's return, so run before
-	// them, also if fn panics: the reader is done with fd and the buffer.
-	defer func() {
-		ds.stop.Store(true)
-		<-ds.done
-	}()
-	r := &memReader{b: buf[skip:want], st: ds}
-	err = fn(r)
-	if err == nil {
-		// fn did not ask for every byte: a read error past them is
-		// still the Load's (the caller asked for the whole range).
-		err = r.wait(len(r.b))
+		if err == unix.EINVAL && direct && setDirect(fd, false) {
+			// O_DIRECT refused at read time (an alignment the file
+			// system wants, or a short read left got unaligned): the
+			// rest through the page cache.
+			direct = false
+			continue
+		}
+		if err != nil {
+			return true, fmt.Errorf("load %v: %w", h, &fs.PathError{Op: "read", Path: p, Err: err})
+		}
+		if m == 0 {
+			return true, fmt.Errorf("load %v: read %s: %w", h, p, io.ErrUnexpectedEOF)
+		}
+		got += m
 	}
-	return true, err
-}
-
-// testHookPiece, when set (tests), is called by a direct range's reader
-// before each piece, with the bytes of the range read so far.
-var testHookPiece func(read int)
-
-// directPiece is the size of one read of a direct range (a multiple of
-// directAlign). Variable for the tests.
-var directPiece = 2 << 20
-
-// directStream is the progress of a range's reader goroutine: avail bytes
-// of the range are in the buffer, or err stopped it.
-type directStream struct {
-	mu    sync.Mutex
-	cond  sync.Cond
-	avail atomic.Int64
-	err   error
-	stop  atomic.Bool
-	done  chan struct{}
-}
-
-func (s *directStream) publish(n int) {
-	s.mu.Lock()
-	s.avail.Store(int64(n))
-	s.mu.Unlock()
-	s.cond.Broadcast()
-}
-
-func (s *directStream) fail(err error) {
-	s.mu.Lock()
-	s.err = err
-	s.mu.Unlock()
-	s.cond.Broadcast()
-}
-
-// wait blocks until the first end bytes of r's range are read, or returns
-// the read's error.
-func (r *memReader) wait(end int) error {
-	s := r.st
-	if s == nil || s.avail.Load() >= int64(end) {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for s.avail.Load() < int64(end) && s.err == nil {
-		s.cond.Wait()
-	}
-	if s.avail.Load() >= int64(end) {
-		return nil
-	}
-	return s.err
+	return true, fn(&memReader{b: buf[offset-start : want]})
 }
 
 // testHookDirect, when set (tests), is told whether a range is read
@@ -255,15 +172,11 @@ func setDirect(fd int, on bool) bool {
 type memReader struct {
 	b   []byte
 	pos int
-	st  *directStream // nil: all of b is read already
 }
 
 func (r *memReader) Read(p []byte) (int, error) {
 	if r.pos >= len(r.b) {
 		return 0, io.EOF
-	}
-	if err := r.wait(min(r.pos+len(p), len(r.b))); err != nil {
-		return 0, err
 	}
 	n := copy(p, r.b[r.pos:])
 	r.pos += n
@@ -276,9 +189,6 @@ func (r *memReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if off >= int64(len(r.b)) {
 		return 0, io.EOF
-	}
-	if err := r.wait(int(min(off+int64(len(p)), int64(len(r.b))))); err != nil {
-		return 0, err
 	}
 	n := copy(p, r.b[off:])
 	if n < len(p) {
@@ -314,9 +224,6 @@ func (r *memReader) Size() int64 { return int64(len(r.b)) }
 func (r *memReader) NextBytes(n int) ([]byte, error) {
 	if n < 0 || n > len(r.b)-r.pos {
 		return nil, io.ErrUnexpectedEOF
-	}
-	if err := r.wait(r.pos + n); err != nil {
-		return nil, err
 	}
 	b := r.b[r.pos : r.pos+n : r.pos+n]
 	r.pos += n
