@@ -85,7 +85,16 @@ func (w *treeWindows) drop(x *treeWin) {
 func (r *Repository) loadTreeBytes(ctx context.Context, id ID) ([]byte, error) {
 	h := pack.BlobHandle{ID: id, Type: pack.TreeBlob}
 	loc, ok, err := r.cache.Lookup(ctx, h)
-	if err != nil || !ok || treeWindow <= 0 {
+	if err != nil || !ok {
+		return r.LoadBlob(ctx, h, nil)
+	}
+	return r.loadTreeBytesAt(ctx, h, loc)
+}
+
+// loadTreeBytesAt is loadTreeBytes with the tree's location already
+// looked up (treeload_at.go).
+func (r *Repository) loadTreeBytesAt(ctx context.Context, h pack.BlobHandle, loc index.Location) ([]byte, error) {
+	if treeWindow <= 0 {
 		return r.LoadBlob(ctx, h, nil)
 	}
 	sealed, err := r.treeWindowBytes(ctx, loc)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/immich-vault/immich-vault/fs"
+	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
@@ -456,9 +457,10 @@ func (p *treePrefetcher) ahead(ctx context.Context, t *data.Tree) {
 
 // treeWant is one tree to load into its channel, located in its pack.
 type treeWant struct {
-	id repo.ID
-	ch chan treeResult
-	e  pack.Entry
+	id  repo.ID
+	ch  chan treeResult
+	e   pack.Entry
+	loc index.Location
 }
 
 // prefetchSiblings loads the trees of sibling directories, which the
@@ -496,7 +498,7 @@ func (p *treePrefetcher) prefetchSiblings(ctx context.Context, ids []repo.ID) {
 				continue
 			}
 			loc := locs[i]
-			w.e = loc.Entry(hs[i])
+			w.e, w.loc = loc.Entry(hs[i]), loc
 			byPack[loc.Pack] = append(byPack[loc.Pack], w)
 		}
 		for packID, run := range byPack {
@@ -539,7 +541,7 @@ func (p *treePrefetcher) loadRun(ctx context.Context, packID repo.ID, run []tree
 	// cost one round trip per tree level on S3.
 	trees := make([]*data.Tree, len(run))
 	for i := len(run) - 1; i >= 0; i-- {
-		if t, err := p.r.LoadTreeBlob(ctx, run[i].id); err == nil {
+		if t, err := p.r.LoadTreeBlobAt(ctx, run[i].id, run[i].loc); err == nil { // looked up above: not again
 			trees[i] = t
 		}
 	}

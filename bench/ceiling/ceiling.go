@@ -296,7 +296,9 @@ func (r Rates) PipelineLimit(cores int, coldCache bool) Limit {
 // AEADs cost the same both ways), its blob hash checked and written into
 // the target. The target is written into the page cache (no tool fsyncs
 // restored files), so with a cold cache the disk bound is reading the
-// repository: ReadDisk.
+// repository: ReadDisk. ReadDisk comes from one just-written file that a
+// VM's host may still cache; the bench's restore bound uses this limit's
+// CPU side and the repository's own measured cold read instead.
 func (r Rates) RestoreLimit(cores int, coldCache bool) Limit {
 	perByte := inv(r.ReadCached) + inv(r.Encrypt) + inv(r.Hash) + inv(r.WriteCached)
 	var l Limit

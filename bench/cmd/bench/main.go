@@ -567,7 +567,14 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 		}
 	}
 	rs := newScenario(rep, "restore"+name, "Restore of corpus "+name, st)
-	setRestoreBound(rep, rs, name)
+	var rr repoRead
+	if p, ok := repos["immich-vault"]; ok {
+		if rr, err = measureRepoRead(p); err != nil {
+			return fmt.Errorf("cold read of the repository of %s: %w", name, err)
+		}
+		logf("corpus %s repository read (cold cache): %.2fs (%d goroutines)", name, rr.Time.Seconds(), rr.Workers)
+	}
+	setRestoreBound(rep, rs, name, rr)
 	for r := 0; r < reps; r++ {
 		for _, t := range order(tools, r) {
 			target := filepath.Join(c.Work, "restore-"+t.Name())
