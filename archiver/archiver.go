@@ -150,6 +150,11 @@ type archiver struct {
 	// that can only miss are skipped.
 	fileCache   *index.MetaWriter
 	noFileCache bool
+	// largeSem bounds the file workers reading files of more than one
+	// chunk (dataMin: the data chunker's minimum), whose buffers take
+	// megabytes (smallbuf.go).
+	largeSem chan struct{}
+	dataMin  int
 	// dirSem bounds the directories walked concurrently; when it is full a
 	// directory is walked inline by its parent's goroutine (no deadlock).
 	dirSem chan struct{}
@@ -189,6 +194,11 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 		return nil, err
 	}
 	a := &archiver{r: r, opts: &opts, prog: opts.Progress, dirSem: make(chan struct{}, 2*opts.BlobWorkers)}
+	a.largeSem = make(chan struct{}, max(8, 2*runtime.GOMAXPROCS(0)))
+	if c, prof, err := r.ChunkerFor(repo.ProfileData); err == nil {
+		a.dataMin = c.Params().Min
+		r.PutChunker(prof, c)
+	}
 	if has, err := r.Cache().HasMetaPrefix([]byte(fileCachePrefix)); err == nil && !has {
 		a.noFileCache = true
 	}
@@ -390,7 +400,7 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 	now := a.opts.Time.UTC()
 	n := &data.Node{Type: data.NodeFile, Mode: uint32(mode.Perm()), UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), ModTime: now, ChangeTime: now}
 	n.SetName(filepath.Base(s.Path))
-	ids, size, err := a.chunkStream(ctx, s.Reader, profile, s.Path)
+	ids, size, err := a.chunkStream(ctx, s.Reader, profile, s.Path, -1)
 	if err != nil {
 		return fmt.Errorf("stream %s: %w", s.Path, err)
 	}
@@ -409,24 +419,35 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 
 // Buffer pools. Read buffers are small (the chunker copies chunks out of
 // them); chunk buffers start at twice the average chunk and grow to the
-// chunk's size when needed, so memory follows the data, not Max.
+// chunk's size when needed, so memory follows the data, not Max. A file
+// smaller than the chunker's minimum is one chunk: its buffers come from
+// smallbuf.go's size classes instead.
 var (
 	readPool  = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 	chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, 2<<20); return &b }}
 )
 
 // chunkStream splits rd into chunks and saves them through the blob workers.
-// Read errors are returned as *SourceError; repository errors as they are.
-func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path string) ([]repo.ID, int64, error) {
+// size is what rd is expected to hold (-1: unknown), a hint for the buffers
+// only. Read errors are returned as *SourceError; repository errors as
+// they are.
+func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path string, size int64) ([]repo.ID, int64, error) {
 	c, profile, err := a.r.ChunkerFor(profile)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer a.r.PutChunker(profile, c)
-	rbuf := readPool.Get().(*[]byte)
-	defer readPool.Put(rbuf)
+	small := isSmall(size, c.Params().Min)
+	var rbuf *[]byte
+	if small {
+		rbuf = getSmallBuf(smallReadBuf)
+		*rbuf = (*rbuf)[:cap(*rbuf)]
+		defer putChunkBuf(rbuf)
+	} else {
+		rbuf = readPool.Get().(*[]byte)
+		defer readPool.Put(rbuf)
+	}
 	cr := chunker.NewReader(rd, c, *rbuf)
-	cbp := &chunkPool
 
 	var (
 		wg    sync.WaitGroup
@@ -435,14 +456,27 @@ func (a *archiver) chunkStream(ctx context.Context, rd io.Reader, profile, path 
 		total int64
 	)
 	for {
-		buf := cbp.Get().(*[]byte)
+		var buf *[]byte
+		switch {
+		case small && len(ids) == 0:
+			// One more byte than expected: the read that fills the
+			// file stops short of the buffer, so no second read asks
+			// for the end of the file (fs.RawFile.ExpectSize).
+			buf = getSmallBuf(int(size) + 1)
+		case small:
+			// Only finds the end (or, should the file have grown,
+			// grows by append as a chunk buffer does).
+			buf = getSmallBuf(smallReadBuf)
+		default:
+			buf = chunkPool.Get().(*[]byte)
+		}
 		chunk, err := cr.Next((*buf)[:0])
 		if err == io.EOF {
-			cbp.Put(buf)
+			putChunkBuf(buf)
 			break
 		}
 		if err != nil {
-			cbp.Put(buf)
+			putChunkBuf(buf)
 			wg.Wait()
 			return nil, total, &SourceError{Path: path, Err: err}
 		}
@@ -485,7 +519,7 @@ func (a *archiver) blobWorker(ctx context.Context) error {
 			}
 		}
 		*j.buf = j.data[:0]
-		chunkPool.Put(j.buf)
+		putChunkBuf(j.buf)
 		j.wg.Done()
 	}
 	return nil
@@ -788,6 +822,15 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) 
 		a.prog.Bytes.Add(int64(n.Size))
 		return n, nil
 	}
+	if !isSmall(int64(n.Size), a.dataMin) {
+		// A large file's buffers take megabytes: a few at a time.
+		select {
+		case a.largeSem <- struct{}{}:
+			defer func() { <-a.largeSem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	f, err := fs.OpenSource(j.path, n.Device, n.Inode)
 	if err != nil {
 		return nil, &SourceError{Path: j.path, Err: err}
@@ -798,7 +841,7 @@ func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) 
 	// The walker's lstat is the "before" state: one fstat after reading
 	// tells whether the file changed (or was replaced) meanwhile.
 	size0, mtime0 := int64(n.Size), n.ModTime
-	ids, size, err := a.chunkStream(ctx, f, repo.ProfileData, j.path)
+	ids, size, err := a.chunkStream(ctx, f, repo.ProfileData, j.path, int64(n.Size))
 	if err != nil {
 		return nil, err
 	}

@@ -110,11 +110,20 @@ type report struct {
 
 // floors are a corpus's measured tree passes with a cold page cache.
 type floors struct {
-	Walk, Read           time.Duration // best of 1 and 8 goroutines
+	Walk, Read           time.Duration // fastest of the goroutine counts tried (bounds.go)
 	WalkWorkers          int           // the goroutine count of the best walk
 	ReadWorkers          int
+	WalkCPU, ReadCPU     time.Duration // CPU time (user+system) of the kept passes
+	Tries                []floorTry    // every pass, in order
 	Dirs, Files          int
 	LoadBefore, LoadWhen string
+}
+
+// floorTry is one timed pass of measureFloors.
+type floorTry struct {
+	Read      bool // a read of every file (else list + lstat)
+	Workers   int
+	Time, CPU time.Duration
 }
 
 // profile is immich-vault's CPU profile (pprof -top) of one scenario.
@@ -525,7 +534,7 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 	setColdBound(rep, cold, name, fl)
 	rescan := newScenario(rep, "rescan"+name, "No-change re-scan of corpus "+name, st)
 	rescan.Bound = fl.Walk
-	rescan.BoundNote = fmt.Sprintf("list every directory and lstat every entry, cold cache, %d goroutines", fl.WalkWorkers)
+	rescan.BoundNote = "list every directory and lstat every entry, cold cache, " + fl.workersNote(false)
 	for r := 0; r < reps; r++ {
 		for _, t := range order(tools, r) {
 			dropCaches()
