@@ -112,7 +112,10 @@ func (up *Uploader) discard(pb *packBuilder) {
 	packPool.Put(pb.buf)
 }
 
-func (up *Uploader) newPack() (*packBuilder, error) {
+func (up *Uploader) newPack(ctx context.Context) (*packBuilder, error) {
+	if err := up.r.passWriteGate(ctx, backend.PackFile); err != nil {
+		return nil, err
+	}
 	if up.spool != nil {
 		f, err := up.spool.CreateTemp(backend.PackFile)
 		if err != nil {
@@ -290,7 +293,7 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	up.mu.Unlock()
 	var err error
 	if pb == nil {
-		pb, err = up.newPack()
+		pb, err = up.newPack(ctx)
 	}
 	var full *packBuilder
 	if err == nil {
