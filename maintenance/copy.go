@@ -109,6 +109,11 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 	}
 	c := &copier{dst: r, src: src, same: SharesKeyWith(r, src), trees: map[repo.ID]repo.ID{}}
 	defer c.close()
+	// The destination's cache learns the copied blobs at the end, in key
+	// order (copy_deferred.go).
+	if c.deferred, err = r.NewDeferredIndex(); err != nil {
+		return nil, fmt.Errorf("copy: %w", err)
+	}
 	c.fetchers = opts.Fetchers
 	if c.fetchers <= 0 {
 		c.fetchers = min(max(src.Backend().Properties().Connections, 1), 8)
@@ -128,7 +133,7 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 			return st, err
 		}
 		var newTree repo.ID
-		err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		err := r.WithDeferredUploader(ctx, c.deferred, func(ctx context.Context, up *repo.Uploader) error {
 			var err error
 			newTree, err = c.copyTree(ctx, up, s.Tree)
 			defer func() { st.BytesStored += up.Stats.StoredBytes.Load() }()
@@ -162,6 +167,9 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		}
 	}
 	st.BlobsCopied, st.BlobsPresent, st.BytesCopied = c.copied.Load(), c.present.Load(), c.bytes.Load()
+	if err := c.deferred.Commit(ctx); err != nil {
+		return st, fmt.Errorf("%w: %w", ErrCopyCacheUpdate, err)
+	}
 	return st, nil
 }
 
@@ -177,6 +185,10 @@ type copier struct {
 	// its mapped tables made the resident size grow with the source's
 	// index (issue 13).
 	srcIdx *index.Table
+
+	// deferred holds the blobs copied in this run until they are merged
+	// into the destination's cache (copy_deferred.go).
+	deferred *repo.DeferredIndex
 
 	mu    sync.Mutex
 	trees map[repo.ID]repo.ID // source tree → destination tree, this run
@@ -198,6 +210,10 @@ func (c *copier) openSourceIndex(ctx context.Context) error {
 }
 
 func (c *copier) close() {
+	if c.deferred != nil {
+		c.deferred.Close()
+		c.deferred = nil
+	}
 	if c.srcIdx != nil {
 		c.srcIdx.Close()
 		c.srcIdx = nil
@@ -366,7 +382,7 @@ func (c *copier) copyData(ctx context.Context, up *repo.Uploader, ids []repo.ID)
 			return nil, err
 		}
 		if ok {
-			has, err := c.dst.Cache().Has(ctx, pack.BlobHandle{ID: dstID, Type: pack.DataBlob})
+			has, err := c.dstHas(ctx, pack.BlobHandle{ID: dstID, Type: pack.DataBlob})
 			if err != nil {
 				return nil, err
 			}
