@@ -376,22 +376,34 @@ func (c *copier) copyData(ctx context.Context, up *repo.Uploader, ids []repo.ID)
 	out := make(map[repo.ID]repo.ID, len(ids))
 	var outMu sync.Mutex
 	byPack := map[repo.ID][]fetchBlob{}
+	// The blobs whose destination ID is known, looked up in the
+	// destination together (copy_deferred.go).
+	var known, knownDst []repo.ID
+	var missing []repo.ID
 	for _, id := range ids {
 		dstID, ok, err := c.mapped(pack.DataBlob, id)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			has, err := c.dstHas(ctx, pack.BlobHandle{ID: dstID, Type: pack.DataBlob})
-			if err != nil {
-				return nil, err
-			}
-			if has {
-				out[id] = dstID
-				c.present.Add(1)
-				continue
-			}
+			known, knownDst = append(known, id), append(knownDst, dstID)
+		} else {
+			missing = append(missing, id)
 		}
+	}
+	has, err := c.dstHasMany(ctx, pack.DataBlob, knownDst)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range known {
+		if has[i] {
+			out[id] = knownDst[i]
+			c.present.Add(1)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	for _, id := range missing {
 		loc, err := c.locate(pack.BlobHandle{ID: id, Type: pack.DataBlob})
 		if err != nil {
 			return nil, err
