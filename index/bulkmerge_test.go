@@ -3,6 +3,7 @@ package index
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -176,7 +177,13 @@ func TestMergeIndexFilesChoosesBulk(t *testing.T) {
 // A RunSet answers exactly: every handle added, none other (its Bloom
 // filters only skip runs).
 func TestRunSet(t *testing.T) {
-	s, err := NewRunSet(t.TempDir())
+	for _, capacity := range []int64{0, 100, 50000} { // none, too small, enough
+		t.Run(fmt.Sprint(capacity), func(t *testing.T) { testRunSet(t, capacity) })
+	}
+}
+
+func testRunSet(t *testing.T, capacity int64) {
+	s, err := NewRunSet(t.TempDir(), capacity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +219,7 @@ func TestRunSet(t *testing.T) {
 	if s.Len() != int64(n) {
 		t.Fatalf("Len %d, want %d", s.Len(), n)
 	}
+	maybe := 0
 	for range 20000 {
 		var id ID
 		for i := range id {
@@ -220,7 +228,20 @@ func TestRunSet(t *testing.T) {
 		if ok, err := s.Has(pack.BlobHandle{ID: id, Type: pack.DataBlob}); err != nil || ok {
 			t.Fatalf("random handle: Has %v %v", ok, err)
 		}
+		var k [runSetKey]byte
+		k[0] = byte(pack.DataBlob)
+		copy(k[1:], id[:])
+		h1, h2 := s.hash(k[:])
+		if s.global != nil && s.globalBits(h1, h2, func(w int, bit uint64) bool { return s.global[w]&bit != 0 }) {
+			maybe++
+		}
 	}
+	// Sized for 50,000 handles and holding half as many: a few in a
+	// thousand pass the global filter.
+	if capacity == 50000 && maybe > 200 {
+		t.Fatalf("%d of 20,000 absent handles pass the global filter", maybe)
+	}
+	t.Logf("capacity %d, %d handles: %d of 20,000 absent handles pass the global filter", capacity, n, maybe)
 	// The first and last handles of a run, and ones just beside them.
 	f := files[5]
 	var hs []pack.BlobHandle

@@ -109,11 +109,6 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 	}
 	c := &copier{dst: r, src: src, same: SharesKeyWith(r, src), trees: map[repo.ID]repo.ID{}}
 	defer c.close()
-	// The destination's cache learns the copied blobs at the end, in key
-	// order (copy_deferred.go).
-	if c.deferred, err = r.NewDeferredIndex(); err != nil {
-		return nil, fmt.Errorf("copy: %w", err)
-	}
 	c.fetchers = opts.Fetchers
 	if c.fetchers <= 0 {
 		c.fetchers = min(max(src.Backend().Properties().Connections, 1), 8)
@@ -131,6 +126,14 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		}
 		if err := c.openSourceIndex(ctx); err != nil {
 			return st, err
+		}
+		if c.deferred == nil {
+			// The destination's cache learns the copied blobs at the
+			// end, in key order (copy_deferred.go); at most every
+			// source blob is copied.
+			if c.deferred, err = r.NewDeferredIndex(c.srcIdx.NumBlobs()); err != nil {
+				return st, fmt.Errorf("copy: %w", err)
+			}
 		}
 		var newTree repo.ID
 		err := r.WithDeferredUploader(ctx, c.deferred, func(ctx context.Context, up *repo.Uploader) error {
@@ -167,6 +170,9 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		}
 	}
 	st.BlobsCopied, st.BlobsPresent, st.BytesCopied = c.copied.Load(), c.present.Load(), c.bytes.Load()
+	if c.deferred == nil {
+		return st, nil
+	}
 	if err := c.deferred.Commit(ctx); err != nil {
 		return st, fmt.Errorf("%w: %w", ErrCopyCacheUpdate, err)
 	}

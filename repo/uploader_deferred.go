@@ -35,13 +35,14 @@ type DeferredIndex struct {
 }
 
 // NewDeferredIndex starts a deferred session; Close it when done (after
-// Commit).
-func (r *Repository) NewDeferredIndex() (*DeferredIndex, error) {
+// Commit). capacity is about the most blobs the session will store (it
+// sizes a filter of about 1.25 bytes a blob; 0 if unknown).
+func (r *Repository) NewDeferredIndex(capacity int64) (*DeferredIndex, error) {
 	dir := r.cacheTmp
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	set, err := index.NewRunSet(dir)
+	set, err := index.NewRunSet(dir, capacity)
 	if err != nil {
 		return nil, err
 	}
