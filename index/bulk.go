@@ -218,6 +218,9 @@ func (c *Cache) bulkLoad(ctx context.Context, tmpDir string, next func() (ID, *F
 		if f == nil {
 			continue
 		}
+		if bulkPartitionHook != nil {
+			bulkPartitionHook(i)
+		}
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}

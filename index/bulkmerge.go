@@ -70,6 +70,10 @@ var (
 	bulkMergeMin   int64  = 100_000
 )
 
+// bulkPartitionHook, if set, is called before each partition is streamed
+// (tests: an interruption in the middle of a load).
+var bulkPartitionHook func(partition int)
+
 // dump writes every record of the cache but the schema version, in key
 // order, into a file in dir and returns a reader positioned at its start.
 // Records are uvarint key length ‖ uvarint value length ‖ key ‖ value.

@@ -262,3 +262,50 @@ func testRunSet(t *testing.T, capacity int64) {
 		}
 	}
 }
+
+// A bulk merge interrupted while it streams (the database emptied, part of
+// the records written) leaves a cache that the next OpenCache wipes: it
+// never claims an index file merged whose entries it lacks.
+func TestBulkMergeInterrupted(t *testing.T) {
+	defer func(h func(int), r int) { bulkPartitionHook, bulkStreamRecords = h, r }(bulkPartitionHook, bulkStreamRecords)
+	bulkStreamRecords = 50 // tables are written as the stream goes
+	dir := t.TempDir()
+	c, err := OpenCache(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(14, 15))
+	if err := c.MergeIndexFile(context.Background(), ID{1}, randomFile(rng, 20, 50)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	seen := 0
+	bulkPartitionHook = func(int) {
+		if seen++; seen == 100 {
+			cancel()
+		}
+	}
+	_, err = c.BulkMerge(ctx, t.TempDir(), filesNext([]ID{{2}}, []*File{randomFile(rng, 40, 50)}))
+	if err == nil {
+		t.Fatal("BulkMerge with its context cancelled half way returned nil")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = OpenCache(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ids, err := c.IndexFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.Count()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 0 || n != 0 {
+		t.Fatalf("after an interrupted bulk merge the cache records index files %v and %d blobs, want an empty cache (rebuilt from the repository)", ids, n)
+	}
+}
