@@ -49,3 +49,31 @@ func TestHasManyMatchesHas(t *testing.T) {
 		}()
 	}
 }
+
+// ClaimPending claims a handle once, whatever the database holds; Has
+// then sees it pending until ForgetPending.
+func TestClaimPending(t *testing.T) {
+	ctx := context.Background()
+	c, err := OpenCache("", &Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := pack.BlobHandle{ID: ID{4}, Type: pack.DataBlob}
+	if ok, err := c.ClaimPending(ctx, h); err != nil || !ok {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	if ok, err := c.ClaimPending(ctx, h); err != nil || ok {
+		t.Fatalf("second claim: %v %v", ok, err)
+	}
+	if ok, err := c.AddPending(ctx, h); err != nil || ok {
+		t.Fatalf("AddPending of a claimed handle: %v %v", ok, err)
+	}
+	if has, _ := c.Has(ctx, h); !has {
+		t.Fatal("a claimed handle is not reported by Has")
+	}
+	c.ForgetPending(h)
+	if has, _ := c.Has(ctx, h); has {
+		t.Fatal("a forgotten handle is still reported by Has")
+	}
+}

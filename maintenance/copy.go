@@ -474,7 +474,12 @@ func (c *copier) runFetch(ctx context.Context, up *repo.Uploader, f fetch, recor
 		if !c.same {
 			dstID = c.dst.Key().BlobID(plain)
 		}
-		added, err := up.SaveBlobWithID(ctx, pack.DataBlob, dstID, plain)
+		save := up.SaveBlobWithID
+		if c.same {
+			// copyData found it absent from the cache (dstHasMany).
+			save = up.SaveAbsentBlobWithID
+		}
+		added, err := save(ctx, pack.DataBlob, dstID, plain)
 		if err != nil {
 			return err
 		}

@@ -234,11 +234,17 @@ var ErrBlobTooLarge = errors.New("blob larger than the 64 MiB limit of one blob"
 
 // SaveBlobWithID is SaveBlob for a caller that already computed the blob ID.
 func (up *Uploader) SaveBlobWithID(ctx context.Context, t pack.BlobType, id ID, data []byte) (bool, error) {
+	return up.saveBlob(ctx, t, id, data, up.r.cache.AddPending)
+}
+
+// saveBlob stores data as blob id unless claim (which marks it pending)
+// says it is stored or pending already.
+func (up *Uploader) saveBlob(ctx context.Context, t pack.BlobType, id ID, data []byte, claim func(context.Context, pack.BlobHandle) (bool, error)) (bool, error) {
 	if len(data) > pack.MaxBlobSize {
 		return false, fmt.Errorf("%v blob of %d bytes: %w", t, len(data), ErrBlobTooLarge)
 	}
 	h := pack.BlobHandle{ID: id, Type: t}
-	isNew, err := up.r.cache.AddPending(ctx, h)
+	isNew, err := claim(ctx, h)
 	if err != nil || !isNew {
 		return false, err
 	}

@@ -58,6 +58,18 @@ func (r *Repository) WithDeferredUploader(ctx context.Context, d *DeferredIndex,
 	return r.withUploader(ctx, d, fn)
 }
 
+// SaveAbsentBlobWithID is SaveBlobWithID for a deferred uploader's caller
+// that found id absent from the cache in this session (Cache.HasMany): the
+// cache's database is not read again (copy asked it twice per blob: 10 %
+// of its CPU time at 3 M blobs). Pending blobs and this session's index
+// files are still checked.
+func (up *Uploader) SaveAbsentBlobWithID(ctx context.Context, t pack.BlobType, id ID, data []byte) (bool, error) {
+	if up.deferred == nil {
+		return up.SaveBlobWithID(ctx, t, id, data)
+	}
+	return up.saveBlob(ctx, t, id, data, up.r.cache.ClaimPending)
+}
+
 // Has reports whether an index file written in this session lists h.
 func (d *DeferredIndex) Has(h pack.BlobHandle) (bool, error) {
 	return d.set.Has(h)
