@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -90,7 +91,7 @@ func CopiedFrom(ctx context.Context, r *repo.Repository) (map[CopyOrigin]repo.ID
 // destination ID mapping is kept in r's local cache (metakey "cp1" ‖ source
 // repository ID ‖ type ‖ source blob ID) so a re-run needs no download to
 // know which blobs r already has.
-func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, opts CopyOptions) (*CopyStats, error) {
+func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, opts CopyOptions) (_ *CopyStats, retErr error) {
 	ctx, release, err := r.HoldForWrite(ctx, "copy") // docs/FORMAT.md §10
 	if err != nil {
 		return nil, err
@@ -109,6 +110,15 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 	}
 	c := &copier{dst: r, src: src, same: SharesKeyWith(r, src), trees: map[repo.ID]repo.ID{}}
 	defer c.close()
+	defer func() {
+		// A copy that failed for another reason than an interruption
+		// still tells the cache about the snapshots it copied (best
+		// effort: else the next open merges their index files one by
+		// one).
+		if retErr != nil && c.deferred != nil && ctx.Err() == nil && !errors.Is(retErr, ErrCopyCacheUpdate) {
+			_ = c.deferred.Commit(ctx)
+		}
+	}()
 	c.fetchers = opts.Fetchers
 	if c.fetchers <= 0 {
 		c.fetchers = min(max(src.Backend().Properties().Connections, 1), 8)

@@ -234,3 +234,43 @@ func TestCopyInterruptedAfterIndexFiles(t *testing.T) {
 	cacheMatchesIndex(t, dst2, dstBe)
 	checkOK(t, dst2)
 }
+
+// TestCopyFailedCommitsCopiedSnapshots: a copy that fails on a later
+// snapshot (a data blob missing from the source) still merges the index
+// files of the snapshots it copied into the cache before it returns.
+func TestCopyFailedCommitsCopiedSnapshots(t *testing.T) {
+	ctx := context.Background()
+	src := repotest.InitIn(t, mem.New(), repotest.Options(t))
+	tinyBlobRepo(t, src, 5_000)
+	// A later snapshot naming a data blob the source lacks.
+	var root repo.ID
+	err := src.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		b, err := data.EncodeTree(&data.Tree{Nodes: []*data.Node{{Name: "gone.jpg", Type: data.NodeFile, Mode: 0o644,
+			ModTime: time.Unix(1.8e9, 0).UTC(), Size: 1, Content: []repo.ID{{0xde, 0xad}}}}})
+		if err != nil {
+			return err
+		}
+		root, _, err = up.SaveBlob(ctx, pack.TreeBlob, b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.SaveSnapshot(ctx, &repo.Snapshot{Time: time.Unix(1.8e9, 0).UTC(), Host: "nas", Paths: []string{"/x"}, Tree: root}); err != nil {
+		t.Fatal(err)
+	}
+	dstBe := mem.New()
+	dstOpts := repotest.Options(t)
+	dstOpts.ShareKeyWith = src
+	dstOpts.ChunkerProfiles = src.Config().Chunker.Profiles
+	dst := repotest.InitIn(t, dstBe, dstOpts)
+	snaps, err := src.Snapshots(ctx, nil)
+	if err != nil || len(snaps) != 2 {
+		t.Fatalf("source snapshots: %d, %v", len(snaps), err)
+	}
+	st, err := maintenance.Copy(ctx, dst, src, snaps, maintenance.CopyOptions{})
+	if !errors.Is(err, repo.ErrBlobNotFound) || st.SnapshotsCopied != 1 {
+		t.Fatalf("copy: %+v, %v; want the first snapshot copied and ErrBlobNotFound", st, err)
+	}
+	cacheMatchesIndex(t, dst, dstBe)
+}
