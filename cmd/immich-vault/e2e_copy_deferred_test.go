@@ -26,8 +26,48 @@ func TestCopyKilledAfterFirstSnapshot(t *testing.T) {
 		}
 		src.backup(0, d)
 	}
-	dst := newEnv(t)
 	from := opts{extraEnv: []string{"IMMICH_VAULT_FROM_PASSWORD=" + src.password}}
+	// The kill must land between the first and the last snapshot; on a
+	// very loaded machine the poll may see the first one late: then try
+	// again with a new destination (at most 3 times).
+	var dst *env
+	for attempt := 1; ; attempt++ {
+		dst = newEnv(t)
+		n := killCopyAfterFirstSnapshot(t, dst, src, from)
+		if n >= 1 && n < 3 {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("%d snapshots in the destination after the kill, want 1 or 2 (3 attempts)", n)
+		}
+		t.Logf("attempt %d: %d snapshots in the destination after the kill; trying again", attempt, n)
+	}
+	dst.okOpts(from, "copy", "--from-repo", src.repo)
+	if got := dst.snapshots(); len(got) != 3 {
+		t.Fatalf("%d snapshots after the second copy, want 3", len(got))
+	}
+	dst.ok("check", "--read-data")
+	// A third run has nothing left to send.
+	r := dst.okOpts(from, "copy", "--from-repo", src.repo)
+	t.Logf("third copy: %s", r.stdout)
+}
+
+// hasHexName reports whether a stored file (named by its ID, not a
+// temporary file) is among ents.
+func hasHexName(ents []os.DirEntry) bool {
+	for _, e := range ents {
+		if isHexID(e.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
+// killCopyAfterFirstSnapshot starts copy from src into a new repository in
+// dst, SIGKILLs it as soon as its first snapshot is stored, and returns
+// the number of snapshots in dst then.
+func killCopyAfterFirstSnapshot(t *testing.T, dst, src *env, from opts) int {
+	t.Helper()
 	dst.okOpts(from, "init", "--copy-chunker-params-from", src.repo)
 
 	cmd := exec.Command(binPath, "copy", "--from-repo", src.repo)
@@ -52,7 +92,8 @@ func TestCopyKilledAfterFirstSnapshot(t *testing.T) {
 		select {
 		case err := <-exited:
 			b, _ := os.ReadFile(out.Name())
-			t.Fatalf("copy ended (%v) before it was killed: the test needs it to take longer\n%s", err, b)
+			t.Logf("copy ended (%v) before it was killed:\n%s", err, b)
+			return len(dst.snapshots())
 		default:
 		}
 		if ents, _ := os.ReadDir(snapDir); hasHexName(ents) {
@@ -67,27 +108,5 @@ func TestCopyKilledAfterFirstSnapshot(t *testing.T) {
 		t.Fatal("no snapshot was copied within 5 minutes")
 	}
 	<-exited
-	n := len(dst.snapshots())
-	if n < 1 || n >= 3 {
-		t.Fatalf("%d snapshots in the destination after the kill, want 1 or 2", n)
-	}
-	dst.okOpts(from, "copy", "--from-repo", src.repo)
-	if got := dst.snapshots(); len(got) != 3 {
-		t.Fatalf("%d snapshots after the second copy, want 3", len(got))
-	}
-	dst.ok("check", "--read-data")
-	// A third run has nothing left to send.
-	r := dst.okOpts(from, "copy", "--from-repo", src.repo)
-	t.Logf("third copy: %s", r.stdout)
-}
-
-// hasHexName reports whether a stored file (named by its ID, not a
-// temporary file) is among ents.
-func hasHexName(ents []os.DirEntry) bool {
-	for _, e := range ents {
-		if isHexID(e.Name()) {
-			return true
-		}
-	}
-	return false
+	return len(dst.snapshots())
 }
