@@ -112,6 +112,13 @@ func (c *Cache) BulkLoad(ctx context.Context, tmpDir string, next func() (ID, *F
 	} else if has {
 		return 0, ErrNotEmpty
 	}
+	return c.bulkLoad(ctx, tmpDir, next, false)
+}
+
+// bulkLoad is BulkLoad; with keep, the cache's content is kept: it is
+// dumped in key order first and merged with the new records as they are
+// streamed (BulkMerge).
+func (c *Cache) bulkLoad(ctx context.Context, tmpDir string, next func() (ID, *File, error), keep bool) (files int, err error) {
 	defer lowerGCPercent()()
 	dir, err := os.MkdirTemp(tmpDir, "bulk-")
 	if err != nil {
@@ -177,6 +184,13 @@ func (c *Cache) BulkLoad(ctx context.Context, tmpDir string, next func() (ID, *F
 
 	// 2. Sort each partition and stream it, in key order: 'b' records
 	// (type 1 then 2, by ID), then 'f' (index files), then 'v' (schema).
+	var old *dumpReader
+	if keep {
+		if old, err = c.dump(dir); err != nil {
+			return 0, fmt.Errorf("bulk merge: %w", err)
+		}
+		defer old.close()
+	}
 	if c.dir != "" {
 		if err := c.reopen(bulkBadgerOptions(c.dir, &c.opts)); err != nil {
 			return 0, fmt.Errorf("bulk load: %w", err)
@@ -197,12 +211,15 @@ func (c *Cache) BulkLoad(ctx context.Context, tmpDir string, next func() (ID, *F
 			sw.Cancel()
 		}
 	}()
-	s := &bulkSorter{ctx: ctx, dir: dir, trimDir: c.trimDir, db: c.db, sw: sw, buf: z.NewBuffer(bulkBatchSize+bulkBatchSize/4, "immich-vault.bulk")}
+	s := &bulkSorter{ctx: ctx, dir: dir, trimDir: c.trimDir, db: c.db, sw: sw, buf: z.NewBuffer(bulkBatchSize+bulkBatchSize/4, "immich-vault.bulk"), old: old}
 	s.tables0 = s.tables()
 	defer s.buf.Release()
 	for i, f := range parts {
 		if f == nil {
 			continue
+		}
+		if bulkPartitionHook != nil {
+			bulkPartitionHook(i)
 		}
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -223,6 +240,9 @@ func (c *Cache) BulkLoad(ctx context.Context, tmpDir string, next func() (ID, *F
 		}
 	}
 	if err := s.emit([]byte{kindVersion}, schemaVersion); err != nil {
+		return 0, err
+	}
+	if err := s.drainOld(nil); err != nil {
 		return 0, err
 	}
 	if err := s.flush(); err != nil {
@@ -296,11 +316,23 @@ type bulkSorter struct {
 	stream   uint32 // the open stream
 	inStream int    // records emitted to it
 	tables0  int    // tables in the database when the load started
+
+	old *dumpReader // BulkMerge: the cache's former content, or nil
 }
 
 // emit appends one record to the batch, handing the batch to the
-// StreamWriter when it is full.
+// StreamWriter when it is full. In a BulkMerge the former records with
+// keys up to k go first (bulkmerge.go); one with key k is replaced.
 func (s *bulkSorter) emit(k, v []byte) error {
+	if s.old != nil {
+		if err := s.drainOld(k); err != nil {
+			return err
+		}
+	}
+	return s.emitNew(k, v)
+}
+
+func (s *bulkSorter) emitNew(k, v []byte) error {
 	if s.inStream == bulkStreamRecords {
 		if err := s.endStream(); err != nil {
 			return err

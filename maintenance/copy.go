@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -90,7 +91,7 @@ func CopiedFrom(ctx context.Context, r *repo.Repository) (map[CopyOrigin]repo.ID
 // destination ID mapping is kept in r's local cache (metakey "cp1" ‖ source
 // repository ID ‖ type ‖ source blob ID) so a re-run needs no download to
 // know which blobs r already has.
-func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, opts CopyOptions) (*CopyStats, error) {
+func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, opts CopyOptions) (_ *CopyStats, retErr error) {
 	ctx, release, err := r.HoldForWrite(ctx, "copy") // docs/FORMAT.md §10
 	if err != nil {
 		return nil, err
@@ -109,6 +110,15 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 	}
 	c := &copier{dst: r, src: src, same: SharesKeyWith(r, src), trees: map[repo.ID]repo.ID{}}
 	defer c.close()
+	defer func() {
+		// A copy that failed for another reason than an interruption
+		// still tells the cache about the snapshots it copied (best
+		// effort: else the next open merges their index files one by
+		// one).
+		if retErr != nil && c.deferred != nil && ctx.Err() == nil && !errors.Is(retErr, ErrCopyCacheUpdate) {
+			_ = c.deferred.Commit(ctx)
+		}
+	}()
 	c.fetchers = opts.Fetchers
 	if c.fetchers <= 0 {
 		c.fetchers = min(max(src.Backend().Properties().Connections, 1), 8)
@@ -127,8 +137,16 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		if err := c.openSourceIndex(ctx); err != nil {
 			return st, err
 		}
+		if c.deferred == nil {
+			// The destination's cache learns the copied blobs at the
+			// end, in key order (copy_deferred.go); at most every
+			// source blob is copied.
+			if c.deferred, err = r.NewDeferredIndex(c.srcIdx.NumBlobs()); err != nil {
+				return st, fmt.Errorf("copy: %w", err)
+			}
+		}
 		var newTree repo.ID
-		err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		err := r.WithDeferredUploader(ctx, c.deferred, func(ctx context.Context, up *repo.Uploader) error {
 			var err error
 			newTree, err = c.copyTree(ctx, up, s.Tree)
 			defer func() { st.BytesStored += up.Stats.StoredBytes.Load() }()
@@ -162,6 +180,12 @@ func Copy(ctx context.Context, r, src *repo.Repository, snaps []*repo.Snapshot, 
 		}
 	}
 	st.BlobsCopied, st.BlobsPresent, st.BytesCopied = c.copied.Load(), c.present.Load(), c.bytes.Load()
+	if c.deferred == nil {
+		return st, nil
+	}
+	if err := c.deferred.Commit(ctx); err != nil {
+		return st, fmt.Errorf("%w: %w", ErrCopyCacheUpdate, err)
+	}
 	return st, nil
 }
 
@@ -177,6 +201,10 @@ type copier struct {
 	// its mapped tables made the resident size grow with the source's
 	// index (issue 13).
 	srcIdx *index.Table
+
+	// deferred holds the blobs copied in this run until they are merged
+	// into the destination's cache (copy_deferred.go).
+	deferred *repo.DeferredIndex
 
 	mu    sync.Mutex
 	trees map[repo.ID]repo.ID // source tree → destination tree, this run
@@ -198,6 +226,10 @@ func (c *copier) openSourceIndex(ctx context.Context) error {
 }
 
 func (c *copier) close() {
+	if c.deferred != nil {
+		c.deferred.Close()
+		c.deferred = nil
+	}
 	if c.srcIdx != nil {
 		c.srcIdx.Close()
 		c.srcIdx = nil
@@ -360,22 +392,34 @@ func (c *copier) copyData(ctx context.Context, up *repo.Uploader, ids []repo.ID)
 	out := make(map[repo.ID]repo.ID, len(ids))
 	var outMu sync.Mutex
 	byPack := map[repo.ID][]fetchBlob{}
+	// The blobs whose destination ID is known, looked up in the
+	// destination together (copy_deferred.go).
+	var known, knownDst []repo.ID
+	var missing []repo.ID
 	for _, id := range ids {
 		dstID, ok, err := c.mapped(pack.DataBlob, id)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			has, err := c.dst.Cache().Has(ctx, pack.BlobHandle{ID: dstID, Type: pack.DataBlob})
-			if err != nil {
-				return nil, err
-			}
-			if has {
-				out[id] = dstID
-				c.present.Add(1)
-				continue
-			}
+			known, knownDst = append(known, id), append(knownDst, dstID)
+		} else {
+			missing = append(missing, id)
 		}
+	}
+	has, err := c.dstHasMany(ctx, pack.DataBlob, knownDst)
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range known {
+		if has[i] {
+			out[id] = knownDst[i]
+			c.present.Add(1)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	for _, id := range missing {
 		loc, err := c.locate(pack.BlobHandle{ID: id, Type: pack.DataBlob})
 		if err != nil {
 			return nil, err
@@ -440,7 +484,12 @@ func (c *copier) runFetch(ctx context.Context, up *repo.Uploader, f fetch, recor
 		if !c.same {
 			dstID = c.dst.Key().BlobID(plain)
 		}
-		added, err := up.SaveBlobWithID(ctx, pack.DataBlob, dstID, plain)
+		save := up.SaveBlobWithID
+		if c.same {
+			// copyData found it absent from the cache (dstHasMany).
+			save = up.SaveAbsentBlobWithID
+		}
+		added, err := save(ctx, pack.DataBlob, dstID, plain)
 		if err != nil {
 			return err
 		}

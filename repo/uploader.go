@@ -88,6 +88,10 @@ type Uploader struct {
 	// dry: a dry run's uploader (WithDryRunUploader), which counts what
 	// would be stored and stores nothing.
 	dry bool
+
+	// deferred: the index files this uploader writes are not merged into
+	// the cache but recorded in it (WithDeferredUploader).
+	deferred *DeferredIndex
 }
 
 // packBuilder is one pack being filled: in memory (buf), or spooled into
@@ -141,8 +145,13 @@ var (
 // SaveBlob call must have returned before fn returns. When WithUploader
 // returns nil, every blob saved is durable and indexed in the repository.
 func (r *Repository) WithUploader(ctx context.Context, fn func(ctx context.Context, up *Uploader) error) error {
+	return r.withUploader(ctx, nil, fn)
+}
+
+func (r *Repository) withUploader(ctx context.Context, d *DeferredIndex, fn func(ctx context.Context, up *Uploader) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	up := &Uploader{
+		deferred:  d,
 		r:         r,
 		queue:     make(chan *packBuilder),
 		open:      map[pack.BlobType][]*packBuilder{},
@@ -235,13 +244,27 @@ var ErrBlobTooLarge = errors.New("blob larger than the 64 MiB limit of one blob"
 
 // SaveBlobWithID is SaveBlob for a caller that already computed the blob ID.
 func (up *Uploader) SaveBlobWithID(ctx context.Context, t pack.BlobType, id ID, data []byte) (bool, error) {
+	return up.saveBlob(ctx, t, id, data, up.r.cache.AddPending)
+}
+
+// saveBlob stores data as blob id unless claim (which marks it pending)
+// says it is stored or pending already.
+func (up *Uploader) saveBlob(ctx context.Context, t pack.BlobType, id ID, data []byte, claim func(context.Context, pack.BlobHandle) (bool, error)) (bool, error) {
 	if len(data) > pack.MaxBlobSize {
 		return false, fmt.Errorf("%v blob of %d bytes: %w", t, len(data), ErrBlobTooLarge)
 	}
 	h := pack.BlobHandle{ID: id, Type: t}
-	isNew, err := up.r.cache.AddPending(ctx, h)
+	isNew, err := claim(ctx, h)
 	if err != nil || !isNew {
 		return false, err
+	}
+	if up.deferred != nil {
+		// Stored earlier in this session: in an index file, not in the
+		// cache (uploader_deferred.go).
+		if had, err := up.deferred.Has(h); err != nil || had {
+			up.r.cache.ForgetPending(h)
+			return false, err
+		}
 	}
 	up.pendMu.Lock()
 	up.unindexed[h] = struct{}{}
@@ -469,8 +492,14 @@ func (up *Uploader) flushIndex(ctx context.Context, force bool) error {
 		return err
 	}
 	// Commit to the cache only now that an index file lists the entries
-	// (and mark the file merged so it is not read back).
-	if err := up.r.cache.MergeIndexFile(ctx, id, &up.idx); err != nil {
+	// (and mark the file merged so it is not read back); a deferred
+	// uploader records them in its set instead, before they leave the
+	// pending set.
+	if up.deferred != nil {
+		if err := up.deferred.add(id, &up.idx); err != nil {
+			return err
+		}
+	} else if err := up.r.cache.MergeIndexFile(ctx, id, &up.idx); err != nil {
 		return err
 	}
 	up.pendMu.Lock()

@@ -163,6 +163,11 @@ func copySnapshots(ctx context.Context, src, dst *repo.Repository, args []string
 				s.Host, st.Copied[s.ID().String()][:8])
 		},
 	})
+	if errors.Is(err, maintenance.ErrCopyCacheUpdate) {
+		// Everything is stored; only this host's cache lags behind.
+		gopts.warnf("%v: the next command that opens %s brings it up to date", err, dst.Backend().Location())
+		err = nil
+	}
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w\nSnapshots copied so far are complete; run copy again to finish.", dst.Backend().Location(), err)
 	}
