@@ -89,8 +89,6 @@ type Repository struct {
 
 	held heldLocks // locks taken through this Repository (lock.go)
 
-	writeGate func(ctx context.Context) error // SetWriteGate (writegate.go)
-
 	// early is the index listing (and the first index files' stored
 	// bytes) that Open fetches while the password is checked; the first
 	// SyncIndex of the open takes it, later ones list again.
@@ -525,9 +523,6 @@ func (r *Repository) saveHashed(ctx context.Context, t backend.FileType, plainte
 		return ID{}, err
 	}
 	id := crypto.Hash(sealed)
-	if err := r.passWriteGate(ctx, t); err != nil {
-		return id, err
-	}
 	if t == backend.SnapshotFile {
 		r.earlySnaps.drop() // a later listing must show it
 	}

@@ -116,10 +116,7 @@ func (up *Uploader) discard(pb *packBuilder) {
 	packPool.Put(pb.buf)
 }
 
-func (up *Uploader) newPack(ctx context.Context) (*packBuilder, error) {
-	if err := up.r.passWriteGate(ctx, backend.PackFile); err != nil {
-		return nil, err
-	}
+func (up *Uploader) newPack() (*packBuilder, error) {
 	if up.spool != nil {
 		f, err := up.spool.CreateTemp(backend.PackFile)
 		if err != nil {
@@ -316,7 +313,7 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	up.mu.Unlock()
 	var err error
 	if pb == nil {
-		pb, err = up.newPack(ctx)
+		pb, err = up.newPack()
 	}
 	var full *packBuilder
 	if err == nil {

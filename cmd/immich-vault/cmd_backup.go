@@ -175,7 +175,9 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	gate := o.ops.spaceCheck(ctx, r, paths, opts.Parent)
+	if err := o.ops.spaceCheck(ctx, paths, opts.Parent); err != nil {
+		return err
+	}
 	var scanned struct {
 		sync.Mutex
 		files, bytes int64
@@ -209,17 +211,10 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		status = startJSONStatus(opts.Progress, pp.total)
 	}
 	sn, err := archiver.Backup(ctx, r, opts)
-	refusal := gate.finish(err)
-	if refusal != nil {
-		err = refusal // the free-space preflight stopped it: nothing was written
-	}
 	o.ops.done(sn)
 	pp.done()
 	if status != nil {
 		status.stop(err == nil)
-	}
-	if refusal != nil {
-		return refusal // it says what happened and what to do
 	}
 	if err != nil {
 		return fmt.Errorf("backup failed, no snapshot was written: %w", err)

@@ -183,7 +183,7 @@ func TestOpsPlainCommandsRecordSuccessAndRealExitCode(t *testing.T) {
 
 // TestOpsPlainBackupPreflights: plain backup has immich backup's
 // --require-mount (exit 10, nothing written, recorded as 10) and free-space
-// preflight (refused before anything is written).
+// preflight (refused before anything is read or written).
 func TestOpsPlainBackupPreflights(t *testing.T) {
 	p := newOpsPlain(t)
 	notMount := filepath.Join(p.dir, "notmounted")
