@@ -202,20 +202,7 @@ func TestOpsPlainBackupPreflights(t *testing.T) {
 	before := len(p.snapshots())
 
 	// A sparse file larger than the free space: the preflight refuses.
-	free, err := ops.FreeSpace(p.repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	big := filepath.Join(p.src, "huge.img")
-	fh, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fh.Truncate(int64(free) + 1<<30); err != nil {
-		fh.Close()
-		t.Skipf("cannot make a sparse file of %d bytes here: %v", free+1<<30, err)
-	}
-	fh.Close()
+	sparseBeyondFree(t, p.repo, filepath.Join(p.src, "huge.img"))
 	// The walk counts the file's size; without the hook the used-bytes
 	// bound (ops.SourceBound) may clear this disk, see
 	// TestOpsPlainBackupSourceBound.

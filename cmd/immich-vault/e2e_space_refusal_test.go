@@ -59,21 +59,9 @@ func TestSpaceRefusalWritesNothing(t *testing.T) {
 	}
 	before := repoListing(t, p.repo)
 
-	free, err := ops.FreeSpace(p.repo)
-	if err != nil {
-		t.Fatal(err)
-	}
 	big := filepath.Join(p.src, "zz", "huge.img")
 	mustMkdirAll(t, filepath.Dir(big))
-	fh, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fh.Truncate(int64(free) + 1<<30); err != nil {
-		fh.Close()
-		t.Skipf("cannot make a sparse file of %d bytes here: %v", free+1<<30, err)
-	}
-	fh.Close()
+	sparseBeyondFree(t, p.repo, big)
 	// Force the walk: without the hook the used-bytes bound may clear it.
 	p.extraEnv = []string{"IMMICH_VAULT_TEST_NO_SOURCE_BOUND=1"}
 	defer func() { p.extraEnv = nil }()
@@ -100,5 +88,24 @@ func TestSpaceRefusalWritesNothing(t *testing.T) {
 		if n := len(p.snapshots()); n != 2 {
 			t.Errorf("%d snapshots after a no-change backup behind the walk, want 2", n)
 		}
+	}
+}
+
+// sparseBeyondFree creates path as a sparse file 1 GiB larger than the
+// free space of dir's file system (the test is skipped where that cannot
+// be made): the free-space walk counts its size, its blocks cost nothing.
+func sparseBeyondFree(t *testing.T, dir, path string) {
+	t.Helper()
+	free, err := ops.FreeSpace(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if err := fh.Truncate(int64(free) + 1<<30); err != nil {
+		t.Skipf("cannot make a sparse file of %d bytes here: %v", free+1<<30, err)
 	}
 }
