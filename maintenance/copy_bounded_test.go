@@ -21,9 +21,7 @@ import (
 // bench/cmd/bench/scale.go) and one snapshot of them.
 func tinyBlobRepo(t *testing.T, r *repo.Repository, n int) *repo.Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	var root repo.ID
-	err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+	return saveTreeSnapshot(t, r, time.Unix(1.7e9, 0).UTC(), "/photos", func(ctx context.Context, up *repo.Uploader) (*data.Tree, error) {
 		var files []*data.Node
 		var content []repo.ID
 		var p [8]byte
@@ -31,7 +29,7 @@ func tinyBlobRepo(t *testing.T, r *repo.Repository, n int) *repo.Snapshot {
 			binary.LittleEndian.PutUint64(p[:], uint64(i))
 			id, _, err := up.SaveBlob(ctx, pack.DataBlob, p[:])
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if content = append(content, id); len(content) == 5 || i == n-1 {
 				files = append(files, &data.Node{Name: fmt.Sprintf("IMG_%08d.jpg", len(files)), Type: data.NodeFile,
@@ -43,13 +41,29 @@ func tinyBlobRepo(t *testing.T, r *repo.Repository, n int) *repo.Snapshot {
 		for i := 0; i < len(files); i += 500 {
 			b, err := data.EncodeTree(&data.Tree{Nodes: files[i:min(i+500, len(files))]})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			id, _, err := up.SaveBlob(ctx, pack.TreeBlob, b)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			top.Nodes = append(top.Nodes, &data.Node{Name: fmt.Sprintf("d%05d", i/500), Type: data.NodeDir, Mode: 0o755, ModTime: time.Unix(1.7e9, 0).UTC(), Subtree: &id})
+		}
+		return top, nil
+	})
+}
+
+// saveTreeSnapshot saves the root tree that build returns (build stores
+// its blobs and subtrees through up) and a snapshot of it taken at when,
+// of path, on host "nas".
+func saveTreeSnapshot(t *testing.T, r *repo.Repository, when time.Time, path string, build func(ctx context.Context, up *repo.Uploader) (*data.Tree, error)) *repo.Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	var root repo.ID
+	err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		top, err := build(ctx, up)
+		if err != nil {
+			return err
 		}
 		b, err := data.EncodeTree(top)
 		if err != nil {
@@ -61,7 +75,7 @@ func tinyBlobRepo(t *testing.T, r *repo.Repository, n int) *repo.Snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sn := &repo.Snapshot{Time: time.Unix(1.7e9, 0).UTC(), Host: "nas", Paths: []string{"/photos"}, Tree: root}
+	sn := &repo.Snapshot{Time: when, Host: "nas", Paths: []string{path}, Tree: root}
 	if _, err := r.SaveSnapshot(ctx, sn); err != nil {
 		t.Fatal(err)
 	}

@@ -41,28 +41,14 @@ func reshuffledSnapshot(t *testing.T, r *repo.Repository, first *repo.Snapshot, 
 		}
 	}
 	ids = ids[:k]
-	var root repo.ID
-	err = r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+	return saveTreeSnapshot(t, r, time.Unix(1.8e9, 0).UTC(), "/albums", func(context.Context, *repo.Uploader) (*data.Tree, error) {
 		tr := &data.Tree{}
 		for i := 0; i < len(ids); i += 3 {
 			tr.Nodes = append(tr.Nodes, &data.Node{Name: fmt.Sprintf("copy_%06d.jpg", i), Type: data.NodeFile, Mode: 0o644,
 				ModTime: time.Unix(1.8e9, 0).UTC(), Size: 3 << 20, Content: ids[i:min(i+3, len(ids))]})
 		}
-		b, err := data.EncodeTree(tr)
-		if err != nil {
-			return err
-		}
-		root, _, err = up.SaveBlob(ctx, pack.TreeBlob, b)
-		return err
+		return tr, nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sn := &repo.Snapshot{Time: time.Unix(1.8e9, 0).UTC(), Host: "nas", Paths: []string{"/albums"}, Tree: root}
-	if _, err := r.SaveSnapshot(ctx, sn); err != nil {
-		t.Fatal(err)
-	}
-	return sn
 }
 
 func loadTree(ctx context.Context, r *repo.Repository, id repo.ID) ([]byte, *data.Tree, error) {
