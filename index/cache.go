@@ -358,6 +358,15 @@ func (c *Cache) writeSchema() error {
 func (c *Cache) Close() error {
 	c.swap.Lock()
 	defer c.swap.Unlock()
+	if err := c.closeDB(); err != nil {
+		return fmt.Errorf("close cache: %w", err)
+	}
+	return nil
+}
+
+// closeDB stops the trim loop, closes the database and then releases the
+// cache directory's lock. The caller holds c.swap exclusively.
+func (c *Cache) closeDB() error {
 	if c.stopTrim != nil {
 		c.trimOnce.Do(func() {
 			close(c.stopTrim)
@@ -371,10 +380,7 @@ func (c *Cache) Close() error {
 		c.lock.Close()
 		c.lock = nil
 	}
-	if err != nil {
-		return fmt.Errorf("close cache: %w", err)
-	}
-	return nil
+	return err
 }
 
 func blobKey(dst *[blobKeySize]byte, h pack.BlobHandle) []byte {

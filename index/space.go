@@ -124,17 +124,7 @@ func (c *Cache) degrade() {
 		w.wb.Cancel()
 		w.wb = mem.NewWriteBatch()
 	}
-	if c.stopTrim != nil {
-		c.trimOnce.Do(func() {
-			close(c.stopTrim)
-			<-c.trimDone
-		})
-	}
-	cerr := c.db.Close()
-	if c.lock != nil {
-		c.lock.Close()
-		c.lock = nil
-	}
+	cerr := c.closeDB()
 	c.db, c.dir, c.trimDir = mem, "", ""
 	if err == nil && cerr != nil {
 		err = cerr
