@@ -19,13 +19,13 @@ func TestRestoreBoundReadCPU(t *testing.T) {
 	}}
 	s := &scenario{Bytes: 2160280259, RepoSize: map[string]int64{}}
 	rr := repoRead{Time: 440 * time.Millisecond, Bytes: 2161666931, Workers: 8}
-	setRestoreBound(rep, s, "A", rr)
+	setRestoreBound(rep, s, "A", rr, writeFloor{})
 	without := s.Bound
 	if without < 800*time.Millisecond || without > 840*time.Millisecond {
 		t.Fatalf("bound without the read's CPU %v, want the 14:42 run's 0.82 s", without)
 	}
 	rr.CPU = 300 * time.Millisecond
-	setRestoreBound(rep, s, "A", rr)
+	setRestoreBound(rep, s, "A", rr, writeFloor{})
 	// (0.30 + 2.16 GB at 1320 MB/s per core - its 0.11 s page-cache copy) / 2 cores
 	if s.Bound < 900*time.Millisecond || s.Bound > 930*time.Millisecond {
 		t.Errorf("bound with 0.30 CPU-s of cold read %v, want about 0.915 s (%s)", s.Bound, s.BoundNote)
@@ -35,7 +35,7 @@ func TestRestoreBoundReadCPU(t *testing.T) {
 	}
 	// A cheap read does not lower the bound below the pipeline's.
 	rr.CPU = time.Millisecond
-	setRestoreBound(rep, s, "A", rr)
+	setRestoreBound(rep, s, "A", rr, writeFloor{})
 	if s.Bound != without {
 		t.Errorf("bound with 1 ms of read CPU %v, want the pipeline's %v", s.Bound, without)
 	}

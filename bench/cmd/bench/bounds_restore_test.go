@@ -20,14 +20,14 @@ func TestRestoreBoundDisk(t *testing.T) {
 	}}
 	rr := repoRead{Time: 1080 * time.Millisecond, Bytes: 2161666931, Workers: 4}
 	s := &scenario{Bytes: 2160280259, RepoSize: map[string]int64{}}
-	setRestoreBound(rep, s, "A", rr)
+	setRestoreBound(rep, s, "A", rr, writeFloor{})
 	if s.Bound != rr.Time || !strings.HasPrefix(s.BoundNote, "disk-bound") {
 		t.Errorf("bound %v (%s), want the repository read %v, disk-bound", s.Bound, s.BoundNote, rr.Time)
 	}
 
 	// Without a measured read (no immich-vault repository), the ceiling's
 	// disk rate: the CPU is then the bound, 2465 MB/s.
-	setRestoreBound(rep, s, "A", repoRead{})
+	setRestoreBound(rep, s, "A", repoRead{}, writeFloor{})
 	cpu := durationFor(s.Bytes, rep.Rates.RestoreLimit(2, true).CPU)
 	if d := cpu - 876*time.Millisecond; d < -2*time.Millisecond || d > 2*time.Millisecond {
 		t.Fatalf("restore CPU limit %v, want 0.876 s", cpu)
@@ -39,7 +39,7 @@ func TestRestoreBoundDisk(t *testing.T) {
 	// A slow CPU: the pipeline is the bound even with the measured read.
 	slow := *rep
 	slow.Rates.Hash = 500e6
-	setRestoreBound(&slow, s, "A", rr)
+	setRestoreBound(&slow, s, "A", rr, writeFloor{})
 	if s.Bound <= rr.Time || !strings.Contains(s.BoundNote, "cpu-bound") {
 		t.Errorf("slow CPU: bound %v (%s), want cpu-bound above %v", s.Bound, s.BoundNote, rr.Time)
 	}
@@ -47,11 +47,11 @@ func TestRestoreBoundDisk(t *testing.T) {
 	// Corpus D: the measured read is of the stored (compressed) packs; the
 	// ceiling's rate applies to the stored fraction only.
 	d := &scenario{Bytes: 806e6, RepoSize: map[string]int64{"immich-vault": 403e6}}
-	setRestoreBound(rep, d, "D", repoRead{})
+	setRestoreBound(rep, d, "D", repoRead{}, writeFloor{})
 	if want := durationFor(806e6, rep.Rates.RestoreLimit(2, true).CPU); d.Bound != want {
 		t.Errorf("D without a measured read: bound %v (%s), want cpu %v", d.Bound, d.BoundNote, want)
 	}
-	setRestoreBound(rep, d, "D", repoRead{Time: 500 * time.Millisecond, Bytes: 403e6, Workers: 8})
+	setRestoreBound(rep, d, "D", repoRead{Time: 500 * time.Millisecond, Bytes: 403e6, Workers: 8}, writeFloor{})
 	if d.Bound != 500*time.Millisecond || !strings.HasPrefix(d.BoundNote, "disk-bound") {
 		t.Errorf("D: bound %v (%s), want the measured 0.5 s", d.Bound, d.BoundNote)
 	}

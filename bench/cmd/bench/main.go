@@ -583,7 +583,12 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 		}
 		logf("corpus %s repository read (cold cache): %.2fs (%d goroutines)", name, rr.Time.Seconds(), rr.Workers)
 	}
-	setRestoreBound(rep, rs, name, rr)
+	wf, err := measureWriteFloor(dir, filepath.Join(c.Work, "writefloor-"+name))
+	if err != nil {
+		return fmt.Errorf("write floor of %s: %w", name, err)
+	}
+	logf("corpus %s write floor (create and write every file, no fsync): %s", name, wf.note())
+	setRestoreBound(rep, rs, name, rr, wf)
 	for r := 0; r < reps; r++ {
 		for _, t := range order(tools, r) {
 			target := filepath.Join(c.Work, "restore-"+t.Name())
