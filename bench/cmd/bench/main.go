@@ -44,6 +44,7 @@ type config struct {
 	BBig       int             // files of the large corpus B (0: skip)
 	BBigReps   int             // its repetitions
 	DiskFree   int64           // -disk-free: at most this much free space is assumed (0: measured)
+	BBigPeers  string          // -b-big-peers: the peers run on the large corpus B ("": every one found)
 	S3Size     int64           // corpus of the S3 scenarios
 	S3RTTs     []time.Duration // round trips the proxy adds
 	S3Rate     float64         // bytes/s each way
@@ -173,6 +174,7 @@ func main() {
 	flag.StringVar(&dSize, "d-size", "768MiB", "size of corpus D (compressible /usr-like mix with dumps)")
 	flag.IntVar(&c.BBig, "b-big", 250000, "files of the large corpus B in Immich's thumbs fan-out (0: skip)")
 	flag.IntVar(&c.BBigReps, "b-big-reps", 1, "repetitions of the large corpus B's scenarios")
+	flag.StringVar(&c.BBigPeers, "b-big-peers", "", "comma-separated peers to run on the large corpus B, e.g. restic (issue 14's targets compare with restic; kopia takes ~11 of the ~56 minutes at -b-big 500000); empty: every peer found; the report names those left out")
 	flag.StringVar(&s3Size, "s3-size", "256MiB", "size of the S3 scenarios' corpus (corpus A mix)")
 	flag.StringVar(&s3RTTs, "s3-rtt", "20ms,80ms", "comma-separated round-trip times the S3 shaping proxy adds")
 	var s3Mbit float64
@@ -648,6 +650,7 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 			}
 			os.RemoveAll(target)
 			if r == reps-1 { // its last restore: the repository is no longer needed
+				logRepoDisk(name+" after "+t.Name()+"'s restore", map[string]string{t.Name(): repos[t.Name()]}, plan)
 				removeRepo(repos[t.Name()])
 				delete(repos, t.Name())
 			}
@@ -680,7 +683,20 @@ func planCorpusDisk(c config, rep *report, tools []tool, name, dir string, st co
 	for _, t := range tools {
 		names = append(names, t.Name())
 	}
+	var flagged []droppedTool
+	if name == bigBName(c) && c.BBigPeers != "" {
+		var keep []string
+		for _, n := range names {
+			if n == "immich-vault" || slices.Contains(strings.Split(c.BBigPeers, ","), n) {
+				keep = append(keep, n)
+			} else {
+				flagged = append(flagged, droppedTool{Tool: n, Flag: "-b-big-peers " + c.BBigPeers})
+			}
+		}
+		names = keep
+	}
 	p := planDisk(name, diskNeed{Corpus: used, Input: st.Bytes, Files: st.Files, Free: free, FreeKnown: known, KeepCorpus: keepCorpus}, names)
+	p.Dropped = append(flagged, p.Dropped...)
 	rep.DiskPlans = append(rep.DiskPlans, &p)
 	logf("%s", p.summary())
 	var keep []tool
@@ -703,9 +719,9 @@ func logRepoDisk(name string, repos map[string]string, p *diskPlan) {
 		}
 		a, _ := diskUsage(r)
 		b, _ := diskUsage(r + ".cache")
-		parts = append(parts, fmt.Sprintf("%s %s + cache %s", t, gb(a), gb(b)))
+		parts = append(parts, fmt.Sprintf("%s %.0f MiB + cache %.0f MiB", t, float64(a)/(1<<20), float64(b)/(1<<20)))
 	}
-	logf("corpus %s repositories on disk: %s (estimate %s each)", name, strings.Join(parts, ", "), gb(p.Repo))
+	logf("corpus %s repositories on disk: %s (estimate %.0f MiB each; corpus %.0f MiB on disk)", name, strings.Join(parts, ", "), float64(p.Repo)/(1<<20), float64(p.Need.Corpus)/(1<<20))
 }
 
 // moveAll renames every file under root/from to the same relative path

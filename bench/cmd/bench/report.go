@@ -107,6 +107,10 @@ func render(rep *report) string {
 	}
 	for _, pl := range rep.DiskPlans {
 		for _, d := range pl.Dropped {
+			if d.Flag != "" {
+				p("\n**Not run:** %s.\n", d.line(pl.Corpus))
+				continue
+			}
 			p("\n**Not run for lack of disk:** %s.\n", d.line(pl.Corpus))
 		}
 	}
