@@ -51,7 +51,10 @@ func TestDiskPlan500kOnThisDisk(t *testing.T) {
 func TestDiskPlanDropsInOrder(t *testing.T) {
 	n := diskNeed{Corpus: 12 << 30, Input: 10 << 30, Files: 100000, FreeKnown: true}
 	repo := repoEstimate(n.Input, n.Files)
-	tools := []string{"immich-vault", "kopia", "restic", "borg"}
+	// kopia last, as runAll finds the tools: its restore comes after the
+	// others' repositories are gone, so its cache growth is not the peak
+	// (TestDiskPlanKopiaRestoreCache).
+	tools := []string{"immich-vault", "restic", "borg", "kopia"}
 	with := func(k int) int64 { return int64(k)*repo + diskMargin(int64(k)*repo) }
 	for _, c := range []struct {
 		free    int64
@@ -159,5 +162,30 @@ func TestDiskPlanReport(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
+	}
+}
+
+// TestDiskPlanKopiaRestoreCache: kopia's cache grows by what it restores
+// (1.16 times the input at B20k). Restoring last, after the other
+// repositories are removed, that is below the cold backups' peak; restoring
+// first, or in a run of several repetitions (every repository still there),
+// it is the peak.
+func TestDiskPlanKopiaRestoreCache(t *testing.T) {
+	n := diskNeed{Corpus: 12 << 30, Input: 10 << 30, Files: 100000, Free: 1 << 50, FreeKnown: true, Reps: 1}
+	last := planDisk("X", n, []string{"immich-vault", "restic", "kopia"})
+	if last.Peak != 3*last.Repo {
+		t.Errorf("kopia restoring last: peak %s, want the three repositories' %s", gb(last.Peak), gb(3*last.Repo))
+	}
+	first := planDisk("X", n, []string{"kopia", "immich-vault", "restic"})
+	if want := 3*first.Repo + restoreCache("kopia", n.Input); first.Peak != want {
+		t.Errorf("kopia restoring first: peak %s, want %s", gb(first.Peak), gb(want))
+	}
+	n.Reps = 3
+	reps := planDisk("X", n, []string{"immich-vault", "restic", "kopia"})
+	if want := 3*reps.Repo + restoreCache("kopia", n.Input); reps.Peak != want {
+		t.Errorf("3 repetitions: peak %s, want %s", gb(reps.Peak), gb(want))
+	}
+	if restoreCache("restic", n.Input) != 0 || restoreCache("immich-vault", n.Input) != 0 {
+		t.Errorf("restic's and immich-vault's caches do not grow on restore")
 	}
 }

@@ -517,7 +517,7 @@ func bigBName(c config) string { return fmt.Sprintf("B%dk", c.BBig/1000) }
 // run needs it), and each tool's repository after its last restore.
 func filesScenarios(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, moved, keepCorpus bool, reps int) error {
 	logf("corpus %s: %d files, %.1f MiB", name, st.Files, float64(st.Bytes)/(1<<20))
-	plan, tools, err := planCorpusDisk(c, rep, tools, name, dir, st, keepCorpus)
+	plan, tools, err := planCorpusDisk(c, rep, tools, name, dir, st, keepCorpus, reps)
 	if err != nil {
 		return err
 	}
@@ -669,7 +669,7 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 
 // planCorpusDisk measures the corpus on disk and the free space, runs
 // planDisk, logs and records the plan, and returns the tools it keeps.
-func planCorpusDisk(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, keepCorpus bool) (*diskPlan, []tool, error) {
+func planCorpusDisk(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, keepCorpus bool, reps int) (*diskPlan, []tool, error) {
 	used, err := diskUsage(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("disk usage of corpus %s: %w", name, err)
@@ -695,7 +695,7 @@ func planCorpusDisk(c config, rep *report, tools []tool, name, dir string, st co
 		}
 		names = keep
 	}
-	p := planDisk(name, diskNeed{Corpus: used, Input: st.Bytes, Files: st.Files, Free: free, FreeKnown: known, KeepCorpus: keepCorpus}, names)
+	p := planDisk(name, diskNeed{Corpus: used, Input: st.Bytes, Files: st.Files, Free: free, FreeKnown: known, KeepCorpus: keepCorpus, Reps: reps}, names)
 	p.Dropped = append(flagged, p.Dropped...)
 	rep.DiskPlans = append(rep.DiskPlans, &p)
 	logf("%s", p.summary())
