@@ -65,10 +65,11 @@ func repoEstimate(input int64, files int) int64 {
 // restoreCache is what tool's cache grows by while it restores input
 // bytes. kopia keeps the contents it reads in its content cache: after
 // restoring B20k (413.4 MiB) its cache had grown from 36 to 517 MiB
-// (smoke run of 16:13), 1.16 times the input; its soft limit (5000 MB by
-// default) is enforced by a sweep that spares entries younger than
-// --content-min-sweep-age (10 minutes), longer than the restore, so the
-// limit is not counted. 1.3 times the input. immich-vault's and restic's
+// (smoke run of 16:13), 1.16 times the input; its soft limit (5000 MiB by
+// default, no hard limit: `kopia cache info` of a new 0.23.1 repository)
+// is enforced by a sweep that spares entries younger than
+// --content-min-sweep-age (10 minutes by default), longer than the
+// restore, so the limit is not counted. 1.3 times the input. immich-vault's and restic's
 // caches did not grow (5 and 9 MiB before and after).
 func restoreCache(tool string, input int64) int64 {
 	if tool == "kopia" {
