@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 )
@@ -255,5 +256,34 @@ func notRun(rep *report, corpus, tool string) string {
 			}
 		}
 	}
+	return ""
+}
+
+// corpusBEstimate is corpus B's size before it is generated: files of
+// 2-40 KiB (21 KiB on average; B150k's 3,231,374,231 bytes are 21,542 a
+// file), each rounded up to 4 KiB blocks (2 KiB on average), and a 4 KiB
+// directory for each <user>/<xx>/<yy> in use: 3 users × 65,536 leaf
+// directories filled like balls in bins (105,599 directories at 150,000
+// files; 19,813 at 20,000, whose corpus took 0.55 GB on disk as estimated).
+func corpusBEstimate(files int) (input, onDisk int64) {
+	input = int64(files) * 21504
+	bins := 3.0 * 65536
+	dirs := bins*(1-math.Exp(-float64(files)/bins)) + 3*256 + 4
+	return input, input + int64(files)*2048 + int64(dirs)*4096
+}
+
+// precheckBigB decides, before the large corpus B is generated, whether it
+// and immich-vault's repository fit at all ("" when they do, else why
+// not), and logs the plan expected once it is written, so that a run does
+// not fill the disk while generating 500,000 files or learn only then that
+// it cannot measure them.
+func precheckBigB(name string, files, reps int, free int64, tools []string) string {
+	input, onDisk := corpusBEstimate(files)
+	n := diskNeed{Corpus: onDisk, Input: input, Files: files, Free: free - onDisk, FreeKnown: true, Reps: reps}
+	alone := planDisk(name, n, []string{"immich-vault"})
+	if free < onDisk || !alone.Fits {
+		return fmt.Sprintf("corpus %s not generated: it takes ~%s on disk and immich-vault's repository ~%s + margin %s, %s free", name, gb(onDisk), gb(alone.Peak), gb(alone.Margin), gb(free))
+	}
+	logf("expected before generating corpus %s (estimated corpus): %s", name, planDisk(name, n, tools).summary())
 	return ""
 }

@@ -345,6 +345,27 @@ func runAll(c config) (*report, error) {
 		return rep, err
 	}
 
+	// checkBig: whether the large corpus B fits, before it is generated
+	// ("" when it does or the free space is unknown), logged at the start
+	// (what to expect) and decided before the corpus is generated.
+	checkBig := func() string {
+		free, ok := workFree(c, bigBName(c))
+		if !ok {
+			return ""
+		}
+		var names []string
+		for _, t := range tools {
+			names = append(names, t.Name())
+		}
+		why := precheckBigB(bigBName(c), c.BBig, c.BBigReps, free, names)
+		if why != "" {
+			logf("%s", why)
+		}
+		return why
+	}
+	if want(c, "Bbig") && c.BBig > 0 {
+		checkBig() // at the start: what the run will do, in the first minute
+	}
 	if want(c, "ceiling") {
 		logf("measuring the machine's ceiling (single core)")
 		var sample []byte
@@ -394,16 +415,20 @@ func runAll(c config) (*report, error) {
 		os.RemoveAll(dir)
 	}
 	if want(c, "Bbig") && c.BBig > 0 {
-		dir := filepath.Join(c.Work, "corpusBbig")
-		logf("generating the large corpus B (%d files)", c.BBig)
-		st, err := corpus.GenerateB(dir, c.BBig, c.Seed)
-		if err != nil {
-			return finish(fmt.Errorf("large corpus B: %w", err))
+		if why := checkBig(); why != "" {
+			rep.Errors = append(rep.Errors, why)
+		} else {
+			dir := filepath.Join(c.Work, "corpusBbig")
+			logf("generating the large corpus B (%d files)", c.BBig)
+			st, err := corpus.GenerateB(dir, c.BBig, c.Seed)
+			if err != nil {
+				return finish(fmt.Errorf("large corpus B: %w", err))
+			}
+			if err := filesScenarios(c, rep, tools, bigBName(c), dir, st, false, false, c.BBigReps); err != nil {
+				return finish(err)
+			}
+			os.RemoveAll(dir)
 		}
-		if err := filesScenarios(c, rep, tools, bigBName(c), dir, st, false, false, c.BBigReps); err != nil {
-			return finish(err)
-		}
-		os.RemoveAll(dir)
 	}
 	if want(c, "D") && c.DSize > 0 {
 		dir := filepath.Join(c.Work, "corpusD")
@@ -674,11 +699,7 @@ func planCorpusDisk(c config, rep *report, tools []tool, name, dir string, st co
 	if err != nil {
 		return nil, nil, fmt.Errorf("disk usage of corpus %s: %w", name, err)
 	}
-	free, known := freeSpace(c.Work)
-	if c.DiskFree > 0 && (!known || free > c.DiskFree) {
-		free, known = c.DiskFree, true
-		logf("disk plan for corpus %s: -disk-free %s assumed free", name, gb(c.DiskFree))
-	}
+	free, known := workFree(c, name)
 	var names []string
 	for _, t := range tools {
 		names = append(names, t.Name())
@@ -706,6 +727,17 @@ func planCorpusDisk(c config, rep *report, tools []tool, name, dir string, st co
 		}
 	}
 	return &p, keep, nil
+}
+
+// workFree is the free space in the work directory, or -disk-free when
+// that is less.
+func workFree(c config, corpus string) (int64, bool) {
+	free, known := freeSpace(c.Work)
+	if c.DiskFree > 0 && (!known || free > c.DiskFree) {
+		free, known = c.DiskFree, true
+		logf("disk plan for corpus %s: -disk-free %s assumed free", corpus, gb(c.DiskFree))
+	}
+	return free, known
 }
 
 // logRepoDisk logs each repository's and cache's size on disk next to the
