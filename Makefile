@@ -197,9 +197,14 @@ fuzz-list:
 # repository), each figure also as a percentage of the machine's bound, the
 # 10 M-blob memory test and the Go micro-benchmarks (-benchtime $(BENCHTIME));
 # writes BENCHMARKS.md (generated section only) and BENCHMARKS.json.
-# 65 min on 2 cores at load average 8-13 with -b-big 300000 (2026-12-06); e.g.
-# BENCH_FLAGS='-b-big 500000' for the issue's 500k thumbnails (~52 GB of disk
-# at the peak), '-only A,B' for a part.
+# 34 min on 2 cores with BENCH_FLAGS='-b-big 150000 -blobs 1000000'
+# (2026-12-06 14:42). Issue 14's 500k thumbnails:
+#   BENCH_FLAGS='-b-big 500000 -b-big-peers restic -blobs 1000000'
+# (~46 min estimated; ~56 with kopia on the large corpus too). Each corpus's
+# disk plan (bench/cmd/bench/diskplan.go) removes the corpus before its
+# restores and drops peers (kopia, then restic) that do not fit, saying so
+# in the report: at 500k, ~53 GB free before the run for all three tools,
+# ~40 GB for immich-vault and restic. '-only A,B' runs a part.
 BENCH_FLAGS ?=
 bench:
 	bash scripts/bench-deps.sh

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -47,19 +49,76 @@ func coldTreePass(dir string, workers int, read bool) (ceiling.TreeResult, time.
 // it with a cold page cache: the metadata floor of a re-scan and the
 // source-side floor of a cold backup, including the per-file costs the
 // byte-rate ceiling leaves out. Each is timed with every goroutine count
-// of floorWalkWorkers / floorReadWorkers and the fastest kept, with its
-// CPU time (the kernel's share of a cold read is a CPU floor of its own:
-// setColdBound); every pass is recorded in Tries.
-func measureFloors(dir string) (floors, error) {
-	return measureFloorsWith(dir, coldTreePass)
+// of d (floorWalkWorkers / floorReadWorkers, or fewer: floorDepths) and
+// the fastest kept, with its CPU time (the kernel's share of a cold read
+// is a CPU floor of its own: setColdBound); every pass is recorded in
+// Tries.
+func measureFloors(dir string, d depths) (floors, error) {
+	return measureFloorsWith(dir, coldTreePass, d)
 }
 
-func measureFloorsWith(dir string, pass treePass) (floors, error) {
-	f := floors{LoadBefore: loadavg()}
+// depths are the goroutine counts measureFloors times; From names the
+// corpus whose fastest depths they are ("": all of them).
+type depths struct {
+	Walk, Read []int
+	From       string
+}
+
+// allDepths: every goroutine count of floorWalkWorkers / floorReadWorkers.
+func allDepths() depths { return depths{Walk: floorWalkWorkers, Read: floorReadWorkers} }
+
+// floorKeep is how many depths of each kind the large corpus times.
+const floorKeep = 2
+
+// floorDepths: the depths to time on corpus name. Every pass over the
+// large corpus costs ~3.3 times one over B150k (500,000 files: ~25 s a
+// walk, ~55 s a read), so all nine depths and two warm-ups would take ~8
+// minutes. On the large corpus (big), when corpus B (the same kind of
+// tree, 50,000 files) was measured earlier in this run, only the floorKeep
+// fastest depths of each kind there are timed. At 150,000 files the
+// fastest depths were within 2-6 % of the next ones (walk: 64: 6.75 s,
+// 8: 7.10, 16: 7.26; read: 16: 15.82, 8: 15.86, 32: 16.13), so the two
+// fastest of B keep the floor honest where one might pick a depth
+// that the larger tree no longer favours; the bound's note says which
+// depths were timed and why.
+func floorDepths(rep *report, name, big string) depths {
+	b, ok := rep.Floors["B"]
+	if name != big || !ok || len(b.Tries) == 0 {
+		return allDepths()
+	}
+	d := depths{Walk: fastestDepths(b.Tries, false, floorKeep), Read: fastestDepths(b.Tries, true, floorKeep), From: "B"}
+	if len(d.Walk) == 0 || len(d.Read) == 0 {
+		return allDepths()
+	}
+	return d
+}
+
+// fastestDepths returns the goroutine counts of the n fastest tries of
+// one kind, in increasing goroutine count.
+func fastestDepths(tries []floorTry, read bool, n int) []int {
+	var ts []floorTry
+	for _, t := range tries {
+		if t.Read == read {
+			ts = append(ts, t)
+		}
+	}
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].Time < ts[j].Time })
+	var ws []int
+	for _, t := range ts {
+		if len(ws) < n && !slices.Contains(ws, t.Workers) {
+			ws = append(ws, t.Workers)
+		}
+	}
+	sort.Ints(ws)
+	return ws
+}
+
+func measureFloorsWith(dir string, pass treePass, d depths) (floors, error) {
+	f := floors{LoadBefore: loadavg(), DepthsFrom: d.From}
 	for _, read := range []bool{false, true} {
-		ws := floorWalkWorkers
+		ws := d.Walk
 		if read {
-			ws = floorReadWorkers
+			ws = d.Read
 		}
 		// One untimed pass first: the guest's cache is dropped before
 		// every pass, but a VM's host keeps caching the disk, so the
@@ -103,6 +162,14 @@ func (f floors) triesNote(read bool) string {
 	return strings.Join(parts, ", ")
 }
 
+// depthsFromNote says where the depths timed came from (floorDepths).
+func depthsFromNote(from string) string {
+	if from == "" {
+		return ""
+	}
+	return fmt.Sprintf("; only the %d fastest depths on corpus %s in this run were timed", floorKeep, from)
+}
+
 // workersNote: "8 goroutines", with the passes tried when there were several.
 func (f floors) workersNote(read bool) string {
 	w, cpu := f.WalkWorkers, f.WalkCPU
@@ -111,7 +178,7 @@ func (f floors) workersNote(read bool) string {
 	}
 	n := fmt.Sprintf("%d goroutines", w)
 	if t := f.triesNote(read); strings.Contains(t, ",") {
-		n += " (fastest of " + t + ")"
+		n += " (fastest of " + t + depthsFromNote(f.DepthsFrom) + ")"
 	}
 	if cpu > 0 {
 		n += fmt.Sprintf(", %.2f CPU-s", cpu.Seconds())
@@ -215,35 +282,54 @@ type repoRead struct {
 	Bytes   int64
 	Workers int
 	CPU     time.Duration // the process's CPU time in the fastest pass
+	Tries   []floorTry    // every timed pass
+	From    string        // "": every depth of repoReadWorkers; else as floors.DepthsFrom
+}
+
+// repoReadWorkers are the goroutine counts measureRepoRead tries.
+var repoReadWorkers = []int{4, 8, 16}
+
+// repoReadDepths: every count of repoReadWorkers, or on the large corpus
+// (big) the floorKeep fastest on corpus B's repository in this run, as
+// floorDepths does for the tree floors.
+func repoReadDepths(rep *report, name, big string) ([]int, string) {
+	b, ok := rep.RepoReads["B"]
+	if name != big || !ok {
+		return repoReadWorkers, ""
+	}
+	if ws := fastestDepths(b.Tries, true, floorKeep); len(ws) > 0 {
+		return ws, "B"
+	}
+	return repoReadWorkers, ""
 }
 
 // measureRepoRead reads every file under a local repository's data
-// directory (its pack files) after dropping the page cache, with 4, 8 and
-// 16 goroutines, and keeps the fastest: the disk side of a restore with a
-// cold cache. The ceiling's disk read rate comes from one just-written
-// 1 GiB file that a VM's host may still cache (5.3 GB/s here, against
-// 1.9-2.3 GB/s for a repository of corpus A's 2 GiB).
-func measureRepoRead(repo string) (repoRead, error) {
-	return measureRepoReadWith(repo, coldTreePass)
+// directory (its pack files) after dropping the page cache, with each
+// goroutine count of ws, and keeps the fastest with its CPU time: the disk
+// side of a restore with a cold cache. The ceiling's disk read rate comes
+// from one just-written 1 GiB file that a VM's host may still cache
+// (5.3 GB/s here, against 1.9-2.3 GB/s for a repository of corpus A's
+// 2 GiB).
+func measureRepoRead(repo string, ws []int, from string) (repoRead, error) {
+	return measureRepoReadWith(repo, coldTreePass, ws, from)
 }
 
-// measureRepoReadWith: measureRepoRead with the pass given (tests), and the
-// CPU time of the fastest pass kept.
-func measureRepoReadWith(repo string, pass treePass) (repoRead, error) {
-	var best repoRead
-	dir := filepath.Join(repo, "data")
+func measureRepoReadWith(repo string, pass treePass, ws []int, from string) (repoRead, error) {
+	best := repoRead{From: from}
+	data := filepath.Join(repo, "data")
 	// One untimed pass first, as in measureFloorsWith: every timed depth
 	// then sees the same VM-host cache.
-	if _, _, err := pass(dir, 16, true); err != nil {
+	if _, _, err := pass(data, ws[len(ws)-1], true); err != nil {
 		return best, err
 	}
-	for _, w := range []int{4, 8, 16} {
-		r, cpu, err := pass(dir, w, true)
+	for _, w := range ws {
+		r, cpu, err := pass(data, w, true)
 		if err != nil {
 			return best, err
 		}
+		best.Tries = append(best.Tries, floorTry{Read: true, Workers: w, Time: r.Time, CPU: cpu})
 		if best.Time == 0 || r.Time < best.Time {
-			best = repoRead{Time: r.Time, Bytes: r.Bytes, Workers: w, CPU: cpu}
+			best.Time, best.Bytes, best.Workers, best.CPU = r.Time, r.Bytes, w, cpu
 		}
 	}
 	return best, nil
@@ -302,7 +388,7 @@ func setRestoreBound(rep *report, s *scenario, name string, rr repoRead, wf writ
 	readNote := fmt.Sprintf("the ceiling's disk rate %.0f MB/s", r.ReadDisk/1e6)
 	if rr.Time > read {
 		read = rr.Time
-		readNote = fmt.Sprintf("cold cache, %d goroutines, %.0f MiB", rr.Workers, float64(rr.Bytes)/(1<<20))
+		readNote = fmt.Sprintf("cold cache, %d goroutines%s, %.0f MiB", rr.Workers, depthsFromNote(rr.From), float64(rr.Bytes)/(1<<20))
 	}
 	writeNote := "per-file create costs not counted"
 	if wf.Time > 0 {

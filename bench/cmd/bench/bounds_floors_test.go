@@ -34,7 +34,7 @@ func TestMeasureFloorsKeepsFastest(t *testing.T) {
 		}
 		return ceiling.TreeResult{Time: d, Dirs: 10, Files: 20}, cpu, nil
 	}
-	f, err := measureFloorsWith("/corpus", pass)
+	f, err := measureFloorsWith("/corpus", pass, allDepths())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func TestMeasureRepoReadKeepsCPU(t *testing.T) {
 		}
 		return ceiling.TreeResult{Time: d, Bytes: 1 << 30}, time.Duration(w) * 10 * time.Millisecond, nil
 	}
-	rr, err := measureRepoReadWith("/x/repo", pass)
+	rr, err := measureRepoReadWith("/x/repo", pass, repoReadWorkers, "")
 	if err != nil {
 		t.Fatal(err)
 	}

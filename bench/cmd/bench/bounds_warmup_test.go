@@ -26,7 +26,7 @@ func TestMeasureFloorsWarmsUpFirst(t *testing.T) {
 		}
 		return ceiling.TreeResult{Time: d, Dirs: 1, Files: 1}, d, nil
 	}
-	f, err := measureFloorsWith("/corpus", pass)
+	f, err := measureFloorsWith("/corpus", pass, allDepths())
 	if err != nil {
 		t.Fatal(err)
 	}

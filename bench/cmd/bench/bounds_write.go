@@ -36,17 +36,9 @@ func coldWritePass(plan ceiling.TreePlan, dst string, workers int) (ceiling.Tree
 	return r, selfCPU() - c0, err
 }
 
-// measureWriteFloor plans corpus (untimed) and writes it into scratch with
-// every depth of floorWriteWorkers, removing it after each pass; the
-// fastest pass is kept, with its CPU time.
-func measureWriteFloor(corpus, scratch string) (writeFloor, error) {
-	plan, err := ceiling.PlanTree(corpus)
-	if err != nil {
-		return writeFloor{}, err
-	}
-	return measureWriteFloorWith(plan, scratch, coldWritePass)
-}
-
+// measureWriteFloorWith writes the planned tree into scratch with every
+// depth of floorWriteWorkers, removing it after each pass; the fastest pass
+// is kept, with its CPU time.
 func measureWriteFloorWith(plan ceiling.TreePlan, scratch string, pass writePass) (writeFloor, error) {
 	var wf writeFloor
 	os.RemoveAll(scratch)

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,6 +43,8 @@ type config struct {
 	DSize      int64           // corpus D (compressible)
 	BBig       int             // files of the large corpus B (0: skip)
 	BBigReps   int             // its repetitions
+	DiskFree   int64           // -disk-free: at most this much free space is assumed (0: measured)
+	BBigPeers  string          // -b-big-peers: the peers run on the large corpus B ("": every one found)
 	S3Size     int64           // corpus of the S3 scenarios
 	S3RTTs     []time.Duration // round trips the proxy adds
 	S3Rate     float64         // bytes/s each way
@@ -106,6 +109,12 @@ type report struct {
 	// Compress: per corpus name, the zstd rate of the corpus's own chunks
 	// (ceiling.CompressTree), which the compressible bound uses.
 	Compress map[string]ceiling.CompressResult `json:",omitempty"`
+	// DiskPlans: per corpus of filesScenarios, what planDisk decided
+	// (which tools ran, which did not fit) and the lowest free space seen.
+	DiskPlans []*diskPlan `json:",omitempty"`
+	// RepoReads: per corpus name, the cold read of immich-vault's
+	// repository (the restore bound's disk side).
+	RepoReads map[string]repoRead `json:",omitempty"`
 }
 
 // floors are a corpus's measured tree passes with a cold page cache.
@@ -115,6 +124,7 @@ type floors struct {
 	ReadWorkers          int
 	WalkCPU, ReadCPU     time.Duration // CPU time (user+system) of the kept passes
 	Tries                []floorTry    // every pass, in order
+	DepthsFrom           string        // "": every depth timed; else the corpus whose fastest depths were (floorDepths)
 	Dirs, Files          int
 	LoadBefore, LoadWhen string
 }
@@ -159,10 +169,12 @@ func main() {
 	flag.StringVar(&c.Only, "only", "", "comma-separated scenario groups to run: ceiling,A,B,Bbig,D,C,S3,big,micro (default all)")
 	flag.BoolVar(&c.NoPeers, "no-peers", false, "run immich-vault only")
 	flag.BoolVar(&c.KeepWork, "keep", false, "keep the work directory")
-	var dSize, s3Size, s3RTTs, s3Dump, s3Big string
+	var dSize, s3Size, s3RTTs, s3Dump, s3Big, diskFree string
+	flag.StringVar(&diskFree, "disk-free", "0", "plan each corpus's disk use as if at most this much were free in the work directory (tries the disk plan's peer dropping, diskplan.go); 0: the measured free space")
 	flag.StringVar(&dSize, "d-size", "768MiB", "size of corpus D (compressible /usr-like mix with dumps)")
 	flag.IntVar(&c.BBig, "b-big", 250000, "files of the large corpus B in Immich's thumbs fan-out (0: skip)")
 	flag.IntVar(&c.BBigReps, "b-big-reps", 1, "repetitions of the large corpus B's scenarios")
+	flag.StringVar(&c.BBigPeers, "b-big-peers", "", "comma-separated peers to run on the large corpus B, e.g. restic (issue 14's targets compare with restic; kopia takes ~11 of the ~56 minutes at -b-big 500000); empty: every peer found; the report names those left out")
 	flag.StringVar(&s3Size, "s3-size", "256MiB", "size of the S3 scenarios' corpus (corpus A mix)")
 	flag.StringVar(&s3RTTs, "s3-rtt", "20ms,80ms", "comma-separated round-trip times the S3 shaping proxy adds")
 	var s3Mbit float64
@@ -179,7 +191,7 @@ func main() {
 	for _, x := range []struct {
 		s string
 		v *int64
-	}{{dSize, &c.DSize}, {s3Size, &c.S3Size}, {s3Dump, &c.S3DumpSize}, {s3Big, &c.S3BigFile}} {
+	}{{dSize, &c.DSize}, {s3Size, &c.S3Size}, {s3Dump, &c.S3DumpSize}, {s3Big, &c.S3BigFile}, {diskFree, &c.DiskFree}} {
 		n, err := corpus.ParseSize(x.s)
 		if err != nil {
 			fatal(err)
@@ -289,7 +301,7 @@ func loadavg() string {
 }
 
 func runAll(c config) (*report, error) {
-	rep := &report{Config: c, Start: time.Now(), LoadBefore: loadavg(), Machine: machineInfo(c.Work), Floors: map[string]floors{}}
+	rep := &report{Config: c, Start: time.Now(), LoadBefore: loadavg(), Machine: machineInfo(c.Work), Floors: map[string]floors{}, RepoReads: map[string]repoRead{}}
 	if err := os.MkdirAll(c.Work, 0o755); err != nil {
 		return nil, err
 	}
@@ -333,6 +345,27 @@ func runAll(c config) (*report, error) {
 		return rep, err
 	}
 
+	// checkBig: whether the large corpus B fits, before it is generated
+	// ("" when it does or the free space is unknown), logged at the start
+	// (what to expect) and decided before the corpus is generated.
+	checkBig := func() string {
+		free, ok := workFree(c, bigBName(c))
+		if !ok {
+			return ""
+		}
+		var names []string
+		for _, t := range tools {
+			names = append(names, t.Name())
+		}
+		why := precheckBigB(bigBName(c), c.BBig, c.BBigReps, free, names)
+		if why != "" {
+			logf("%s", why)
+		}
+		return why
+	}
+	if want(c, "Bbig") && c.BBig > 0 {
+		checkBig() // at the start: what the run will do, in the first minute
+	}
 	if want(c, "ceiling") {
 		logf("measuring the machine's ceiling (single core)")
 		var sample []byte
@@ -355,7 +388,8 @@ func runAll(c config) (*report, error) {
 		if err != nil {
 			return finish(fmt.Errorf("corpus A: %w", err))
 		}
-		if err := filesScenarios(c, rep, tools, "A", dir, st, true, c.Reps); err != nil {
+		// The corpus stays for the profile run after the scenarios.
+		if err := filesScenarios(c, rep, tools, "A", dir, st, true, true, c.Reps); err != nil {
 			return finish(err)
 		}
 		if p, err := newRepo(c, tools[0], "profile"); err != nil {
@@ -375,22 +409,26 @@ func runAll(c config) (*report, error) {
 		if err != nil {
 			return finish(fmt.Errorf("corpus B: %w", err))
 		}
-		if err := filesScenarios(c, rep, tools, "B", dir, st, false, c.Reps); err != nil {
+		if err := filesScenarios(c, rep, tools, "B", dir, st, false, false, c.Reps); err != nil {
 			return finish(err)
 		}
 		os.RemoveAll(dir)
 	}
 	if want(c, "Bbig") && c.BBig > 0 {
-		dir := filepath.Join(c.Work, "corpusBbig")
-		logf("generating the large corpus B (%d files)", c.BBig)
-		st, err := corpus.GenerateB(dir, c.BBig, c.Seed)
-		if err != nil {
-			return finish(fmt.Errorf("large corpus B: %w", err))
+		if why := checkBig(); why != "" {
+			rep.Errors = append(rep.Errors, why)
+		} else {
+			dir := filepath.Join(c.Work, "corpusBbig")
+			logf("generating the large corpus B (%d files)", c.BBig)
+			st, err := corpus.GenerateB(dir, c.BBig, c.Seed)
+			if err != nil {
+				return finish(fmt.Errorf("large corpus B: %w", err))
+			}
+			if err := filesScenarios(c, rep, tools, bigBName(c), dir, st, false, false, c.BBigReps); err != nil {
+				return finish(err)
+			}
+			os.RemoveAll(dir)
 		}
-		if err := filesScenarios(c, rep, tools, bigBName(c), dir, st, false, c.BBigReps); err != nil {
-			return finish(err)
-		}
-		os.RemoveAll(dir)
 	}
 	if want(c, "D") && c.DSize > 0 {
 		dir := filepath.Join(c.Work, "corpusD")
@@ -405,7 +443,7 @@ func runAll(c config) (*report, error) {
 			rep.Compress = map[string]ceiling.CompressResult{"D": cr}
 			logf("corpus D: zstd %.0f MB/s per core on its own chunks (%.0f of %.0f MB compressed, ratio %.3f)", cr.Rate()/1e6, float64(cr.Compressed)/1e6, float64(cr.Bytes)/1e6, cr.Ratio())
 		}
-		if err := filesScenarios(c, rep, tools, "D", dir, st, false, c.Reps); err != nil {
+		if err := filesScenarios(c, rep, tools, "D", dir, st, false, true, c.Reps); err != nil {
 			return finish(err)
 		}
 		if p, err := newRepo(c, tools[0], "profileD"); err != nil {
@@ -498,10 +536,30 @@ func bigBName(c config) string { return fmt.Sprintf("B%dk", c.BBig/1000) }
 
 // filesScenarios runs cold backup, no-change re-scan, (moved,) restore,
 // reps times each, and sets each scenario's bound from the ceiling
-// (rep.Rates) and the corpus's measured tree floors.
-func filesScenarios(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, moved bool, reps int) error {
+// (rep.Rates) and the corpus's measured tree floors. Before them,
+// planDisk decides which tools fit on the disk (diskplan.go); the corpus
+// is removed before the restores unless keepCorpus (the caller's profile
+// run needs it), and each tool's repository after its last restore.
+func filesScenarios(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, moved, keepCorpus bool, reps int) error {
 	logf("corpus %s: %d files, %.1f MiB", name, st.Files, float64(st.Bytes)/(1<<20))
-	fl, err := measureFloors(dir)
+	plan, tools, err := planCorpusDisk(c, rep, tools, name, dir, st, keepCorpus, reps)
+	if err != nil {
+		return err
+	}
+	if !plan.Fits {
+		rep.Errors = append(rep.Errors, plan.summary())
+		return nil
+	}
+	noteFree := func() {
+		if f, ok := freeSpace(c.Work); ok && (plan.LowestFree < 0 || f < plan.LowestFree) {
+			plan.LowestFree = f
+		}
+	}
+	d := floorDepths(rep, name, bigBName(c))
+	if d.From != "" {
+		logf("corpus %s floors: timing only the depths fastest on corpus %s in this run: walk %v, read %v", name, d.From, d.Walk, d.Read)
+	}
+	fl, err := measureFloors(dir, d)
 	if err != nil {
 		return err
 	}
@@ -527,9 +585,11 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 			}
 			cold.RepoSize[t.Name()] = size
 			repos[t.Name()] = p
+			noteFree()
 			logf("cold %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB repo %d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20, size>>20)
 		}
 	}
+	logRepoDisk(name, repos, plan)
 	// The last repetition's repositories stay for the following scenarios.
 	setColdBound(rep, cold, name, fl)
 	rescan := newScenario(rep, "rescan"+name, "No-change re-scan of corpus "+name, st)
@@ -578,12 +638,28 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 	rs := newScenario(rep, "restore"+name, "Restore of corpus "+name, st)
 	var rr repoRead
 	if p, ok := repos["immich-vault"]; ok {
-		if rr, err = measureRepoRead(p); err != nil {
+		ws, from := repoReadDepths(rep, name, bigBName(c))
+		if rr, err = measureRepoRead(p, ws, from); err != nil {
 			return fmt.Errorf("cold read of the repository of %s: %w", name, err)
 		}
+		rep.RepoReads[name] = rr
 		logf("corpus %s repository read (cold cache): %.2fs (%d goroutines)", name, rr.Time.Seconds(), rr.Workers)
 	}
-	wf, err := measureWriteFloor(dir, filepath.Join(c.Work, "writefloor-"+name))
+	// The write floor writes a copy of the corpus's tree: planned from the
+	// corpus, written once the corpus is gone when the disk plan removes
+	// it, so that it takes the place the restore targets take after it.
+	tp, err := ceiling.PlanTree(dir)
+	if err != nil {
+		return fmt.Errorf("write floor of %s: %w", name, err)
+	}
+	if plan.RemoveCorpus {
+		// The restores are checked against st, not against the files.
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("remove corpus %s before its restores: %w", name, err)
+		}
+		logf("corpus %s removed before its restores (disk plan)", name)
+	}
+	wf, err := measureWriteFloorWith(tp, filepath.Join(c.Work, "writefloor-"+name), coldWritePass)
 	if err != nil {
 		return fmt.Errorf("write floor of %s: %w", name, err)
 	}
@@ -601,6 +677,7 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 			if err != nil {
 				return fmt.Errorf("restore %s with %s: %w", name, t.Name(), err)
 			}
+			noteFree()
 			got, files, err := treeBytes(target)
 			if err != nil {
 				return err
@@ -609,6 +686,11 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 				return fmt.Errorf("restore %s with %s: restored %d files / %d bytes, corpus has %d / %d", name, t.Name(), files, got, st.Files, st.Bytes)
 			}
 			os.RemoveAll(target)
+			if r == reps-1 { // its last restore: the repository is no longer needed
+				logRepoDisk(name+" after "+t.Name()+"'s restore", map[string]string{t.Name(): repos[t.Name()]}, plan)
+				removeRepo(repos[t.Name()])
+				delete(repos, t.Name())
+			}
 			rs.Runs[t.Name()] = append(rs.Runs[t.Name()], m)
 			logf("restore %s %-12s rep %d: %6.2fs cpu %6.2fs rss %4d MiB", name, t.Name(), r+1, m.Wall.Seconds(), m.CPU.Seconds(), m.MaxRSS>>20)
 		}
@@ -616,7 +698,74 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 	for _, p := range repos {
 		removeRepo(p)
 	}
+	if plan.LowestFree >= 0 {
+		logf("corpus %s: lowest free space during its scenarios %s (plan: peak %s + margin %s of %s free)", name, gb(plan.LowestFree), gb(plan.Peak), gb(plan.Margin), gb(plan.Need.Free))
+	}
 	return nil
+}
+
+// planCorpusDisk measures the corpus on disk and the free space, runs
+// planDisk, logs and records the plan, and returns the tools it keeps.
+func planCorpusDisk(c config, rep *report, tools []tool, name, dir string, st corpus.Stats, keepCorpus bool, reps int) (*diskPlan, []tool, error) {
+	used, err := diskUsage(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("disk usage of corpus %s: %w", name, err)
+	}
+	free, known := workFree(c, name)
+	var names []string
+	for _, t := range tools {
+		names = append(names, t.Name())
+	}
+	var flagged []droppedTool
+	if name == bigBName(c) && c.BBigPeers != "" {
+		var keep []string
+		for _, n := range names {
+			if n == "immich-vault" || slices.Contains(strings.Split(c.BBigPeers, ","), n) {
+				keep = append(keep, n)
+			} else {
+				flagged = append(flagged, droppedTool{Tool: n, Flag: "-b-big-peers " + c.BBigPeers})
+			}
+		}
+		names = keep
+	}
+	p := planDisk(name, diskNeed{Corpus: used, Input: st.Bytes, Files: st.Files, Free: free, FreeKnown: known, KeepCorpus: keepCorpus, Reps: reps}, names)
+	p.Dropped = append(flagged, p.Dropped...)
+	rep.DiskPlans = append(rep.DiskPlans, &p)
+	logf("%s", p.summary())
+	var keep []tool
+	for _, t := range tools {
+		if slices.Contains(p.Tools, t.Name()) {
+			keep = append(keep, t)
+		}
+	}
+	return &p, keep, nil
+}
+
+// workFree is the free space in the work directory, or -disk-free when
+// that is less.
+func workFree(c config, corpus string) (int64, bool) {
+	free, known := freeSpace(c.Work)
+	if c.DiskFree > 0 && (!known || free > c.DiskFree) {
+		free, known = c.DiskFree, true
+		logf("disk plan for corpus %s: -disk-free %s assumed free", corpus, gb(c.DiskFree))
+	}
+	return free, known
+}
+
+// logRepoDisk logs each repository's and cache's size on disk next to the
+// plan's estimate (how good the estimate was, for the next calibration).
+func logRepoDisk(name string, repos map[string]string, p *diskPlan) {
+	var parts []string
+	for _, t := range p.Tools {
+		r, ok := repos[t]
+		if !ok {
+			continue
+		}
+		a, _ := diskUsage(r)
+		b, _ := diskUsage(r + ".cache")
+		parts = append(parts, fmt.Sprintf("%s %.0f MiB + cache %.0f MiB", t, float64(a)/(1<<20), float64(b)/(1<<20)))
+	}
+	logf("corpus %s repositories on disk: %s (estimate %.0f MiB each; corpus %.0f MiB on disk)", name, strings.Join(parts, ", "), float64(p.Repo)/(1<<20), float64(p.Need.Corpus)/(1<<20))
 }
 
 // moveAll renames every file under root/from to the same relative path

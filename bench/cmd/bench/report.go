@@ -105,6 +105,15 @@ func render(rep *report) string {
 	if len(rep.Absent) > 0 {
 		p("\nNot on PATH (not compared): %s.\n", strings.Join(rep.Absent, ", "))
 	}
+	for _, pl := range rep.DiskPlans {
+		for _, d := range pl.Dropped {
+			if d.Flag != "" {
+				p("\n**Not run:** %s.\n", d.line(pl.Corpus))
+				continue
+			}
+			p("\n**Not run for lack of disk:** %s.\n", d.line(pl.Corpus))
+		}
+	}
 	for _, e := range rep.Errors {
 		p("\n**Run error:** `%s`\n", strings.ReplaceAll(tail(e, 600), "\n", " "))
 	}
@@ -170,6 +179,7 @@ func render(rep *report) string {
 	}
 	renderS3Links(p, rep)
 	renderFloors(p, rep)
+	renderDiskPlans(p, rep)
 	renderNightly(p, rep)
 
 	if db := rep.DB; db != nil && db.Days > 1 {
