@@ -18,6 +18,18 @@ type writeFloor struct {
 	Workers int
 	CPU     time.Duration
 	Tries   []floorTry
+	From    string // "": every depth of floorWriteWorkers; "B": only corpus B's fastest
+}
+
+// writeFloorDepths: every count of floorWriteWorkers, or on the large
+// corpus (big) only the one that was fastest on corpus B in this run
+// (writing and then removing 500 k files takes minutes a pass).
+func writeFloorDepths(rep *report, name, big string) ([]int, string) {
+	b, ok := rep.WriteFloors["B"]
+	if name != big || !ok || b.Workers == 0 {
+		return floorWriteWorkers, ""
+	}
+	return []int{b.Workers}, "B"
 }
 
 // floorWriteWorkers are the goroutine counts the write floor is timed with.
@@ -37,13 +49,13 @@ func coldWritePass(plan ceiling.TreePlan, dst string, workers int) (ceiling.Tree
 }
 
 // measureWriteFloorWith writes the planned tree into scratch with every
-// depth of floorWriteWorkers, removing it after each pass; the fastest pass
+// depth of ws, removing it after each pass; the fastest pass
 // is kept, with its CPU time.
-func measureWriteFloorWith(plan ceiling.TreePlan, scratch string, pass writePass) (writeFloor, error) {
-	var wf writeFloor
+func measureWriteFloorWith(plan ceiling.TreePlan, scratch string, pass writePass, ws []int, from string) (writeFloor, error) {
+	wf := writeFloor{From: from}
 	os.RemoveAll(scratch)
 	defer os.RemoveAll(scratch)
-	for _, w := range floorWriteWorkers {
+	for _, w := range ws {
 		r, cpu, err := pass(plan, scratch, w)
 		os.RemoveAll(scratch)
 		if err != nil {
@@ -68,6 +80,9 @@ func (wf writeFloor) note() string {
 			}
 			n += fmt.Sprintf(" %d: %.2f s", t.Workers, t.Time.Seconds())
 		}
+	}
+	if wf.From != "" {
+		n += fmt.Sprintf("; only the fastest depth on corpus %s in this run was timed", wf.From)
 	}
 	return n + fmt.Sprintf("; %.2f CPU-s)", wf.CPU.Seconds())
 }

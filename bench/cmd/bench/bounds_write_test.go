@@ -63,7 +63,7 @@ func TestMeasureWriteFloorKeepsFastest(t *testing.T) {
 		d := map[int]time.Duration{8: 3 * time.Second, 32: 2 * time.Second}[w]
 		return ceiling.TreeResult{Time: d}, time.Duration(w) * time.Second, nil
 	}
-	wf, err := measureWriteFloorWith(ceiling.TreePlan{}, scratch, pass)
+	wf, err := measureWriteFloorWith(ceiling.TreePlan{}, scratch, pass, floorWriteWorkers, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,5 +72,33 @@ func TestMeasureWriteFloorKeepsFastest(t *testing.T) {
 	}
 	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
 		t.Errorf("scratch left behind: %v", err)
+	}
+}
+
+// TestWriteFloorDepthsLargeCorpus: the large corpus times only the depth
+// that was fastest on corpus B, and its note says so.
+func TestWriteFloorDepthsLargeCorpus(t *testing.T) {
+	rep := &report{WriteFloors: map[string]writeFloor{}}
+	if ws, from := writeFloorDepths(rep, "B500k", "B500k"); len(ws) != len(floorWriteWorkers) || from != "" {
+		t.Errorf("without corpus B's floor: %v from %q, want every depth", ws, from)
+	}
+	rep.WriteFloors["B"] = writeFloor{Time: time.Second, Workers: 32}
+	if ws, from := writeFloorDepths(rep, "B500k", "B500k"); len(ws) != 1 || ws[0] != 32 || from != "B" {
+		t.Errorf("large corpus: %v from %q, want [32] from B", ws, from)
+	}
+	if ws, from := writeFloorDepths(rep, "A", "B500k"); len(ws) != len(floorWriteWorkers) || from != "" {
+		t.Errorf("corpus A: %v from %q, want every depth", ws, from)
+	}
+	var seen []int
+	pass := func(plan ceiling.TreePlan, dst string, w int) (ceiling.TreeResult, time.Duration, error) {
+		seen = append(seen, w)
+		return ceiling.TreeResult{Time: 4 * time.Second}, time.Second, nil
+	}
+	wf, err := measureWriteFloorWith(ceiling.TreePlan{}, filepath.Join(t.TempDir(), "s"), pass, []int{32}, "B")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || !strings.Contains(wf.note(), "only the fastest depth on corpus B in this run was timed") {
+		t.Errorf("passes %v, note %q", seen, wf.note())
 	}
 }

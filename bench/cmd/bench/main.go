@@ -115,6 +115,9 @@ type report struct {
 	// RepoReads: per corpus name, the cold read of immich-vault's
 	// repository (the restore bound's disk side).
 	RepoReads map[string]repoRead `json:",omitempty"`
+	// WriteFloors: per corpus name, the restore's write floor
+	// (bounds_write.go).
+	WriteFloors map[string]writeFloor `json:",omitempty"`
 }
 
 // floors are a corpus's measured tree passes with a cold page cache.
@@ -301,7 +304,7 @@ func loadavg() string {
 }
 
 func runAll(c config) (*report, error) {
-	rep := &report{Config: c, Start: time.Now(), LoadBefore: loadavg(), Machine: machineInfo(c.Work), Floors: map[string]floors{}, RepoReads: map[string]repoRead{}}
+	rep := &report{Config: c, Start: time.Now(), LoadBefore: loadavg(), Machine: machineInfo(c.Work), Floors: map[string]floors{}, RepoReads: map[string]repoRead{}, WriteFloors: map[string]writeFloor{}}
 	if err := os.MkdirAll(c.Work, 0o755); err != nil {
 		return nil, err
 	}
@@ -659,10 +662,15 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 		}
 		logf("corpus %s removed before its restores (disk plan)", name)
 	}
-	wf, err := measureWriteFloorWith(tp, filepath.Join(c.Work, "writefloor-"+name), coldWritePass)
+	wws, wfrom := writeFloorDepths(rep, name, bigBName(c))
+	wf, err := measureWriteFloorWith(tp, filepath.Join(c.Work, "writefloor-"+name), coldWritePass, wws, wfrom)
 	if err != nil {
 		return fmt.Errorf("write floor of %s: %w", name, err)
 	}
+	if rep.WriteFloors == nil {
+		rep.WriteFloors = map[string]writeFloor{}
+	}
+	rep.WriteFloors[name] = wf
 	logf("corpus %s write floor (create and write every file, no fsync): %s", name, wf.note())
 	setRestoreBound(rep, rs, name, rr, wf)
 	for r := 0; r < reps; r++ {
