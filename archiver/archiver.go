@@ -602,11 +602,7 @@ func (a *archiver) collect(ctx context.Context, futs []future) (*data.Tree, erro
 
 // saveEntry returns a future for the node of path p (already lstat'ed).
 func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, parent *data.Node, rootDev uint64) future {
-	return a.saveNode(ctx, p, a.nodeFromInfo(filepath.Base(p), p, fi), parent, rootDev)
-}
-
-// saveNode returns a future for node n of path p (filled from its lstat).
-func (a *archiver) saveNode(ctx context.Context, p string, n *data.Node, parent *data.Node, rootDev uint64) future {
+	n := a.nodeFromInfo(filepath.Base(p), p, fi)
 	switch n.Type {
 	case data.NodeFile:
 		f := make(future, 1)
@@ -689,30 +685,6 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 	// window is no wider than the directory (treesplit_backup.go).
 	futs, out := a.collectDir(ctx, p, n, parent, parentTree, len(names))
 	defer close(futs)
-	// The entries are lstat'ed a batch at a time, so that the unchanged
-	// files among them are told apart with one index read for the batch
-	// (unchanged_batch.go) instead of one per file in the file workers.
-	batch := make([]walkEntry, 0, min(walkBatch, len(names)))
-	submit := func() bool {
-		a.markUnchanged(ctx, batch)
-		for _, e := range batch {
-			var f future
-			if e.keep {
-				a.keepUnchanged(e.node, e.parent.Content, e.path)
-				f = done(e.node, nil)
-			} else {
-				f = a.saveNode(ctx, e.path, e.node, e.parent, rootDev)
-			}
-			select {
-			case futs <- f:
-			case <-ctx.Done():
-				return false
-			}
-		}
-		clear(batch)
-		batch = batch[:0]
-		return true
-	}
 	for _, name := range names {
 		cp := filepath.Join(p, name)
 		if a.opts.Exclude.Match(cp) {
@@ -726,12 +698,12 @@ func (a *archiver) saveDir(ctx context.Context, p string, n *data.Node, parent *
 		if fi.IsDir() && a.opts.ExcludeCaches && isCacheDir(cp) {
 			continue
 		}
-		batch = append(batch, walkEntry{path: cp, node: a.nodeFromInfo(name, cp, fi), parent: prevNodes.Find(name)})
-		if len(batch) == walkBatch && !submit() {
+		select {
+		case futs <- a.saveEntry(ctx, cp, fi, prevNodes.Find(name), rootDev):
+		case <-ctx.Done():
 			return out
 		}
 	}
-	submit()
 	return out
 }
 
@@ -815,7 +787,9 @@ func (a *archiver) contentPresent(ctx context.Context, ids []repo.ID) bool {
 // its device, inode, size and mtime — a moved file.
 func (a *archiver) unchanged(ctx context.Context, n, parent *data.Node) ([]repo.ID, bool) {
 	if parent != nil {
-		if sameFileAsParent(n, parent) && a.contentPresent(ctx, parent.Content) {
+		if parent.Type == data.NodeFile && parent.Inode == n.Inode && parent.Size == n.Size &&
+			parent.ModTime.Equal(n.ModTime) && parent.ChangeTime.Equal(n.ChangeTime) && parent.Device == n.Device &&
+			(len(parent.Content) > 0) == (n.Size > 0) && a.contentPresent(ctx, parent.Content) {
 			return parent.Content, true
 		}
 		return nil, false
@@ -840,7 +814,12 @@ func (a *archiver) unchanged(ctx context.Context, n, parent *data.Node) ([]repo.
 func (a *archiver) saveFile(ctx context.Context, j fileJob) (*data.Node, error) {
 	n := j.node
 	if ids, ok := a.unchanged(ctx, n, j.parent); ok && !a.opts.ForceRead {
-		a.keepUnchanged(n, ids, j.path)
+		n.Content = ids
+		a.extMetaUnread(n, j.path)
+		a.sum.filesUnmodified.Add(1)
+		a.sum.bytesProcessed.Add(int64(n.Size))
+		a.prog.Files.Add(1)
+		a.prog.Bytes.Add(int64(n.Size))
 		return n, nil
 	}
 	if !isSmall(int64(n.Size), a.dataMin) {

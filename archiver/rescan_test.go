@@ -54,9 +54,9 @@ func rewrite(t *testing.T, p, s string, mtime time.Time) {
 // A no-change re-scan keeps a file only when device, inode, size, mtime
 // and ctime all match the parent's node: each way a file can change
 // between backups makes it read again, and the snapshot holds the new
-// content. The directory holds more than one walk batch (256 entries), so
-// changed files at the batches' edges and an excluded last entry are
-// covered too.
+// content. The directory holds several hundred entries, changed ones
+// among them at both ends, and an excluded last entry (a walk that
+// batches entries must still submit the ones before it).
 func TestRescanRereadsChangedFiles(t *testing.T) {
 	r := repotest.New(t)
 	src := filepath.Join(t.TempDir(), "src")
@@ -133,14 +133,14 @@ func TestRescanRereadsChangedFiles(t *testing.T) {
 }
 
 // A file whose node matches the parent's but whose content blob the
-// index does not hold is read again, in the walker's batched decision as
-// in the file worker's; with every field matching and the blob present it
-// is kept. Each field of the parent's node, changed alone, makes it read.
+// index does not hold is read again; with every field matching and the
+// blob present it is kept. Each field of the parent's node, changed
+// alone, makes it read.
 func TestRescanKeepsOnlyExactMatches(t *testing.T) {
 	ctx := context.Background()
 	r := repotest.New(t)
 	src := filepath.Join(t.TempDir(), "src")
-	repotest.WriteFiles(t, src, map[string]string{"a": "alpha", "b": "bravo", "empty": ""})
+	repotest.WriteFiles(t, src, map[string]string{"a": "alpha", "empty": ""})
 	sn := repotest.Backup(t, r, archiver.BackupOptions{Paths: []string{src}})
 	tree, err := r.LoadTree(ctx, repotest.Subtree(t, r, sn, src))
 	if err != nil {
@@ -154,6 +154,13 @@ func TestRescanKeepsOnlyExactMatches(t *testing.T) {
 		c := *n
 		c.Content = append([]repo.ID(nil), n.Content...)
 		return &c
+	}
+	keeps := func(name string, parent *data.Node) bool {
+		ok, err := archiver.KeepsForTest(ctx, r, filepath.Join(src, name), parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
 	}
 	muts := map[string]func(n *data.Node){
 		"none":         func(*data.Node) {},
@@ -169,42 +176,17 @@ func TestRescanKeepsOnlyExactMatches(t *testing.T) {
 	for name, mut := range muts {
 		a := node("a")
 		mut(a)
-		wantKeep := name == "none"
-		// Alone (one index read for one blob) and in a batch with b
-		// (HasMany), before and after b.
-		for _, c := range []struct {
-			paths   []string
-			parents []*data.Node
-			i       int
-		}{
-			{[]string{filepath.Join(src, "a")}, []*data.Node{a}, 0},
-			{[]string{filepath.Join(src, "a"), filepath.Join(src, "b")}, []*data.Node{a, node("b")}, 0},
-			{[]string{filepath.Join(src, "b"), filepath.Join(src, "a")}, []*data.Node{node("b"), a}, 1},
-		} {
-			walker, worker, err := archiver.KeepsForTest(ctx, r, c.paths, c.parents)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if walker[c.i] != wantKeep || worker[c.i] != wantKeep {
-				t.Errorf("%s, batch of %d: walker keeps %v, worker keeps %v, want %v", name, len(c.paths), walker[c.i], worker[c.i], wantKeep)
-			}
-			if j := 1 - c.i; len(c.paths) == 2 && (!walker[j] || !worker[j]) {
-				t.Errorf("%s: unchanged b not kept (walker %v, worker %v)", name, walker[j], worker[j])
-			}
+		if got, want := keeps("a", a), name == "none"; got != want {
+			t.Errorf("parent node with %s changed: kept %v, want %v", name, got, want)
 		}
 	}
 	// The empty file has no content and is kept; given content, it is not.
-	for _, withContent := range []bool{false, true} {
-		e := node("empty")
-		if withContent {
-			e.Content = node("a").Content
-		}
-		walker, worker, err := archiver.KeepsForTest(ctx, r, []string{filepath.Join(src, "empty")}, []*data.Node{e})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if walker[0] == withContent || worker[0] == withContent {
-			t.Errorf("empty file, parent with content %v: walker keeps %v, worker keeps %v", withContent, walker[0], worker[0])
-		}
+	e := node("empty")
+	if !keeps("empty", e) {
+		t.Errorf("unchanged empty file not kept")
+	}
+	e.Content = node("a").Content
+	if keeps("empty", e) {
+		t.Errorf("empty file kept with a parent node that has content")
 	}
 }
