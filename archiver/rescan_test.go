@@ -69,6 +69,9 @@ func TestRescanRereadsChangedFiles(t *testing.T) {
 		want[k] = "content " + k
 	}
 	repotest.WriteFiles(t, src, want)
+	if _, ok := ctimeOf(t, filepath.Join(src, "one/same")); !ok {
+		t.Skip("no ctime on this platform: a same-size, same-mtime change is not seen (docs/PLATFORMS.md)")
+	}
 	if err := os.WriteFile(filepath.Join(big, "zz-excluded"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
