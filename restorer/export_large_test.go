@@ -16,10 +16,3 @@ func SetBatchFiles(n int) func() {
 	restoreBatchFiles = n
 	return func() { restoreBatchFiles = old }
 }
-
-// SetCreateHook sets testHookCreate for one test.
-func SetCreateHook(hook func(rel string)) func() {
-	old := testHookCreate
-	testHookCreate = hook
-	return func() { testHookCreate = old }
-}

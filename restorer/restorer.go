@@ -115,24 +115,6 @@ type restoreFile struct {
 	done     atomic.Bool // content already correct
 	failed   atomic.Bool
 	metaDone atomic.Bool
-	// created is closed once the file was created (or its creation
-	// failed: failed is set) by flush's creators, which run beside the
-	// pack workers; nil for files the pack workers create themselves.
-	created chan struct{}
-}
-
-// waitCreated waits until f exists in the target, and reports whether
-// blobs may be written into it (false: its creation failed and was
-// reported, or ctx ended).
-func waitCreated(ctx context.Context, f *restoreFile) bool {
-	if f.created != nil {
-		select {
-		case <-f.created:
-		case <-ctx.Done():
-			return false
-		}
-	}
-	return !f.failed.Load()
 }
 
 type blobTarget struct {
@@ -1048,57 +1030,32 @@ func (rs *restorer) flush(ctx context.Context) error {
 		return err
 	}
 	// 2. Create/truncate files (the truncate makes holes: all-zero blobs
-	// are not written, so sparse files stay sparse), in parallel and beside
-	// the planning and the packs: a pack worker waits only for the files
-	// it writes into (waitCreated), so the packs' reads start at once
-	// instead of after the batch's last file exists. Single-blob files
-	// are created by the pack worker instead.
-	var creating []*restoreFile
+	// are not written, so sparse files stay sparse), in parallel; then plan
+	// per pack. Single-blob files are created by the pack worker instead.
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(2 * runtime.GOMAXPROCS(0))
 	for _, f := range batch {
 		if f.done.Load() || f.single {
 			continue
 		}
-		f.created = make(chan struct{})
-		creating = append(creating, f)
-	}
-	created := make(chan error, 1)
-	go func() {
-		cg, cctx := errgroup.WithContext(ctx)
-		cg.SetLimit(2 * runtime.GOMAXPROCS(0))
-		for _, f := range creating {
-			cg.Go(func() error {
-				defer close(f.created)
-				if err := cctx.Err(); err != nil {
-					f.failed.Store(true)
-					return err
-				}
-				if f.existing {
-					// Replaced, not rewritten in place: the existing file may
-					// share its inode with a file outside the target.
-					if err := rs.root.Unlink(f.rel); err != nil && !errors.Is(err, os.ErrNotExist) {
-						rs.warn(rs.display(f.rel), err)
-						f.failed.Store(true)
-						return cctx.Err()
-					}
-				}
-				if testHookCreate != nil {
-					testHookCreate(f.rel)
-				}
-				if err := rs.root.CreateSized(f.rel, int64(f.node.Size)); err != nil {
+		g.Go(func() error {
+			if f.existing {
+				// Replaced, not rewritten in place: the existing file may
+				// share its inode with a file outside the target.
+				if err := rs.root.Unlink(f.rel); err != nil && !errors.Is(err, os.ErrNotExist) {
 					rs.warn(rs.display(f.rel), err)
 					f.failed.Store(true)
+					return gctx.Err()
 				}
-				return cctx.Err()
-			})
-		}
-		created <- cg.Wait()
-	}()
-	// Every return below waits for the creators first: none may touch
-	// the target after flush returned.
-	waitCreators := func(err error) error {
-		if cerr := <-created; err == nil {
-			err = cerr
-		}
+			}
+			if err := rs.root.CreateSized(f.rel, int64(f.node.Size)); err != nil {
+				rs.warn(rs.display(f.rel), err)
+				f.failed.Store(true)
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	plan := map[repo.ID][]packNeed{}
@@ -1115,7 +1072,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 		}
 		locs, found, err := locator.file(f)
 		if err != nil {
-			return waitCreators(err)
+			return err
 		}
 		var off int64
 		for i, id := range f.node.Content {
@@ -1142,7 +1099,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 		needs := plan[id]
 		g.Go(func() error { return rs.restorePack(gctx, id, needs) })
 	}
-	if err := waitCreators(g.Wait()); err != nil {
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	// 4. Metadata (in parallel; single-blob files already have theirs).
@@ -1221,10 +1178,6 @@ var maxRangeSpan int64 = 8 << 20
 // testHookLent, when set (tests), is called for each blob restored from
 // bytes the backend lent (nextByteser) instead of a copy.
 var testHookLent func()
-
-// testHookCreate, when set (tests), is called before flush's creators
-// create a file (rel: its path relative to the target).
-var testHookCreate func(rel string)
 
 // testHookRange, when set (tests), is called when a range starts; the
 // function it returns when it ends.
@@ -1306,7 +1259,7 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 					}
 					continue
 				}
-				if t.file.failed.Load() || !waitCreated(ctx, t.file) {
+				if t.file.failed.Load() {
 					continue
 				}
 				if err := rs.writeAt(files, t, plain); err != nil {
