@@ -4,7 +4,6 @@ package main
 
 import (
 	"io/fs"
-	"path/filepath"
 	"syscall"
 )
 
@@ -19,26 +18,12 @@ var freeSpace = func(dir string) (int64, bool) {
 	return int64(st.Bavail) * int64(st.Bsize), true
 }
 
-// diskUsage is what the tree under dir occupies on disk: the allocated
-// blocks of every entry, directories included (a thumbnail of 2-40 KB takes
-// whole 4 KiB blocks, and corpus B has a directory for every two files at
-// 150,000 files), like `du -s`.
-func diskUsage(dir string) (int64, error) {
-	var n int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			n += int64(st.Blocks) * 512
-		} else {
-			n += fi.Size()
-		}
-		return nil
-	})
-	return n, err
+// allocated is what one entry occupies on disk: its allocated blocks (a
+// thumbnail of 2-40 KB takes whole 4 KiB blocks, and corpus B has a
+// directory for every two files at 150,000 files), like `du`.
+func allocated(fi fs.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int64(st.Blocks) * 512
+	}
+	return fi.Size()
 }
