@@ -14,9 +14,7 @@ import (
 // the same cores. Rates of the 14:42 run; 0.30 CPU-s is what a cold read
 // of corpus A's 2 GiB repository cost here (cat, 8 processes).
 func TestRestoreBoundReadCPU(t *testing.T) {
-	rep := &report{Machine: map[string]string{"cores": "2"}, Rates: ceiling.Rates{
-		ReadCached: 19302e6, ReadDisk: 4912e6, Chunk: 3081e6, Hash: 3203e6, Compress: 122e6, Encrypt: 4887e6, WriteCached: 5293e6, WriteFsync: 1515e6,
-	}}
+	rep := report1442()
 	s := &scenario{Bytes: 2160280259, RepoSize: map[string]int64{}}
 	rr := repoRead{Time: 440 * time.Millisecond, Bytes: 2161666931, Workers: 8}
 	setRestoreBound(rep, s, "A", rr, writeFloor{})
@@ -63,4 +61,12 @@ func TestMeasureRepoReadKeepsCPU(t *testing.T) {
 	if passes != 4 || rr.Workers != 16 || rr.Time != 84*time.Millisecond || rr.CPU != 160*time.Millisecond {
 		t.Errorf("%d passes, %+v; want 4 passes and 16 goroutines at 84 ms with 160 ms CPU", passes, rr)
 	}
+}
+
+// report1442 is a report with the 2-core machine and ceiling rates of the
+// 14:42 run.
+func report1442() *report {
+	return &report{Machine: map[string]string{"cores": "2"}, Rates: ceiling.Rates{
+		ReadCached: 19302e6, ReadDisk: 4912e6, Chunk: 3081e6, Hash: 3203e6, Compress: 122e6, Encrypt: 4887e6, WriteCached: 5293e6, WriteFsync: 1515e6,
+	}}
 }

@@ -16,9 +16,7 @@ import (
 // the repository read's and the decryption on the same cores, which makes
 // the bound the CPU's when that sum is larger.
 func TestRestoreBoundWriteFloor(t *testing.T) {
-	rep := &report{Machine: map[string]string{"cores": "2"}, Rates: ceiling.Rates{
-		ReadCached: 19302e6, ReadDisk: 4912e6, Chunk: 3081e6, Hash: 3203e6, Compress: 122e6, Encrypt: 4887e6, WriteCached: 5293e6, WriteFsync: 1515e6,
-	}}
+	rep := report1442()
 	s := &scenario{Bytes: 3231e6, RepoSize: map[string]int64{}}
 	rr := repoRead{Time: 2 * time.Second, Bytes: 3240e6, Workers: 16, CPU: 1500 * time.Millisecond}
 	setRestoreBound(rep, s, "B150k", rr, writeFloor{})
