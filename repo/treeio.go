@@ -26,6 +26,12 @@ func (r *Repository) LoadTree(ctx context.Context, id ID) (*data.Tree, error) {
 // as it is stored.
 func (r *Repository) loadTreeBlob(ctx context.Context, id ID) (*data.Tree, error) {
 	b, err := r.loadTreeBytes(ctx, id) // a window of its pack at a time (treewindow.go)
+	return decodeLoadedTree(id, b, err)
+}
+
+// decodeLoadedTree decodes the stored bytes of tree id, or wraps the error
+// that loading them returned.
+func decodeLoadedTree(id ID, b []byte, err error) (*data.Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load tree %s: %w", id.Short(), err)
 	}

@@ -2,7 +2,6 @@ package repo
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/immich-vault/immich-vault/index"
 	"github.com/immich-vault/immich-vault/pack"
@@ -22,12 +21,5 @@ func (r *Repository) LoadTreeBlobAt(ctx context.Context, id ID, loc index.Locati
 	if err != nil && ctx.Err() == nil {
 		return r.loadTreeBlob(ctx, id)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load tree %s: %w", id.Short(), err)
-	}
-	t, err := data.DecodeTree(b)
-	if err != nil {
-		return nil, fmt.Errorf("tree %s: %w", id.Short(), err)
-	}
-	return t, nil
+	return decodeLoadedTree(id, b, err)
 }
