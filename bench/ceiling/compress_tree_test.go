@@ -38,8 +38,12 @@ func TestCompressTree(t *testing.T) {
 	if res.Bytes != total {
 		t.Errorf("counted %d input bytes, want %d", res.Bytes, total)
 	}
-	if res.Compressed != int64(len(text)) {
-		t.Errorf("%d bytes went through zstd, want the text's %d (the random file and the 1-byte file are skipped)", res.Compressed, len(text))
+	// The random file's last chunk is whatever follows its last cut (the
+	// gear table comes from a random key): one under 4 KiB is too small
+	// for repo.Compressible to judge and goes through zstd too, as in a
+	// backup (1 run in about 100 had such a tail).
+	if res.Compressed < int64(len(text)) || res.Compressed >= int64(len(text))+4<<10 {
+		t.Errorf("%d bytes went through zstd, want the text's %d plus at most a random tail under 4 KiB (the random file and the 1-byte file are skipped)", res.Compressed, len(text))
 	}
 	// The random bytes and the tiny file are stored as they are; the
 	// repetitive text shrinks to almost nothing.
