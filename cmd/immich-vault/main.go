@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/immich-vault/immich-vault/internal/gomaxprocs"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
 )
@@ -52,6 +53,7 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
+	gomaxprocs.Set() // one processor more than the default
 	ctx, stop := notifySignals()
 	defer stop()
 	root := newRootCmd()

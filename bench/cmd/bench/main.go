@@ -22,6 +22,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/bench/ceiling"
 	"github.com/immich-vault/immich-vault/bench/corpus"
+	"github.com/immich-vault/immich-vault/internal/gomaxprocs"
 )
 
 type config struct {
@@ -152,6 +153,10 @@ func main() {
 	if len(os.Args) > 2 && os.Args[1] == wrapFlag {
 		wrapMain()
 	}
+	// The floors (walk, read, write, repository read) are measured by
+	// goroutines of this process: with as many processors as immich-vault
+	// runs with (gomaxprocs.Set says why).
+	gomaxprocs.Set()
 	var c config
 	var aSize, blobs string
 	flag.StringVar(&c.Work, "work", "/var/tmp/immich-vault-bench", "scratch `directory` for corpora, repositories and restores, on the disk to measure (removed at the end unless -keep)")
