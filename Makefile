@@ -135,7 +135,7 @@ cross:
 
 # test-386 runs the core packages' tests as a 32-bit program (int is 32
 # bits: the overflows linux/arm would hit), natively on amd64.
-test-386:
+test-386: test-deps
 	GOARCH=386 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(CORE_PKGS)
 
 # crash is the long form of the crash harness (the short form runs in
