@@ -49,6 +49,26 @@ func ChangedBytes(ctx context.Context, roots []string, since time.Time) (int64, 
 	return w.total.Load(), nil
 }
 
+// SpaceNeed is what backup's free-space preflight asks of the repository's
+// file system for n bytes of source files: n plus the blobs' sealing and
+// the packs' headers (under 1/64), trees, index and snapshot (a few MiB).
+// A fixed margin of tens of MiB would refuse small backups onto a nearly
+// full disk that they fit.
+func SpaceNeed(n uint64) uint64 { return n + n/64 + 4<<20 }
+
+// CountsChanged reports whether backup's free-space preflight walks the
+// files under paths (ChangedBytes, a second walk of the whole source
+// before the backup's own) for a repository with free bytes free: unless
+// everything their file systems hold (SourceBound) fits. used is that
+// bound, 0 when there is none.
+func CountsChanged(paths []string, free uint64) (walk bool, used uint64) {
+	bound, ok := SourceBound(paths)
+	if !ok {
+		return true, 0
+	}
+	return SpaceNeed(bound) > free, bound
+}
+
 // changedBytesWalkers bounds ChangedBytes' goroutines: queue depth for a
 // cold disk, as the benchmarks' list+lstat floor measures it (8).
 const changedBytesWalkers = 8

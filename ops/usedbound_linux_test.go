@@ -70,3 +70,40 @@ func TestSourceBoundCountsNestedMounts(t *testing.T) {
 		t.Fatalf("procfs bounded (%d): it is not a file system SourceBound trusts", got)
 	}
 }
+
+// TestCountsChanged: backup's preflight walks unless the used bytes of
+// the source's file systems, with SpaceNeed's margin, fit the free space;
+// a source SourceBound cannot bound is always walked.
+func TestCountsChanged(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=16m"); err != nil {
+		t.Fatalf("mount tmpfs: %v", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	if err := os.WriteFile(filepath.Join(dir, "f"), make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	used, ok := SourceBound([]string{dir})
+	if !ok || used < 1<<20 {
+		t.Fatalf("bound of a tmpfs holding 1 MiB: %d (ok %v)", used, ok)
+	}
+	need := SpaceNeed(used)
+	if need < used+used/64+4<<20 {
+		t.Fatalf("SpaceNeed(%d) = %d: no margin", used, need)
+	}
+	for _, c := range []struct {
+		free uint64
+		walk bool
+	}{{need, false}, {need - 1, true}, {used, true}, {0, true}} {
+		walk, got := CountsChanged([]string{dir}, c.free)
+		if walk != c.walk || got != used {
+			t.Errorf("CountsChanged with %d free = (%v, %d), want (%v, %d)", c.free, walk, got, c.walk, used)
+		}
+	}
+	if walk, got := CountsChanged([]string{"/proc/self"}, ^uint64(0)); !walk || got != 0 {
+		t.Errorf("CountsChanged of procfs = (%v, %d), want a walk and no bound", walk, got)
+	}
+}

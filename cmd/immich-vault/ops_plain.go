@@ -157,16 +157,10 @@ func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.
 	if err != nil {
 		return nil // reported by the backup itself if the repository is missing
 	}
-	// What the repository gains is at most the changed bytes (less after
-	// deduplication and compression) plus the blobs' sealing and the packs'
-	// headers (under 1/64), trees, index and snapshot (a few MiB). A fixed
-	// margin of tens of MiB would refuse small backups onto a nearly full
-	// disk that they fit (TestSignalRepositoryDiskFull).
-	withOverhead := func(n uint64) uint64 { return n + n/64 + 4<<20 }
 	// When even everything the source file systems hold fits, the walk
 	// that counts the changed files (a second cold walk of the whole tree
 	// before the backup's own) is not needed.
-	if bound, ok := ops.SourceBound(paths); ok && withOverhead(bound) <= free {
+	if walk, _ := ops.CountsChanged(paths, free); !walk {
 		return nil
 	}
 	var since time.Time
@@ -177,7 +171,7 @@ func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.
 	if err != nil {
 		return err
 	}
-	need := withOverhead(uint64(changed))
+	need := ops.SpaceNeed(uint64(changed)) // at most the changed bytes, less after deduplication and compression
 	if need > free {
 		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
 			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))

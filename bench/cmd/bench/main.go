@@ -603,6 +603,9 @@ func filesScenarios(c config, rep *report, tools []tool, name, dir string, st co
 	rescan := newScenario(rep, "rescan"+name, "No-change re-scan of corpus "+name, st)
 	rescan.Bound = fl.Walk
 	rescan.BoundNote = "list every directory and lstat every entry, cold cache, " + fl.workersNote(false)
+	if p, ok := repos["immich-vault"]; ok {
+		rescan.Note = preflightNote(dir, p)
+	}
 	for r := 0; r < reps; r++ {
 		for _, t := range order(tools, r) {
 			dropCaches()
