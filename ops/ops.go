@@ -53,7 +53,7 @@ func ChangedBytes(ctx context.Context, roots []string, since time.Time) (int64, 
 // file system for n bytes of source files: n plus the blobs' sealing and
 // the packs' headers (under 1/64), trees, index and snapshot (a few MiB).
 // A fixed margin of tens of MiB would refuse small backups onto a nearly
-// full disk that they fit.
+// full disk that they fit (TestSignalRepositoryDiskFull).
 func SpaceNeed(n uint64) uint64 { return n + n/64 + 4<<20 }
 
 // CountsChanged reports whether backup's free-space preflight walks the

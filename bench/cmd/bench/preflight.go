@@ -23,12 +23,12 @@ func preflightNote(dir, repo string) string {
 	}
 	walk, used := ops.CountsChanged([]string{dir}, free)
 	const what = "immich-vault's free-space preflight (ops.CountsChanged)"
-	switch {
-	case !walk:
+	if !walk {
 		return fmt.Sprintf("%s did not walk the corpus: its file system's %s used fit the repository's %s free; on a disk where they do not, each backup first walks the source to count the changed files", what, humanize.IBytes(used), humanize.IBytes(free))
-	case used == 0:
-		return fmt.Sprintf("%s walked the corpus to count the changed files before each backup's own walk (its file system gives no used-bytes bound; %s free)", what, humanize.IBytes(free))
-	default:
-		return fmt.Sprintf("%s walked the corpus to count the changed files before each backup's own walk: its file system's %s used did not fit the repository's %s free", what, humanize.IBytes(used), humanize.IBytes(free))
 	}
+	why := "its file system gives no used-bytes bound"
+	if used > 0 {
+		why = "its file system's " + humanize.IBytes(used) + " used did not fit"
+	}
+	return fmt.Sprintf("%s walked the corpus to count the changed files before each backup's own walk (%s; the repository's file system had %s free)", what, why, humanize.IBytes(free))
 }
