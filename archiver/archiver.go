@@ -71,6 +71,10 @@ type BackupOptions struct {
 	ForceRead bool
 	// ProgramVersion is recorded in the snapshot.
 	ProgramVersion string
+	// NoPrewalk leaves out the walk ahead (prewalk.go), for a caller that
+	// has just walked the same paths itself (the kernel then holds the
+	// tree already and a second walk would only cost processor time).
+	NoPrewalk bool
 	// DryRun walks, reads and chunks as a backup would and stores nothing
 	// (dryrun.go): no pack, index, snapshot or file-cache entry; only a
 	// reader lock. The returned snapshot is not saved and has no ID; its
@@ -231,6 +235,10 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 				close(a.blobs)
 			}()
 			ctx := wctx
+			if !opts.NoPrewalk {
+				a.walkers.Add(1)
+				go func() { defer a.walkers.Done(); a.prewalk(ctx, targetPaths(paths, opts.Streams), nil) }()
+			}
 			// Streams first (the database before the files it describes).
 			for i := range opts.Streams {
 				if err := a.saveStream(ctx, &opts.Streams[i], root); err != nil {

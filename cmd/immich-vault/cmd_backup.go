@@ -175,7 +175,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.ops.spaceCheck(ctx, paths, opts.Parent); err != nil {
+	if opts.NoPrewalk, err = o.ops.spaceCheck(ctx, paths, opts.Parent); err != nil {
 		return err
 	}
 	var scanned struct {

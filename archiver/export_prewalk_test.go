@@ -1,0 +1,23 @@
+package archiver
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// PrewalkForTest runs the walk ahead of a backup with opts over roots and
+// returns the directories it listed, sorted.
+func PrewalkForTest(ctx context.Context, opts BackupOptions, roots []string) []string {
+	a := &archiver{opts: &opts}
+	var mu sync.Mutex
+	var listed []string
+	a.prewalk(ctx, roots, func(p string) { mu.Lock(); listed = append(listed, p); mu.Unlock() })
+	slices.Sort(listed)
+	return listed
+}
+
+// TargetPathsForTest is targetPaths.
+func TargetPathsForTest(paths []string, streams []Stream) []string {
+	return targetPaths(paths, streams)
+}
