@@ -60,7 +60,8 @@ type BackupOptions struct {
 	// Warn receives non-fatal problems (unreadable files...). It may be
 	// called from several goroutines at once.
 	Warn func(path string, err error)
-	// Progress, if non-nil, is updated while the backup runs.
+	// Progress, if non-nil, is updated while the backup runs (its totals
+	// by the walk ahead, prewalk.go).
 	Progress *repo.Progress
 	// FileWorkers read files concurrently (0: max(8, 2×GOMAXPROCS): reading
 	// many small files from a cold disk needs queue depth more than CPU).
@@ -71,10 +72,6 @@ type BackupOptions struct {
 	ForceRead bool
 	// ProgramVersion is recorded in the snapshot.
 	ProgramVersion string
-	// NoPrewalk leaves out the walk ahead (prewalk.go), for a caller that
-	// has just walked the same paths itself (the kernel then holds the
-	// tree already and a second walk would only cost processor time).
-	NoPrewalk bool
 	// DryRun walks, reads and chunks as a backup would and stores nothing
 	// (dryrun.go): no pack, index, snapshot or file-cache entry; only a
 	// reader lock. The returned snapshot is not saved and has no ID; its
@@ -235,10 +232,8 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 				close(a.blobs)
 			}()
 			ctx := wctx
-			if !opts.NoPrewalk {
-				a.walkers.Add(1)
-				go func() { defer a.walkers.Done(); a.prewalk(ctx, targetPaths(paths, opts.Streams), nil) }()
-			}
+			a.walkers.Add(1)
+			go func() { defer a.walkers.Done(); a.prewalk(ctx, targetPaths(paths, opts.Streams), nil) }()
 			// Streams first (the database before the files it describes).
 			for i := range opts.Streams {
 				if err := a.saveStream(ctx, &opts.Streams[i], root); err != nil {
@@ -265,6 +260,13 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !a.prog.TotalKnown.Load() {
+		// The walk ahead was cut short by the end of the walk itself:
+		// everything there was is what was done.
+		a.prog.TotalFiles.Store(a.prog.Files.Load())
+		a.prog.TotalBytes.Store(a.prog.Bytes.Load())
+		a.prog.TotalKnown.Store(true)
 	}
 	// The file cache only speeds up later runs: a failure is not fatal.
 	// A dry run stored no content for the cache to point at.

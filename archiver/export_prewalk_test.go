@@ -9,10 +9,16 @@ import (
 // PrewalkForTest runs the walk ahead of a backup with opts over roots and
 // returns the directories it listed, sorted.
 func PrewalkForTest(ctx context.Context, opts BackupOptions, roots []string) []string {
-	a := &archiver{opts: &opts}
+	return PrewalkWithHookForTest(ctx, opts, roots, func(string) {})
+}
+
+// PrewalkWithHookForTest is PrewalkForTest, calling hook (under a lock)
+// with every directory as it is listed.
+func PrewalkWithHookForTest(ctx context.Context, opts BackupOptions, roots []string, hook func(string)) []string {
+	a := &archiver{opts: &opts, prog: opts.Progress}
 	var mu sync.Mutex
 	var listed []string
-	a.prewalk(ctx, roots, func(p string) { mu.Lock(); listed = append(listed, p); mu.Unlock() })
+	a.prewalk(ctx, roots, func(p string) { mu.Lock(); listed = append(listed, p); hook(p); mu.Unlock() })
 	slices.Sort(listed)
 	return listed
 }

@@ -5,15 +5,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/immich-vault/immich-vault/archiver"
+	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/data"
 )
 
 // The walk ahead lists what the backup's walk will visit and nothing else:
-// not excluded paths, not a cache directory's subdirectories with
-// ExcludeCaches, never through a symlink (to a directory outside the
+// not excluded paths, not a cache directory with ExcludeCaches (unless it
+// is the target itself, which the walk backs up), never through a symlink (to a directory outside the
 // source, or one swapped in for a directory).
 func TestPrewalkListsWhatTheWalkVisits(t *testing.T) {
 	root := t.TempDir()
@@ -37,8 +39,16 @@ func TestPrewalkListsWhatTheWalkVisits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := archiver.PrewalkForTest(context.Background(), archiver.BackupOptions{Exclude: ex, ExcludeCaches: true}, []string{src})
-	want := []string{src, filepath.Join(src, "a"), filepath.Join(src, "a", "b"), filepath.Join(src, "c"), filepath.Join(src, "cache")}
+	if err := os.WriteFile(filepath.Join(src, "skip", "excluded"), []byte("xxxx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := &repo.Progress{}
+	got := archiver.PrewalkForTest(context.Background(), archiver.BackupOptions{Exclude: ex, ExcludeCaches: true, Progress: prog}, []string{src})
+	// The totals count the regular files the backup will visit.
+	if f, b, ok := prog.TotalFiles.Load(), prog.TotalBytes.Load(), prog.TotalKnown.Load(); f != 1 || b != 1 || !ok {
+		t.Errorf("totals %d files, %d bytes, known %v; want 1, 1, true", f, b, ok)
+	}
+	want := []string{src, filepath.Join(src, "a"), filepath.Join(src, "a", "b"), filepath.Join(src, "c")}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("listed %q\nwant %q", got, want)
@@ -46,9 +56,14 @@ func TestPrewalkListsWhatTheWalkVisits(t *testing.T) {
 	// Without the exclusions the cache's and the excluded tree's
 	// directories are listed too; still nothing through the symlink.
 	got = archiver.PrewalkForTest(context.Background(), archiver.BackupOptions{}, []string{src, filepath.Join(src, "link"), filepath.Join(src, "a", "f")})
-	want = append(want, filepath.Join(src, "cache", "sub"), filepath.Join(src, "skip"), filepath.Join(src, "skip", "deep"))
+	want = append(want, filepath.Join(src, "cache"), filepath.Join(src, "cache", "sub"), filepath.Join(src, "skip"), filepath.Join(src, "skip", "deep"))
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
+		t.Fatalf("listed %q\nwant %q", got, want)
+	}
+	// A target that is a cache directory is backed up, so walked.
+	got = archiver.PrewalkForTest(context.Background(), archiver.BackupOptions{ExcludeCaches: true}, []string{filepath.Join(src, "cache")})
+	if want := []string{filepath.Join(src, "cache"), filepath.Join(src, "cache", "sub")}; !slices.Equal(got, want) {
 		t.Fatalf("listed %q\nwant %q", got, want)
 	}
 	// A done context: nothing is listed.
@@ -61,12 +76,40 @@ func TestPrewalkListsWhatTheWalkVisits(t *testing.T) {
 
 func TestPrewalkTargetPaths(t *testing.T) {
 	got := archiver.TargetPathsForTest(
-		[]string{"/a", "/a/b", "/ab", "/db.sql", "/z"},
+		[]string{"/a", "/a", "/a-x", "/a/b", "/ab", "/db.sql", "/z"},
 		[]archiver.Stream{{Path: "/db.sql"}})
-	if want := []string{"/a", "/ab", "/z"}; !slices.Equal(got, want) {
+	if want := []string{"/a", "/a-x", "/ab", "/z"}; !slices.Equal(got, want) {
 		t.Fatalf("targets %q, want %q", got, want)
 	}
 	if got := archiver.TargetPathsForTest([]string{"/", "/home"}, nil); !slices.Equal(got, []string{"/"}) {
 		t.Fatalf("targets %q, want [/]", got)
+	}
+}
+
+// Cancelled part-way (the backup's walk returned), the walk ahead stops
+// listing and returns.
+func TestPrewalkStopsWhenCancelled(t *testing.T) {
+	src := t.TempDir()
+	for i := range 300 {
+		if err := os.MkdirAll(filepath.Join(src, strconv.Itoa(i%10), strconv.Itoa(i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	prog := &repo.Progress{}
+	got := archiver.PrewalkWithHookForTest(ctx, archiver.BackupOptions{Progress: prog}, []string{src}, func(string) {
+		n++ // called under the test hook's lock
+		if n == 3 {
+			cancel()
+		}
+	})
+	// Up to one directory per walker may be listed after the
+	// cancellation, against 311 in the tree.
+	if len(got) > 3+8 {
+		t.Fatalf("listed %d directories after a cancellation at the 3rd", len(got))
+	}
+	if prog.TotalKnown.Load() {
+		t.Error("totals known after a walk cut short")
 	}
 }

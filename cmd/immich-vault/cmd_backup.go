@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -175,35 +174,14 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if opts.NoPrewalk, err = o.ops.spaceCheck(ctx, paths, opts.Parent); err != nil {
+	if err := o.ops.spaceCheck(ctx, paths, opts.Parent); err != nil {
 		return err
 	}
-	var scanned struct {
-		sync.Mutex
-		files, bytes int64
-		done         bool
-	}
-	if len(paths) > 0 && !gopts.quiet && (gopts.json || isTerminal(os.Stderr)) {
-		go func() {
-			var f, b int64
-			for _, p := range paths {
-				filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
-					if err == nil && fi.Mode().IsRegular() {
-						f++
-						b += fi.Size()
-					}
-					return ctx.Err()
-				})
-			}
-			scanned.Lock()
-			scanned.files, scanned.bytes, scanned.done = f, b, true
-			scanned.Unlock()
-		}()
-	}
+	// The totals come from the backup's walk ahead (archiver/prewalk.go),
+	// which counts what the backup will visit, exclusions applied.
 	pp := newProgress("backup", opts.Progress, func() (int64, int64, bool) {
-		scanned.Lock()
-		defer scanned.Unlock()
-		return scanned.files, scanned.bytes, scanned.done
+		p := opts.Progress
+		return p.TotalFiles.Load(), p.TotalBytes.Load(), len(paths) > 0 && p.TotalKnown.Load()
 	})
 	start := time.Now()
 	var status *jsonStatus

@@ -144,25 +144,24 @@ func checkRequiredMount(mount, uuid string) error {
 // repository's file system must hold every file under paths changed since
 // the parent snapshot (an upper bound: deduplication and compression only
 // shrink it). Streams (--stdin) have no size known in advance and are not
-// counted. walked says whether it walked the paths (the backup then needs
-// no walk ahead of its own: BackupOptions.NoPrewalk).
-func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.Snapshot) (walked bool, err error) {
+// counted.
+func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.Snapshot) error {
 	if p == nil || !p.preflights || p.noSpaceCheck || len(paths) == 0 {
-		return false, nil
+		return nil
 	}
 	dir, ok := localRepoPath()
 	if !ok {
-		return false, nil
+		return nil
 	}
 	free, err := ops.FreeSpace(dir)
 	if err != nil {
-		return false, nil // reported by the backup itself if the repository is missing
+		return nil // reported by the backup itself if the repository is missing
 	}
 	// When even everything the source file systems hold fits, the walk
 	// that counts the changed files (a second cold walk of the whole tree
 	// before the backup's own) is not needed.
 	if walk, _ := ops.CountsChanged(paths, free); !walk {
-		return false, nil
+		return nil
 	}
 	var since time.Time
 	if parent != nil {
@@ -170,12 +169,12 @@ func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.
 	}
 	changed, err := ops.ChangedBytes(ctx, paths, since)
 	if err != nil {
-		return true, err
+		return err
 	}
 	need := ops.SpaceNeed(uint64(changed)) // at most the changed bytes, less after deduplication and compression
 	if need > free {
-		return true, fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
+		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
 			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))
 	}
-	return true, nil
+	return nil
 }
