@@ -198,9 +198,11 @@ fuzz-list:
 # 10 M-blob memory test and the Go micro-benchmarks (-benchtime $(BENCHTIME));
 # writes BENCHMARKS.md (generated section only) and BENCHMARKS.json.
 # 34 min on 2 cores with BENCH_FLAGS='-b-big 150000 -blobs 1000000'
-# (2026-12-06 14:42). Issue 14's 500k thumbnails:
-#   BENCH_FLAGS='-b-big 500000 -b-big-peers restic -blobs 1000000'
-# (~46 min estimated; ~56 with kopia on the large corpus too). Each corpus's
+# (2026-12-06 14:42). Issue 14's 500k thumbnails, every peer on every
+# corpus and the 4 GiB S3 file:
+#   BENCH_FLAGS='-b-big 500000 -blobs 1000000 -s3-big-file 4GiB'
+# (1 h 32 min on 2 cores, 2026-12-07 00:28; 46 min with
+# '-b-big-peers restic' and the 1 GiB file on a faster machine). Each corpus's
 # disk plan (bench/cmd/bench/diskplan.go) removes the corpus before its
 # restores and drops peers (kopia, then restic) that do not fit, saying so
 # in the report: at 500k, ~53 GB free before the run for all three tools,
