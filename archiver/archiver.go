@@ -144,6 +144,9 @@ type archiver struct {
 	blobs chan blobJob
 	sum   struct {
 		filesNew, filesChanged, filesUnmodified, dirs, errors, bytesRead, bytesProcessed atomic.Int64
+		// streams and streamBytes are the part of filesNew and
+		// bytesProcessed that came from streams (stdin, a database dump).
+		streams, streamBytes atomic.Int64
 	}
 	names nameCache
 	// fileCache batches new file-cache entries; noFileCache is set when the
@@ -233,7 +236,12 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 			}()
 			ctx := wctx
 			a.walkers.Add(1)
-			go func() { defer a.walkers.Done(); a.prewalk(ctx, targetPaths(paths, opts.Streams), nil) }()
+			go func() {
+				defer a.walkers.Done()
+				if !skipPrewalk {
+					a.prewalk(ctx, targetPaths(paths, opts.Streams), nil)
+				}
+			}()
 			// Streams first (the database before the files it describes).
 			for i := range opts.Streams {
 				if err := a.saveStream(ctx, &opts.Streams[i], root); err != nil {
@@ -263,9 +271,12 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 	}
 	if !a.prog.TotalKnown.Load() {
 		// The walk ahead was cut short by the end of the walk itself:
-		// everything there was is what was done.
-		a.prog.TotalFiles.Store(a.prog.Files.Load())
-		a.prog.TotalBytes.Store(a.prog.Bytes.Load())
+		// everything there was is what was done, counted as the walk
+		// ahead counts (regular files from disk; Progress.Files also
+		// counts symlinks, devices and streams).
+		files, bytes := a.diskFiles()
+		a.prog.TotalFiles.Store(files)
+		a.prog.TotalBytes.Store(bytes)
 		a.prog.TotalKnown.Store(true)
 	}
 	// The file cache only speeds up later runs: a failure is not fatal.
@@ -422,9 +433,23 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 	n.Content, n.Size = ids, uint64(size)
 	a.sum.filesNew.Add(1)
 	a.sum.bytesProcessed.Add(size)
+	a.sum.streams.Add(1)
+	a.sum.streamBytes.Add(size)
 	a.prog.Files.Add(1)
 	t.stream = n
 	return nil
+}
+
+// skipPrewalk leaves the walk ahead out, as when the backup's walk ends
+// before it (set by tests only).
+var skipPrewalk bool
+
+// diskFiles returns the regular files read from disk (new, changed or
+// unmodified: streams left out) and their bytes.
+func (a *archiver) diskFiles() (files, bytes int64) {
+	files = a.sum.filesNew.Load() + a.sum.filesChanged.Load() + a.sum.filesUnmodified.Load() - a.sum.streams.Load()
+	bytes = a.sum.bytesProcessed.Load() - a.sum.streamBytes.Load()
+	return files, bytes
 }
 
 // Buffer pools. Read buffers are small (the chunker copies chunks out of

@@ -27,3 +27,10 @@ func PrewalkWithHookForTest(ctx context.Context, opts BackupOptions, roots []str
 func TargetPathsForTest(paths []string, streams []Stream) []string {
 	return targetPaths(paths, streams)
 }
+
+// SkipPrewalkForTest leaves the walk ahead out of backups until the test
+// ends, as when the backup's walk finishes first.
+func SkipPrewalkForTest(t interface{ Cleanup(func()) }) {
+	skipPrewalk = true
+	t.Cleanup(func() { skipPrewalk = false })
+}

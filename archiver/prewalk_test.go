@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/data"
+	"github.com/immich-vault/immich-vault/repo/repotest"
 )
 
 // The walk ahead lists what the backup's walk will visit and nothing else:
@@ -111,5 +113,39 @@ func TestPrewalkStopsWhenCancelled(t *testing.T) {
 	}
 	if prog.TotalKnown.Load() {
 		t.Error("totals known after a walk cut short")
+	}
+}
+
+// The progress totals count the regular files read from disk and their
+// bytes, whether the walk ahead counted them or the backup's walk ended
+// first and the totals come from what it did: symlinks, devices and
+// streams are not counted (Progress.Files counts them all).
+func TestBackupTotalsCountRegularFiles(t *testing.T) {
+	src := t.TempDir()
+	for i, size := range []int{0, 10, 3000} {
+		if err := os.WriteFile(filepath.Join(src, "f"+strconv.Itoa(i)), make([]byte, size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range []string{"l1", "l2"} {
+		if err := os.Symlink("f1", filepath.Join(src, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := repotest.New(t)
+	for _, skip := range []bool{false, true} {
+		if skip {
+			archiver.SkipPrewalkForTest(t)
+		}
+		prog := &repo.Progress{}
+		repotest.Backup(t, r, archiver.BackupOptions{
+			Paths:    []string{src},
+			Streams:  []archiver.Stream{{Path: "/db.sql", Reader: strings.NewReader(strings.Repeat("x", 5000))}},
+			Progress: prog,
+			Host:     "h",
+		})
+		if f, b, ok := prog.TotalFiles.Load(), prog.TotalBytes.Load(), prog.TotalKnown.Load(); f != 3 || b != 3010 || !ok {
+			t.Errorf("walk ahead skipped %v: totals %d files, %d bytes, known %v; want 3, 3010, true (Files %d)", skip, f, b, ok, prog.Files.Load())
+		}
 	}
 }
