@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -95,12 +94,12 @@ type Uploader struct {
 }
 
 // packBuilder is one pack being filled: in memory (buf), or spooled into
-// a temporary file of the backend (file, through bw) when the backend is a
-// backend.Spooler, so packs never sit in memory.
+// a temporary file of the backend (file, through sink: packsink*.go) when
+// the backend is a backend.Spooler, so packs never sit in memory.
 type packBuilder struct {
 	buf  *bytes.Buffer
 	file *os.File
-	bw   *bufio.Writer
+	sink packSink
 	w    *pack.Writer
 
 	entries []pack.Entry // set by store
@@ -109,6 +108,7 @@ type packBuilder struct {
 // discard drops a pack that will not be stored (no temporary file is left).
 func (up *Uploader) discard(pb *packBuilder) {
 	if pb.file != nil {
+		pb.sink.Close() // before the file is closed: it may be writing
 		up.spool.AbortTemp(pb.file)
 		return
 	}
@@ -122,8 +122,8 @@ func (up *Uploader) newPack() (*packBuilder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("create pack file: %w", err)
 		}
-		bw := bufio.NewWriterSize(f, 256<<10)
-		return &packBuilder{file: f, bw: bw, w: pack.NewWriter(bw, up.r.key.AEAD())}, nil
+		sink := newPackSink(f)
+		return &packBuilder{file: f, sink: sink, w: pack.NewWriter(sink, up.r.key.AEAD())}, nil
 	}
 	buf, _ := packPool.Get().(*bytes.Buffer)
 	if buf == nil {
@@ -421,7 +421,7 @@ func (up *Uploader) store(ctx context.Context, pb *packBuilder) (ID, error) {
 	pb.entries = entries
 	if pb.file != nil {
 		var id ID
-		if err := pb.bw.Flush(); err != nil {
+		if err := pb.sink.Flush(); err != nil {
 			up.spool.AbortTemp(pb.file)
 			return ID{}, fmt.Errorf("write pack: %w", err)
 		}
