@@ -1,16 +1,19 @@
 package repo
 
 import (
+	"errors"
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
 
 // Spooled packs are written with O_DIRECT, in aligned 1 MiB writes by a
 // goroutine of the pack's own, while the blob workers fill the next
-// buffer; the last partial 4 KiB block goes through the page cache (and
+// buffer (at most 3 MiB per open pack: one being written, one queued, one
+// being filled; open packs are bounded by the blob workers); the last partial 4 KiB block goes through the page cache (and
 // CommitTemp's fsync). Through the page cache, writing 2 GiB as 128 packs
 // of 16 MiB and fsyncing each cost this kernel 3.5-5.1 CPU-seconds (page
 // allocation, copying, delayed allocation, writeback) and took 3.4-3.9 s;
@@ -25,14 +28,15 @@ import (
 // the device's write cache.
 const (
 	sinkBufSize = 1 << 20
-	sinkDepth   = 3 // full buffers queued to a pack's writing goroutine
+	sinkDepth   = 1 // full buffers queued to a pack's writing goroutine
 	sinkAlign   = 4096
+	sinkIdle    = 8 // idle buffers kept for the next packs
 )
 
 // sinkBufs keeps idle write buffers: anonymous mappings (page-aligned, as
 // O_DIRECT needs, and outside the Go heap, where a few MiB per open pack
 // would make the collector run more often under the memory limit).
-var sinkBufs = make(chan []byte, 16)
+var sinkBufs = make(chan []byte, sinkIdle)
 
 func getSinkBuf() ([]byte, error) {
 	select {
@@ -63,9 +67,17 @@ type directSink struct {
 	done   chan struct{} // closed when run returned
 	ended  bool          // queue closed (Flush or Close)
 
+	// aborted (Close): run puts the buffers still queued back unwritten.
+	aborted atomic.Bool
+	// directBytes counts what went to the file with O_DIRECT set.
+	directBytes atomic.Int64
+
 	mu  sync.Mutex
 	err error // first write error
 }
+
+// errSinkEnded: a Write after Flush or Close (a bug of the caller).
+var errSinkEnded = errors.New("pack sink: write after Flush or Close")
 
 func newPackSink(f *os.File) packSink {
 	s := &directSink{f: f, fd: int(f.Fd()), queue: make(chan []byte, sinkDepth), done: make(chan struct{})}
@@ -82,7 +94,7 @@ func newPackSink(f *os.File) packSink {
 func (s *directSink) run() {
 	defer close(s.done)
 	for b := range s.queue {
-		if s.failed() == nil {
+		if s.failed() == nil && !s.aborted.Load() {
 			if err := s.writeAll(b); err != nil {
 				s.mu.Lock()
 				s.err = err
@@ -119,6 +131,9 @@ func (s *directSink) writeAll(b []byte) error {
 			return &os.PathError{Op: "write", Path: s.f.Name(), Err: io.ErrShortWrite}
 		}
 		b = b[n:]
+		if s.direct {
+			s.directBytes.Add(int64(n))
+		}
 		if s.direct && n%sinkAlign != 0 {
 			if err := s.buffered(); err != nil {
 				return err
@@ -145,11 +160,14 @@ func (s *directSink) buffered() error {
 }
 
 func (s *directSink) Write(p []byte) (int, error) {
-	if err := s.failed(); err != nil {
-		return 0, err
+	if s.ended {
+		return 0, errSinkEnded
 	}
 	written := 0
 	for len(p) > 0 {
+		if err := s.failed(); err != nil {
+			return written, err
+		}
 		if s.cur == nil {
 			b, err := getSinkBuf()
 			if err != nil {
@@ -173,6 +191,9 @@ func (s *directSink) Write(p []byte) (int, error) {
 // it, and writes the rest through the page cache; O_DIRECT is cleared, so
 // the file can be read back at any offset.
 func (s *directSink) Flush() error {
+	if s.ended {
+		return errSinkEnded
+	}
 	var tail []byte
 	if s.cur != nil {
 		whole := s.n &^ (sinkAlign - 1)
@@ -207,8 +228,10 @@ func (s *directSink) Flush() error {
 	return nil
 }
 
-// Close drops what is buffered and waits for run to stop writing.
+// Close drops what is buffered or queued and waits for run to stop
+// writing (it finishes the write under way, if any).
 func (s *directSink) Close() {
+	s.aborted.Store(true)
 	if s.cur != nil {
 		putSinkBuf(s.cur)
 		s.cur = nil

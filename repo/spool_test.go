@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/pack"
@@ -29,6 +31,21 @@ func tmpFiles(t *testing.T, dir string) []string {
 		return nil
 	})
 	return out
+}
+
+// sinkWriters counts the goroutines writing spooled packs
+// (packsink_linux.go), waiting a little for those that are ending.
+func sinkWriters() int {
+	n := 0
+	for range 50 {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		if n = strings.Count(string(buf), "(*directSink).run("); n == 0 {
+			return 0
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n
 }
 
 func randomBytes(seed uint64, n int) []byte {
@@ -59,6 +76,25 @@ func TestSpooledPacksLeaveNoLitterOnFailure(t *testing.T) {
 	}
 	if l := tmpFiles(t, dir); len(l) > 0 {
 		t.Fatalf("temporary files left after a failed session: %v", l)
+	}
+	if n := sinkWriters(); n > 0 {
+		t.Fatalf("%d pack writers still running after a failed session (each holds its file's descriptor)", n)
+	}
+	// A SaveBlob of the failed session that comes late (a goroutine of fn
+	// still running) fails and leaves neither a file nor a writer behind.
+	var late *repo.Uploader
+	_ = r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		late = up
+		return boom
+	})
+	if _, _, err := late.SaveBlob(ctx, pack.DataBlob, randomBytes(42, 300<<10)); err == nil {
+		t.Fatal("SaveBlob after its session failed: no error")
+	}
+	if l := tmpFiles(t, dir); len(l) > 0 {
+		t.Fatalf("temporary files left by a late SaveBlob: %v", l)
+	}
+	if n := sinkWriters(); n > 0 {
+		t.Fatalf("%d pack writers left by a late SaveBlob", n)
 	}
 	// And a successful session stores spooled packs that load back.
 	data := randomBytes(99, 500<<10)

@@ -69,6 +69,10 @@ type Uploader struct {
 	open   map[pack.BlobType][]*packBuilder
 	busy   map[pack.BlobType]int
 	filled map[pack.BlobType]bool
+	// failed: the session failed and its open packs were discarded; a
+	// SaveBlob still running (a goroutine of the failed fn) discards its
+	// pack instead of putting it back where nothing would discard it.
+	failed bool
 
 	idxMu     sync.Mutex
 	idx       index.File
@@ -199,6 +203,7 @@ func (r *Repository) withUploader(ctx context.Context, d *DeferredIndex, fn func
 	}
 	if err != nil {
 		up.mu.Lock()
+		up.failed = true
 		for t, l := range up.open {
 			for _, pb := range l {
 				up.discard(pb)
@@ -315,7 +320,7 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	if pb == nil {
 		pb, err = up.newPack()
 	}
-	var full *packBuilder
+	var full, drop *packBuilder
 	if err == nil {
 		err = pb.w.Add(h, comp, sealed, len(data))
 	}
@@ -323,6 +328,11 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	up.busy[h.Type]--
 	switch {
 	case pb == nil:
+	case up.failed:
+		drop = pb
+		if err == nil {
+			err = errUploaderFailed
+		}
 	case err == nil && (pb.w.Size() >= int64(up.r.cfg.PackSize) || pb.w.Count() >= uploadPackEntries):
 		full = pb
 		up.filled[h.Type] = true
@@ -333,6 +343,9 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	}
 	up.idle.Broadcast()
 	up.mu.Unlock()
+	if drop != nil {
+		up.discard(drop)
+	}
 	if err != nil {
 		return fmt.Errorf("add blob to pack: %w", err)
 	}
@@ -342,6 +355,9 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	}
 	return nil
 }
+
+// errUploaderFailed: a SaveBlob that finished after its session failed.
+var errUploaderFailed = errors.New("the upload session failed")
 
 // count adds one stored blob of raw and sealed bytes to the statistics.
 func (up *Uploader) count(h pack.BlobHandle, raw, sealed int) {
