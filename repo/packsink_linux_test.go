@@ -36,8 +36,13 @@ func TestPackSinkWritesEveryByte(t *testing.T) {
 		s := newPackSink(f)
 		ds := s.(*directSink)
 		direct := ds.direct
-		if !direct && size == 0 {
-			t.Logf("%s refuses O_DIRECT: the sink writes through the page cache", dir)
+		if size == 0 {
+			switch {
+			case localDisk(t, dir) && !direct:
+				t.Errorf("%s is a local disk's file system, and the sink does not write to it with O_DIRECT", dir)
+			case !direct:
+				t.Logf("%s is not a local disk's file system: the sink writes through the page cache", dir)
+			}
 		}
 		for rest := want; len(rest) > 0; {
 			n := min(len(rest), 1+rng.IntN(3*sinkAlign))
@@ -71,6 +76,48 @@ func TestPackSinkWritesEveryByte(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("size %d: file holds %d bytes (err %v), equal %v", size, len(got), err, bytes.Equal(got, want))
 		}
+	}
+}
+
+// localDisk reports whether dir is on a file system the sink writes to
+// with O_DIRECT.
+func localDisk(t *testing.T, dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return directSinkFS[uint32(st.Type)]
+}
+
+// On tmpfs (and any file system not of a local disk) the sink writes
+// through the page cache, and writes every byte.
+func TestPackSinkPageCacheOffLocalDisks(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		t.Skip("no tmpfs at /dev/shm")
+	}
+	f, err := os.CreateTemp("/dev/shm", "packsink-test-")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	s := newPackSink(f).(*directSink)
+	if s.direct {
+		t.Error("O_DIRECT set on tmpfs")
+	}
+	want := bytes.Repeat([]byte("pack"), sinkBufSize/2+3)
+	if _, err := s.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(f.Name()); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("file holds %d of %d bytes, err %v", len(got), len(want), err)
+	}
+	if n := s.directBytes.Load(); n != 0 {
+		t.Errorf("%d bytes written direct to tmpfs", n)
 	}
 }
 
@@ -125,38 +172,60 @@ func TestPackSinkCloseStopsWriting(t *testing.T) {
 
 // A write error (the disk is full) reaches the caller from Write or Flush,
 // and no more of the pack is written after it: a short pack must never be
-// committed under its name.
+// committed under its name. On tmpfs (page cache writes) and on a small
+// ext4 file system in a loop device (direct writes).
 func TestPackSinkReportsDiskFull(t *testing.T) {
 	if os.Getuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
+		t.Skip("needs root to mount small file systems")
 	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	// Half the disk taken: 512 KiB free.
-	if err := os.WriteFile(filepath.Join(mnt, "filler"), make([]byte, 512<<10), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// 1 MiB: Write only queues it, so the error can only come from
-	// Flush; 4 MiB: from Write or Flush. No tail: every byte goes
-	// through run.
-	for _, size := range []int{sinkBufSize, 4 * sinkBufSize} {
-		f, err := os.CreateTemp(mnt, "pack")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := newPackSink(f)
-		_, err = s.Write(make([]byte, size))
-		if ferr := s.Flush(); err == nil {
-			err = ferr
-		}
-		f.Close()
-		os.Remove(f.Name())
-		if !errors.Is(err, syscall.ENOSPC) {
-			t.Fatalf("%d bytes into 512 KiB of free space: %v; want ENOSPC", size, err)
-		}
+	for _, kind := range []string{"tmpfs", "ext4"} {
+		t.Run(kind, func(t *testing.T) {
+			mnt := t.TempDir()
+			args := []string{"-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt}
+			if kind == "ext4" {
+				img := filepath.Join(t.TempDir(), "fs.img")
+				if out, err := exec.Command("mkfs.ext4", "-q", "-F", img, "4M").CombinedOutput(); err != nil {
+					t.Skipf("mkfs.ext4: %v: %s", err, out)
+				}
+				args = []string{"-o", "loop", img, mnt}
+			}
+			if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+				t.Skipf("cannot mount %s: %v: %s", kind, err, out)
+			}
+			t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+			var st unix.Statfs_t
+			if err := unix.Statfs(mnt, &st); err != nil {
+				t.Fatal(err)
+			}
+			// Leave 512 KiB free.
+			if free := int64(st.Bavail) * int64(st.Bsize); free > 512<<10 {
+				if err := os.WriteFile(filepath.Join(mnt, "filler"), make([]byte, free-512<<10), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// 1 MiB: Write only queues it, so the error can only come
+			// from Flush; 4 MiB: from Write or Flush. No tail: every
+			// byte goes through run.
+			for _, size := range []int{sinkBufSize, 4 * sinkBufSize} {
+				f, err := os.CreateTemp(mnt, "pack")
+				if err != nil {
+					t.Fatal(err)
+				}
+				s := newPackSink(f)
+				if kind == "ext4" && !s.(*directSink).direct {
+					t.Error("not direct on ext4")
+				}
+				_, err = s.Write(make([]byte, size))
+				if ferr := s.Flush(); err == nil {
+					err = ferr
+				}
+				f.Close()
+				os.Remove(f.Name())
+				if !errors.Is(err, syscall.ENOSPC) {
+					t.Fatalf("%d bytes into 512 KiB of free space: %v; want ENOSPC", size, err)
+				}
+			}
+		})
 	}
 }
 

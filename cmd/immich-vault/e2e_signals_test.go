@@ -331,6 +331,31 @@ func mountTmpfs(t *testing.T, size int64) string {
 	return dir
 }
 
+// mountExt4 makes an ext4 file system of size bytes in an image file,
+// mounts it through a loop device on a new directory and unmounts it at
+// the end of the test. Tests using it need root (they skip without).
+func mountExt4(t *testing.T, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a loop device")
+	}
+	img := filepath.Join(t.TempDir(), "ext4.img")
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", img, fmt.Sprintf("%dk", size>>10)).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4: %v\n%s", err, out)
+	}
+	dir := filepath.Join(t.TempDir(), "ext4")
+	mustMkdirAll(t, dir)
+	if out, err := exec.Command("mount", "-o", "loop", img, dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount an ext4 image: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v\n%s", dir, err, out)
+		}
+	})
+	return dir
+}
+
 // fillDisk fills the file system of dir (one file of zeros) so that at
 // most about leave bytes stay free.
 func fillDisk(t *testing.T, dir string, leave int64) {
@@ -355,10 +380,22 @@ func fillDisk(t *testing.T, dir string, leave int64) {
 
 // A full repository disk: the backup fails with "no space left on device"
 // naming the repository, not with "pack: writer broken by earlier error";
-// it leaves no lock and no temporary file, and the repository checks.
+// it leaves no lock and no temporary file, and the repository checks. On
+// tmpfs (packs written through the page cache) and on ext4 in a loop
+// device (packs written with O_DIRECT: repo/packsink_linux.go).
 func TestSignalRepositoryDiskFull(t *testing.T) {
+	for _, kind := range []string{"tmpfs", "ext4"} {
+		t.Run(kind, func(t *testing.T) { testRepositoryDiskFull(t, kind) })
+	}
+}
+
+func testRepositoryDiskFull(t *testing.T, kind string) {
 	e := newEnv(t)
-	e.repo = filepath.Join(mountTmpfs(t, 24<<20), "repo")
+	if kind == "ext4" {
+		e.repo = filepath.Join(mountExt4(t, 24<<20), "repo")
+	} else {
+		e.repo = filepath.Join(mountTmpfs(t, 24<<20), "repo")
+	}
 	e.initRepo()
 	small := filepath.Join(e.dir, "small")
 	writeRandomTree(t, small, 4, 1, nil)
