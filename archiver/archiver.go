@@ -77,6 +77,16 @@ type BackupOptions struct {
 	// reader lock. The returned snapshot is not saved and has no ID; its
 	// Summary says what a backup would add.
 	DryRun bool
+	// SpaceGate, when set (ignored with DryRun), is asked whether the
+	// backup may write to the repository, with the bytes of the regular
+	// files its walk ahead found (exclusions applied; streams not
+	// counted) modified at or after SpaceSince (all of them when
+	// SpaceSince is zero). Nothing is written to the repository before it
+	// returned nil; its error fails the backup and is returned as is. The
+	// walk ahead then runs to its end even when the backup's walk ends
+	// first (spacegate.go).
+	SpaceGate  func(changed int64) error
+	SpaceSince time.Time
 }
 
 // SourceError is a problem with the backup source (not the repository).
@@ -162,6 +172,8 @@ type archiver struct {
 	// dirSem bounds the directories walked concurrently; when it is full a
 	// directory is walked inline by its parent's goroutine (no deadlock).
 	dirSem chan struct{}
+	// gate holds the writes for SpaceGate (nil: none).
+	gate *spaceGate
 	// walkers counts the goroutines the walk starts (directories walked
 	// concurrently, trees collected): they send file jobs and save trees,
 	// so the channels are closed only after every one of them returned,
@@ -197,7 +209,7 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 	if err != nil {
 		return nil, err
 	}
-	a := &archiver{r: r, opts: &opts, prog: opts.Progress, dirSem: make(chan struct{}, 2*opts.BlobWorkers)}
+	a := &archiver{r: r, opts: &opts, prog: opts.Progress, dirSem: make(chan struct{}, 2*opts.BlobWorkers), gate: newSpaceGate(&opts)}
 	a.largeSem = make(chan struct{}, max(8, 2*runtime.GOMAXPROCS(0)))
 	if c, prof, err := r.ChunkerFor(repo.ProfileData); err == nil {
 		a.dataMin = c.Params().Min
@@ -211,6 +223,9 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 	var rootID repo.ID
 	err = withUploader(r, &opts)(ctx, func(ctx context.Context, up *repo.Uploader) error {
 		a.up = up
+		if a.gate != nil {
+			up.HoldWrites(a.gate.wait)
+		}
 		g, ctx := errgroup.WithContext(ctx)
 		a.blobs = make(chan blobJob, opts.BlobWorkers)
 		a.files = make(chan fileJob)
@@ -234,12 +249,19 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 				fileWG.Wait()
 				close(a.blobs)
 			}()
+			// The walk ahead stops with the walk, unless the space
+			// gate waits for its count: then only a failure or a
+			// signal stops it.
+			pctx := wctx
+			if a.gate != nil {
+				pctx = ctx
+			}
 			ctx := wctx
 			a.walkers.Add(1)
 			go func() {
 				defer a.walkers.Done()
-				if !skipPrewalk {
-					a.prewalk(ctx, targetPaths(paths, opts.Streams), nil)
+				if !skipPrewalk || a.gate != nil {
+					a.prewalk(pctx, targetPaths(paths, opts.Streams), nil)
 				}
 			}()
 			// Streams first (the database before the files it describes).
@@ -266,8 +288,18 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 		})
 		return g.Wait()
 	})
+	if err := a.gate.refusal(); err != nil {
+		return nil, err // the cause; err is how the held writes failed
+	}
 	if err != nil {
 		return nil, err
+	}
+	if a.gate != nil {
+		// A backup that stored no new blob never waited for the gate:
+		// nor may its snapshot be written before it opened.
+		if err := a.gate.wait(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if !a.prog.TotalKnown.Load() {
 		// The walk ahead was cut short by the end of the walk itself:

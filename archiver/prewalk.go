@@ -28,14 +28,21 @@ const prewalkers = 8
 // with OneFileSystem), follows no symlink, ignores every error (the walk
 // reports them) and returns when ctx is done. On the way it counts the
 // regular files and their bytes into the progress totals (the progress
-// display's "of N files"), so no other walk is needed for them.
+// display's "of N files"), and for a space gate (spacegate.go) the bytes
+// of those changed since the parent, so no other walk is needed for them.
 func (a *archiver) prewalk(ctx context.Context, roots []string, listed func(string)) {
 	w := &prewalker{a: a, ctx: ctx, sem: make(chan struct{}, prewalkers-1), listed: listed}
+	if a.gate != nil {
+		defer a.gate.finish(ctx)
+	}
 	for _, r := range roots {
 		fi, err := os.Lstat(r)
 		if err == nil && fi.Mode().IsRegular() && a.prog != nil {
 			a.prog.TotalFiles.Add(1)
 			a.prog.TotalBytes.Add(fi.Size())
+		}
+		if err == nil && fi.Mode().IsRegular() && a.gate != nil && a.gate.counts(fi.ModTime()) {
+			a.gate.changed.Add(fi.Size())
 		}
 		if err != nil || !fi.IsDir() {
 			continue
@@ -93,7 +100,7 @@ func (w *prewalker) dir(p string, rootDev uint64) {
 	}
 	opts := w.a.opts
 	var subdirs []string
-	var files, bytes int64
+	var files, bytes, changed int64
 	for _, name := range names {
 		if w.ctx.Err() != nil {
 			break
@@ -109,6 +116,9 @@ func (w *prewalker) dir(p string, rootDev uint64) {
 		if fi.Mode().IsRegular() {
 			files++
 			bytes += fi.Size()
+			if g := w.a.gate; g != nil && g.counts(fi.ModTime()) {
+				changed += fi.Size()
+			}
 			continue
 		}
 		if !fi.IsDir() {
@@ -126,6 +136,9 @@ func (w *prewalker) dir(p string, rootDev uint64) {
 	if prog := w.a.prog; prog != nil {
 		prog.TotalFiles.Add(files)
 		prog.TotalBytes.Add(bytes)
+	}
+	if g := w.a.gate; g != nil {
+		g.changed.Add(changed)
 	}
 	for _, cp := range subdirs {
 		if w.ctx.Err() != nil {

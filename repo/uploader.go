@@ -95,6 +95,28 @@ type Uploader struct {
 	// deferred: the index files this uploader writes are not merged into
 	// the cache but recorded in it (WithDeferredUploader).
 	deferred *DeferredIndex
+
+	// hold (HoldWrites) is waited for, once, before the first pack is
+	// started; holdErr is its answer.
+	hold     func(context.Context) error
+	holdOnce sync.Once
+	holdErr  error
+}
+
+// HoldWrites makes the uploader wait for wait, once, before it starts its
+// first pack (for a local repository, the first file it creates), and fail
+// that and every later new blob with wait's error if it returns one. Blobs
+// the repository has already are not held. Call it before the first
+// SaveBlob; meanwhile SaveBlob calls that need a pack block.
+func (up *Uploader) HoldWrites(wait func(context.Context) error) { up.hold = wait }
+
+// held waits for the hold of HoldWrites, if any.
+func (up *Uploader) held(ctx context.Context) error {
+	if up.hold == nil {
+		return nil
+	}
+	up.holdOnce.Do(func() { up.holdErr = up.hold(ctx) })
+	return up.holdErr
 }
 
 // packBuilder is one pack being filled: in memory (buf), or spooled into
@@ -120,7 +142,10 @@ func (up *Uploader) discard(pb *packBuilder) {
 	packPool.Put(pb.buf)
 }
 
-func (up *Uploader) newPack() (*packBuilder, error) {
+func (up *Uploader) newPack(ctx context.Context) (*packBuilder, error) {
+	if err := up.held(ctx); err != nil {
+		return nil, err
+	}
 	if up.spool != nil {
 		f, err := up.spool.CreateTemp(backend.PackFile)
 		if err != nil {
@@ -318,7 +343,7 @@ func (up *Uploader) add(ctx context.Context, h pack.BlobHandle, data []byte) err
 	up.mu.Unlock()
 	var err error
 	if pb == nil {
-		pb, err = up.newPack()
+		pb, err = up.newPack(ctx)
 	}
 	var full, drop *packBuilder
 	if err == nil {

@@ -174,8 +174,15 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := o.ops.spaceCheck(ctx, paths, opts.Parent); err != nil {
-		return err
+	// The free-space check is asked by the backup once its walk ahead
+	// counted the changed files; its refusal is reported as is (it says
+	// that nothing was written and what to do).
+	var refusal error
+	if gate := o.ops.spaceGate(paths); gate != nil && !o.dryRun {
+		opts.SpaceGate = func(changed int64) error { refusal = gate(changed); return refusal }
+		if opts.Parent != nil {
+			opts.SpaceSince = opts.Parent.Time
+		}
 	}
 	// The totals come from the backup's walk ahead (archiver/prewalk.go),
 	// which counts what the backup will visit, exclusions applied.
@@ -195,6 +202,9 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 		status.stop(err == nil)
 	}
 	if err != nil {
+		if refusal != nil && err == refusal {
+			return err
+		}
 		return fmt.Errorf("backup failed, no snapshot was written: %w", err)
 	}
 	if o.dryRun {

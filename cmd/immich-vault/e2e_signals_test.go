@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -402,10 +403,15 @@ func testRepositoryDiskFull(t *testing.T, kind string) {
 	e.ok("backup", small)
 	big := filepath.Join(e.dir, "big")
 	writeRandomTree(t, big, 150, 2, nil) // ~35 MB of random data
-	// The free-space preflight refuses it up front, writing nothing.
+	// The free-space check refuses it once the backup's walk ahead has
+	// counted the changed files, before anything is written.
+	files := repoListing(t, e.repo)
 	pre := e.run("backup", big)
 	if pre.code != exitFailure || !strings.Contains(pre.stderr, "Nothing was written") || !strings.Contains(pre.stderr, e.repo) {
 		t.Fatalf("preflight: want exit 1 saying nothing was written to %s:\n%v", e.repo, pre)
+	}
+	if got := repoListing(t, e.repo); !slices.Equal(got, files) {
+		t.Fatalf("files written by refused backups:\nbefore %v\nafter  %v", files, got)
 	}
 	// Past the preflight, the disk fills up during the backup.
 	for i := range 6 {

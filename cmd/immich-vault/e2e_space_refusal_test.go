@@ -40,13 +40,15 @@ func repoListing(t *testing.T, dir string) []string {
 }
 
 // TestSpaceRefusalWritesNothing: a backup with 8 MiB of new random files
-// whose free-space walk (ops_plain.go spaceCheck, forced by the test hook)
-// counts a sparse file larger than the free space is refused with the
-// preflight's own message and leaves the repository's files exactly as
-// they were: no pack, no temporary pack file, no index, no snapshot, no
-// lock. With the sparse file gone, the same forced walk lets the backup
-// and a no-change backup through. (It also guarded the walk-beside-the-
-// backup variant, 5e1910b, reverted: without its pack gate it failed.)
+// whose free-space check (ops_plain.go spaceGate, forced by the test hook)
+// counts, in the backup's walk ahead, a sparse file larger than the free
+// space is refused with the check's own message and leaves the
+// repository's files exactly as they were: no pack, no temporary pack
+// file, no index, no snapshot, no lock. With the sparse file gone, the
+// same forced check lets the backup and a no-change backup through. (It
+// also guarded the first walk-beside-the-backup variant, 5e1910b,
+// reverted: without its pack gate it failed; the gate is
+// archiver/spacegate.go.)
 func TestSpaceRefusalWritesNothing(t *testing.T) {
 	p := newOpsPlain(t)
 	rng := rand.New(rand.NewPCG(7, 7))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -140,12 +139,17 @@ func checkRequiredMount(mount, uuid string) error {
 	return nil
 }
 
-// spaceCheck is backup's free-space preflight (nil-safe): a local
-// repository's file system must hold every file under paths changed since
-// the parent snapshot (an upper bound: deduplication and compression only
-// shrink it). Streams (--stdin) have no size known in advance and are not
-// counted.
-func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.Snapshot) error {
+// spaceGate is backup's free-space check (nil-safe): a local repository's
+// file system must hold every file under paths changed since the parent
+// snapshot (an upper bound: deduplication and compression only shrink
+// it). It returns nil when there is nothing to check: not a local
+// repository, --no-space-check, or everything the source file systems hold
+// fits. Otherwise the check is asked by the backup itself
+// (archiver.BackupOptions.SpaceGate) once its walk ahead has counted the
+// changed files, before anything is written: the source is walked once,
+// not once for the check and once for the backup. Streams (--stdin) have
+// no size known in advance and are not counted.
+func (p *plainOps) spaceGate(paths []string) func(changed int64) error {
 	if p == nil || !p.preflights || p.noSpaceCheck || len(paths) == 0 {
 		return nil
 	}
@@ -157,24 +161,19 @@ func (p *plainOps) spaceCheck(ctx context.Context, paths []string, parent *repo.
 	if err != nil {
 		return nil // reported by the backup itself if the repository is missing
 	}
-	// When even everything the source file systems hold fits, the walk
-	// that counts the changed files (a second cold walk of the whole tree
-	// before the backup's own) is not needed.
 	if walk, _ := ops.CountsChanged(paths, free); !walk {
 		return nil
 	}
-	var since time.Time
-	if parent != nil {
-		since = parent.Time
+	return func(changed int64) error {
+		free, err := ops.FreeSpace(dir) // now, after the walk
+		if err != nil {
+			return nil
+		}
+		need := ops.SpaceNeed(uint64(changed)) // at most the changed bytes, less after deduplication and compression
+		if need > free {
+			return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
+				backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))
+		}
+		return nil
 	}
-	changed, err := ops.ChangedBytes(ctx, paths, since)
-	if err != nil {
-		return err
-	}
-	need := ops.SpaceNeed(uint64(changed)) // at most the changed bytes, less after deduplication and compression
-	if need > free {
-		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
-			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))
-	}
-	return nil
 }

@@ -1,0 +1,146 @@
+package archiver_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/immich-vault/immich-vault/archiver"
+	"github.com/immich-vault/immich-vault/repo/data"
+	"github.com/immich-vault/immich-vault/repo/repotest"
+)
+
+// A space gate (the command's free-space check) is asked with the bytes
+// of the files changed since SpaceSince, exclusions applied, and until it
+// answers nothing is written to the repository: not the stream that is
+// saved first, not a pack's temporary file, not a snapshot, also when the
+// backup stores no new blob at all. Its refusal is the backup's error.
+func TestSpaceGateHoldsEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	r, dir := repotest.NewLocal(t)
+	src := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	since := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)
+	for name, size := range map[string]int{"old": 100 << 10, "new": 200 << 10, "skip/excluded": 300 << 10} {
+		p := filepath.Join(src, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, random(size), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(filepath.Join(src, "old"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := data.NewFilter([]string{"skip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("no room on the backup disk")
+	var mu sync.Mutex
+	var asked []int64
+	gate := func(answer error, delay time.Duration) func(int64) error {
+		return func(changed int64) error {
+			time.Sleep(delay)
+			mu.Lock()
+			asked = append(asked, changed)
+			mu.Unlock()
+			return answer
+		}
+	}
+	opts := func(g func(int64) error, since time.Time) archiver.BackupOptions {
+		return archiver.BackupOptions{
+			Paths:      []string{src},
+			Exclude:    ex,
+			Streams:    []archiver.Stream{{Path: "/db.sql", Reader: strings.NewReader(strings.Repeat("INSERT INTO t VALUES (1);\n", 40000))}},
+			Host:       "h",
+			SpaceGate:  g,
+			SpaceSince: since,
+		}
+	}
+	stored := func() []string {
+		var l []string
+		filepath.WalkDir(filepath.Join(dir, "data"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				l = append(l, p)
+			}
+			return nil
+		})
+		return l
+	}
+
+	// Refused: the error as is, nothing stored.
+	_, err = archiver.Backup(ctx, r, opts(gate(refused, 0), since))
+	if err != refused {
+		t.Fatalf("refused backup: %v; want the gate's error as is", err)
+	}
+	if l := stored(); len(l) > 0 {
+		t.Fatalf("written before the gate answered: %v", l)
+	}
+	if ids, err := r.SnapshotIDs(ctx); err != nil || len(ids) != 0 {
+		t.Fatalf("snapshots after a refusal: %v, %v", ids, err)
+	}
+	if len(asked) != 1 || asked[0] != 200<<10 {
+		t.Fatalf("gate asked with %v; want once with %d (the file changed since, not the old or the excluded one)", asked, 200<<10)
+	}
+
+	// Allowed, after a delay (the backup's own walk ends first): the
+	// backup goes on; with no SpaceSince every file counts.
+	asked = nil
+	first, err := archiver.Backup(ctx, r, opts(gate(nil, 200*time.Millisecond), time.Time{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != 300<<10 {
+		t.Fatalf("gate asked with %v; want once with %d", asked, 300<<10)
+	}
+	if len(stored()) == 0 {
+		t.Fatal("nothing stored by the allowed backup")
+	}
+
+	// Nothing new to store (no stream, whose time changes its tree):
+	// the snapshot is still held, and refused.
+	o := opts(nil, since)
+	o.Streams, o.Parent = nil, first
+	second, err := archiver.Backup(ctx, r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked = nil
+	n := len(stored())
+	o = opts(gate(refused, 0), since)
+	o.Streams, o.Parent = nil, second
+	if _, err := archiver.Backup(ctx, r, o); err != refused {
+		t.Fatalf("refused backup with nothing new: %v", err)
+	}
+	if ids, _ := r.SnapshotIDs(ctx); len(ids) != 2 || len(stored()) != n {
+		t.Fatalf("after a refused backup with nothing new: %d snapshots, %d files (want 2, %d)", len(ids), len(stored()), n)
+	}
+	if len(asked) != 1 {
+		t.Fatalf("gate asked %d times", len(asked))
+	}
+
+	// A dry run asks no gate.
+	asked = nil
+	o = opts(gate(refused, 0), since)
+	o.DryRun = true
+	if _, err := archiver.Backup(ctx, r, o); err != nil || len(asked) != 0 {
+		t.Fatalf("dry run: %v, gate asked %v", err, asked)
+	}
+}
