@@ -260,6 +260,9 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 			a.walkers.Add(1)
 			go func() {
 				defer a.walkers.Done()
+				if testHookPrewalk != nil {
+					testHookPrewalk()
+				}
 				if !skipPrewalk || a.gate != nil {
 					a.prewalk(pctx, targetPaths(paths, opts.Streams), nil)
 				}
@@ -475,6 +478,10 @@ func (a *archiver) saveStream(ctx context.Context, s *Stream, root *pathTrie) er
 // skipPrewalk leaves the walk ahead out, as when the backup's walk ends
 // before it (set by tests only).
 var skipPrewalk bool
+
+// testHookPrewalk, when set (tests), is called before the walk ahead
+// starts (to hold it back until the backup's walk has ended).
+var testHookPrewalk func()
 
 // diskFiles returns the regular files read from disk (new, changed or
 // unmodified: streams left out) and their bytes.

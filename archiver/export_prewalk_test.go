@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
 // PrewalkForTest runs the walk ahead of a backup with opts over roots and
@@ -33,4 +34,11 @@ func TargetPathsForTest(paths []string, streams []Stream) []string {
 func SkipPrewalkForTest(t interface{ Cleanup(func()) }) {
 	skipPrewalk = true
 	t.Cleanup(func() { skipPrewalk = false })
+}
+
+// DelayPrewalkForTest holds the walk ahead of backups back by d until the
+// test ends, so that the backup's walk ends first.
+func DelayPrewalkForTest(t interface{ Cleanup(func()) }, d time.Duration) {
+	testHookPrewalk = func() { time.Sleep(d) }
+	t.Cleanup(func() { testHookPrewalk = nil })
 }
