@@ -237,25 +237,29 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 			fileWG.Add(1)
 			g.Go(func() error { defer fileWG.Done(); return a.fileWorker(ctx) })
 		}
-		g.Go(func() error {
+		g.Go(func() (werr error) {
 			// A walk that returns early (an error, a signal) leaves
 			// directory goroutines behind: wctx stops them, and the
 			// channels they send on are closed only once they are gone.
 			wctx, wcancel := context.WithCancel(ctx)
+			// The walk ahead stops with the walk, unless the space
+			// gate waits for its count: then it runs to its end, but
+			// stops on a failure of the walk (pcancel) or a signal.
+			pctx, pcancel := wctx, context.CancelFunc(func() {})
+			if a.gate != nil {
+				pctx, pcancel = context.WithCancel(ctx)
+			}
 			defer func() {
+				if werr != nil {
+					pcancel()
+				}
 				wcancel()
 				a.walkers.Wait()
+				pcancel()
 				close(a.files)
 				fileWG.Wait()
 				close(a.blobs)
 			}()
-			// The walk ahead stops with the walk, unless the space
-			// gate waits for its count: then only a failure or a
-			// signal stops it.
-			pctx := wctx
-			if a.gate != nil {
-				pctx = ctx
-			}
 			ctx := wctx
 			a.walkers.Add(1)
 			go func() {
@@ -291,18 +295,15 @@ func Backup(ctx context.Context, r *repo.Repository, opts BackupOptions) (*repo.
 		})
 		return g.Wait()
 	})
-	if err := a.gate.refusal(); err != nil {
-		return nil, err // the cause; err is how the held writes failed
+	// The gate's refusal is the cause when the held writes failed with
+	// it, or when nothing failed (a backup that stored no new blob never
+	// waited for the gate: the walk ahead had finished, so it answered);
+	// any other error is the backup's own.
+	if gerr := a.gate.refusal(); gerr != nil && (err == nil || errors.Is(err, gerr)) {
+		return nil, gerr
 	}
 	if err != nil {
 		return nil, err
-	}
-	if a.gate != nil {
-		// A backup that stored no new blob never waited for the gate:
-		// nor may its snapshot be written before it opened.
-		if err := a.gate.wait(ctx); err != nil {
-			return nil, err
-		}
 	}
 	if !a.prog.TotalKnown.Load() {
 		// The walk ahead was cut short by the end of the walk itself:

@@ -35,7 +35,8 @@ func (g *spaceGate) counts(mtime time.Time) bool {
 }
 
 // finish asks check once the walk ahead is complete (ctx not done) and
-// opens the gate with its answer.
+// opens the gate with its answer. check is not cancelled: it must be
+// quick (the command's is one statfs of the repository's file system).
 func (g *spaceGate) finish(ctx context.Context) {
 	if err := ctx.Err(); err != nil {
 		g.err = err

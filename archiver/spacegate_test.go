@@ -165,3 +165,30 @@ func TestSpaceGateHoldsEveryWrite(t *testing.T) {
 		t.Fatalf("dry run: %v, gate asked %v", err, asked)
 	}
 }
+
+// A failure of the backup's own walk (here a stream whose dump command
+// failed) stops the walk ahead and is the backup's error: the gate, which
+// would refuse, is not asked with a partial count, and its refusal does
+// not replace the cause.
+func TestSpaceGateWalkFailureIsTheError(t *testing.T) {
+	r, _ := repotest.NewLocal(t)
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	archiver.DelayPrewalkForTest(t, 500*time.Millisecond)
+	dumpFailed := errors.New("dump failed")
+	var asked bool
+	_, err := archiver.Backup(context.Background(), r, archiver.BackupOptions{
+		Paths:     []string{src},
+		Streams:   []archiver.Stream{{Path: "/db.sql", Reader: strings.NewReader(""), Done: func() error { return dumpFailed }}},
+		Host:      "h",
+		SpaceGate: func(int64) error { asked = true; return errors.New("refused") },
+	})
+	if !errors.Is(err, dumpFailed) {
+		t.Fatalf("backup: %v; want the dump's failure", err)
+	}
+	if asked {
+		t.Error("the gate was asked after the walk failed")
+	}
+}

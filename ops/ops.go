@@ -49,18 +49,19 @@ func ChangedBytes(ctx context.Context, roots []string, since time.Time) (int64, 
 	return w.total.Load(), nil
 }
 
-// SpaceNeed is what backup's free-space preflight asks of the repository's
+// SpaceNeed is what backup's free-space check asks of the repository's
 // file system for n bytes of source files: n plus the blobs' sealing and
 // the packs' headers (under 1/64), trees, index and snapshot (a few MiB).
 // A fixed margin of tens of MiB would refuse small backups onto a nearly
 // full disk that they fit (TestSignalRepositoryDiskFull).
 func SpaceNeed(n uint64) uint64 { return n + n/64 + 4<<20 }
 
-// CountsChanged reports whether backup's free-space preflight walks the
-// files under paths (ChangedBytes, a second walk of the whole source
-// before the backup's own) for a repository with free bytes free: unless
-// everything their file systems hold (SourceBound) fits. used is that
-// bound, 0 when there is none.
+// CountsChanged reports whether a backup's free-space check must count
+// the changed files under paths for a repository with free bytes free:
+// unless everything their file systems hold (SourceBound) fits. The plain
+// backup counts them in its walk ahead (archiver.BackupOptions.SpaceGate);
+// immich backup walks them first (ChangedBytes). used is that bound, 0
+// when there is none.
 func CountsChanged(paths []string, free uint64) (walk bool, used uint64) {
 	bound, ok := SourceBound(paths)
 	if !ok {

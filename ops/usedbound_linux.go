@@ -29,8 +29,8 @@ const noSourceBoundEnv = "IMMICH_VAULT_TEST_NO_SOURCE_BOUND"
 // read without walking them: the used bytes of the file systems holding
 // roots and of every file system mounted below them (each counted once).
 // ok is false when a bound cannot be given that way (a file system that
-// may compress, or one that cannot be queried): then only a walk
-// (ChangedBytes) can tell. A backup stores at most what it reads (before
+// may compress, or one that cannot be queried): then only counting the
+// changed files can tell (the backup's walk ahead, or ChangedBytes). A backup stores at most what it reads (before
 // sealing overhead), so a repository with more free space than the bound
 // needs no walk to know the backup fits.
 func SourceBound(roots []string) (bound uint64, ok bool) {

@@ -3,6 +3,7 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -158,5 +159,52 @@ func TestBackupFullDiskFailsCleanly(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(out, "small")); string(b) != "fits on the disk" {
 		t.Fatalf("restored %q", b)
+	}
+}
+
+// HoldWrites: until the hold answers no pack is started, and its refusal
+// fails every SaveBlob of a new blob (not only the first), with no file
+// left in the repository.
+func TestHoldWritesRefusesEveryNewBlob(t *testing.T) {
+	ctx := context.Background()
+	r, dir := repotest.NewLocal(t)
+	refused := errors.New("no room")
+	release := make(chan struct{})
+	errs := make(chan error, 4)
+	err := r.WithUploader(ctx, func(ctx context.Context, up *repo.Uploader) error {
+		up.HoldWrites(func(context.Context) error { <-release; return refused })
+		for i := range 4 {
+			go func() {
+				_, _, err := up.SaveBlob(ctx, pack.DataBlob, randomBytes(uint64(100+i), 200<<10))
+				errs <- err
+			}()
+		}
+		time.Sleep(100 * time.Millisecond)
+		if l := tmpFiles(t, dir); len(l) > 0 {
+			t.Errorf("files created before the hold answered: %v", l)
+		}
+		close(release)
+		var first error
+		for range 4 {
+			if err := <-errs; !errors.Is(err, refused) {
+				t.Errorf("SaveBlob after a refusal: %v; want the refusal", err)
+			} else if first == nil {
+				first = err
+			}
+		}
+		return first
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("session: %v", err)
+	}
+	var packs []string
+	filepath.WalkDir(filepath.Join(dir, "data"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			packs = append(packs, p)
+		}
+		return nil
+	})
+	if len(packs) > 0 {
+		t.Fatalf("files in data/ after a refusal: %v", packs)
 	}
 }

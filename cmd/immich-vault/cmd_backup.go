@@ -178,7 +178,11 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	// counted the changed files; its refusal is reported as is (it says
 	// that nothing was written and what to do).
 	var refusal error
-	if gate := o.ops.spaceGate(paths); gate != nil && !o.dryRun {
+	gate, err := o.ops.spaceGate(paths)
+	if err != nil {
+		return err
+	}
+	if gate != nil && !o.dryRun {
 		opts.SpaceGate = func(changed int64) error { refusal = gate(changed); return refusal }
 		if opts.Parent != nil {
 			opts.SpaceSince = opts.Parent.Time

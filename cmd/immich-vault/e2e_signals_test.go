@@ -407,7 +407,7 @@ func testRepositoryDiskFull(t *testing.T, kind string) {
 	// counted the changed files, before anything is written.
 	files := repoListing(t, e.repo)
 	pre := e.run("backup", big)
-	if pre.code != exitFailure || !strings.Contains(pre.stderr, "Nothing was written") || !strings.Contains(pre.stderr, e.repo) {
+	if pre.code != exitFailure || !strings.Contains(pre.stderr, "No data was written") || !strings.Contains(pre.stderr, e.repo) {
 		t.Fatalf("preflight: want exit 1 saying nothing was written to %s:\n%v", e.repo, pre)
 	}
 	if got := repoListing(t, e.repo); !slices.Equal(got, files) {
@@ -431,6 +431,14 @@ func testRepositoryDiskFull(t *testing.T, kind string) {
 		}
 	}
 	e.ok("check", "--read-data")
+	// A disk without room even for the lock: refused at once with the
+	// check's message, not with the lock's "no space left on device".
+	fillDisk(t, filepath.Dir(e.repo), 0)
+	writeRandomTree(t, small, 2, 1, nil)
+	full := e.run("backup", small)
+	if full.code != exitFailure || !strings.Contains(full.stderr, "Nothing was written") || !strings.Contains(full.stderr, "needs at least") || strings.Contains(full.stderr, "lock") {
+		t.Fatalf("full disk: want exit 1 saying nothing was written and the room needed:\n%v", full)
+	}
 }
 
 // A directory too large for one tree blob: the error names the directory

@@ -69,7 +69,7 @@ func TestSpaceRefusalWritesNothing(t *testing.T) {
 	defer func() { p.extraEnv = nil }()
 	r := p.exec(nil, "backup")
 	if wantCode(t, r, 1) {
-		if !strings.Contains(r.stderr, "Nothing was written") || !strings.Contains(r.stderr, "--no-space-check") || strings.Contains(r.stderr, "backup failed") {
+		if !strings.Contains(r.stderr, "No data was written") || !strings.Contains(r.stderr, "--no-space-check") || strings.Contains(r.stderr, "backup failed") {
 			t.Errorf("the refusal is not the preflight's own message:\n%v", r)
 		}
 	}

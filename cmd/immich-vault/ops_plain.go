@@ -142,27 +142,33 @@ func checkRequiredMount(mount, uuid string) error {
 // spaceGate is backup's free-space check (nil-safe): a local repository's
 // file system must hold every file under paths changed since the parent
 // snapshot (an upper bound: deduplication and compression only shrink
-// it). It returns nil when there is nothing to check: not a local
+// it). It returns no check when there is nothing to check: not a local
 // repository, --no-space-check, or everything the source file systems hold
 // fits. Otherwise the check is asked by the backup itself
 // (archiver.BackupOptions.SpaceGate) once its walk ahead has counted the
-// changed files, before anything is written: the source is walked once,
-// not once for the check and once for the backup. Streams (--stdin) have
-// no size known in advance and are not counted.
-func (p *plainOps) spaceGate(paths []string) func(changed int64) error {
+// changed files, before any pack, index or snapshot is written: the source
+// is walked once, not once for the check and once for the backup. A file
+// system without room even for the margin (SpaceNeed(0)) is refused at
+// once, before the backup takes its lock. Streams (--stdin) have no size
+// known in advance and are not counted.
+func (p *plainOps) spaceGate(paths []string) (func(changed int64) error, error) {
 	if p == nil || !p.preflights || p.noSpaceCheck || len(paths) == 0 {
-		return nil
+		return nil, nil
 	}
 	dir, ok := localRepoPath()
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	free, err := ops.FreeSpace(dir)
 	if err != nil {
-		return nil // reported by the backup itself if the repository is missing
+		return nil, nil // reported by the backup itself if the repository is missing
+	}
+	if need := ops.SpaceNeed(0); need > free {
+		return nil, fmt.Errorf("%w on %s: %s free, this backup needs at least %s\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
+			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))
 	}
 	if walk, _ := ops.CountsChanged(paths, free); !walk {
-		return nil
+		return nil, nil
 	}
 	return func(changed int64) error {
 		free, err := ops.FreeSpace(dir) // now, after the walk
@@ -171,9 +177,9 @@ func (p *plainOps) spaceGate(paths []string) func(changed int64) error {
 		}
 		need := ops.SpaceNeed(uint64(changed)) // at most the changed bytes, less after deduplication and compression
 		if need > free {
-			return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
+			return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNo data was written (no pack, index or snapshot). Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
 				backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))
 		}
 		return nil
-	}
+	}, nil
 }
