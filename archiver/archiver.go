@@ -720,7 +720,10 @@ func (a *archiver) saveEntry(ctx context.Context, p string, fi os.FileInfo, pare
 const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"
 
 func isCacheDir(dir string) bool {
-	f, err := fs.OpenLongFile(filepath.Join(dir, "CACHEDIR.TAG"))
+	// Only a regular file is a tag (fs.OpenRegular): opening a FIFO of
+	// that name for reading would wait for a writer forever, stopping the
+	// backup's walk, the walk ahead and, with a space gate, every write.
+	f, err := fs.OpenRegular(filepath.Join(dir, "CACHEDIR.TAG"))
 	if err != nil {
 		return false
 	}

@@ -73,6 +73,32 @@ func OpenSource(p string, dev, ino uint64) (*RawFile, error) {
 	}
 }
 
+// OpenRegular opens p for reading if it is a regular file: no final
+// symlink is followed and the open does not block (a FIFO of that name
+// would wait for a writer forever); anything else is an error wrapping
+// errChangedType. For small files looked at by name, such as a directory's
+// CACHEDIR.TAG, where no lstat of the walk precedes the open.
+func OpenRegular(p string) (*RawFile, error) {
+	for {
+		fd, err := openLong(p, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|openNonblock, 0)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, &pathError{"open", p, err}
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			syscall.Close(fd)
+			if err == nil {
+				err = errChangedType
+			}
+			return nil, &pathError{"open", p, err}
+		}
+		return &RawFile{FD: fd, expect: -1}, nil
+	}
+}
+
 type pathError struct {
 	op, path string
 	err      error

@@ -26,6 +26,10 @@ type (
 // same-file check against the lstat takes their place.
 func OpenSource(p string, _ ...uint64) (*RawFile, error) { return openPortable(p) }
 
+// OpenRegular opens p for reading if an lstat finds a regular file
+// (OpenSource here).
+func OpenRegular(p string) (*RawFile, error) { return openPortable(p) }
+
 func OpenDir(p string) (*DirHandle, error) { return openPortableDir(p) }
 
 // SysStatOf: no Unix stat here (Windows' Sys() is a

@@ -77,3 +77,35 @@ func TestSignalFIFOSwappedIn(t *testing.T) {
 	t.Logf("%d swaps; %d of %d backups skipped a file that changed type while read", <-swapped, skipped, runs)
 	e.ok("check")
 }
+
+// A FIFO named CACHEDIR.TAG does not stop a backup with --exclude-caches:
+// it is not a tag (only a regular file is), so its directory is backed up,
+// FIFO included, while a real cache directory beside it is left out.
+// Opening it to read the signature used to wait for a writer forever.
+func TestSignalFIFOCacheTagDoesNotHang(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	src := filepath.Join(e.dir, "src")
+	writeRandomTree(t, filepath.Join(src, "fifo-dir"), 2, 3, nil)
+	writeRandomTree(t, filepath.Join(src, "cache"), 2, 4, nil)
+	if err := syscall.Mkfifo(filepath.Join(src, "fifo-dir", "CACHEDIR.TAG"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "cache", "CACHEDIR.TAG"), []byte("Signature: 8a477f597d28d172789f06886806bc55\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, hung := e.runBounded(2*time.Minute, "backup", "--exclude-caches", src)
+	if hung {
+		t.Fatalf("backup hung on a FIFO named CACHEDIR.TAG:\n%v", r)
+	}
+	if r.code != exitOK {
+		t.Fatalf("backup: want exit 0:\n%v", r)
+	}
+	ls := e.ok("ls", "latest").stdout
+	if !strings.Contains(ls, filepath.Join(src, "fifo-dir", "CACHEDIR.TAG")) {
+		t.Errorf("the FIFO's directory was not backed up with it:\n%s", ls)
+	}
+	if strings.Contains(ls, filepath.Join(src, "cache")+"/") {
+		t.Errorf("the real cache directory's contents were backed up:\n%s", ls)
+	}
+}
