@@ -119,6 +119,9 @@ type report struct {
 	// WriteFloors: per corpus name, the restore's write floor
 	// (bounds_write.go).
 	WriteFloors map[string]writeFloor `json:",omitempty"`
+	// Rerendered: what each -rerender of the run's figures changed
+	// (rerender.go); empty for a report as the run wrote it.
+	Rerendered []string `json:",omitempty"`
 }
 
 // floors are a corpus's measured tree passes with a cold page cache.
@@ -167,7 +170,8 @@ func main() {
 	flag.IntVar(&c.CRows, "c-rows", 10000, "assets in corpus C's database on day 1")
 	flag.IntVar(&c.Reps, "reps", 3, "repetitions of each timed scenario (medians are reported)")
 	flag.StringVar(&blobs, "blobs", "1000000,10000000", "comma-separated blob counts for the big-index memory scenario (empty: skip)")
-	var scale string
+	var scale, rerender string
+	flag.StringVar(&rerender, "rerender", "", "`file` of a run's raw figures (BENCHMARKS.json): recompute its bounds with this driver's rules and rewrite -out from it, running nothing (rerender.go)")
 	flag.StringVar(&scale, "scale", "", "comma-separated blob counts: run only the scale scenario of the maintenance commands (scale.go) and print its table")
 	var files, filesFlat int
 	flag.IntVar(&files, "files", 0, "run only the files scenario (files.go): backup, restore, copy... of this many files in directories of 1,000, and print its table")
@@ -235,6 +239,12 @@ func main() {
 			fatal(err)
 		}
 		if err := filesMain(c, files, filesFlat); err != nil {
+			fatal(err)
+		}
+		return
+	}
+	if rerender != "" {
+		if err := rerenderMain(rerender, c.Out); err != nil {
 			fatal(err)
 		}
 		return

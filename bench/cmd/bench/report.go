@@ -78,6 +78,9 @@ func render(rep *report) string {
 	} else {
 		p("Command: `%s` (duration %s)\n\n", c.CommandStr, rep.End.Sub(rep.Start).Round(time.Second))
 	}
+	for _, n := range rep.Rerendered {
+		p("**Re-rendered:** %s.\n\n", n)
+	}
 	p("| | |\n|---|---|\n")
 	p("| Machine | %s cores, %s, %s RAM |\n", rep.Machine["cores"], rep.Machine["cpu"], rep.Machine["memory"])
 	p("| Kernel / Go | %s / %s |\n", rep.Machine["kernel"], rep.Machine["go"])
