@@ -41,7 +41,7 @@ func (a *archiver) prewalk(ctx context.Context, roots []string, listed func(stri
 			a.prog.TotalFiles.Add(1)
 			a.prog.TotalBytes.Add(fi.Size())
 		}
-		if err == nil && fi.Mode().IsRegular() && a.gate != nil && a.gate.counts(fi.ModTime()) {
+		if err == nil && fi.Mode().IsRegular() && a.gate != nil && a.gate.counts(fi) {
 			a.gate.changed.Add(fi.Size())
 		}
 		if err != nil || !fi.IsDir() {
@@ -116,7 +116,7 @@ func (w *prewalker) dir(p string, rootDev uint64) {
 		if fi.Mode().IsRegular() {
 			files++
 			bytes += fi.Size()
-			if g := w.a.gate; g != nil && g.counts(fi.ModTime()) {
+			if g := w.a.gate; g != nil && g.counts(fi) {
 				changed += fi.Size()
 			}
 			continue

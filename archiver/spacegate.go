@@ -2,8 +2,11 @@ package archiver
 
 import (
 	"context"
+	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/immich-vault/immich-vault/fs"
 )
 
 // spaceGate holds a backup's writes until its walk ahead has counted the
@@ -29,9 +32,11 @@ func newSpaceGate(opts *BackupOptions) *spaceGate {
 	return &spaceGate{check: opts.SpaceGate, since: opts.SpaceSince, done: make(chan struct{})}
 }
 
-// counts reports whether a file modified at mtime counts as changed.
-func (g *spaceGate) counts(mtime time.Time) bool {
-	return g.since.IsZero() || !mtime.Before(g.since)
+// counts reports whether the file fi describes counts as changed: every
+// file without a parent, else one modified or whose inode changed since
+// the parent (fs.ChangedSince: Immich gives new uploads old mtimes).
+func (g *spaceGate) counts(fi os.FileInfo) bool {
+	return g.since.IsZero() || fs.ChangedSince(fi, g.since)
 }
 
 // finish asks check once the walk ahead is complete (ctx not done) and

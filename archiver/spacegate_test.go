@@ -35,8 +35,8 @@ func TestSpaceGateHoldsEveryWrite(t *testing.T) {
 		return b
 	}
 	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	since := time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)
-	for name, size := range map[string]int{"old": 100 << 10, "new": 200 << 10, "skip/excluded": 300 << 10} {
+	write := func(name string, size int) {
+		t.Helper()
 		p := filepath.Join(src, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -45,7 +45,21 @@ func TestSpaceGateHoldsEveryWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	write("old", 100<<10)
 	if err := os.Chtimes(filepath.Join(src, "old"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	// The parent backup (SpaceSince) came after "old" was written and
+	// before the others (margins: the kernel's ctime clock may lag the
+	// wall clock by a tick).
+	time.Sleep(50 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	write("new", 200<<10)
+	write("skip/excluded", 300<<10)
+	// "new" is an Immich upload: Immich sets its modification time to the
+	// photo's own, years before the parent; its ctime says it is new.
+	if err := os.Chtimes(filepath.Join(src, "new"), old, old); err != nil {
 		t.Fatal(err)
 	}
 	ex, err := data.NewFilter([]string{"skip"})

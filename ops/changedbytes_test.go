@@ -13,7 +13,7 @@ import (
 // changedBytesSerial is ChangedBytes as it was before its walk went
 // parallel (one filepath.WalkDir): the reference the parallel walk must
 // agree with.
-func changedBytesSerial(roots []string, since time.Time) int64 {
+func changedBytesSerial(t *testing.T, roots []string, since time.Time) int64 {
 	var total int64
 	for _, root := range roots {
 		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -23,6 +23,10 @@ func changedBytesSerial(roots []string, since time.Time) int64 {
 			if d.Type().IsRegular() {
 				if fi, err := d.Info(); err == nil && !fi.ModTime().Before(since) {
 					total += fi.Size()
+				} else if err == nil {
+					if ct, ok := ctimeOf(fi); ok && !ct.Before(since) {
+						t.Errorf("%s: ctime %v at or after since %v: the test's times are wrong", p, ct, since)
+					}
 				}
 			}
 			return nil
@@ -37,7 +41,10 @@ func changedBytesSerial(roots []string, since time.Time) int64 {
 // a file, a root that is a symlink and a missing root.
 func TestChangedBytesMatchesSerialWalk(t *testing.T) {
 	dir := t.TempDir()
-	since := time.Now().Add(-time.Hour).Truncate(time.Second)
+	// since lies ahead of every file's ctime (they are written now), so
+	// only the modification times decide here; the ctime's part is
+	// TestChangedBytesCountsUploadsWithOldMtimes's.
+	since := time.Now().Add(time.Hour).Truncate(time.Second)
 	old, at, recent := since.Add(-time.Hour), since, since.Add(time.Minute)
 	write := func(p string, size int, mtime time.Time) {
 		t.Helper()
@@ -74,7 +81,7 @@ func TestChangedBytesMatchesSerialWalk(t *testing.T) {
 	}
 	roots := []string{tree, single, rootLink, filepath.Join(dir, "missing")}
 	for _, s := range []time.Time{{}, since, recent.Add(time.Second)} {
-		want := changedBytesSerial(roots, s)
+		want := changedBytesSerial(t, roots, s)
 		got, err := ChangedBytes(context.Background(), roots, s)
 		if err != nil {
 			t.Fatal(err)
@@ -90,5 +97,53 @@ func TestChangedBytesMatchesSerialWalk(t *testing.T) {
 	cancel()
 	if _, err := ChangedBytes(ctx, roots, time.Time{}); err == nil {
 		t.Error("ChangedBytes with a cancelled context: no error")
+	}
+}
+
+// TestChangedBytesCountsUploadsWithOldMtimes: Immich sets an uploaded
+// original's modification time to the client's (utimes after the upload,
+// server/src/services/asset-media.service.ts), often years before the last
+// backup. Such a file is new all the same, and its ctime says so: the
+// free-space check counted 0 bytes for a night's import of old photos and
+// let the backup fill the disk it shares with Immich's database.
+func TestChangedBytesCountsUploadsWithOldMtimes(t *testing.T) {
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "library", "admin", "2015", "2015-06-01")
+	if err := os.MkdirAll(lib, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := filepath.Join(lib, "before.jpg")
+	if err := os.WriteFile(before, make([]byte, 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Date(2015, 6, 1, 12, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(before, taken, taken); err != nil {
+		t.Fatal(err)
+	}
+	// The last backup: after the first file, before the upload. The
+	// kernel's ctime clock may lag the wall clock by a tick: a margin.
+	time.Sleep(50 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	upload := filepath.Join(lib, "IMG_0001.jpg")
+	if err := os.WriteFile(upload, make([]byte, 70000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(upload, taken, taken); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ChangedBytes(context.Background(), []string{filepath.Join(dir, "library")}, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 70000 {
+		t.Errorf("ChangedBytes = %d, want the upload's 70000 (not the file from before the backup, both with mtime %v)", got, taken)
+	}
+	fi, err := os.Lstat(upload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ctimeOf(fi); !ok {
+		t.Fatal("no ctime on this platform")
 	}
 }

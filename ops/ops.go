@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// ChangedBytes sums the sizes of regular files under roots modified after
-// since (all files when since is zero): an upper bound of what a backup
+// ChangedBytes sums the sizes of regular files under roots changed at or
+// after since (ChangedSince; all files when since is zero): an upper bound of what a backup
 // adds (before deduplication and compression). Symlinks are not followed
 // (a root that is one counts nothing); unreadable parts are skipped (the
 // backup itself reports them).
@@ -47,6 +47,25 @@ func ChangedBytes(ctx context.Context, roots []string, since time.Time) (int64, 
 		return w.total.Load(), err
 	}
 	return w.total.Load(), nil
+}
+
+// ChangedSince reports whether the file fi describes may have changed at
+// or after since: its modification time or its status change time
+// (ctime) is not before since. The modification time alone is not
+// enough: programs set it to whatever they like, and Immich sets every
+// uploaded original (and its sidecar) to the client's file modification
+// time, often years old (server/src/services/asset-media.service.ts,
+// utimes after the upload), while the kernel sets the ctime to its own
+// clock on every create, write, rename and utimes. A renamed file counts
+// too, which overcounts a library moved by Immich's storage template:
+// for a free-space check that errs on the safe side (--no-space-check
+// skips it). Without a ctime (Windows) only the modification time counts.
+func ChangedSince(fi fs.FileInfo, since time.Time) bool {
+	if !fi.ModTime().Before(since) {
+		return true
+	}
+	ct, ok := ctimeOf(fi)
+	return ok && !ct.Before(since)
 }
 
 // SpaceNeed is what backup's free-space check asks of the repository's
@@ -83,7 +102,7 @@ type changedWalk struct {
 }
 
 func (w *changedWalk) file(fi fs.FileInfo) {
-	if fi.Mode().IsRegular() && (w.since.IsZero() || !fi.ModTime().Before(w.since)) {
+	if fi.Mode().IsRegular() && (w.since.IsZero() || ChangedSince(fi, w.since)) {
 		w.total.Add(fi.Size())
 	}
 }

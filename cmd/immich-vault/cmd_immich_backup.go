@@ -353,7 +353,7 @@ func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immic
 	if uint64(need) > free {
 		// backend.ErrNoSpace: the one "storage full" sentinel, also what a
 		// backend returns when the disk fills during the backup.
-		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (database plus files changed since the last backup)\nFree space on the backup disk or prune old snapshots; --no-space-check skips this check",
+		return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (database plus files added, changed or moved since the last backup)\nFree space on the backup disk or prune old snapshots; --no-space-check skips this check",
 			backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(uint64(need)))
 	}
 	return nil

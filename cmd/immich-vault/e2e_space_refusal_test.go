@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/immich-vault/immich-vault/ops"
 )
@@ -90,6 +91,30 @@ func TestSpaceRefusalWritesNothing(t *testing.T) {
 		if n := len(p.snapshots()); n != 2 {
 			t.Errorf("%d snapshots after a no-change backup behind the walk, want 2", n)
 		}
+	}
+
+	// An Immich upload after the parent: Immich sets the original's
+	// modification time to the photo's own, years old (utimes after the
+	// upload). The check counted files by modification time alone and let
+	// such a night's import through, however large; the ctime says the
+	// file is new.
+	upload := filepath.Join(p.src, "library", "admin", "2015", "2015-06-01", "IMG_0001.MP4")
+	mustMkdirAll(t, filepath.Dir(upload))
+	sparseBeyondFree(t, p.repo, upload)
+	taken := time.Date(2015, 6, 1, 12, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(upload, taken, taken); err != nil {
+		t.Fatal(err)
+	}
+	before = repoListing(t, p.repo)
+	r = p.exec(nil, "backup")
+	if wantCode(t, r, 1) && !strings.Contains(r.stderr, "No data was written") {
+		t.Errorf("an upload with an old modification time: not the free-space refusal:\n%v", r)
+	}
+	if after := repoListing(t, p.repo); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("the refused backup of the upload changed the repository's files:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+	if n := len(p.snapshots()); n != 2 {
+		t.Errorf("%d snapshots after the refusal, want 2", n)
 	}
 }
 

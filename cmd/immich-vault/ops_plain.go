@@ -177,7 +177,7 @@ func (p *plainOps) spaceGate(paths []string) (func(changed int64) error, error) 
 		}
 		need := ops.SpaceNeed(uint64(changed)) // at most the changed bytes, less after deduplication and compression
 		if need > free {
-			return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files changed since the last backup)\nNo data was written (no pack, index or snapshot). Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
+			return fmt.Errorf("%w on %s: %s free, this backup may need up to %s (files added, changed or moved since the last backup)\nNo data was written (no pack, index or snapshot). Free space on the backup disk or prune old snapshots; --no-space-check skips this check",
 				backend.ErrNoSpace, dir, humanize.IBytes(free), humanize.IBytes(need))
 		}
 		return nil

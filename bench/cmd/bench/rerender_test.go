@@ -17,7 +17,7 @@ import (
 func TestRerender(t *testing.T) {
 	dir := t.TempDir()
 	rep := &report{Machine: map[string]string{"cores": "2"}, Start: time.Date(2026, 12, 7, 6, 3, 0, 0, time.UTC),
-		Rates: ceiling.Rates{ReadCached: 13600e6, ReadDisk: 784e6, Chunk: 2376e6, Hash: 3000e6, Compress: 82e6, Encrypt: 3795e6, WriteCached: 3365e6, WriteFsync: 904e6},
+		Rates:  ceiling.Rates{ReadCached: 13600e6, ReadDisk: 784e6, Chunk: 2376e6, Hash: 3000e6, Compress: 82e6, Encrypt: 3795e6, WriteCached: 3365e6, WriteFsync: 904e6},
 		Floors: map[string]floors{"A": {Read: 1054597864, ReadWorkers: 32}}}
 	cold := &scenario{Key: "coldA", Title: "Cold backup of corpus A", Bytes: 2160280259, RepoSize: map[string]int64{"immich-vault": 2160280259},
 		Runs: map[string][]measurement{"immich-vault": {{Wall: 4140 * time.Millisecond}}}}
