@@ -147,3 +147,29 @@ func TestChangedBytesCountsUploadsWithOldMtimes(t *testing.T) {
 		t.Fatal("no ctime on this platform")
 	}
 }
+
+// TestSpaceSinceAllowsAClockAhead: a parent snapshot timed by a clock 20
+// minutes ahead of this one (another container with the same hostname)
+// lies after the ctime of a file added since; SpaceSince reaches back far
+// enough to count it, and no parent still counts everything.
+func TestSpaceSinceAllowsAClockAhead(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "new.jpg")
+	if err := os.WriteFile(f, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	taken := time.Date(2015, 6, 1, 12, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(f, taken, taken); err != nil {
+		t.Fatal(err)
+	}
+	parent := time.Now().Add(20 * time.Minute)
+	if got, _ := ChangedBytes(context.Background(), []string{dir}, parent); got != 0 {
+		t.Fatalf("since the parent's own time: %d bytes; the test's premise is that the file is hidden", got)
+	}
+	if got, _ := ChangedBytes(context.Background(), []string{dir}, SpaceSince(parent)); got != 4096 {
+		t.Errorf("since SpaceSince(parent): %d bytes, want 4096", got)
+	}
+	if !SpaceSince(time.Time{}).IsZero() {
+		t.Error("SpaceSince of no parent is not zero")
+	}
+}

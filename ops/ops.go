@@ -68,6 +68,27 @@ func ChangedSince(fi fs.FileInfo, since time.Time) bool {
 	return ok && !ct.Before(since)
 }
 
+// ClockSlack is how far ahead of this machine's clock the clock that
+// timed a parent snapshot may have been: SpaceSince counts the files
+// changed in that much time before the parent too.
+const ClockSlack = time.Hour
+
+// SpaceSince is the time from which a free-space check counts changed
+// files (ChangedSince) for a backup whose parent snapshot was taken at
+// parent (zero: no parent, every file counts): ClockSlack before it.
+// The parent's time is its creator's clock, the ctimes are this kernel's:
+// a parent made by a clock that ran ahead (another container with the
+// same hostname, a clock that NTP has set back since) would otherwise hide
+// every file changed in between. The cost is counting again the files
+// changed in the hour before the parent, which that backup already holds:
+// the check errs on the safe side.
+func SpaceSince(parent time.Time) time.Time {
+	if parent.IsZero() {
+		return parent
+	}
+	return parent.Add(-ClockSlack)
+}
+
 // SpaceNeed is what backup's free-space check asks of the repository's
 // file system for n bytes of source files: n plus the blobs' sealing and
 // the packs' headers (under 1/64), trees, index and snapshot (a few MiB).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/immich-vault/immich-vault/archiver"
 	"github.com/immich-vault/immich-vault/internal/proc"
+	"github.com/immich-vault/immich-vault/ops"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/data"
 )
@@ -185,7 +186,7 @@ func runBackup(cmd *cobra.Command, o backupOptions, args []string) error {
 	if gate != nil && !o.dryRun {
 		opts.SpaceGate = func(changed int64) error { refusal = gate(changed); return refusal }
 		if opts.Parent != nil {
-			opts.SpaceSince = opts.Parent.Time
+			opts.SpaceSince = ops.SpaceSince(opts.Parent.Time)
 		}
 	}
 	// The totals come from the backup's walk ahead (archiver/prewalk.go),

@@ -327,7 +327,7 @@ func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immic
 	}
 	var since time.Time
 	if parent != nil {
-		since = parent.Time
+		since = ops.SpaceSince(parent.Time)
 	}
 	roots := []string{cfg.UploadLocation}
 	for _, m := range cfg.External {
