@@ -118,6 +118,40 @@ func TestSpaceRefusalWritesNothing(t *testing.T) {
 	}
 }
 
+// TestSpaceCheckParentFromAClockAhead: the parent snapshot was taken by a
+// clock 30 minutes ahead of this machine's (a container with the same
+// hostname and its own clock; IMMICH_VAULT_TEST_CLOCK_AHEAD times it).
+// A file uploaded after it, larger than the free space, has a ctime before
+// the parent's time by this machine's clock: counted from the parent's
+// time it was invisible to the free-space check and the backup went on;
+// the check counts from an hour before the parent (ops.SpaceSince) and
+// refuses it, writing nothing.
+func TestSpaceCheckParentFromAClockAhead(t *testing.T) {
+	p := newOpsPlain(t)
+	mustWrite(t, filepath.Join(p.src, "a.txt"), []byte("before"), 0o644)
+	p.extraEnv = []string{"IMMICH_VAULT_TEST_NO_SOURCE_BOUND=1", "IMMICH_VAULT_TEST_CLOCK_AHEAD=30m"}
+	defer func() { p.extraEnv = nil }()
+	if r := p.exec(nil, "backup"); !wantCode(t, r, 0) {
+		return
+	}
+	p.extraEnv = []string{"IMMICH_VAULT_TEST_NO_SOURCE_BOUND=1"}
+	upload := filepath.Join(p.src, "library", "admin", "2015", "2015-06-01", "IMG_0002.MP4")
+	mustMkdirAll(t, filepath.Dir(upload))
+	sparseBeyondFree(t, p.repo, upload)
+	taken := time.Date(2015, 6, 1, 12, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(upload, taken, taken); err != nil {
+		t.Fatal(err)
+	}
+	before := repoListing(t, p.repo)
+	r := p.exec(nil, "backup")
+	if wantCode(t, r, 1) && !strings.Contains(r.stderr, "No data was written") {
+		t.Errorf("an upload after a parent from a clock ahead: not the free-space refusal:\n%v", r)
+	}
+	if after := repoListing(t, p.repo); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("the refused backup changed the repository's files:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}
+
 // sparseBeyondFree creates path as a sparse file 1 GiB larger than the
 // free space of dir's file system (the test is skipped where that cannot
 // be made): the free-space walk counts its size, its blocks cost nothing.
