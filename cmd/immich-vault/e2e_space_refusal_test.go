@@ -98,21 +98,7 @@ func TestSpaceRefusalWritesNothing(t *testing.T) {
 	// upload). The check counted files by modification time alone and let
 	// such a night's import through, however large; the ctime says the
 	// file is new.
-	upload := filepath.Join(p.src, "library", "admin", "2015", "2015-06-01", "IMG_0001.MP4")
-	mustMkdirAll(t, filepath.Dir(upload))
-	sparseBeyondFree(t, p.repo, upload)
-	taken := time.Date(2015, 6, 1, 12, 0, 0, 0, time.UTC)
-	if err := os.Chtimes(upload, taken, taken); err != nil {
-		t.Fatal(err)
-	}
-	before = repoListing(t, p.repo)
-	r = p.exec(nil, "backup")
-	if wantCode(t, r, 1) && !strings.Contains(r.stderr, "No data was written") {
-		t.Errorf("an upload with an old modification time: not the free-space refusal:\n%v", r)
-	}
-	if after := repoListing(t, p.repo); strings.Join(before, "\n") != strings.Join(after, "\n") {
-		t.Errorf("the refused backup of the upload changed the repository's files:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
-	}
+	refusesOldUpload(t, p, "IMG_0001.MP4")
 	if n := len(p.snapshots()); n != 2 {
 		t.Errorf("%d snapshots after the refusal, want 2", n)
 	}
@@ -135,7 +121,16 @@ func TestSpaceCheckParentFromAClockAhead(t *testing.T) {
 		return
 	}
 	p.extraEnv = []string{"IMMICH_VAULT_TEST_NO_SOURCE_BOUND=1"}
-	upload := filepath.Join(p.src, "library", "admin", "2015", "2015-06-01", "IMG_0002.MP4")
+	refusesOldUpload(t, p, "IMG_0002.MP4")
+}
+
+// refusesOldUpload "uploads" name as Immich does, after the last backup:
+// a file larger than the repository's free space whose modification time
+// Immich set to the photo's own (2015). The next backup must be refused
+// by the free-space check and leave the repository's files as they were.
+func refusesOldUpload(t *testing.T, p *opsPlain, name string) {
+	t.Helper()
+	upload := filepath.Join(p.src, "library", "admin", "2015", "2015-06-01", name)
 	mustMkdirAll(t, filepath.Dir(upload))
 	sparseBeyondFree(t, p.repo, upload)
 	taken := time.Date(2015, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -145,10 +140,10 @@ func TestSpaceCheckParentFromAClockAhead(t *testing.T) {
 	before := repoListing(t, p.repo)
 	r := p.exec(nil, "backup")
 	if wantCode(t, r, 1) && !strings.Contains(r.stderr, "No data was written") {
-		t.Errorf("an upload after a parent from a clock ahead: not the free-space refusal:\n%v", r)
+		t.Errorf("an upload with an old modification time: not the free-space refusal:\n%v", r)
 	}
 	if after := repoListing(t, p.repo); strings.Join(before, "\n") != strings.Join(after, "\n") {
-		t.Errorf("the refused backup changed the repository's files:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+		t.Errorf("the refused backup of the upload changed the repository's files:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
 }
 
