@@ -3,6 +3,7 @@
 package fs
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -22,3 +23,6 @@ func SysStatOf(fi os.FileInfo) (SysStat, bool) {
 		Ctime: statCtime(st),
 	}, true
 }
+
+// isQuota reports whether err is EDQUOT (IsNoSpace).
+func isQuota(err error) bool { return errors.Is(err, syscall.EDQUOT) }

@@ -31,9 +31,11 @@ type RestoreOptions struct {
 
 // RestoreResult summarises an Immich restore.
 type RestoreResult struct {
-	Record         *Record
-	Files          *restorer.RestoreResult
-	External       []string // host folders restored under ExternalRoot
+	Record   *Record
+	Files    *restorer.RestoreResult
+	External []string // host folders restored under ExternalRoot
+	// ExternalFiles: the files step's result for each of External.
+	ExternalFiles  []*restorer.RestoreResult
 	MarkersCreated []string // .immich files that were missing and were created
 	Database       string   // restored database ("" if skipped)
 }
@@ -110,10 +112,12 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 			for _, m := range rec.External {
 				t := filepath.Join(o.ExternalRoot, m.Host)
 				logf("restoring external library %s to %s", m.Host, t)
-				if _, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: t, SubPath: m.Host, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress}); err != nil {
+				er, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: t, SubPath: m.Host, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress})
+				if err != nil {
 					return res, fmt.Errorf("restore external library %s: %w", m.Host, err)
 				}
 				res.External = append(res.External, t)
+				res.ExternalFiles = append(res.ExternalFiles, er)
 			}
 		}
 	}

@@ -85,8 +85,14 @@ type RestoreResult struct {
 	Files, Dirs, Links int64
 	Bytes              int64
 	Skipped            int64 // existing files left as they were
-	Damaged            []string
-	Errors             int64
+	// Damaged: snapshot paths of files whose data could not be read from
+	// the repository (missing or corrupt blobs, unreadable packs).
+	Damaged []string
+	// Unwritten: snapshot paths of files the target refused (not created,
+	// or not completely written: permissions, a read-only file system, an
+	// I/O error). Their data in the repository is fine.
+	Unwritten []string
+	Errors    int64
 	// NotRestored counts, by kind ("acl", "user", "security.capability",
 	// "security", "trusted", "flags"...), extended metadata the target
 	// could not take (file system without support, or privileges the
@@ -99,6 +105,15 @@ type RestoreResult struct {
 	// restore would replace or rewrite (Files counts them too).
 	Overwritten int64
 }
+
+// ErrTargetFull: the target's file system has no space left (ENOSPC), or
+// the restoring user's quota is used up (EDQUOT). The restore stops at the
+// first such error, since every later write would fail too: the files
+// already written completely are kept (with their metadata), the ones it
+// was writing are removed, and what it had not reached is not there.
+// Restoring again with OverwriteIfChanged once there is room goes on from
+// there: files already restored are verified and kept.
+var ErrTargetFull = errors.New("restore target is full")
 
 // ErrMetaNotRestored: extended attributes, ACLs or file flags of a kind the
 // target file system does not support or the restoring user may not set.
@@ -115,6 +130,13 @@ type restoreFile struct {
 	done     atomic.Bool // content already correct
 	failed   atomic.Bool
 	metaDone atomic.Bool
+	// unwritten: failed because the target refused it (a write, a create),
+	// not because its data is damaged.
+	unwritten atomic.Bool
+	// created: this restore created the file (CreateSized); left: its
+	// blobs still to write. A created file with blobs left is incomplete.
+	created atomic.Bool
+	left    atomic.Int64
 }
 
 type blobTarget struct {
@@ -146,6 +168,11 @@ type restorer struct {
 	// flagged: files with inode flags, set after every file and hard
 	// link exists (an immutable file refuses new links).
 	flagged []*restoreFile
+	// cancel stops the restore with its cause; full is the first
+	// ErrTargetFull (set once, under fullOnce, before cancel is called).
+	cancel   context.CancelCauseFunc
+	fullOnce sync.Once
+	full     error
 }
 
 // rdir is a directory of the target as the walk sees it. Its handle (an
@@ -598,7 +625,9 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	if opts.Workers <= 0 {
 		opts.Workers = max(runtime.GOMAXPROCS(0), r.Backend().Properties().Connections)
 	}
-	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{},
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	rs := &restorer{r: r, opts: &opts, prog: opts.Progress, links: map[[2]uint64]string{}, cancel: cancel,
 		trees: &treePrefetcher{r: r, sem: make(chan struct{}, 4*runtime.GOMAXPROCS(0)), m: map[repo.ID]chan treeResult{}}}
 	node, tree, snapBase, err := resolvePath(ctx, r, sn, opts.SubPath)
 	if err != nil {
@@ -653,6 +682,9 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	if err == nil {
 		err = rs.flush(ctx)
 	}
+	if rs.full != nil {
+		return &rs.res, rs.full
+	}
 	if err != nil {
 		return &rs.res, err
 	}
@@ -676,6 +708,9 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	// Directory metadata last, deepest first, so writing files inside does
 	// not disturb their mtimes.
 	rs.applyDirs(false)
+	if rs.full != nil { // a link or a directory's attributes found no room
+		return &rs.res, rs.full
+	}
 	return &rs.res, nil
 }
 
@@ -772,6 +807,10 @@ func resolvePath(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, p s
 }
 
 func (rs *restorer) warn(p string, err error) {
+	if fs.IsNoSpace(err) {
+		rs.stopFull(p, err)
+		return
+	}
 	rs.resMu.Lock()
 	rs.res.Errors++
 	rs.resMu.Unlock()
@@ -996,6 +1035,73 @@ func (rs *restorer) entry(ctx context.Context, n *data.Node, dir *rdir, snapPath
 	return nil
 }
 
+// stopFull stops the restore at the first "no space" error (ErrTargetFull):
+// it is the one error returned, not a warning per file.
+func (rs *restorer) stopFull(p string, err error) {
+	rs.fullOnce.Do(func() {
+		rs.full = fmt.Errorf("%w: %s: %w", ErrTargetFull, p, err)
+		rs.cancel(rs.full)
+	})
+}
+
+// fileFailed marks f as not restored because the target refused it (err),
+// warning once per file.
+func (rs *restorer) fileFailed(f *restoreFile, err error) {
+	if fs.IsNoSpace(err) {
+		f.unwritten.Store(true)
+		f.failed.Store(true)
+		rs.stopFull(rs.display(f.rel), err)
+		return
+	}
+	if !f.failed.Swap(true) {
+		f.unwritten.Store(true)
+		rs.warn(rs.display(f.rel), err)
+	}
+}
+
+// settleFull, after a batch stopped by ErrTargetFull, keeps the files of
+// the batch that were written completely (their metadata set, counted as
+// restored) and removes those this restore created and had not finished:
+// sized with holes, they would look whole. Existing files verified and
+// kept (done) are left alone.
+func (rs *restorer) settleFull(batch []*restoreFile) {
+	for _, f := range batch {
+		switch {
+		case f.done.Load():
+		case f.single:
+			if !f.metaDone.Load() {
+				_ = rs.root.Unlink(f.rel) // a partial or never-created file
+				continue
+			}
+			rs.countRestored(f)
+		case f.created.Load() && (f.failed.Load() || f.left.Load() > 0):
+			_ = rs.root.Unlink(f.rel)
+			if f.failed.Load() && !f.unwritten.Load() {
+				rs.damaged(f.snapPath) // its data is damaged as well
+			}
+		case f.created.Load() && !f.failed.Load():
+			if err := rs.root.SetMeta(f.rel, f.node); err != nil && !fs.IsNoSpace(err) && rs.opts.Warn != nil {
+				rs.opts.Warn(rs.display(f.rel), err)
+			}
+			rs.countRestored(f)
+		}
+	}
+}
+
+func (rs *restorer) countRestored(f *restoreFile) {
+	rs.resMu.Lock()
+	rs.res.Files++
+	rs.res.Bytes += int64(f.node.Size)
+	rs.resMu.Unlock()
+	rs.prog.Files.Add(1)
+}
+
+func (rs *restorer) unwritten(snapPath string) {
+	rs.resMu.Lock()
+	rs.res.Unwritten = append(rs.res.Unwritten, snapPath)
+	rs.resMu.Unlock()
+}
+
 func (rs *restorer) damaged(snapPath string) {
 	rs.resMu.Lock()
 	rs.res.Damaged = append(rs.res.Damaged, snapPath)
@@ -1010,6 +1116,12 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	metaStep := false
+	defer func() {
+		if rs.full != nil && !metaStep {
+			rs.settleFull(batch)
+		}
+	}()
 	// 1. Existing files (resume): verify their content in parallel.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
@@ -1029,6 +1141,9 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if rs.full != nil {
+		return rs.full // the deferred settleFull cleans up
+	}
 	// 2. Create/truncate files (the truncate makes holes: all-zero blobs
 	// are not written, so sparse files stay sparse), in parallel; then plan
 	// per pack. Single-blob files are created by the pack worker instead.
@@ -1043,20 +1158,24 @@ func (rs *restorer) flush(ctx context.Context) error {
 				// Replaced, not rewritten in place: the existing file may
 				// share its inode with a file outside the target.
 				if err := rs.root.Unlink(f.rel); err != nil && !errors.Is(err, os.ErrNotExist) {
-					rs.warn(rs.display(f.rel), err)
-					f.failed.Store(true)
+					rs.fileFailed(f, err)
 					return gctx.Err()
 				}
 			}
 			if err := rs.root.CreateSized(f.rel, int64(f.node.Size)); err != nil {
-				rs.warn(rs.display(f.rel), err)
-				f.failed.Store(true)
+				rs.fileFailed(f, err)
+			} else {
+				f.left.Store(int64(len(f.node.Content)))
+				f.created.Store(true)
 			}
 			return gctx.Err()
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if rs.full != nil {
+		return rs.full // the deferred settleFull cleans up
 	}
 	plan := map[repo.ID][]packNeed{}
 	locator := newBatchLocator(ctx, rs.r, batch) // locate.go
@@ -1102,20 +1221,24 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	if rs.full != nil {
+		return rs.full // the deferred settleFull cleans up
+	}
 	// 4. Metadata (in parallel; single-blob files already have theirs).
+	metaStep = true
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(2 * runtime.GOMAXPROCS(0))
 	for _, f := range batch {
 		if f.failed.Load() {
-			rs.damaged(f.snapPath)
+			if f.unwritten.Load() {
+				rs.unwritten(f.snapPath)
+			} else {
+				rs.damaged(f.snapPath)
+			}
 			continue
 		}
 		if !f.done.Load() {
-			rs.resMu.Lock()
-			rs.res.Files++
-			rs.res.Bytes += int64(f.node.Size)
-			rs.resMu.Unlock()
-			rs.prog.Files.Add(1)
+			rs.countRestored(f)
 		}
 		if f.metaDone.Load() {
 			continue
@@ -1263,8 +1386,9 @@ func (rs *restorer) restoreRange(ctx context.Context, packID repo.ID, needs []pa
 					continue
 				}
 				if err := rs.writeAt(files, t, plain); err != nil {
-					t.file.failed.Store(true)
-					rs.warn(rs.display(t.file.rel), err)
+					rs.fileFailed(t.file, err)
+				} else {
+					t.file.left.Add(-1)
 				}
 			}
 			if sealed != nil {

@@ -18,6 +18,9 @@ type immichRestoreJSON struct {
 	UploadTarget   string         `json:"upload_target,omitempty"`
 	Files          int64          `json:"files"`
 	Bytes          int64          `json:"bytes"`
+	Damaged        []string       `json:"damaged_files"`
+	Unwritten      []string       `json:"unwritten_files"`
+	Errors         int64          `json:"errors"`
 	MarkersCreated []string       `json:"markers_created"`
 	External       []string       `json:"external_restored"`
 	Database       string         `json:"database,omitempty"`
@@ -118,17 +121,24 @@ skipping assets Immich already has.`,
 					return fmt.Errorf("%w\nNothing was restored. Choose an empty --target, or --overwrite if-changed to resume.", err)
 				case errors.Is(err, immich.ErrDatabaseNotEmpty):
 					return fmt.Errorf("%w\nNothing was restored. Immich needs a fresh database: stop Immich and pass --drop-existing, or wipe DB_DATA_LOCATION and recreate the postgres container.", err)
+				case errors.Is(err, restorer.ErrTargetFull):
+					return fmt.Errorf("immich restore stopped, the database was not loaded: %w", err)
 				}
 				return fmt.Errorf("immich restore failed: %w", err)
 			}
 			steps := nextSteps(cfg, res, opts, sn)
 			if gopts.json {
 				j := immichRestoreJSON{SnapshotID: sn.ID().String(), UploadTarget: opts.UploadTarget, Database: res.Database,
-					MarkersCreated: nonNil(res.MarkersCreated), External: nonNil(res.External), NextSteps: steps, Immich: res.Record}
+					MarkersCreated: nonNil(res.MarkersCreated), External: nonNil(res.External), NextSteps: steps, Immich: res.Record,
+					Damaged: []string{}, Unwritten: []string{}}
 				if res.Files != nil {
 					j.Files, j.Bytes = res.Files.Files, res.Files.Bytes
+					j.Damaged, j.Unwritten, j.Errors = nonNil(res.Files.Damaged), nonNil(res.Files.Unwritten), res.Files.Errors
 				}
-				return gopts.printJSON(j)
+				if err := gopts.printJSON(j); err != nil {
+					return err
+				}
+				return filesNotRestored(append([]*restorer.RestoreResult{res.Files}, res.ExternalFiles...))
 			}
 			if res.Files != nil {
 				gopts.printf("restored %d files (%d bytes) to %s\n", res.Files.Files, res.Files.Bytes, opts.UploadTarget)
@@ -143,7 +153,7 @@ skipping assets Immich already has.`,
 			for i, s := range steps {
 				gopts.printf("  %d. %s\n", i+1, s)
 			}
-			return nil
+			return filesNotRestored(append([]*restorer.RestoreResult{res.Files}, res.ExternalFiles...))
 		},
 	}
 	f := cmd.Flags()
@@ -198,4 +208,28 @@ func envFileName(cfg immich.Config) string {
 		return filepath.Join(cfg.ImmichDir, ".env")
 	}
 	return "Immich's .env"
+}
+
+// filesNotRestored is the error of an immich restore that finished but
+// left files of the library out (results: the files steps' results, nil
+// for a step not run): Immich would show them as missing.
+func filesNotRestored(results []*restorer.RestoreResult) error {
+	var damaged, unwritten []string
+	var errs int64
+	for _, fr := range results {
+		if fr != nil {
+			damaged = append(damaged, fr.Damaged...)
+			unwritten = append(unwritten, fr.Unwritten...)
+			errs += fr.Errors
+		}
+	}
+	switch {
+	case len(damaged) > 0:
+		return fmt.Errorf("%d file(s) of the library could not be restored because their data in the repository is damaged or missing: %s\nImmich will show them as missing. Run `immich-vault check --read-data` for details; an older snapshot may still hold them", len(damaged), strings.Join(damaged, ", "))
+	case len(unwritten) > 0:
+		return fmt.Errorf("%d file(s) of the library could not be written to the target (see the warnings above): %s\nFix what the warnings name, then run the same command again with --overwrite if-changed --skip-db", len(unwritten), strings.Join(unwritten, ", "))
+	case errs > 0:
+		return fmt.Errorf("%d error(s) while restoring the files (see the warnings above)", errs)
+	}
+	return nil
 }

@@ -95,6 +95,10 @@ the snapshot's blob hashes. --delete removes entries of DIR that the snapshot
 			if errors.Is(err, repo.ErrTargetNotEmpty) {
 				return fmt.Errorf("%w: refusing to restore into it; choose an empty directory or pass --overwrite never|if-changed|always", err)
 			}
+			if errors.Is(err, restorer.ErrTargetFull) && res != nil && !gopts.json {
+				gopts.printf("restored %d files (%s) from snapshot %s into %s before its disk filled up, in %s; %d existing files kept\n",
+					res.Files, humanize.IBytes(uint64(res.Bytes)), sn.ID().Short(), target, time.Since(start).Round(time.Millisecond), res.Skipped)
+			}
 			if err != nil {
 				return err
 			}
@@ -117,6 +121,7 @@ the snapshot's blob hashes. --delete removes entries of DIR that the snapshot
 				out := map[string]any{
 					"snapshot_id": sn.ID().String(), "files": res.Files, "dirs": res.Dirs, "hardlinks": res.Links,
 					"bytes": res.Bytes, "skipped": res.Skipped, "errors": res.Errors, "damaged_files": nonNil(res.Damaged),
+					"unwritten_files":       nonNil(res.Unwritten),
 					"metadata_not_restored": notRestored(res.NotRestored),
 					"duration_seconds":      time.Since(start).Seconds(),
 				}
@@ -142,6 +147,9 @@ the snapshot's blob hashes. --delete removes entries of DIR that the snapshot
 			}
 			if len(res.Damaged) > 0 {
 				return fmt.Errorf("%d file(s) could not be restored because their data is damaged or missing: %s\nRun `immich-vault check --read-data` for details", len(res.Damaged), strings.Join(res.Damaged, ", "))
+			}
+			if len(res.Unwritten) > 0 {
+				return fmt.Errorf("%d file(s) could not be written to the target (see the warnings above; their data in the repository is not affected): %s\nFix what the warnings name (permissions, a read-only or failing disk), then run the same command again with --overwrite if-changed", len(res.Unwritten), strings.Join(res.Unwritten, ", "))
 			}
 			if res.Errors > 0 {
 				return fmt.Errorf("%d error(s) while restoring (see the warnings above)", res.Errors)

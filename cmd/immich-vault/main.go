@@ -15,6 +15,7 @@ import (
 	"github.com/immich-vault/immich-vault/internal/gomaxprocs"
 	"github.com/immich-vault/immich-vault/repo"
 	"github.com/immich-vault/immich-vault/repo/backend"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // Exit codes (documented in --help).
@@ -155,6 +156,8 @@ func reportError(err error, ctx context.Context) int {
 		msg = "wrong password: no key in the repository opens with it.\nCheck IMMICH_VAULT_PASSWORD, --password-file or --password-command."
 	case errors.Is(err, repo.ErrUnsupportedVersion):
 		msg += "\nThis repository was written by a newer immich-vault: upgrade immich-vault to read it."
+	case errors.Is(err, restorer.ErrTargetFull):
+		msg += "\nThe restore stopped there: the files it restored completely are kept, the ones it was writing were removed. Free space on the target's disk (or choose a target with more room), then run the same command again with --overwrite if-changed: the files already restored are verified and kept, the rest is restored."
 	case errors.Is(err, backend.ErrNoSpace), errors.Is(err, syscall.ENOSPC):
 		msg += "\nThe disk holding the file named above is full (for the repository: prune forgotten snapshots, or move it). Free space and run the command again; nothing of the failed step was committed."
 	case ctx.Err() != nil:
