@@ -193,7 +193,12 @@ func setXAttrs(n *data.Node, report ExtReport, set func(string, []byte) error) e
 		}
 		switch {
 		case err == nil:
-		case refused(err):
+		case refused(err) || errors.Is(err, unix.ENOSPC):
+			// ENOSPC from setxattr(2) is also "this attribute does not
+			// fit" (ext4 without ea_inode: all of a file's attributes
+			// share one block), not only a full disk: a restore must not
+			// stop as if the target were full (restorer.ErrTargetFull);
+			// on a disk that really is full the next write stops it.
 			report(data.XAttrKind(x.Name), err)
 		case first == nil:
 			first = fmt.Errorf("set extended attribute %s: %w", x.Name, err)
