@@ -27,6 +27,18 @@ type RestoreOptions struct {
 	Warn         func(path string, err error)
 	Progress     *repo.Progress
 	Log          func(format string, args ...any)
+	// SpaceCheck, if set, is the free-space check of each files target
+	// (restorer.RestoreOptions.SpaceCheck): asked before anything is
+	// written there, with what restoring into it needs.
+	SpaceCheck func(target string, need int64) error
+}
+
+// spaceCheck is o.SpaceCheck for target, as the restorer takes it.
+func (o *RestoreOptions) spaceCheck(target string) func(int64) error {
+	if o.SpaceCheck == nil {
+		return nil
+	}
+	return func(need int64) error { return o.SpaceCheck(target, need) }
 }
 
 // RestoreResult summarises an Immich restore.
@@ -90,6 +102,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 		logf("restoring files of %s to %s", rec.UploadLocation, o.UploadTarget)
 		fr, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{
 			Target: o.UploadTarget, SubPath: rec.UploadLocation, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress,
+			SpaceCheck: o.spaceCheck(o.UploadTarget),
 		})
 		res.Files = fr
 		if err != nil {
@@ -112,7 +125,7 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, o Resto
 			for _, m := range rec.External {
 				t := filepath.Join(o.ExternalRoot, m.Host)
 				logf("restoring external library %s to %s", m.Host, t)
-				er, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: t, SubPath: m.Host, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress})
+				er, err := restorer.Restore(ctx, r, sn, restorer.RestoreOptions{Target: t, SubPath: m.Host, Overwrite: o.Overwrite, Warn: o.Warn, Progress: o.Progress, SpaceCheck: o.spaceCheck(t)})
 				if err != nil {
 					return res, fmt.Errorf("restore external library %s: %w", m.Host, err)
 				}

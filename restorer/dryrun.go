@@ -144,6 +144,9 @@ func (rs *restorer) planEntry(ctx context.Context, n *data.Node, h fs.TargetDir,
 		}
 		if take {
 			rs.res.Dirs++
+			if rs.countNeed {
+				rs.need += needBlock
+			}
 		}
 		return rs.planDir(ctx, sub, sh, subExists, rel, snapPath)
 	}
@@ -173,7 +176,14 @@ func (rs *restorer) planEntry(ctx context.Context, n *data.Node, h fs.TargetDir,
 		rs.res.Bytes += int64(n.Size)
 		rs.prog.Bytes.Add(int64(n.Size))
 	}
+	if rs.countNeed {
+		rs.need += (int64(n.Size) + needBlock - 1) / needBlock * needBlock
+	}
 	rs.res.Files++
 	rs.prog.Files.Add(1)
 	return nil
 }
+
+// needBlock is the allocation unit spaceNeeded rounds to (ext4's, xfs's and
+// btrfs's usual block).
+const needBlock = 4096

@@ -37,6 +37,7 @@ func newImmichRestoreCmd() *cobra.Command {
 		skipDB       bool
 		skipFiles    bool
 		dropExisting bool
+		noSpaceCheck bool
 		sel          selectFlags
 	)
 	cmd := &cobra.Command{
@@ -114,6 +115,11 @@ skipping assets Immich already has.`,
 			if !skipDB {
 				opts.DB = db
 			}
+			if !noSpaceCheck {
+				opts.SpaceCheck = func(target string, need int64) error {
+					return restoreSpaceCheck(target, false, "restore only some assets (--album, --person, --taken-after …) into a folder")(need)
+				}
+			}
 			res, err := immich.Restore(ctx, r, sn, opts)
 			if err != nil {
 				switch {
@@ -121,6 +127,8 @@ skipping assets Immich already has.`,
 					return fmt.Errorf("%w\nNothing was restored. Choose an empty --target, or --overwrite if-changed to resume.", err)
 				case errors.Is(err, immich.ErrDatabaseNotEmpty):
 					return fmt.Errorf("%w\nNothing was restored. Immich needs a fresh database: stop Immich and pass --drop-existing, or wipe DB_DATA_LOCATION and recreate the postgres container.", err)
+				case errors.Is(err, restorer.ErrTargetTooSmall):
+					return fmt.Errorf("immich restore refused, nothing was restored (files nor database): %w", err)
 				case errors.Is(err, restorer.ErrTargetFull):
 					return fmt.Errorf("immich restore stopped, the database was not loaded: %w", err)
 				}
@@ -164,6 +172,7 @@ skipping assets Immich already has.`,
 	f.BoolVar(&skipDB, "skip-db", false, "restore files only")
 	f.BoolVar(&skipFiles, "skip-files", false, "restore the database only")
 	f.BoolVar(&dropExisting, "drop-existing", false, "drop and recreate a target database that already holds tables")
+	f.BoolVar(&noSpaceCheck, "no-space-check", false, "skip the check that an empty or missing target's disk has room for the files")
 	sel.flags(f)
 	return cmd
 }

@@ -23,6 +23,7 @@ func newRestoreCmd() *cobra.Command {
 		target             string
 		includes, excludes []string
 		overwrite          string
+		noSpaceCheck       bool
 		sf                 repo.SnapshotFilter
 		habits             restoreHabits // restore_habits.go
 	)
@@ -81,6 +82,7 @@ the snapshot's blob hashes. --delete removes entries of DIR that the snapshot
 			start := time.Now()
 			ropts := restorer.RestoreOptions{
 				Target: target, SubPath: sub, Include: inc, Exclude: exc, Overwrite: ow, Progress: prog,
+				SpaceCheck: restoreSpaceCheck(target, noSpaceCheck, "restore a part of the snapshot (SNAPSHOT:PATH, --include)"),
 				Warn: func(p string, err error) {
 					if errors.Is(err, restorer.ErrEntryInTheWay) {
 						gopts.warnf("%s: %v; pass --overwrite always or if-changed to replace it", p, err)
@@ -162,6 +164,7 @@ the snapshot's blob hashes. --delete removes entries of DIR that the snapshot
 	f.StringArrayVarP(&includes, "include", "i", nil, "restore only paths matching `pattern` (repeatable)")
 	f.StringArrayVarP(&excludes, "exclude", "e", nil, "skip paths matching `pattern` (repeatable)")
 	f.StringVar(&overwrite, "overwrite", "", "existing files: never|if-changed|always (default: refuse a non-empty target)")
+	f.BoolVar(&noSpaceCheck, "no-space-check", false, "skip the check that an empty or missing target's disk has room for the restore")
 	habits.flags(cmd)
 	snapshotFilterFlags(cmd, &sf, latestWhat)
 	return cmd

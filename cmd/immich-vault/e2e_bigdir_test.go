@@ -143,8 +143,11 @@ func TestBigDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("stored: first backup %d bytes, second %d bytes", first.DataAddedPacked, second.DataAddedPacked)
-	if sum2.FilesChanged != 1 || second.DataAddedPacked*20 > first.DataAddedPacked {
-		t.Errorf("second backup: %d files changed, %d bytes stored; want 1 file and under 5%% of the first backup's %d bytes (the directory's changed part, not the whole directory)",
+	// The changed part is stored again, and the next one when the change
+	// moves a split boundary: 10.4-11.2 KB in most runs, 17.9 KB in one CI
+	// run (5.3 %: the bound of 5 % failed it), the whole directory ~100 %.
+	if sum2.FilesChanged != 1 || second.DataAddedPacked*10 > first.DataAddedPacked {
+		t.Errorf("second backup: %d files changed, %d bytes stored; want 1 file and under 10%% of the first backup's %d bytes (the directory's changed parts, not the whole directory)",
 			sum2.FilesChanged, second.DataAddedPacked, first.DataAddedPacked)
 	}
 	r = e.runOpts(o, "diff", sum1.SnapshotID, sum2.SnapshotID)

@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// immich restore onto a disk too small for the library: it stops with the
-// target's disk named as full, before the database is loaded (a database
+// immich restore onto a disk too small for the library: refused before
+// anything is restored; with --no-space-check it stops with the target's
+// disk named as full, before the database is loaded (a database
 // whose files are not there would show a broken library), and exits 1.
 // Before, the files step's problems were not looked at: `immich restore`
 // loaded the database and exited 0 with the library's files missing or
@@ -29,7 +30,19 @@ func TestImmichRestoreTargetFull(t *testing.T) {
 	os.RemoveAll(ie.f.Upload)
 	mnt := mountTmpfs(t, 1<<20)
 	target := filepath.Join(mnt, "upload")
+	// Refused up front: the disk has less room than the files need.
 	r := ie.run("immich", "restore", "latest", "--immich-dir", ie.dir, "--target", target)
+	wantCode(t, r, exitFailure)
+	for _, want := range []string{"too little free space", "nothing was restored", "--no-space-check"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("refusal does not say %q:\n%v", want, r)
+		}
+	}
+	if _, err := os.Lstat(target); !os.IsNotExist(err) {
+		t.Errorf("the refused restore created %s (%v)", target, err)
+	}
+	// Past the check, the disk fills up during the restore.
+	r = ie.run("immich", "restore", "latest", "--immich-dir", ie.dir, "--target", target, "--no-space-check")
 	t.Logf("small target:\n%v", r)
 	wantCode(t, r, exitFailure)
 	for _, want := range []string{"restore target is full", "the database was not loaded", "--overwrite if-changed"} {

@@ -51,7 +51,9 @@ func testRestoreTargetDiskFull(t *testing.T, kind string) {
 		mnt = mountTmpfs(t, 10<<20)
 	}
 	target := filepath.Join(mnt, "out")
-	r := e.run("restore", "latest", "--target", target)
+	// Past the free-space check (TestRestoreRefusesTooSmallTarget), the
+	// disk fills up during the restore.
+	r := e.run("restore", "latest", "--target", target, "--no-space-check")
 	t.Logf("full target:\n%v", r)
 	if r.code != exitFailure {
 		t.Fatalf("want exit %d, got:\n%v", exitFailure, r)
@@ -97,6 +99,52 @@ func testRestoreTargetDiskFull(t *testing.T, kind string) {
 	}
 	if got := restoredWhole(t, filepath.Join(target, src), files); got != len(files) {
 		t.Errorf("after the resumed restore %d of %d files are whole", got, len(files))
+	}
+}
+
+// A restore into an empty target on a disk without room for it is refused
+// before anything is written, with the room it needs and the disk's free
+// space; a part of the snapshot that fits (SNAPSHOT:PATH, --include) is
+// checked for what it needs, not for the whole snapshot, and restores.
+func TestRestoreRefusesTooSmallTarget(t *testing.T) {
+	e := newEnv(t)
+	e.initRepo()
+	src := filepath.Join(e.dir, "src")
+	writeRandomTree(t, src, 100, 4, nil) // ~23 MB
+	small := map[string][]byte{}
+	for i := range 20 {
+		b := bytes.Repeat([]byte{byte('a' + i)}, 1000+i)
+		name := fmt.Sprintf("s%02d.txt", i)
+		mustWrite(t, filepath.Join(src, "small", name), b, 0o644)
+		small[name] = b
+	}
+	e.ok("backup", src)
+	mnt := mountTmpfs(t, 8<<20)
+	target := filepath.Join(mnt, "out")
+	r := e.run("restore", "latest", "--target", target)
+	wantCode(t, r, exitFailure)
+	for _, want := range []string{"too little free space", mnt, "needs about", "Nothing was written", "--no-space-check"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr does not say %q:\n%v", want, r)
+		}
+	}
+	if _, err := os.Lstat(target); !os.IsNotExist(err) {
+		t.Errorf("the refused restore created its target %s (%v)", target, err)
+	}
+	// The same into an existing empty directory: refused, and it stays empty.
+	mustMkdirAll(t, target)
+	wantCode(t, e.run("restore", "latest", "--target", target), exitFailure)
+	if ents, _ := os.ReadDir(target); len(ents) != 0 {
+		t.Errorf("the refused restore wrote %d entries into %s", len(ents), target)
+	}
+	// What fits is restored: the small files alone, by path and by --include.
+	e.ok("restore", "latest:"+filepath.Join(src, "small"), "--target", filepath.Join(mnt, "bypath"))
+	if got := restoredWhole(t, filepath.Join(mnt, "bypath"), small); got != len(small) {
+		t.Errorf("restore latest:PATH: %d of %d small files whole", got, len(small))
+	}
+	e.ok("restore", "latest", "--include", filepath.Join(src, "small"), "--target", filepath.Join(mnt, "byinclude"))
+	if got := restoredWhole(t, filepath.Join(mnt, "byinclude", src, "small"), small); got != len(small) {
+		t.Errorf("restore --include: %d of %d small files whole", got, len(small))
 	}
 }
 
