@@ -80,7 +80,7 @@ type RestoreOptions struct {
 	Report func(action, path string)
 	// SpaceCheck, if set, is asked before anything is written into a
 	// target that is missing or empty, with the bytes the restore needs
-	// there (SpaceNeeded); its error ends the restore with nothing
+	// there (checkSpace); its error ends the restore with nothing
 	// written. The command's checks the target's free space.
 	SpaceCheck func(need int64) error
 }
@@ -178,10 +178,10 @@ type restorer struct {
 	// link exists (an immutable file refuses new links).
 	flagged []*restoreFile
 	// cancel stops the restore with its cause; full is the first
-	// ErrTargetFull (set once, under fullOnce, before cancel is called).
-	cancel   context.CancelCauseFunc
-	fullOnce sync.Once
-	full     error
+	// ErrTargetFull (set once under resMu, then cancel is called; read
+	// with fullErr: the mkdir worker and the pack workers set it).
+	cancel context.CancelCauseFunc
+	full   error
 	// countNeed: a dry run for spaceNeeded, which sums need.
 	countNeed bool
 	need      int64
@@ -699,8 +699,8 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	if err == nil {
 		err = rs.flush(ctx)
 	}
-	if rs.full != nil {
-		return &rs.res, rs.full
+	if full := rs.fullErr(); full != nil {
+		return &rs.res, full
 	}
 	if err != nil {
 		return &rs.res, err
@@ -725,8 +725,8 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	// Directory metadata last, deepest first, so writing files inside does
 	// not disturb their mtimes.
 	rs.applyDirs(false)
-	if rs.full != nil { // a link or a directory's attributes found no room
-		return &rs.res, rs.full
+	if full := rs.fullErr(); full != nil { // a link or a directory's attributes found no room
+		return &rs.res, full
 	}
 	return &rs.res, nil
 }
@@ -1090,10 +1090,22 @@ func spaceNeeded(ctx context.Context, r *repo.Repository, opts RestoreOptions, t
 // stopFull stops the restore at the first "no space" error (ErrTargetFull):
 // it is the one error returned, not a warning per file.
 func (rs *restorer) stopFull(p string, err error) {
-	rs.fullOnce.Do(func() {
+	rs.resMu.Lock()
+	first := rs.full == nil
+	if first {
 		rs.full = fmt.Errorf("%w: %s: %w", ErrTargetFull, p, err)
-		rs.cancel(rs.full)
-	})
+	}
+	rs.resMu.Unlock()
+	if first {
+		rs.cancel(rs.fullErr())
+	}
+}
+
+// fullErr returns the restore's ErrTargetFull, or nil.
+func (rs *restorer) fullErr() error {
+	rs.resMu.Lock()
+	defer rs.resMu.Unlock()
+	return rs.full
 }
 
 // fileFailed marks f as not restored because the target refused it (err),
@@ -1170,7 +1182,7 @@ func (rs *restorer) flush(ctx context.Context) error {
 	}
 	metaStep := false
 	defer func() {
-		if rs.full != nil && !metaStep {
+		if rs.fullErr() != nil && !metaStep {
 			rs.settleFull(batch)
 		}
 	}()
@@ -1193,8 +1205,8 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if rs.full != nil {
-		return rs.full // the deferred settleFull cleans up
+	if full := rs.fullErr(); full != nil {
+		return full // the deferred settleFull cleans up
 	}
 	// 2. Create/truncate files (the truncate makes holes: all-zero blobs
 	// are not written, so sparse files stay sparse), in parallel; then plan
@@ -1226,8 +1238,8 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if rs.full != nil {
-		return rs.full // the deferred settleFull cleans up
+	if full := rs.fullErr(); full != nil {
+		return full // the deferred settleFull cleans up
 	}
 	plan := map[repo.ID][]packNeed{}
 	locator := newBatchLocator(ctx, rs.r, batch) // locate.go
@@ -1273,8 +1285,8 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if rs.full != nil {
-		return rs.full // the deferred settleFull cleans up
+	if full := rs.fullErr(); full != nil {
+		return full // the deferred settleFull cleans up
 	}
 	// 4. Metadata (in parallel; single-blob files already have theirs).
 	metaStep = true
