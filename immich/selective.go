@@ -13,6 +13,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/immich-vault/immich-vault/fs"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // Selection names what a selective restore takes. Values of one kind are
@@ -153,7 +156,9 @@ var ErrIncomplete = errors.New("immich: some originals could not be restored")
 // prefix>" before its extension. A file already there with the asset's
 // SHA-1 is kept (a restore run twice writes nothing). Each original's SHA-1
 // is checked against the database's checksum while it is copied; a
-// mismatch leaves no file. Files get the asset's modification date.
+// mismatch leaves no file. Files get the asset's modification date. A
+// full target disk stops it (restorer.ErrTargetFull): each file is written
+// aside and renamed when whole, so the files there are complete.
 func RestoreToFolder(ctx context.Context, g *Gallery, ords []int32, cfg *Config, src FileSource, target string) (*FolderRestoreResult, error) {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return nil, fmt.Errorf("create the target folder: %w", err)
@@ -179,6 +184,10 @@ func RestoreToFolder(ctx context.Context, g *Gallery, ords []int32, cfg *Config,
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
+			if fs.IsNoSpace(err) {
+				// Every later asset would fail the same way.
+				return res, fmt.Errorf("%w: %s: %w", restorer.ErrTargetFull, target, err)
+			}
 			res.Problems = append(res.Problems, fmt.Sprintf("%s (asset %s): %v", a.OriginalPath, a.ID, err))
 			continue
 		}
@@ -193,6 +202,9 @@ func RestoreToFolder(ctx context.Context, g *Gallery, ords []int32, cfg *Config,
 			continue
 		}
 		sfinal, spresent, err := restoreOne(ctx, src, sp, target, final+".xmp", a.ID, "", "", used, a.modTime())
+		if fs.IsNoSpace(err) {
+			return res, fmt.Errorf("%w: %s: %w", restorer.ErrTargetFull, target, err)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return res, ctx.Err()

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/immich-vault/immich-vault/immich"
+	"github.com/immich-vault/immich-vault/restorer"
 )
 
 // selectFlags are the selective-restore flags of `immich restore`.
@@ -153,6 +154,11 @@ func runSelectiveRestore(cmd *cobra.Command, ref, target string, sf selectFlags)
 		for _, p := range res.Problems {
 			gopts.warnf("not restored: %s", p)
 		}
+	}
+	if errors.Is(rerr, restorer.ErrTargetFull) {
+		// Not main's advice for a full restore: a selective restore has no
+		// --overwrite, and keeps what is already there by itself.
+		return &exitError{code: exitFailure, err: fmt.Errorf("%w\nThe restore stopped there: the files written before it are whole (each is written aside and renamed when complete). Free space on that disk, then run the same command again: the files already there are kept.", rerr)}
 	}
 	if errors.Is(rerr, immich.ErrIncomplete) {
 		return fmt.Errorf("%w\nThe other files were restored. Run `immich-vault immich verify --snapshot %s` to see what the snapshot lacks.", rerr, sn.ID().Short())

@@ -10,6 +10,7 @@ import (
 	"image/draw"
 	"image/jpeg"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -173,6 +174,36 @@ func TestImmichSelectiveRestore(t *testing.T) {
 			}
 		})
 	}
+	// A disk that fills up: one error naming it, what is there is whole
+	// (no temporary file left), and the same command finishes once there
+	// is room. Bob's three originals take 25 KB; the disk has 12 KiB.
+	t.Run("full", func(t *testing.T) {
+		mnt := mountTmpfs(t, 12<<10)
+		target := filepath.Join(mnt, "sel")
+		r := ie.run("immich", "restore", "latest", "--target", target, "--user", "bob@example.com")
+		wantCode(t, r, exitFailure)
+		if !strings.Contains(r.stderr, "restore target is full") || strings.Count(r.stderr, "no space left on device") != 1 || !strings.Contains(r.stderr, "run the same command again") {
+			t.Errorf("want one error naming the full disk and how to go on:\n%v", r)
+		}
+		got := folderSums(t, target)
+		for n, s := range got {
+			if strings.HasPrefix(n, ".restore-") {
+				t.Errorf("temporary file %s left", n)
+			} else if sums[n] != s {
+				t.Errorf("%s: SHA-1 %s, the original's is %s", n, s, sums[n])
+			}
+		}
+		if len(got) == 3 {
+			t.Fatalf("all three files fit in 12 KiB: the test proves nothing")
+		}
+		if out, err := exec.Command("mount", "-o", "remount,size=1m", mnt).CombinedOutput(); err != nil {
+			t.Fatalf("remount: %v\n%s", err, out)
+		}
+		ie.ok("immich", "restore", "latest", "--target", target, "--user", "bob@example.com")
+		if k := sortedKeys(folderSums(t, target)); k != "PXL_20240601.MP.jpg,PXL_MP.mp4,legacy.jpg" {
+			t.Errorf("after the second run: %s", k)
+		}
+	})
 	// An unknown album: refused, nothing written, the known albums named.
 	target := filepath.Join(ie.env.dir, "sel-none")
 	r := ie.run("immich", "restore", "latest", "--target", target, "--album", "Holidays")
