@@ -6,8 +6,9 @@ import (
 )
 
 // IsNoSpace reports whether err says that a file system is full: ENOSPC,
-// or EDQUOT (the user's disk quota is used up) where the system has it.
+// EDQUOT (the user's disk quota is used up) where the system has it, and
+// Windows' disk-full codes.
 // Callers stop writing there instead of failing file after file.
 func IsNoSpace(err error) bool {
-	return err != nil && (errors.Is(err, syscall.ENOSPC) || isQuota(err))
+	return err != nil && (errors.Is(err, syscall.ENOSPC) || isFull(err))
 }

@@ -35,6 +35,3 @@ func OpenDir(p string) (*DirHandle, error) { return openPortableDir(p) }
 // SysStatOf: no Unix stat here (Windows' Sys() is a
 // *syscall.Win32FileAttributeData, without owner, inode or ctime).
 func SysStatOf(fi os.FileInfo) (SysStat, bool) { return SysStat{}, false }
-
-// isQuota: no portable EDQUOT here; IsNoSpace knows ENOSPC only.
-func isQuota(error) bool { return false }

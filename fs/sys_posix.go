@@ -3,7 +3,6 @@
 package fs
 
 import (
-	"errors"
 	"os"
 	"syscall"
 )
@@ -23,6 +22,3 @@ func SysStatOf(fi os.FileInfo) (SysStat, bool) {
 		Ctime: statCtime(st),
 	}, true
 }
-
-// isQuota reports whether err is EDQUOT (IsNoSpace).
-func isQuota(err error) bool { return errors.Is(err, syscall.EDQUOT) }

@@ -1,0 +1,6 @@
+//go:build !linux && !darwin && !freebsd && !windows
+
+package fs
+
+// isFull: ENOSPC alone is known here (IsNoSpace).
+func isFull(error) bool { return false }
