@@ -12,3 +12,9 @@ import (
 func IsNoSpace(err error) bool {
 	return err != nil && (errors.Is(err, syscall.ENOSPC) || isFull(err))
 }
+
+// IsReadOnly reports whether err says that a file system is mounted
+// read-only (EROFS; Windows: a write-protected medium).
+func IsReadOnly(err error) bool {
+	return err != nil && (errors.Is(err, syscall.EROFS) || isWriteProtected(err))
+}

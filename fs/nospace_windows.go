@@ -17,3 +17,8 @@ const (
 func isFull(err error) bool {
 	return errors.Is(err, errorDiskFull) || errors.Is(err, errorHandleDiskFull) || errors.Is(err, errorDiskQuota)
 }
+
+// errorWriteProtect: ERROR_WRITE_PROTECT, "the media is write protected".
+const errorWriteProtect syscall.Errno = 19
+
+func isWriteProtected(err error) bool { return errors.Is(err, errorWriteProtect) }

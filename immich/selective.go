@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/immich-vault/immich-vault/fs"
 	"github.com/immich-vault/immich-vault/restorer"
 )
 
@@ -157,7 +156,7 @@ var ErrIncomplete = errors.New("immich: some originals could not be restored")
 // SHA-1 is kept (a restore run twice writes nothing). Each original's SHA-1
 // is checked against the database's checksum while it is copied; a
 // mismatch leaves no file. Files get the asset's modification date. A
-// full target disk stops it (restorer.ErrTargetFull): each file is written
+// full or read-only target disk stops it (restorer.TargetStop): each file is written
 // aside and renamed when whole, so the files there are complete.
 func RestoreToFolder(ctx context.Context, g *Gallery, ords []int32, cfg *Config, src FileSource, target string) (*FolderRestoreResult, error) {
 	if err := os.MkdirAll(target, 0o755); err != nil {
@@ -184,9 +183,9 @@ func RestoreToFolder(ctx context.Context, g *Gallery, ords []int32, cfg *Config,
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
-			if fs.IsNoSpace(err) {
+			if stop := restorer.TargetStop(err); stop != nil {
 				// Every later asset would fail the same way.
-				return res, fmt.Errorf("%w: %s: %w", restorer.ErrTargetFull, target, err)
+				return res, fmt.Errorf("%w: %s: %w", stop, target, err)
 			}
 			res.Problems = append(res.Problems, fmt.Sprintf("%s (asset %s): %v", a.OriginalPath, a.ID, err))
 			continue
@@ -202,8 +201,8 @@ func RestoreToFolder(ctx context.Context, g *Gallery, ords []int32, cfg *Config,
 			continue
 		}
 		sfinal, spresent, err := restoreOne(ctx, src, sp, target, final+".xmp", a.ID, "", "", used, a.modTime())
-		if fs.IsNoSpace(err) {
-			return res, fmt.Errorf("%w: %s: %w", restorer.ErrTargetFull, target, err)
+		if stop := restorer.TargetStop(err); stop != nil {
+			return res, fmt.Errorf("%w: %s: %w", stop, target, err)
 		}
 		if err != nil {
 			if ctx.Err() != nil {

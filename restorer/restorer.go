@@ -120,6 +120,10 @@ type RestoreResult struct {
 // there: files already restored are verified and kept.
 var ErrTargetFull = errors.New("restore target is full")
 
+// ErrTargetReadOnly: the target's file system is read-only (EROFS): the
+// restore stops at the first write it refuses, as for ErrTargetFull.
+var ErrTargetReadOnly = errors.New("restore target is read-only")
+
 // ErrTargetTooSmall: the target's file system has less free space than
 // the restore needs (RestoreOptions.SpaceCheck); nothing was written.
 var ErrTargetTooSmall = errors.New("restore target has too little free space")
@@ -177,11 +181,12 @@ type restorer struct {
 	// flagged: files with inode flags, set after every file and hard
 	// link exists (an immutable file refuses new links).
 	flagged []*restoreFile
-	// cancel stops the restore with its cause; full is the first
-	// ErrTargetFull (set once under resMu, then cancel is called; read
-	// with fullErr: the mkdir worker and the pack workers set it).
-	cancel context.CancelCauseFunc
-	full   error
+	// cancel stops the restore with its cause; stopped is the first
+	// ErrTargetFull or ErrTargetReadOnly (set once under resMu, then
+	// cancel is called; read with stopErr: the mkdir worker and the pack
+	// workers set it).
+	cancel  context.CancelCauseFunc
+	stopped error
 	// countNeed: a dry run for spaceNeeded, which sums need.
 	countNeed bool
 	need      int64
@@ -699,8 +704,8 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	if err == nil {
 		err = rs.flush(ctx)
 	}
-	if full := rs.fullErr(); full != nil {
-		return &rs.res, full
+	if stop := rs.stopErr(); stop != nil {
+		return &rs.res, stop
 	}
 	if err != nil {
 		return &rs.res, err
@@ -725,8 +730,8 @@ func Restore(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, opts Re
 	// Directory metadata last, deepest first, so writing files inside does
 	// not disturb their mtimes.
 	rs.applyDirs(false)
-	if full := rs.fullErr(); full != nil { // a link or a directory's attributes found no room
-		return &rs.res, full
+	if stop := rs.stopErr(); stop != nil { // a link or a directory's attributes found no room
+		return &rs.res, stop
 	}
 	return &rs.res, nil
 }
@@ -824,8 +829,14 @@ func resolvePath(ctx context.Context, r *repo.Repository, sn *repo.Snapshot, p s
 }
 
 func (rs *restorer) warn(p string, err error) {
-	if fs.IsNoSpace(err) {
-		rs.stopFull(p, err)
+	if TargetStop(err) != nil {
+		rs.stopTarget(p, err)
+		return
+	}
+	if rs.stopErr() != nil {
+		// After the stop, what fails is its consequence (a directory the
+		// stopped mkdir worker did not create, a cancelled tree load): the
+		// restore ends with the one error that says why.
 		return
 	}
 	rs.resMu.Lock()
@@ -1087,34 +1098,47 @@ func spaceNeeded(ctx context.Context, r *repo.Repository, opts RestoreOptions, t
 	return p.need, nil
 }
 
-// stopFull stops the restore at the first "no space" error (ErrTargetFull):
-// it is the one error returned, not a warning per file.
-func (rs *restorer) stopFull(p string, err error) {
+// TargetStop returns the sentinel of a target error that every later
+// write would meet too (ErrTargetFull, ErrTargetReadOnly), or nil: a
+// restore stops at the first one.
+func TargetStop(err error) error {
+	switch {
+	case fs.IsNoSpace(err):
+		return ErrTargetFull
+	case fs.IsReadOnly(err):
+		return ErrTargetReadOnly
+	}
+	return nil
+}
+
+// stopTarget stops the restore at the first such error (TargetStop): it
+// is the one error returned, not a warning per file.
+func (rs *restorer) stopTarget(p string, err error) {
 	rs.resMu.Lock()
-	first := rs.full == nil
+	first := rs.stopped == nil
 	if first {
-		rs.full = fmt.Errorf("%w: %s: %w", ErrTargetFull, p, err)
+		rs.stopped = fmt.Errorf("%w: %s: %w", TargetStop(err), p, err)
 	}
 	rs.resMu.Unlock()
 	if first {
-		rs.cancel(rs.fullErr())
+		rs.cancel(rs.stopErr())
 	}
 }
 
-// fullErr returns the restore's ErrTargetFull, or nil.
-func (rs *restorer) fullErr() error {
+// stopErr returns the error that stopped the restore (stopTarget), or nil.
+func (rs *restorer) stopErr() error {
 	rs.resMu.Lock()
 	defer rs.resMu.Unlock()
-	return rs.full
+	return rs.stopped
 }
 
 // fileFailed marks f as not restored because the target refused it (err),
 // warning once per file.
 func (rs *restorer) fileFailed(f *restoreFile, err error) {
-	if fs.IsNoSpace(err) {
+	if TargetStop(err) != nil {
 		f.unwritten.Store(true)
 		f.failed.Store(true)
-		rs.stopFull(rs.display(f.rel), err)
+		rs.stopTarget(rs.display(f.rel), err)
 		return
 	}
 	if !f.failed.Swap(true) {
@@ -1123,12 +1147,12 @@ func (rs *restorer) fileFailed(f *restoreFile, err error) {
 	}
 }
 
-// settleFull, after a batch stopped by ErrTargetFull, keeps the files of
+// settleStopped, after a batch stopped by stopTarget, keeps the files of
 // the batch that were written completely (their metadata set, counted as
 // restored) and removes those this restore created and had not finished:
 // sized with holes, they would look whole. Existing files verified and
 // kept (done) are left alone.
-func (rs *restorer) settleFull(batch []*restoreFile) {
+func (rs *restorer) settleStopped(batch []*restoreFile) {
 	for _, f := range batch {
 		switch {
 		case f.done.Load():
@@ -1144,7 +1168,7 @@ func (rs *restorer) settleFull(batch []*restoreFile) {
 				rs.damaged(f.snapPath) // its data is damaged as well
 			}
 		case f.created.Load() && !f.failed.Load():
-			if err := rs.root.SetMeta(f.rel, f.node); err != nil && !fs.IsNoSpace(err) && rs.opts.Warn != nil {
+			if err := rs.root.SetMeta(f.rel, f.node); err != nil && TargetStop(err) == nil && rs.opts.Warn != nil {
 				rs.opts.Warn(rs.display(f.rel), err)
 			}
 			rs.countRestored(f)
@@ -1182,8 +1206,8 @@ func (rs *restorer) flush(ctx context.Context) error {
 	}
 	metaStep := false
 	defer func() {
-		if rs.fullErr() != nil && !metaStep {
-			rs.settleFull(batch)
+		if rs.stopErr() != nil && !metaStep {
+			rs.settleStopped(batch)
 		}
 	}()
 	// 1. Existing files (resume): verify their content in parallel.
@@ -1205,8 +1229,8 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if full := rs.fullErr(); full != nil {
-		return full // the deferred settleFull cleans up
+	if stop := rs.stopErr(); stop != nil {
+		return stop // the deferred settleStopped cleans up
 	}
 	// 2. Create/truncate files (the truncate makes holes: all-zero blobs
 	// are not written, so sparse files stay sparse), in parallel; then plan
@@ -1238,8 +1262,8 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if full := rs.fullErr(); full != nil {
-		return full // the deferred settleFull cleans up
+	if stop := rs.stopErr(); stop != nil {
+		return stop // the deferred settleStopped cleans up
 	}
 	plan := map[repo.ID][]packNeed{}
 	locator := newBatchLocator(ctx, rs.r, batch) // locate.go
@@ -1285,8 +1309,8 @@ func (rs *restorer) flush(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if full := rs.fullErr(); full != nil {
-		return full // the deferred settleFull cleans up
+	if stop := rs.stopErr(); stop != nil {
+		return stop // the deferred settleStopped cleans up
 	}
 	// 4. Metadata (in parallel; single-blob files already have theirs).
 	metaStep = true

@@ -129,7 +129,7 @@ skipping assets Immich already has.`,
 					return fmt.Errorf("%w\nNothing was restored. Immich needs a fresh database: stop Immich and pass --drop-existing, or wipe DB_DATA_LOCATION and recreate the postgres container.", err)
 				case errors.Is(err, restorer.ErrTargetTooSmall):
 					return fmt.Errorf("immich restore refused, nothing was restored (files nor database): %w", err)
-				case errors.Is(err, restorer.ErrTargetFull):
+				case errors.Is(err, restorer.ErrTargetFull), errors.Is(err, restorer.ErrTargetReadOnly):
 					return fmt.Errorf("immich restore stopped, the database was not loaded: %w", err)
 				}
 				return fmt.Errorf("immich restore failed: %w", err)
@@ -234,9 +234,9 @@ func filesNotRestored(results []*restorer.RestoreResult) error {
 	}
 	switch {
 	case len(damaged) > 0:
-		return fmt.Errorf("%d file(s) of the library could not be restored because their data in the repository is damaged or missing: %s\nImmich will show them as missing. Run `immich-vault check --read-data` for details; an older snapshot may still hold them", len(damaged), strings.Join(damaged, ", "))
+		return fmt.Errorf("%d file(s) of the library could not be restored because their data in the repository is damaged or missing: %s\nImmich will show them as missing. Run `immich-vault check --read-data` for details; an older snapshot may still hold them", len(damaged), somePaths(damaged))
 	case len(unwritten) > 0:
-		return fmt.Errorf("%d file(s) of the library could not be written to the target (see the warnings above): %s\nFix what the warnings name, then run the same command again with --overwrite if-changed --skip-db", len(unwritten), strings.Join(unwritten, ", "))
+		return fmt.Errorf("%d file(s) of the library could not be written to the target (see the warnings above): %s\nFix what the warnings name, then run the same command again with --overwrite if-changed --skip-db", len(unwritten), somePaths(unwritten))
 	case errs > 0:
 		return fmt.Errorf("%d error(s) while restoring the files (see the warnings above)", errs)
 	}

@@ -155,10 +155,14 @@ func runSelectiveRestore(cmd *cobra.Command, ref, target string, sf selectFlags)
 			gopts.warnf("not restored: %s", p)
 		}
 	}
-	if errors.Is(rerr, restorer.ErrTargetFull) {
+	if restorer.TargetStop(rerr) != nil {
 		// Not main's advice for a full restore: a selective restore has no
 		// --overwrite, and keeps what is already there by itself.
-		return &exitError{code: exitFailure, err: fmt.Errorf("%w\nThe restore stopped there: the files written before it are whole (each is written aside and renamed when complete). Free space on that disk, then run the same command again: the files already there are kept.", rerr)}
+		what := "Free space on that disk"
+		if errors.Is(rerr, restorer.ErrTargetReadOnly) {
+			what = "Remount that file system read-write (or choose another --target)"
+		}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%w\nThe restore stopped there: the files written before it are whole (each is written aside and renamed when complete). %s, then run the same command again: the files already there are kept.", rerr, what)}
 	}
 	if errors.Is(rerr, immich.ErrIncomplete) {
 		return fmt.Errorf("%w\nThe other files were restored. Run `immich-vault immich verify --snapshot %s` to see what the snapshot lacks.", rerr, sn.ID().Short())

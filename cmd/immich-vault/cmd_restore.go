@@ -148,10 +148,10 @@ the snapshot's blob hashes. --delete removes entries of DIR that the snapshot
 				}
 			}
 			if len(res.Damaged) > 0 {
-				return fmt.Errorf("%d file(s) could not be restored because their data is damaged or missing: %s\nRun `immich-vault check --read-data` for details", len(res.Damaged), strings.Join(res.Damaged, ", "))
+				return fmt.Errorf("%d file(s) could not be restored because their data is damaged or missing: %s\nRun `immich-vault check --read-data` for details", len(res.Damaged), somePaths(res.Damaged))
 			}
 			if len(res.Unwritten) > 0 {
-				return fmt.Errorf("%d file(s) could not be written to the target (see the warnings above; their data in the repository is not affected): %s\nFix what the warnings name (permissions, a read-only or failing disk), then run the same command again with --overwrite if-changed", len(res.Unwritten), strings.Join(res.Unwritten, ", "))
+				return fmt.Errorf("%d file(s) could not be written to the target (see the warnings above; their data in the repository is not affected): %s\nFix what the warnings name (permissions, a read-only or failing disk), then run the same command again with --overwrite if-changed", len(res.Unwritten), somePaths(res.Unwritten))
 			}
 			if res.Errors > 0 {
 				return fmt.Errorf("%d error(s) while restoring (see the warnings above)", res.Errors)

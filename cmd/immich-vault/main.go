@@ -156,6 +156,8 @@ func reportError(err error, ctx context.Context) int {
 		msg = "wrong password: no key in the repository opens with it.\nCheck IMMICH_VAULT_PASSWORD, --password-file or --password-command."
 	case errors.Is(err, repo.ErrUnsupportedVersion):
 		msg += "\nThis repository was written by a newer immich-vault: upgrade immich-vault to read it."
+	case errors.Is(err, restorer.ErrTargetReadOnly):
+		msg += "\nThe restore stopped there: the file system of the target is mounted read-only. Remount it read-write (or choose another target), then run the same command again with --overwrite if-changed: what was restored is verified and kept."
 	case errors.Is(err, restorer.ErrTargetFull):
 		msg += "\nThe restore stopped there: the files it restored completely are kept, the ones it was writing were removed. Free space on the target's disk (or choose a target with more room), then run the same command again with --overwrite if-changed: the files already restored are verified and kept, the rest is restored."
 	case errors.Is(err, backend.ErrNoSpace), errors.Is(err, syscall.ENOSPC):

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/dustin/go-humanize"
 
@@ -50,4 +51,14 @@ func existingParent(p string) string {
 		}
 		p = up
 	}
+}
+
+// somePaths lists paths for a message: the first 20, then how many more
+// (a failing disk can leave a million; --json lists them all).
+func somePaths(paths []string) string {
+	const shown = 20
+	if len(paths) <= shown {
+		return strings.Join(paths, ", ")
+	}
+	return fmt.Sprintf("%s and %d more (--json lists them all)", strings.Join(paths[:shown], ", "), len(paths)-shown)
 }
