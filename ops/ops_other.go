@@ -28,6 +28,9 @@ func FreeSpace(dir string) (uint64, error) {
 	return 0, fmt.Errorf("free space of %s: %w", dir, errors.ErrUnsupported)
 }
 
+// SizeKnown: file system sizes are not measured on this platform.
+func SizeKnown(dir string) bool { return false }
+
 // lockDir does not lock on this platform: concurrent writers of one metrics
 // file may race (the last one wins).
 func lockDir(dir string) (unlock func()) { return func() {} }

@@ -66,6 +66,14 @@ func FreeSpace(dir string) (uint64, error) {
 	return uint64(s.Bavail) * uint64(s.Bsize), nil
 }
 
+// SizeKnown reports whether the file system holding dir reports a size:
+// ramfs and some FUSE file systems report zero blocks, and so zero free,
+// although writes succeed; a free-space check cannot judge them.
+func SizeKnown(dir string) bool {
+	var s syscall.Statfs_t
+	return syscall.Statfs(dir, &s) == nil && s.Blocks > 0
+}
+
 // lockDir takes an exclusive flock(2) on directory dir (the metrics file's
 // folder: no lock file is left beside the textfiles) until unlock is
 // called, so that writers of one metrics file, in this or another process,

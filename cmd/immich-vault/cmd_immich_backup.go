@@ -322,8 +322,8 @@ func orUnknown(s string) string {
 func spacePreflight(cmd *cobra.Command, dir string, cfg immich.Config, db *immich.DB, parent *repo.Snapshot) error {
 	ctx := cmd.Context()
 	free, err := ops.FreeSpace(dir)
-	if err != nil {
-		return nil // reported by the backup itself if the repository is missing
+	if err != nil || !ops.SizeKnown(dir) {
+		return nil // reported by the backup itself if the repository is missing; ramfs reports no size
 	}
 	var since time.Time
 	if parent != nil {

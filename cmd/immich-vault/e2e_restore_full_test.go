@@ -265,3 +265,34 @@ func TestRestoreUnwrittenIsNotDamaged(t *testing.T) {
 		t.Errorf("%d of the 3 files beside the immutable directory restored", got)
 	}
 }
+
+// A file system that reports no size (ramfs: zero blocks, zero free, and
+// every write succeeds) is not judged by the free-space checks: backup,
+// its cache and restore all work there. Before, backup refused ("Nothing
+// was written. Free space on the backup disk"), the cache fell back to a
+// temporary one, and restore refused ("has 0 B free").
+func TestNoSizeFileSystemIsNotFull(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(e.dir, "ramfs")
+	mustMkdirAll(t, dir)
+	if out, err := exec.Command("mount", "-t", "ramfs", "ramfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount ramfs: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a ramfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	e.repo = filepath.Join(dir, "repo")
+	e.cache = filepath.Join(dir, "cache")
+	e.initRepo()
+	src := filepath.Join(e.dir, "src")
+	files := writeRandomTree(t, src, 10, 6, nil)
+	r := e.ok("backup", src)
+	if strings.Contains(r.stderr, "free space") || strings.Contains(r.stderr, "temporary cache") {
+		t.Errorf("a free-space check judged ramfs:\n%v", r)
+	}
+	e.ok("restore", "latest", "--target", filepath.Join(dir, "out"))
+	if got := restoredWhole(t, filepath.Join(dir, "out", src), files); got != len(files) {
+		t.Errorf("%d of %d files restored whole", got, len(files))
+	}
+}

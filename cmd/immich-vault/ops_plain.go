@@ -160,8 +160,8 @@ func (p *plainOps) spaceGate(paths []string) (func(changed int64) error, error) 
 		return nil, nil
 	}
 	free, err := ops.FreeSpace(dir)
-	if err != nil {
-		return nil, nil // reported by the backup itself if the repository is missing
+	if err != nil || !ops.SizeKnown(dir) {
+		return nil, nil // reported by the backup itself if the repository is missing; ramfs reports no size
 	}
 	if need := ops.SpaceNeed(0); need > free {
 		return nil, fmt.Errorf("%w on %s: %s free, this backup needs at least %s\nNothing was written. Free space on the backup disk or prune old snapshots; --no-space-check skips this check",

@@ -27,8 +27,10 @@ func restoreSpaceCheck(target string, skip bool, part string) func(need int64) e
 	return func(need int64) error {
 		dir := existingParent(target)
 		free, err := ops.FreeSpace(dir)
-		if err != nil {
-			return nil // not measurable here: a restore that fills the disk stops itself
+		if err != nil || !ops.SizeKnown(dir) {
+			// Not measurable here (or a file system that reports no size,
+			// like ramfs): a restore that fills the disk stops itself.
+			return nil
 		}
 		if need > 0 && uint64(need) > free {
 			return fmt.Errorf("%w: %s has %s free, this restore needs about %s\nNothing was written. Free space there, restore onto a larger disk, %s, or pass --no-space-check to restore what fits (it stops when the disk is full)",
