@@ -274,14 +274,7 @@ func TestRestoreUnwrittenIsNotDamaged(t *testing.T) {
 func TestNoSizeFileSystemIsNotFull(t *testing.T) {
 	e := newEnv(t)
 	dir := filepath.Join(e.dir, "ramfs")
-	mustMkdirAll(t, dir)
-	if out, err := exec.Command("mount", "-t", "ramfs", "ramfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount ramfs: %v %s", err, out)
-		}
-		t.Skipf("cannot mount a ramfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	mountRamfs(t, dir)
 	e.repo = filepath.Join(dir, "repo")
 	e.cache = filepath.Join(dir, "cache")
 	e.initRepo()
@@ -295,4 +288,19 @@ func TestNoSizeFileSystemIsNotFull(t *testing.T) {
 	if got := restoredWhole(t, filepath.Join(dir, "out", src), files); got != len(files) {
 		t.Errorf("%d of %d files restored whole", got, len(files))
 	}
+}
+
+// mountRamfs mounts a ramfs (no size, no extended attributes) on dir, a new
+// directory, and unmounts it at the end of the test. Without root it
+// skips, except under CI, where it fails.
+func mountRamfs(t *testing.T, dir string) {
+	t.Helper()
+	mustMkdirAll(t, dir)
+	if out, err := exec.Command("mount", "-t", "ramfs", "ramfs", dir).CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("mount ramfs: %v %s", err, out)
+		}
+		t.Skipf("cannot mount a ramfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
 }

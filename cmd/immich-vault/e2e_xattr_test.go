@@ -214,14 +214,7 @@ func TestExtendedMetadataUnsupportedTarget(t *testing.T) {
 	e.backup(exitOK, src)
 
 	dst := filepath.Join(e.dir, "ramfs")
-	mustMkdirAll(t, dst)
-	if out, err := exec.Command("mount", "-t", "ramfs", "ramfs", dst).CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount ramfs: %v %s", err, out)
-		}
-		t.Skipf("cannot mount a ramfs: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", dst).Run() })
+	mountRamfs(t, dst)
 	r := e.run("restore", "--json", "latest:"+src, "--target", dst)
 	wantCode(t, r, exitOK)
 	if b := mustRead(t, filepath.Join(dst, "shared", "report.txt")); string(b) != "quarterly numbers\n" {
